@@ -1,0 +1,13 @@
+"""The one error type users see for bad input."""
+
+
+class InputError(ValueError):
+    """Bad input: names the field, the value given and what is allowed.
+
+    >>> str(InputError("grid.spacing_mm", -1.0, "a number > 0"))
+    'grid.spacing_mm = -1.0: allowed is a number > 0'
+    """
+
+    def __init__(self, field: str, value: object, allowed: str):
+        self.field, self.value, self.allowed = field, value, allowed
+        super().__init__(f"{field} = {value!r}: allowed is {allowed}")

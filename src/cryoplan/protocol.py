@@ -1,0 +1,54 @@
+"""Freeze / thaw protocols: an ordered list of phases.
+
+A *freeze* runs the cryogen; a *passive thaw* stops the gas (the probe surface then passes no
+heat and the tissue rewarms from around it); an *active thaw* drives gas or a heater at
+``temperature`` behind the probe's internal heat-transfer coefficient (a fixed-temperature probe
+holds its wall at that temperature). Typical cryoneurolysis protocols are two or three freezes of
+2-3 minutes separated by thaws (Trescot, Pain Physician 6 (2003) 345).
+
+>>> p = Protocol.of([Phase("freeze", 120), Phase("passive-thaw", 30), Phase("freeze", 120)])
+>>> p.total_seconds
+270.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from cryoplan.errors import InputError
+
+PhaseKind = Literal["freeze", "passive-thaw", "active-thaw"]
+PHASE_KINDS = ("freeze", "passive-thaw", "active-thaw")
+
+#: Active thaw gas temperature when none is given: room-temperature gas routed to the tip without
+#: expansion (warm-gas thaw of N2O consoles; Irwin & Trescot, Cryoneuroablation, 2015, ch. 79).
+DEFAULT_ACTIVE_THAW_K = 293.15
+
+
+@dataclass(frozen=True)
+class Phase:
+    kind: PhaseKind
+    seconds: float
+    temperature_k: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in PHASE_KINDS:
+            raise InputError("protocol.phases.kind", self.kind, "one of " + ", ".join(PHASE_KINDS))
+        if not self.seconds > 0:
+            raise InputError("protocol.phases.seconds", self.seconds, "a duration > 0 s")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    phases: tuple[Phase, ...]
+
+    @classmethod
+    def of(cls, phases: list[Phase]) -> Protocol:
+        if not phases:
+            raise InputError("protocol.phases", [], "at least one phase")
+        return cls(tuple(phases))
+
+    @property
+    def total_seconds(self) -> float:
+        return float(sum(p.seconds for p in self.phases))

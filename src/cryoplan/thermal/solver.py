@@ -1,0 +1,176 @@
+"""Run a thermal problem through its protocol: the time loop around the compiled kernel.
+
+The solver picks the largest stable explicit step for the grid (``kernel.stable_time_step``),
+advances one output interval per compiled call, and after each interval records the probe's tip
+temperature and mean cooling power and the size of every requested isotherm. Heat is conserved
+to round-off by construction; ``ThermalResult.energy_balance`` reports the closure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from cryoplan.protocol import Protocol
+from cryoplan.thermal import kernel
+from cryoplan.thermal.grid import Grid
+from cryoplan.thermal.history import ThermalHistory
+from cryoplan.thermal.isotherms import measure, wall_temperatures
+from cryoplan.thermal.probe import ProbeModel
+from cryoplan.tissue.enthalpy import enthalpy_array
+from cryoplan.tissue.properties import Tissue
+
+OuterBoundary = Literal["initial-temperature", "insulated"]
+
+#: Fraction of the stability limit used for the time step.
+SAFETY = 0.9
+
+
+@dataclass(frozen=True)
+class ThermalProblem:
+    """Everything the solver needs (SI units, temperatures in K)."""
+
+    grid: Grid
+    tissue: Tissue
+    probe: ProbeModel
+    protocol: Protocol
+    initial_temperature: float = 310.15
+    outer_boundary: OuterBoundary = "initial-temperature"
+    isotherms: tuple[float, ...] = (273.15, 253.15, 233.15)
+    history_thresholds: tuple[float, ...] = (273.15, 253.15, 233.15)
+    output_interval: float = 1.0
+
+
+@dataclass
+class IsothermSeries:
+    radius: np.ndarray
+    length: np.ndarray
+    volume: np.ndarray
+
+
+@dataclass
+class ThermalResult:
+    """Time series at each output time, the final field and the per-cell thermal history."""
+
+    times: np.ndarray
+    phase: list[str]
+    tip_temperature: np.ndarray
+    gas_temperature: np.ndarray
+    cooling_power: np.ndarray
+    isotherms: dict[float, IsothermSeries]
+    temperature: np.ndarray
+    history: ThermalHistory
+    grid: Grid
+    time_step: float
+    energy: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def energy_balance_error(self) -> float:
+        """|change in tissue enthalpy - net heat in| / heat taken by the probe."""
+        e = self.energy
+        net_in = e["boundary_j"] + e["perfusion_j"] + e["metabolic_j"] - e["probe_j"]
+        return abs(e["tissue_enthalpy_change_j"] - net_in) / max(abs(e["probe_j"]), 1e-30)
+
+
+def _initial_state(problem: ThermalProblem):
+    grid, tissue = problem.grid, problem.tissue
+    props = tissue.row()[None, :]
+    mat = np.zeros(grid.shape, dtype=np.int64)
+    t = np.full(grid.shape, problem.initial_temperature)
+    h = enthalpy_array(t, props[0])
+    u = np.zeros(grid.shape)
+    kernel.refresh(h, t, u, mat, props, grid.tissue)
+    return props, mat, h, t, u
+
+
+def _boundary_conductances(problem: ThermalProblem) -> tuple[np.ndarray, np.ndarray]:
+    g_r, g_z = problem.grid.g_r.copy(), problem.grid.g_z.copy()
+    if problem.outer_boundary == "insulated":
+        g_r[-1, :] = 0.0
+        g_z[:, 0] = 0.0
+        g_z[:, -1] = 0.0
+    return g_r, g_z
+
+
+def solve(problem: ThermalProblem,
+          progress: Callable[[float, float], None] | None = None) -> ThermalResult:
+    """Simulate the protocol; ``progress(t, total)`` is called after each output interval."""
+    grid, probe = problem.grid, problem.probe
+    props, mat, h, t, u = _initial_state(problem)
+    g_r, g_z = _boundary_conductances(problem)
+    wall_held = probe.boundary == "fixed-temperature"
+    dt_max = SAFETY * kernel.stable_time_step(grid, props, mat, wall_held)
+    history = ThermalHistory.start(t, problem.history_thresholds, grid.tissue)
+    cap_t, cap_q = probe.refrigeration_curve()
+    pha = probe.internal_htc * grid.probe_area
+    n_faces = grid.probe_cells.shape[0]
+    t_wall = np.full(n_faces, problem.initial_temperature)
+    flows = np.zeros(n_faces)
+    energy = np.zeros(4)
+    h_start = float((h * grid.volume)[grid.tissue].sum())
+    thresholds = np.array(problem.history_thresholds, dtype=float)
+
+    times, phases, tips, gases, powers = [0.0], ["start"], [problem.initial_temperature], [np.nan], [0.0]
+    sizes: dict[float, list[tuple[float, float, float]]] = {th: [] for th in problem.isotherms}
+
+    def record() -> None:
+        rows = wall_temperatures(grid, t_wall)
+        for th in problem.isotherms:
+            sizes[th].append(measure(grid, t, rows, th))
+
+    record()
+    now, total, t_gas = 0.0, problem.protocol.total_seconds, np.nan
+    for phase in problem.protocol.phases:
+        mode, t_set = probe.mode(phase)
+        n_out = max(1, math.ceil(phase.seconds / problem.output_interval - 1e-9))
+        for k in range(n_out):
+            span = min(problem.output_interval, phase.seconds - k * problem.output_interval)
+            n_steps = max(1, math.ceil(span / dt_max))
+            dt = span / n_steps
+            e_before = energy[kernel.E_PROBE]
+            t_gas = kernel.advance(
+                h, t, u, mat, props, grid.tissue, grid.volume, g_r, g_z,
+                problem.initial_temperature, grid.probe_cells, grid.probe_g, pha, t_wall, flows,
+                mode, t_set, t_gas, probe.mass_flow, cap_t, cap_q, dt, n_steps, now,
+                history.min_temperature, thresholds, history.seconds_below,
+                history.liquidus_time, history.solidus_time, history.frozen, history.freeze_cycles,
+                energy,
+            )
+            now += span
+            times.append(now)
+            phases.append(phase.kind)
+            active = mode != kernel.OFF
+            weights = grid.probe_area
+            tips.append(float(np.sum(t_wall * weights) / np.sum(weights)))
+            gases.append(float(t_gas) if active else np.nan)
+            powers.append((energy[kernel.E_PROBE] - e_before) / span)
+            record()
+            if progress is not None:
+                progress(now, total)
+
+    h_end = float((h * grid.volume)[grid.tissue].sum())
+    scale = grid.active_length if grid.geometry == "radial" else 1.0
+    return ThermalResult(
+        times=np.array(times),
+        phase=phases,
+        tip_temperature=np.array(tips),
+        gas_temperature=np.array(gases),
+        cooling_power=np.array(powers) * scale,
+        isotherms={th: IsothermSeries(*map(np.array, zip(*sizes[th], strict=True)))
+                   for th in problem.isotherms},
+        temperature=t,
+        history=history,
+        grid=grid,
+        time_step=dt_max,
+        energy={
+            "probe_j": energy[kernel.E_PROBE],
+            "perfusion_j": energy[kernel.E_PERFUSION],
+            "metabolic_j": energy[kernel.E_METABOLIC],
+            "boundary_j": energy[kernel.E_BOUNDARY],
+            "tissue_enthalpy_change_j": h_end - h_start,
+        },
+    )

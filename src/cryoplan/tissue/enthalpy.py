@@ -1,0 +1,95 @@
+"""Phase-change material model of freezing tissue, as small compiled functions.
+
+Volumetric enthalpy H (J/m^3, zero at the solidus T_s) with the latent heat L released linearly
+over the freezing range [T_s, T_l] and sensible heat there at the mean capacity (Voller, Swaminathan
+& Thomas, Int J Numer Meth Eng 30 (1990) 875; ../shared/NUMERICS.md):
+
+    H(T) = C_f (T - T_s)                       T <= T_s
+    H(T) = C_m (T - T_s),  C_m = (C_f + C_u)/2 + L/(T_l - T_s)
+    H(T) = C_m (T_l - T_s) + C_u (T - T_l)     T >= T_l
+
+Conductivity is linear in the unfrozen fraction f = clip((T - T_s)/(T_l - T_s), 0, 1):
+k = k_f + (k_u - k_f) f; perfusion and metabolism are weighted by f, so they stop in frozen
+tissue. The Kirchhoff variable u(T) = int_{T_s}^T k dT is closed form, and a face flux
+G (u_P - u_N) is exact for steady conduction across any conductivity change (Carslaw & Jaeger,
+Conduction of Heat in Solids, 2nd ed., 1959, §1.7).
+
+A material is one float64 row (see ``ROW``) of a table ``p``; the compiled functions take the
+table and a material index ``m`` (passing row views costs ~5x in the kernel's inner loop).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+#: Layout of a material row.
+C_F, C_U, C_M, T_S, T_L, K_F, K_U, H_L, U_L, PERFUSION, METABOLIC, T_ARTERIAL = range(12)
+ROW = 12
+
+
+@njit(cache=True, inline="always")
+def temperature(h: float, p: np.ndarray, m: int) -> float:
+    """T(H), the three linear branches inverted."""
+    if h <= 0.0:
+        return p[m, T_S] + h / p[m, C_F]
+    if h < p[m, H_L]:
+        return p[m, T_S] + h / p[m, C_M]
+    return p[m, T_L] + (h - p[m, H_L]) / p[m, C_U]
+
+
+@njit(cache=True, inline="always")
+def enthalpy(t: float, p: np.ndarray, m: int) -> float:
+    """H(T)."""
+    if t <= p[m, T_S]:
+        return p[m, C_F] * (t - p[m, T_S])
+    if t < p[m, T_L]:
+        return p[m, C_M] * (t - p[m, T_S])
+    return p[m, H_L] + p[m, C_U] * (t - p[m, T_L])
+
+
+@njit(cache=True, inline="always")
+def unfrozen_fraction(t: float, p: np.ndarray, m: int) -> float:
+    """f in [0, 1]: 0 frozen (below the solidus), 1 unfrozen (above the liquidus)."""
+    f = (t - p[m, T_S]) / (p[m, T_L] - p[m, T_S])
+    return min(1.0, max(0.0, f))
+
+
+@njit(cache=True, inline="always")
+def conductivity(t: float, p: np.ndarray, m: int) -> float:
+    """k(T) = k_f + (k_u - k_f) f."""
+    return p[m, K_F] + (p[m, K_U] - p[m, K_F]) * unfrozen_fraction(t, p, m)
+
+
+@njit(cache=True, inline="always")
+def kirchhoff(t: float, p: np.ndarray, m: int) -> float:
+    """u(T) = integral of k from T_s to T (W/m)."""
+    x = t - p[m, T_S]
+    if x <= 0.0:
+        return p[m, K_F] * x
+    dt = p[m, T_L] - p[m, T_S]
+    if x < dt:
+        return p[m, K_F] * x + 0.5 * (p[m, K_U] - p[m, K_F]) * x * x / dt
+    return p[m, U_L] + p[m, K_U] * (t - p[m, T_L])
+
+
+@njit(cache=True)
+def temperature_array(h: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """T(H) of an array of one material (given as its row)."""
+    p = row.reshape(1, -1)
+    out = np.empty(h.size)
+    flat_h = h.ravel()
+    for i in range(flat_h.size):
+        out[i] = temperature(flat_h[i], p, 0)
+    return out.reshape(h.shape)
+
+
+@njit(cache=True)
+def enthalpy_array(t: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """H(T) of an array of one material (given as its row)."""
+    p = row.reshape(1, -1)
+    out = np.empty(t.size)
+    flat_t = t.ravel()
+    for i in range(flat_t.size):
+        out[i] = enthalpy(flat_t[i], p, 0)
+    return out.reshape(t.shape)

@@ -1,0 +1,83 @@
+"""The tissue library: measured properties (cited in data/tissues.toml) plus derived frozen ones.
+
+Frozen conductivity, frozen heat capacity and latent heat follow a composition model: the tissue's
+water turns to ice and everything else is unchanged (parallel mixing of volume fractions for k,
+mass fractions for c; Choi Y & Okos MR, Effects of temperature and composition on the thermal
+properties of foods, in: Food Engineering and Process Applications vol. 1, Elsevier 1986, 93-101):
+
+    phi_w = w rho / rho_water                     (water volume fraction, rho_water = 1000 kg/m^3)
+    k_f   = k_u + phi_w (k_ice - k_water)
+    C_f   = rho (c_u + w (c_ice - c_water))
+    L     = rho w L_fusion
+
+All tissue water is taken as freezable (about 10 % of muscle water stays unfrozen as bound water:
+Choi & Bischof, Cryobiology 60 (2010) 52); this slightly overstates L and k_f.
+
+>>> muscle = get_tissue("muscle")
+>>> round(muscle.k_frozen, 2), round(muscle.c_frozen / 1e6, 2), round(muscle.latent_heat / 1e8, 2)
+(1.81, 2.0, 2.73)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from importlib import resources
+
+from cryoplan.errors import InputError
+from cryoplan.tissue.properties import Tissue
+from cryoplan.units import c_to_k
+
+WATER_DENSITY_KG_PER_M3 = 1000.0
+
+
+@lru_cache(maxsize=1)
+def _data() -> dict:
+    text = resources.files("cryoplan.data").joinpath("tissues.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def tissue_names() -> list[str]:
+    """Names of the library tissues."""
+    return sorted(_data()["tissue"])
+
+
+def blood_heat_capacity() -> float:
+    """rho_b c_b of blood (J/m^3/K)."""
+    blood = _data()["blood"]
+    return blood["density_kg_per_m3"] * blood["specific_heat_j_per_kg_k"]
+
+
+def get_tissue(name: str, t_arterial_k: float = c_to_k(37.0)) -> Tissue:
+    """A library tissue with frozen properties derived by the composition model."""
+    data = _data()
+    if name not in data["tissue"]:
+        raise InputError("tissue.type", name, "one of " + ", ".join(tissue_names()) + ", custom")
+    row, water, rng = data["tissue"][name], data["water"], data["freezing_range"]
+    rho, w = row["density_kg_per_m3"], row["water_mass_fraction"]
+    c_u_mass = row["specific_heat_j_per_kg_k"]
+    k_u = row["conductivity_w_per_m_k"]
+    phi_w = w * rho / WATER_DENSITY_KG_PER_M3
+    sources = {k.removesuffix("_source"): v for k, v in row.items() if k.endswith("_source")}
+    sources.update(
+        frozen="composition model (Choi & Okos 1986) with " + water["k_ice_source"],
+        latent_heat=water["latent_heat_source"],
+        freezing_range=rng["source"],
+        blood=data["blood"]["source"],
+    )
+    return Tissue(
+        name=name,
+        k_unfrozen=k_u,
+        k_frozen=k_u + phi_w * (water["k_ice_w_per_m_k"] - water["k_water_w_per_m_k"]),
+        c_unfrozen=rho * c_u_mass,
+        c_frozen=rho * (c_u_mass + w * (water["c_ice_j_per_kg_k"] - water["c_water_j_per_kg_k"])),
+        latent_heat=rho * w * water["latent_heat_j_per_kg"],
+        t_solidus=c_to_k(rng["t_solidus_c"]),
+        t_liquidus=c_to_k(rng["t_liquidus_c"]),
+        # mL/min/kg -> m^3 of blood per s per m^3 of tissue
+        perfusion_per_s=row["perfusion_ml_per_min_per_kg"] * 1e-6 / 60.0 * rho,
+        blood_heat_capacity=blood_heat_capacity(),
+        metabolic=row["metabolic_w_per_kg"] * rho,
+        t_arterial=t_arterial_k,
+        sources=sources,
+    )

@@ -1,0 +1,97 @@
+"""A tissue's thermal properties in SI units, and its row for the compiled kernels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cryoplan.errors import InputError
+from cryoplan.tissue import enthalpy as ent
+
+
+@dataclass(frozen=True)
+class Tissue:
+    """Thermal properties of one tissue (SI: W/m/K, J/m^3/K, J/m^3, K, 1/s, W/m^3).
+
+    ``perfusion_per_s`` is the volumetric blood flow per tissue volume (w_b in Pennes' equation,
+    Pennes, J Appl Physiol 1 (1948) 93); the perfusion heat sink is
+    w_b rho_b c_b (T_a - T) with ``blood_heat_capacity_j_per_m3_k`` = rho_b c_b.
+
+    >>> t = Tissue("demo", 0.5, 2.0, 3.6e6, 1.8e6, 2.5e8, 265.15, 272.15)
+    >>> round(t.capacity_mushy / 1e6, 3)   # (C_f + C_u)/2 + L / (T_l - T_s)
+    38.414
+    """
+
+    name: str
+    k_unfrozen: float
+    k_frozen: float
+    c_unfrozen: float
+    c_frozen: float
+    latent_heat: float
+    t_solidus: float
+    t_liquidus: float
+    perfusion_per_s: float = 0.0
+    blood_heat_capacity: float = 3.8e6
+    metabolic: float = 0.0
+    t_arterial: float = 310.15
+    sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        checks = {
+            "k_unfrozen_w_per_m_k": self.k_unfrozen,
+            "k_frozen_w_per_m_k": self.k_frozen,
+            "c_unfrozen_j_per_m3_k": self.c_unfrozen,
+            "c_frozen_j_per_m3_k": self.c_frozen,
+        }
+        for name, value in checks.items():
+            if not value > 0:
+                raise InputError(f"tissue.{name}", value, "a number > 0")
+        for name, value in {
+            "latent_heat_j_per_m3": self.latent_heat,
+            "perfusion_per_s": self.perfusion_per_s,
+            "blood_heat_capacity_j_per_m3_k": self.blood_heat_capacity,
+            "metabolic_w_per_m3": self.metabolic,
+        }.items():
+            if not value >= 0:
+                raise InputError(f"tissue.{name}", value, "a number >= 0")
+        if not self.t_solidus < self.t_liquidus:
+            raise InputError(
+                "tissue.t_solidus_c",
+                round(self.t_solidus - 273.15, 3),
+                f"below t_liquidus_c ({self.t_liquidus - 273.15:g}): the freezing range "
+                "must not be inverted or empty",
+            )
+
+    @property
+    def capacity_mushy(self) -> float:
+        """C_m: apparent volumetric capacity in the freezing range (J/m^3/K)."""
+        dt = self.t_liquidus - self.t_solidus
+        return 0.5 * (self.c_frozen + self.c_unfrozen) + self.latent_heat / dt
+
+    @property
+    def max_diffusivity(self) -> float:
+        """Largest k/C of the three branches (sets the explicit time-step limit)."""
+        return max(self.k_frozen / self.c_frozen, self.k_unfrozen / self.c_unfrozen)
+
+    def row(self) -> np.ndarray:
+        """The material row the kernels read (layout in ``cryoplan.tissue.enthalpy``)."""
+        p = np.zeros(ent.ROW)
+        dt = self.t_liquidus - self.t_solidus
+        p[ent.C_F], p[ent.C_U], p[ent.C_M] = self.c_frozen, self.c_unfrozen, self.capacity_mushy
+        p[ent.T_S], p[ent.T_L] = self.t_solidus, self.t_liquidus
+        p[ent.K_F], p[ent.K_U] = self.k_frozen, self.k_unfrozen
+        p[ent.H_L] = self.capacity_mushy * dt
+        p[ent.U_L] = 0.5 * (self.k_frozen + self.k_unfrozen) * dt
+        p[ent.PERFUSION] = self.perfusion_per_s * self.blood_heat_capacity
+        p[ent.METABOLIC] = self.metabolic
+        p[ent.T_ARTERIAL] = self.t_arterial
+        return p
+
+    def enthalpy(self, temperature_k: np.ndarray | float) -> np.ndarray:
+        """H(T) in J/m^3 (zero at the solidus)."""
+        return ent.enthalpy_array(np.atleast_1d(np.asarray(temperature_k, float)), self.row())
+
+    def temperature(self, enthalpy: np.ndarray | float) -> np.ndarray:
+        """T(H) in K."""
+        return ent.temperature_array(np.atleast_1d(np.asarray(enthalpy, float)), self.row())
