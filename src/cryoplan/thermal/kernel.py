@@ -12,6 +12,8 @@ Probe modes (``mode``):
     0 OFF     no heat flow at the probe surface (passive thaw: gas stopped);
     1 WALL    wall held at ``t_set`` (fixed-temperature probe);
     2 GAS     gas at ``t_set`` behind an internal heat-transfer coefficient (active thaw);
+    4 HEAT_FLOW a set total heat flow ``t_set`` (W) leaves through the cooled faces in proportion
+              to their area (a probe of known cooling power; exact line-sink verification);
     3 CRYOGEN gas boiling at ``cap_t[0]`` behind the heat-transfer coefficient, with refrigeration
               limited to m_dot q(T_g): when the load exceeds it the gas warms until
               sum_faces hA (T_w - T_g) = m_dot q(T_g), q from the cryogen model's curve.
@@ -41,7 +43,7 @@ from cryoplan.tissue.enthalpy import (
     unfrozen_fraction,
 )
 
-OFF, WALL, GAS, CRYOGEN = 0, 1, 2, 3
+OFF, WALL, GAS, CRYOGEN, HEAT_FLOW = 0, 1, 2, 3, 4
 E_PROBE, E_PERFUSION, E_METABOLIC, E_BOUNDARY = range(4)
 
 
@@ -104,6 +106,13 @@ def probe_flows(mode, t_set, t_gas_prev, mass_flow, cap_t, cap_q, cells, pg, pha
             flows[f] = pg[f] * (u[i, j] - kirchhoff(t_set, props, mat[i, j]))
             t_wall[f] = t_set
         return np.nan
+    if mode == HEAT_FLOW:
+        total_area = pha.sum()
+        for f in range(cells.shape[0]):
+            i, j = cells[f, 0], cells[f, 1]
+            flows[f] = t_set * pha[f] / total_area
+            t_wall[f] = t[i, j] - flows[f] / (pg[f] * conductivity(t[i, j], props, mat[i, j]))
+        return np.nan
     if mode == GAS:
         _wall_flows(t_set, cells, pg, pha, mat, props, t, u, t_wall, flows)
         return t_set
@@ -114,7 +123,7 @@ def probe_flows(mode, t_set, t_gas_prev, mass_flow, cap_t, cap_q, cells, pg, pha
     if load <= cap:
         return t_boil
     lo, hi = t_boil, cap_t[-1]
-    tg = min(max(t_gas_prev, lo), hi)
+    tg = lo if np.isnan(t_gas_prev) else min(max(t_gas_prev, lo), hi)
     for _ in range(60):
         load, dload = _wall_flows(tg, cells, pg, pha, mat, props, t, u, t_wall, flows)
         cap, dcap = _capacity(tg, mass_flow, cap_t, cap_q)

@@ -4,7 +4,8 @@ A ``cryogen`` probe has gas boiling (or expanded) at the cryogen model's outlet 
 behind an internal heat-transfer coefficient h, with its refrigeration limited to
 m_dot q(T_gas) (``cryoplan.cryogen.thermo``), so a weak probe warms under load. A
 ``fixed-temperature`` probe holds its wall at a set temperature (the limit h -> infinity with
-unlimited refrigeration; used for verification).
+unlimited refrigeration; used for verification). A ``heat-flow`` probe extracts a set power
+(W; per metre on radial grids), spread over its cooled surface by area.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import numpy as np
 
 from cryoplan.cryogen.thermo import Expansion
 from cryoplan.protocol import DEFAULT_ACTIVE_THAW_K, Phase
-from cryoplan.thermal.kernel import CRYOGEN, GAS, OFF, WALL
+from cryoplan.thermal.kernel import CRYOGEN, GAS, HEAT_FLOW, OFF, WALL
 
-Boundary = Literal["cryogen", "fixed-temperature"]
+Boundary = Literal["cryogen", "fixed-temperature", "heat-flow"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ProbeModel:
     expansion: Expansion | None = None  # cryogen probes
     mass_flow: float = 0.0
     internal_htc: float = 5000.0
+    power: float | None = None  # heat-flow probes, W
 
     @property
     def radius(self) -> float:
@@ -52,5 +54,8 @@ class ProbeModel:
         if self.boundary == "fixed-temperature":
             assert self.wall_temperature is not None
             return WALL, self.wall_temperature
+        if self.boundary == "heat-flow":
+            assert self.power is not None
+            return HEAT_FLOW, self.power
         assert self.expansion is not None
         return CRYOGEN, self.expansion.outlet_temperature_k

@@ -43,6 +43,7 @@ class ThermalProblem:
     isotherms: tuple[float, ...] = (273.15, 253.15, 233.15)
     history_thresholds: tuple[float, ...] = (273.15, 253.15, 233.15)
     output_interval: float = 1.0
+    initial_field: np.ndarray | None = None  # K per cell, instead of a uniform start
 
 
 @dataclass
@@ -81,6 +82,8 @@ def _initial_state(problem: ThermalProblem):
     props = tissue.row()[None, :]
     mat = np.zeros(grid.shape, dtype=np.int64)
     t = np.full(grid.shape, problem.initial_temperature)
+    if problem.initial_field is not None:
+        t[:] = problem.initial_field
     h = enthalpy_array(t, props[0])
     u = np.zeros(grid.shape)
     kernel.refresh(h, t, u, mat, props, grid.tissue)
@@ -141,6 +144,8 @@ def solve(problem: ThermalProblem,
                 energy,
             )
             now += span
+            if not np.isfinite(t_gas if mode == kernel.CRYOGEN else 0.0) or not np.isfinite(t[grid.tissue]).all():
+                raise FloatingPointError(f"the solution diverged at t = {now:g} s (a solver bug: please report)")
             times.append(now)
             phases.append(phase.kind)
             active = mode != kernel.OFF

@@ -1,0 +1,205 @@
+"""The ``cryoplan`` command line: demo, simulate, probe.
+
+Bad input prints one line naming the field, the value and what is allowed, and exits with 2;
+nothing is written.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cryoplan import config
+from cryoplan.cryogen.thermo import CryogenSupply, expand, standard_gas_density_kg_per_m3
+from cryoplan.errors import InputError
+from cryoplan.procedure import Result, run
+from cryoplan.result import isotherm_key, to_json, write_json
+from cryoplan.units import BAR_PA, c_to_k, k_to_c
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Simulate and plan percutaneous cryoneurolysis.")
+err_console = Console(stderr=True)
+out_console = Console()
+
+
+def _guarded(fn):
+    """Turn InputError into one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputError as err:
+            err_console.print(f"error: {err}", markup=False, highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _run_with_progress(cfg: config.ProcedureConfig, show: bool) -> Result:
+    if not show:
+        return run(cfg)
+    with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.fields[t]:.0f} s"),
+                  TimeElapsedColumn(), console=err_console, transient=True) as bar:
+        task = bar.add_task("run", total=1.0, t=0.0)
+        return run(cfg, lambda now, total: bar.update(task, completed=now / total, t=now))
+
+
+def _summary(result: Result) -> Table:
+    th, prob = result.thermal, result.setup.problem
+    table = Table(title="Ice ball at the end of each phase")
+    table.add_column("phase end")
+    table.add_column("t (s)", justify="right")
+    table.add_column("tip °C", justify="right")
+    for t_iso in sorted(th.isotherms, reverse=True):
+        name = f"{k_to_c(t_iso):g} °C"
+        table.add_column(f"{name} radius mm", justify="right")
+        if prob.grid.geometry == "axisymmetric":
+            table.add_column(f"{name} length mm", justify="right")
+        table.add_column(f"{name} volume ml", justify="right")
+    ends = [k for k in range(1, len(th.times)) if k == len(th.times) - 1 or th.phase[k + 1] != th.phase[k]]
+    for k in ends:
+        row = [th.phase[k], f"{th.times[k]:.0f}", f"{k_to_c(th.tip_temperature[k]):.1f}"]
+        for t_iso in sorted(th.isotherms, reverse=True):
+            s = th.isotherms[t_iso]
+            row.append(f"{s.radius[k] * 1e3:.2f}")
+            if prob.grid.geometry == "axisymmetric":
+                row.append(f"{s.length[k] * 1e3:.2f}")
+            row.append(f"{s.volume[k] * 1e6:.3f}")
+        table.add_row(*row)
+    return table
+
+
+def _report(result: Result, json_out: Path | None, plot_out: Path | None, quiet: bool) -> None:
+    data = to_json(result)
+    if json_out is not None:
+        if str(json_out) == "-":
+            sys.stdout.write(json.dumps(data, indent=1) + "\n")
+        else:
+            write_json(json_out, data)
+    if plot_out is not None:
+        from cryoplan.report.plot import plot
+
+        plot(result, plot_out)
+    if quiet:
+        return
+    out_console.print(_summary(result))
+    e = result.setup.expansion
+    if e is not None:
+        out_console.print(
+            f"cryogen {e.gas}: outlet {k_to_c(e.outlet_temperature_k):.1f} °C, cooling capacity "
+            f"{e.cooling_capacity_w(result.setup.problem.probe.mass_flow):.1f} W"
+        )
+    out_console.print(
+        f"solved {data['solver']['cells']} cells, dt {result.thermal.time_step * 1e3:.2f} ms, "
+        f"{result.wall_time_s:.2f} s wall time; energy balance error "
+        f"{result.thermal.energy_balance_error:.1e}"
+    )
+    for label, path in (("JSON", json_out), ("plot", plot_out)):
+        if path is not None and str(path) != "-":
+            out_console.print(f"wrote {label}: {path}")
+
+
+@app.command()
+@_guarded
+def simulate(
+    file: Annotated[Path, typer.Argument(help="procedure file (TOML, see docs/config.md)")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the result JSON here ('-' for stdout)")] = None,
+    plot_out: Annotated[Path | None, typer.Option("--plot", help="write the ice-ball figure (PNG) here")] = None,
+) -> None:
+    """Simulate the ice ball of one probe through a freeze/thaw protocol."""
+    cfg = config.load(file)
+    piped = json_out is not None and str(json_out) == "-"
+    result = _run_with_progress(cfg, show=err_console.is_terminal and not piped)
+    _report(result, json_out, plot_out, quiet=piped)
+
+
+@app.command()
+@_guarded
+def demo(
+    out_dir: Annotated[Path, typer.Option(help="folder for cryoplan-demo.json and .png")] = Path("."),
+) -> None:
+    """Run the built-in example: 2.0 mm N2O probe, 12 G cannula, muscle, 2 x 2 min freezes."""
+    text = resources.files("cryoplan.data").joinpath("demo.toml").read_text(encoding="utf-8")
+    import tomllib
+
+    cfg = config.parse(tomllib.loads(text))
+    out_console.print("cryoplan demo: 2.0 mm N2O probe through a 12 G cannula in muscle, "
+                      "freeze 120 s / passive thaw 30 s / freeze 120 s")
+    result = _run_with_progress(cfg, show=err_console.is_terminal)
+    _report(result, out_dir / "cryoplan-demo.json", out_dir / "cryoplan-demo.png", quiet=False)
+
+
+@app.command()
+@_guarded
+def probe(
+    gas: Annotated[str, typer.Option(help="n2o, ln2, argon or co2")],
+    supply_pressure_bar: Annotated[float | None, typer.Option(help="default: gas's own (see docs)")] = None,
+    supply_temperature_c: Annotated[float | None, typer.Option(help="default 20 °C (LN2: boiling)")] = None,
+    back_pressure_bar: Annotated[float, typer.Option()] = 1.01325,
+    recuperator_effectiveness: Annotated[float, typer.Option(help="0..1")] = 0.0,
+    supply_phase: Annotated[str | None, typer.Option(help="liquid or vapour, for a saturated supply")] = None,
+    mass_flow_g_per_s: Annotated[float, typer.Option(help="gas mass flow")] = 0.4,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write JSON here ('-' for stdout)")] = None,
+) -> None:
+    """Cryogen expansion: outlet temperature, quality, refrigeration and cooling capacity."""
+    if not mass_flow_g_per_s > 0:
+        raise InputError("--mass-flow-g-per-s", mass_flow_g_per_s, "a number > 0")
+    if supply_phase not in (None, "liquid", "vapour"):
+        raise InputError("--supply-phase", supply_phase, "liquid or vapour")
+    if supply_pressure_bar is not None and not supply_pressure_bar > 0:
+        raise InputError("--supply-pressure-bar", supply_pressure_bar, "a number > 0")
+    if supply_temperature_c is not None and not supply_temperature_c > -273.15:
+        raise InputError("--supply-temperature-c", supply_temperature_c, "above -273.15")
+    e = expand(CryogenSupply(
+        gas=gas,  # type: ignore[arg-type]
+        supply_pressure_pa=None if supply_pressure_bar is None else supply_pressure_bar * BAR_PA,
+        supply_temperature_k=None if supply_temperature_c is None else c_to_k(supply_temperature_c),
+        back_pressure_pa=back_pressure_bar * BAR_PA,
+        recuperator_effectiveness=recuperator_effectiveness,
+        supply_phase=supply_phase,  # type: ignore[arg-type]
+    ))
+    m = mass_flow_g_per_s * 1e-3
+    data = {
+        "gas": e.gas,
+        "supply_pressure_bar": round(e.supply_pressure_pa / BAR_PA, 4),
+        "supply_temperature_c": round(k_to_c(e.supply_temperature_k), 3),
+        "back_pressure_bar": back_pressure_bar,
+        "recuperator_effectiveness": e.recuperator_effectiveness,
+        "outlet_temperature_c": round(k_to_c(e.outlet_temperature_k), 3),
+        "outlet_quality": None if e.outlet_quality is None else round(e.outlet_quality, 4),
+        "outlet_solid_fraction": round(e.outlet_solid_fraction, 4),
+        "refrigeration_j_per_kg": round(e.refrigeration_j_per_kg, 1),
+        "refrigeration_to_supply_temperature_j_per_kg": round(e.refrigeration_to_supply_temperature_j_per_kg, 1),
+        "mass_flow_g_per_s": mass_flow_g_per_s,
+        "cooling_capacity_w": round(e.cooling_capacity_w(m), 3),
+        "gas_consumption_g_per_min": round(m * 60e3, 3),
+        "gas_consumption_standard_l_per_min": round(m * 60 / standard_gas_density_kg_per_m3(e.gas) * 1e3, 3),
+    }
+    if json_out is not None and str(json_out) == "-":
+        sys.stdout.write(json.dumps(data, indent=1) + "\n")
+        return
+    if json_out is not None:
+        write_json(json_out, data)
+    table = Table(title=f"{gas} expansion")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    for k, v in data.items():
+        table.add_row(k, "null" if v is None else str(v))
+    out_console.print(table)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+_ = isotherm_key  # re-exported for scripts that format isotherm keys like the JSON

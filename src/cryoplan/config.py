@@ -1,0 +1,144 @@
+"""The procedure file (TOML): schema, validation and loading. Every key is documented in
+docs/config.md; units are in the key names and temperatures are in degrees Celsius here only.
+
+Bad input raises ``InputError`` naming the field, the value and what is allowed.
+
+>>> cfg = parse({"probe": {"catalog": "n2o-2.0mm"}, "protocol": {"phases": [
+...     {"kind": "freeze", "seconds": 60}]}})
+>>> cfg.grid.geometry, cfg.tissue.type
+('axisymmetric', 'muscle')
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cryoplan.errors import InputError
+
+Positive = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+
+
+class ProbeConfig(_Section):
+    catalog: str | None = None
+    boundary: Literal["cryogen", "fixed-temperature"] = "cryogen"
+    diameter_mm: Positive | None = None
+    active_length_mm: Positive | None = None
+    temperature_c: Annotated[float, Field(gt=-273.15, lt=100)] | None = None
+    cannula_gauge: Annotated[int, Field(ge=10, le=27)] | None = None
+    cannula_inner_diameter_mm: Positive | None = None
+    mass_flow_g_per_s: Positive | None = None
+    internal_htc_w_per_m2_k: Positive | None = None
+
+
+class CryogenConfig(_Section):
+    gas: Literal["n2o", "ln2", "argon", "co2"] | None = None
+    supply_pressure_bar: Positive | None = None
+    supply_temperature_c: Annotated[float, Field(gt=-273.15, lt=200)] | None = None
+    back_pressure_bar: Positive = 1.01325
+    recuperator_effectiveness: Annotated[float, Field(ge=0, le=1)] | None = None
+    supply_phase: Literal["liquid", "vapour"] | None = None
+
+
+class TissueConfig(_Section):
+    type: str = "muscle"
+    k_unfrozen_w_per_m_k: Positive | None = None
+    k_frozen_w_per_m_k: Positive | None = None
+    c_unfrozen_j_per_m3_k: Positive | None = None
+    c_frozen_j_per_m3_k: Positive | None = None
+    latent_heat_j_per_m3: NonNegative | None = None
+    t_solidus_c: float | None = None
+    t_liquidus_c: float | None = None
+    perfusion_per_s: NonNegative | None = None
+    blood_heat_capacity_j_per_m3_k: Positive | None = None
+    metabolic_w_per_m3: NonNegative | None = None
+    initial_temperature_c: Annotated[float, Field(gt=0, lt=45)] = 37.0
+    arterial_temperature_c: Annotated[float, Field(gt=0, lt=45)] = 37.0
+
+
+class PhaseConfig(_Section):
+    kind: Literal["freeze", "passive-thaw", "active-thaw"]
+    seconds: Positive
+    temperature_c: Annotated[float, Field(gt=-273.15, lt=100)] | None = None
+
+
+class ProtocolConfig(_Section):
+    phases: Annotated[list[PhaseConfig], Field(min_length=1)]
+
+
+class GridConfig(_Section):
+    geometry: Literal["radial", "axisymmetric"] = "axisymmetric"
+    spacing_mm: Positive = 0.25
+    extent_mm: Positive = 20.0
+    growth: Annotated[float, Field(ge=1.0, le=1.5)] = 1.0
+    uniform_extent_mm: Positive | None = None
+    outer_boundary: Literal["initial-temperature", "insulated"] = "initial-temperature"
+
+
+class OutputConfig(_Section):
+    isotherms_c: Annotated[list[float], Field(min_length=1)] = [0.0, -20.0, -40.0]
+    history_thresholds_c: list[float] | None = None
+    interval_s: Positive = 1.0
+
+
+class ProcedureConfig(_Section):
+    probe: ProbeConfig = ProbeConfig()
+    cryogen: CryogenConfig = CryogenConfig()
+    tissue: TissueConfig = TissueConfig()
+    protocol: ProtocolConfig
+    grid: GridConfig = GridConfig()
+    output: OutputConfig = OutputConfig()
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]"
+        elif item in ("literal", "constrained-float", "list") or "[" in str(item):
+            continue
+        else:
+            parts.append(str(item))
+    return ".".join(parts) or "procedure"
+
+
+def _translate(err: ValidationError) -> InputError:
+    first = err.errors(include_url=False)[0]
+    loc, kind = first["loc"], first["type"]
+    value = first.get("input")
+    field = _field_name(loc)
+    if kind == "extra_forbidden":
+        return InputError(field, value, "no such key (see docs/config.md for the keys)")
+    if kind == "missing":
+        return InputError(field, "<missing>", "a value: this key is required")
+    return InputError(field, value, first["msg"].lower())
+
+
+def parse(data: dict[str, Any]) -> ProcedureConfig:
+    """Validate a procedure given as a dict (what a TOML file holds)."""
+    try:
+        return ProcedureConfig.model_validate(data)
+    except ValidationError as err:
+        raise _translate(err) from None
+
+
+def load(path: str | Path) -> ProcedureConfig:
+    """Read and validate a procedure file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("FILE", str(path), "an existing procedure file (.toml)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise InputError("FILE", str(path), f"valid TOML ({err})") from None
+    except UnicodeDecodeError:
+        raise InputError("FILE", str(path), "a UTF-8 text file") from None
+    return parse(data)

@@ -1,0 +1,133 @@
+"""A run's result as JSON (degrees Celsius, mm, ml, W at this boundary) and atomic file writes."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cryoplan import __version__
+from cryoplan.procedure import Result
+from cryoplan.units import k_to_c
+
+
+def _clean(values) -> list[float | None]:
+    """Round to 4 decimals; NaN becomes null."""
+    return [None if (v is None or not math.isfinite(v)) else round(float(v), 4) for v in values]
+
+
+def isotherm_key(celsius: float) -> str:
+    """The JSON key of an isotherm: '-20', '0', '-12.5'.
+
+    >>> isotherm_key(-20.0), isotherm_key(0.0), isotherm_key(-12.5)
+    ('-20', '0', '-12.5')
+    """
+    return f"{celsius:g}"
+
+
+def to_json(result: Result) -> dict[str, Any]:
+    s, th = result.setup, result.thermal
+    prob, probe = s.problem, s.problem.probe
+    iso = {
+        isotherm_key(k_to_c(t)): {
+            "radius_mm": _clean(series.radius * 1e3),
+            "length_mm": _clean(series.length * 1e3),
+            "volume_ml": _clean(series.volume * 1e6),
+        }
+        for t, series in th.isotherms.items()
+    }
+    cryogen = None
+    if s.expansion is not None:
+        e = s.expansion
+        cryogen = {
+            "gas": e.gas,
+            "supply_pressure_bar": round(e.supply_pressure_pa / 1e5, 4),
+            "supply_temperature_c": round(k_to_c(e.supply_temperature_k), 3),
+            "back_pressure_bar": round(e.back_pressure_pa / 1e5, 5),
+            "recuperator_effectiveness": e.recuperator_effectiveness,
+            "outlet_temperature_c": round(k_to_c(e.outlet_temperature_k), 3),
+            "outlet_quality": None if e.outlet_quality is None else round(e.outlet_quality, 4),
+            "refrigeration_j_per_kg": round(e.refrigeration_j_per_kg, 1),
+            "mass_flow_g_per_s": probe.mass_flow * 1e3,
+            "cooling_capacity_w": round(e.cooling_capacity_w(probe.mass_flow), 3),
+            "internal_htc_w_per_m2_k": probe.internal_htc,
+        }
+    freeze_s = sum(p.seconds for p in prob.protocol.phases if p.kind == "freeze")
+    return {
+        "cryoplan_version": __version__,
+        "geometry": prob.grid.geometry,
+        "probe": {
+            "diameter_mm": probe.diameter * 1e3,
+            "active_length_mm": probe.active_length * 1e3 if prob.grid.geometry == "axisymmetric" else None,
+            "boundary": probe.boundary,
+            "catalog": s.catalog.name if s.catalog else None,
+            "cannula_bore_mm": None if s.cannula_bore_m is None else round(s.cannula_bore_m * 1e3, 3),
+            "times_s": _clean(th.times),
+            "phase": th.phase,
+            "tip_temperature_c": _clean(th.tip_temperature - 273.15),
+            "gas_temperature_c": _clean(th.gas_temperature - 273.15),
+            "cooling_power_w": _clean(th.cooling_power),
+            "gas_used_g": None if s.expansion is None else round(probe.mass_flow * freeze_s * 1e3, 2),
+        },
+        "cryogen": cryogen,
+        "tissue": {
+            "type": prob.tissue.name,
+            "k_unfrozen_w_per_m_k": prob.tissue.k_unfrozen,
+            "k_frozen_w_per_m_k": prob.tissue.k_frozen,
+            "c_unfrozen_j_per_m3_k": prob.tissue.c_unfrozen,
+            "c_frozen_j_per_m3_k": prob.tissue.c_frozen,
+            "latent_heat_j_per_m3": prob.tissue.latent_heat,
+            "t_solidus_c": round(k_to_c(prob.tissue.t_solidus), 3),
+            "t_liquidus_c": round(k_to_c(prob.tissue.t_liquidus), 3),
+            "perfusion_per_s": prob.tissue.perfusion_per_s,
+            "metabolic_w_per_m3": prob.tissue.metabolic,
+            "sources": prob.tissue.sources,
+        },
+        "protocol": [
+            {"kind": p.kind, "seconds": p.seconds,
+             "temperature_c": None if p.temperature_k is None else k_to_c(p.temperature_k)}
+            for p in prob.protocol.phases
+        ],
+        "iceball": {"times_s": _clean(th.times), "isotherms": iso},
+        "solver": {
+            "cells": int(prob.grid.tissue.sum()),
+            "min_spacing_mm": round(prob.grid.min_spacing * 1e3, 5),
+            "time_step_s": th.time_step,
+            "outer_boundary": prob.outer_boundary,
+            "energy_j": {k: round(v, 6) for k, v in th.energy.items()},
+            "energy_balance_error": th.energy_balance_error,
+            "wall_time_s": round(result.wall_time_s, 3),
+        },
+    }
+
+
+def write_atomic(path: str | Path, write) -> None:
+    """Write a file through a temporary file in the same folder and a rename, so a crash or an
+    error never leaves a half-written result. ``write(tmp_path)`` produces the content."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, data: dict[str, Any]) -> None:
+    write_atomic(path, lambda p: p.write_text(json.dumps(data, indent=1, allow_nan=False)))
+
+
+def final_history_summary(result: Result) -> dict[str, Any]:
+    """Coldest tissue temperature and the largest number of freeze cycles seen."""
+    h = result.thermal.history
+    tmin = np.where(h.tissue, h.min_temperature, np.inf)
+    return {"min_temperature_c": round(float(tmin.min()) - 273.15, 3),
+            "max_freeze_cycles": int(h.freeze_cycles.max())}

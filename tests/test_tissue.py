@@ -1,0 +1,62 @@
+"""The phase-change material model and the tissue library."""
+
+import numpy as np
+import pytest
+
+from cryoplan.errors import InputError
+from cryoplan.tissue import Tissue, get_tissue, tissue_names
+from cryoplan.tissue import enthalpy as ent
+
+
+def test_enthalpy_and_temperature_are_inverse(reference_tissue):
+    tis = reference_tissue()
+    t = np.linspace(150.0, 320.0, 2001)
+    assert np.allclose(tis.temperature(tis.enthalpy(t)), t, atol=1e-9)
+
+
+def test_latent_heat_is_released_over_the_freezing_range(reference_tissue):
+    tis = reference_tissue()
+    h_s, h_l = tis.enthalpy([tis.t_solidus, tis.t_liquidus])
+    sensible = 0.5 * (tis.c_frozen + tis.c_unfrozen) * (tis.t_liquidus - tis.t_solidus)
+    assert h_l - h_s == pytest.approx(tis.latent_heat + sensible)
+
+
+def test_kirchhoff_variable_is_the_integral_of_conductivity(reference_tissue):
+    p = reference_tissue().row()[None, :]
+    ts = np.linspace(250.0, 290.0, 4001)
+    u = np.array([ent.kirchhoff(x, p, 0) for x in ts])
+    k = np.array([ent.conductivity(x, p, 0) for x in ts])
+    integral = np.concatenate([[0.0], np.cumsum(0.5 * (k[1:] + k[:-1]) * np.diff(ts))])
+    assert np.allclose(u - u[0], integral, atol=1e-6)
+
+
+def test_library_has_every_tissue_with_sources():
+    names = set(tissue_names())
+    assert {"muscle", "fat", "nerve", "skin", "cortical-bone", "cancellous-bone"} <= names
+    for name in names:
+        t = get_tissue(name)
+        assert t.k_frozen > t.k_unfrozen  # ice conducts ~4x better than water
+        assert t.c_frozen < t.c_unfrozen
+        assert t.latent_heat > 0 and t.perfusion_per_s > 0 and t.metabolic > 0
+        for key in ("density", "specific_heat", "conductivity", "perfusion", "metabolic",
+                    "water_mass_fraction", "frozen", "latent_heat", "freezing_range"):
+            assert t.sources.get(key), f"{name}: {key} uncited"
+
+
+def test_fat_freezes_less_than_muscle():
+    assert get_tissue("fat").latent_heat < 0.3 * get_tissue("muscle").latent_heat
+
+
+def test_inverted_freezing_range_is_rejected():
+    with pytest.raises(InputError, match="t_solidus_c"):
+        Tissue("x", 0.5, 2.0, 3.6e6, 1.8e6, 2.5e8, 272.15, 265.15)
+
+
+def test_non_positive_conductivity_is_rejected():
+    with pytest.raises(InputError, match="k_frozen_w_per_m_k"):
+        Tissue("x", 0.5, 0.0, 3.6e6, 1.8e6, 2.5e8, 265.15, 272.15)
+
+
+def test_unknown_tissue():
+    with pytest.raises(InputError, match="tissue.type"):
+        get_tissue("liverwurst")
