@@ -39,7 +39,7 @@ def _guarded(fn):
         try:
             return fn(*args, **kwargs)
         except InputError as err:
-            err_console.print(f"error: {err}", markup=False, highlight=False)
+            sys.stderr.write(f"error: {err}\n")
             raise typer.Exit(2) from None
 
     return wrapper
@@ -113,8 +113,10 @@ def _report(result: Result, json_out: Path | None, plot_out: Path | None, quiet:
 @_guarded
 def simulate(
     file: Annotated[Path, typer.Argument(help="procedure file (TOML, see docs/config.md)")],
-    json_out: Annotated[Path | None, typer.Option("--json", help="write the result JSON here ('-' for stdout)")] = None,
-    plot_out: Annotated[Path | None, typer.Option("--plot", help="write the ice-ball figure (PNG) here")] = None,
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="write the result JSON here ('-' for stdout)")] = None,
+    plot_out: Annotated[Path | None, typer.Option(
+        "--plot", help="write the ice-ball figure (PNG) here")] = None,
 ) -> None:
     """Simulate the ice ball of one probe through a freeze/thaw protocol."""
     cfg = config.load(file)
@@ -179,7 +181,8 @@ def probe(
         "outlet_quality": None if e.outlet_quality is None else round(e.outlet_quality, 4),
         "outlet_solid_fraction": round(e.outlet_solid_fraction, 4),
         "refrigeration_j_per_kg": round(e.refrigeration_j_per_kg, 1),
-        "refrigeration_to_supply_temperature_j_per_kg": round(e.refrigeration_to_supply_temperature_j_per_kg, 1),
+        "refrigeration_to_supply_temperature_j_per_kg":
+            round(e.refrigeration_to_supply_temperature_j_per_kg, 1),
         "mass_flow_g_per_s": mass_flow_g_per_s,
         "cooling_capacity_w": round(e.cooling_capacity_w(m), 3),
         "gas_consumption_g_per_min": round(m * 60e3, 3),

@@ -119,7 +119,10 @@ def _translate(err: ValidationError) -> InputError:
         return InputError(field, value, "no such key (see docs/config.md for the keys)")
     if kind == "missing":
         return InputError(field, "<missing>", "a value: this key is required")
-    return InputError(field, value, first["msg"].lower())
+    msg = first["msg"]
+    for prefix in ("Input should be ", "Value error, "):
+        msg = msg.removeprefix(prefix)
+    return InputError(field, value, msg)
 
 
 def parse(data: dict[str, Any]) -> ProcedureConfig:

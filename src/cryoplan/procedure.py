@@ -76,7 +76,8 @@ def _probe(cfg: ProcedureConfig) -> tuple[ProbeModel, Expansion | None, CatalogP
         return model, None, cat, bore
     if pc.temperature_c is not None:
         raise InputError("probe.temperature_c", pc.temperature_c,
-                         "only with boundary = \"fixed-temperature\" (a cryogen probe's temperature comes from its gas)")
+                         "only with boundary = \"fixed-temperature\" "
+                         "(a cryogen probe's temperature comes from its gas)")
     gas = cc.gas or (cat.gas if cat else None)
     if gas is None:
         raise InputError("cryogen.gas", None, "one of n2o, ln2, argon, co2 (or a probe.catalog entry)")
@@ -135,7 +136,8 @@ def _grid(cfg: ProcedureConfig, probe: ProbeModel) -> Grid:
     gc = cfg.grid
     uniform = gc.uniform_extent_mm * 1e-3 if gc.uniform_extent_mm else None
     if gc.geometry == "radial":
-        return radial_grid(probe.radius, gc.extent_mm * 1e-3, gc.spacing_mm * 1e-3, gc.growth, uniform)
+        return radial_grid(probe.radius, gc.extent_mm * 1e-3, gc.spacing_mm * 1e-3, gc.growth, uniform,
+                           active_length=probe.active_length)
     return axisymmetric_grid(probe.radius, probe.active_length, gc.extent_mm * 1e-3,
                              gc.spacing_mm * 1e-3, gc.growth, uniform)
 

@@ -15,7 +15,7 @@ Cells may grow geometrically beyond a uniform core (``growth`` > 1) so the far f
 cells; the explicit time step is set by the smallest cell, so coarse far cells are free.
 
 >>> g = radial_grid(probe_radius=1e-3, extent=5e-3, spacing=1e-3)
->>> g.shape, [round(x * 1e3, 3) for x in g.r]
+>>> g.shape, [round(float(x) * 1e3, 3) for x in g.r]
 ((4, 1), [1.5, 2.5, 3.5, 4.5])
 """
 
@@ -86,7 +86,7 @@ def stretched_faces(start: float, end: float, spacing: float, uniform_until: flo
     ``uniform_until`` away from start, then each cell ``growth`` times the last; the last cell
     ends exactly on ``end``.
 
-    >>> [round(x, 3) for x in stretched_faces(0.0, 10.0, 1.0, 3.0, 2.0)]
+    >>> stretched_faces(0.0, 10.0, 1.0, 3.0, 2.0).tolist()
     [0.0, 1.0, 2.0, 3.0, 5.0, 10.0]
     """
     sign = 1.0 if end >= start else -1.0
@@ -146,9 +146,11 @@ def planar_grid(length: float, spacing: float) -> Grid:
 
 
 def radial_grid(probe_radius: float, extent: float, spacing: float, growth: float = 1.0,
-                uniform_extent: float | None = None) -> Grid:
-    """Tissue from the probe wall r = a to r = extent around an infinitely long probe,
-    per metre of probe length."""
+                uniform_extent: float | None = None, active_length: float = 1.0) -> Grid:
+    """Tissue from the probe wall r = a to r = extent around an infinitely long probe.
+
+    The arrays are per metre of probe; ``active_length`` is the probe length they stand for
+    (the solver divides the probe's gas flow by it and multiplies powers and volumes by it)."""
     _check(spacing, probe_radius, extent)
     uniform = extent if uniform_extent is None else uniform_extent
     r = stretched_faces(probe_radius, extent, spacing, uniform - probe_radius, growth)
@@ -163,7 +165,7 @@ def radial_grid(probe_radius: float, extent: float, spacing: float, growth: floa
         tissue=np.ones((n, 1), bool), probe_cells=np.array([[0, 0]]),
         probe_g=np.array([2 * np.pi / math.log(rc[0] / probe_radius)]),
         probe_area=np.array([2 * np.pi * probe_radius]),
-        probe_radius=probe_radius, active_length=1.0,
+        probe_radius=probe_radius, active_length=active_length,
     )
 
 

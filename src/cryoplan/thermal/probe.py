@@ -5,7 +5,7 @@ behind an internal heat-transfer coefficient h, with its refrigeration limited t
 m_dot q(T_gas) (``cryoplan.cryogen.thermo``), so a weak probe warms under load. A
 ``fixed-temperature`` probe holds its wall at a set temperature (the limit h -> infinity with
 unlimited refrigeration; used for verification). A ``heat-flow`` probe extracts a set power
-(W; per metre on radial grids), spread over its cooled surface by area.
+(W), spread over its cooled surface by area.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ Choi & Bischof, Cryobiology 60 (2010) 52); this slightly overstates L and k_f.
 
 >>> muscle = get_tissue("muscle")
 >>> round(muscle.k_frozen, 2), round(muscle.c_frozen / 1e6, 2), round(muscle.latent_heat / 1e8, 2)
-(1.81, 2.0, 2.73)
+(1.81, 1.99, 2.73)
 """
 
 from __future__ import annotations

@@ -1,0 +1,136 @@
+"""The command line: the demo, simulate's JSON, probe, and bad input (one line, exit 2, no file)."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cryoplan.cli import app
+
+runner = CliRunner()
+
+SMALL = """
+[probe]
+catalog = "n2o-2.0mm"
+[tissue]
+type = "muscle"
+[protocol]
+phases = [ {{ kind = "freeze", seconds = 20 }}, {{ kind = "passive-thaw", seconds = 5 }} ]
+[grid]
+geometry = "{geometry}"
+spacing_mm = 0.25
+extent_mm = 10.0
+growth = 1.1
+uniform_extent_mm = 5.0
+[output]
+isotherms_c = [0, -20, -40]
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "procedure.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("geometry", ["axisymmetric", "radial"])
+def test_simulate_writes_json_and_plot(tmp_path, geometry):
+    out, png = tmp_path / "r.json", tmp_path / "r.png"
+    result = runner.invoke(app, ["simulate", str(_write(tmp_path, SMALL.format(geometry=geometry))),
+                                 "--json", str(out), "--plot", str(png)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    iso = data["iceball"]["isotherms"]
+    assert set(iso) == {"0", "-20", "-40"}
+    n = len(data["iceball"]["times_s"])
+    assert n == 26 and len(data["probe"]["tip_temperature_c"]) == n
+    for key in ("radius_mm", "length_mm", "volume_ml"):
+        assert len(iso["-20"][key]) == n
+    radius = iso["0"]["radius_mm"]
+    assert radius[20] > iso["-20"]["radius_mm"][20] > 1.0  # nested isotherms
+    assert data["probe"]["cooling_power_w"][1] > 0 and data["probe"]["cooling_power_w"][-1] == 0
+    assert data["cryogen"]["outlet_temperature_c"] == pytest.approx(-88.47, abs=0.02)
+    if geometry == "radial":
+        assert all(x is None for x in iso["-20"]["length_mm"])
+    else:
+        assert iso["-20"]["length_mm"][20] > 2 * iso["-20"]["radius_mm"][20] - 2.5
+    assert png.stat().st_size > 10_000
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_simulate_json_to_stdout_is_pure_json(tmp_path):
+    result = runner.invoke(app, ["simulate", str(_write(tmp_path, SMALL.format(geometry="radial"))),
+                                 "--json", "-"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["geometry"] == "radial"
+
+
+def test_demo_writes_its_files(tmp_path):
+    result = runner.invoke(app, ["demo", "--out-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "cryoplan-demo.json").read_text())
+    assert [p["kind"] for p in data["protocol"]] == ["freeze", "passive-thaw", "freeze"]
+    assert data["probe"]["cannula_bore_mm"] == pytest.approx(2.159)
+    assert (tmp_path / "cryoplan-demo.png").exists()
+    assert "Ice ball" in result.stdout
+
+
+def test_probe_command_json():
+    result = runner.invoke(app, ["probe", "--gas", "n2o", "--json", "-"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["outlet_temperature_c"] == pytest.approx(-88.47, abs=0.02)
+    assert data["outlet_quality"] == pytest.approx(0.573, abs=0.001)
+    assert data["cooling_capacity_w"] == pytest.approx(0.4e-3 * 159.9e3, rel=1e-3)
+    argon = json.loads(runner.invoke(app, ["probe", "--gas", "argon", "--json", "-"]).stdout)
+    assert argon["outlet_quality"] is None and math.isclose(argon["supply_pressure_bar"], 300)
+
+
+BAD = [
+    ('[cryogen]\ngas = "helium"\n', "cryogen.gas"),
+    ('[tissue]\ntype = "liverwurst"\n', "tissue.type"),
+    ('[probe]\ncatalog = "n2o-2.0mm"\ncannula_gauge = 14\n', "probe.diameter_mm"),
+    ('[grid]\nspacing_mm = 2.0\n', "grid.spacing_mm"),
+    ('[tissue]\nt_solidus_c = -1.0\nt_liquidus_c = -8.0\n', "tissue.t_solidus_c"),
+    ('[grid]\nspacing_mm = "fine"\n', "grid.spacing_mm"),
+    ('[grid]\nresolution = 3\n', "grid.resolution"),
+    ('[tissue]\ntype = "custom"\nk_unfrozen_w_per_m_k = 0.5\n', "tissue."),
+]
+
+
+@pytest.mark.parametrize("extra, field", BAD)
+def test_bad_input_is_one_clear_line_exit_2_no_output(tmp_path, extra, field):
+    base = '[probe]\ncatalog = "n2o-2.0mm"\n[protocol]\nphases = [{kind = "freeze", seconds = 10}]\n'
+    text = base + extra if not extra.startswith("[probe]") else extra + base.split("\n", 2)[2]
+    out = tmp_path / "r.json"
+    result = runner.invoke(app, ["simulate", str(_write(tmp_path, text)), "--json", str(out)])
+    assert result.exit_code == 2, result.output
+    message = result.stderr.strip()
+    assert message.startswith("error: ") and "\n" not in message and field in message
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("seconds", [0, -5])
+def test_non_positive_duration(tmp_path, seconds):
+    phases = f'phases = [{{kind = "freeze", seconds = {seconds}}}]'
+    text = f'[probe]\ncatalog = "n2o-2.0mm"\n[protocol]\n{phases}\n'
+    result = runner.invoke(app, ["simulate", str(_write(tmp_path, text))])
+    assert result.exit_code == 2
+    assert "protocol.phases[0].seconds" in result.stderr
+
+
+def test_missing_and_malformed_files(tmp_path):
+    result = runner.invoke(app, ["simulate", str(tmp_path / "nope.toml")])
+    assert result.exit_code == 2 and "FILE" in result.stderr
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[probe\n")
+    result = runner.invoke(app, ["simulate", str(broken)])
+    assert result.exit_code == 2 and "valid TOML" in result.stderr
+
+
+def test_probe_command_bad_gas():
+    result = runner.invoke(app, ["probe", "--gas", "helium"])
+    assert result.exit_code == 2 and "cryogen.gas" in result.stderr
