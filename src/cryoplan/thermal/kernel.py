@@ -175,6 +175,76 @@ def refresh(h, t, u, mat, props, tissue):
 
 
 @njit(cache=True)
+def _sweep(h, t, u, t_new, u_new, mat, props, tissue, vol, inv_vol, g_r, g_z, dt, t1,
+           t_min, thresholds, seconds_below, t_liquidus_at, t_solidus_at, frozen, cycles):
+    """One fused explicit step over all cells: face flows from the old (t, u), perfusion and
+    metabolism, the new enthalpy, the new (t_new, u_new) and the thermal history of
+    (t1 - dt, t1]. Faces to the probe interior have g = 0, so neighbours need no tissue check.
+    Returns (perfusion W, metabolism W)."""
+    nr, nz = h.shape
+    n_thr = thresholds.size
+    e_perf = 0.0
+    e_met = 0.0
+    for i in range(nr):
+        for j in range(nz):
+            if not tissue[i, j]:
+                continue
+            m = mat[i, j]
+            up = u[i, j]
+            old = t[i, j]
+            q = 0.0
+            if i > 0:
+                if mat[i - 1, j] == m:
+                    q += g_r[i, j] * (u[i - 1, j] - up)
+                else:
+                    q += _mixed_face_flow(g_r[i, j], old, m, t[i - 1, j], mat[i - 1, j], props)
+            if i < nr - 1:
+                if mat[i + 1, j] == m:
+                    q += g_r[i + 1, j] * (u[i + 1, j] - up)
+                else:
+                    q += _mixed_face_flow(g_r[i + 1, j], old, m, t[i + 1, j], mat[i + 1, j], props)
+            if j > 0:
+                if mat[i, j - 1] == m:
+                    q += g_z[i, j] * (u[i, j - 1] - up)
+                else:
+                    q += _mixed_face_flow(g_z[i, j], old, m, t[i, j - 1], mat[i, j - 1], props)
+            if j < nz - 1:
+                if mat[i, j + 1] == m:
+                    q += g_z[i, j + 1] * (u[i, j + 1] - up)
+                else:
+                    q += _mixed_face_flow(g_z[i, j + 1], old, m, t[i, j + 1], mat[i, j + 1], props)
+            f = unfrozen_fraction(old, props, m)
+            if f > 0.0:
+                perf = f * props[m, PERFUSION] * (props[m, T_ARTERIAL] - old) * vol[i, j]
+                met = f * props[m, METABOLIC] * vol[i, j]
+                q += perf + met
+                e_perf += perf
+                e_met += met
+            hn = h[i, j] + dt * q * inv_vol[i, j]
+            h[i, j] = hn
+            new = temperature(hn, props, m)
+            t_new[i, j] = new
+            u_new[i, j] = kirchhoff(new, props, m)
+            # thermal history
+            if new < t_min[i, j]:
+                t_min[i, j] = new
+            for k in range(n_thr):
+                if new <= thresholds[k]:
+                    seconds_below[k, i, j] += dt
+            tl, ts = props[m, T_L], props[m, T_S]
+            if old > tl >= new and np.isnan(t_liquidus_at[i, j]):
+                t_liquidus_at[i, j] = t1 - dt * (tl - new) / (old - new)
+            if old > ts >= new and np.isnan(t_solidus_at[i, j]):
+                t_solidus_at[i, j] = t1 - dt * (ts - new) / (old - new)
+            if new <= ts and not frozen[i, j]:
+                frozen[i, j] = True
+                cycles[i, j] += 1
+            elif new >= tl and frozen[i, j]:
+                frozen[i, j] = False
+    return e_perf, e_met
+
+
+@njit(cache=True)
 def advance(h, t, u, mat, props, tissue, vol, g_r, g_z, t_far,
             cells, pg, pha, t_wall, flows,
             mode, t_set, t_gas, mass_flow, cap_t, cap_q,
@@ -182,87 +252,37 @@ def advance(h, t, u, mat, props, tissue, vol, g_r, g_z, t_far,
             t_min, thresholds, seconds_below, t_liquidus_at, t_solidus_at, frozen, cycles,
             energy):
     """Advance ``n_steps`` explicit steps of ``dt`` from time ``t0``, updating the thermal
-    history. Returns the last gas temperature (NaN if none)."""
-    nr, nz = h.shape
-    n_thr = thresholds.size
+    history. Returns the last gas temperature (NaN if none).
+
+    Each step applies the probe and far-field flows (computed from the old state) to H, then
+    one fused sweep adds the face flows and sources and computes the new T and u into a second
+    buffer; the buffers swap, so every cell is read and written once per step."""
+    t_next = t.copy()
+    u_next = u.copy()
+    inv_vol = 1.0 / vol
+    cur_t, cur_u, nxt_t, nxt_u = t, u, t_next, u_next
     for step in range(n_steps):
         t_gas = probe_flows(mode, t_set, t_gas, mass_flow, cap_t, cap_q, cells, pg, pha, mat,
-                            props, t, u, t_wall, flows)
-        e_perf = 0.0
-        e_met = 0.0
-        for i in range(nr):
-            for j in range(nz):
-                if not tissue[i, j]:
-                    continue
-                # faces to the probe interior have g = 0, so neighbours need no tissue check
-                m = mat[i, j]
-                up = u[i, j]
-                q = 0.0
-                if i > 0:
-                    if mat[i - 1, j] == m:
-                        q += g_r[i, j] * (u[i - 1, j] - up)
-                    else:
-                        q += _mixed_face_flow(g_r[i, j], t[i, j], m, t[i - 1, j], mat[i - 1, j], props)
-                if i < nr - 1:
-                    if mat[i + 1, j] == m:
-                        q += g_r[i + 1, j] * (u[i + 1, j] - up)
-                    else:
-                        q += _mixed_face_flow(g_r[i + 1, j], t[i, j], m, t[i + 1, j], mat[i + 1, j], props)
-                if j > 0:
-                    if mat[i, j - 1] == m:
-                        q += g_z[i, j] * (u[i, j - 1] - up)
-                    else:
-                        q += _mixed_face_flow(g_z[i, j], t[i, j], m, t[i, j - 1], mat[i, j - 1], props)
-                if j < nz - 1:
-                    if mat[i, j + 1] == m:
-                        q += g_z[i, j + 1] * (u[i, j + 1] - up)
-                    else:
-                        q += _mixed_face_flow(g_z[i, j + 1], t[i, j], m, t[i, j + 1], mat[i, j + 1], props)
-                f = unfrozen_fraction(t[i, j], props, m)
-                if f > 0.0:
-                    perf = f * props[m, PERFUSION] * (props[m, T_ARTERIAL] - t[i, j]) * vol[i, j]
-                    met = f * props[m, METABOLIC] * vol[i, j]
-                    q += perf + met
-                    e_perf += perf
-                    e_met += met
-                h[i, j] += dt * q / vol[i, j]
-        e_bnd = _outer_boundary(h, u, mat, props, tissue, vol, g_r, g_z, t_far, dt)
+                            props, cur_t, cur_u, t_wall, flows)
         e_probe = 0.0
         for f in range(cells.shape[0]):
             i, j = cells[f, 0], cells[f, 1]
             h[i, j] -= dt * flows[f] / vol[i, j]
             e_probe += flows[f]
+        e_bnd = _outer_boundary(h, cur_u, mat, props, tissue, vol, g_r, g_z, t_far, dt)
+        t1 = t0 + (step + 1) * dt
+        e_perf, e_met = _sweep(h, cur_t, cur_u, nxt_t, nxt_u, mat, props, tissue, vol, inv_vol, g_r, g_z,
+                               dt, t1, t_min, thresholds, seconds_below, t_liquidus_at,
+                               t_solidus_at, frozen, cycles)
         energy[E_PROBE] += dt * e_probe
         energy[E_PERFUSION] += dt * e_perf
         energy[E_METABOLIC] += dt * e_met
         energy[E_BOUNDARY] += dt * e_bnd
-
-        # new temperatures at time t1, and the thermal history of (t1 - dt, t1]
-        t1 = t0 + (step + 1) * dt
-        for i in range(nr):
-            for j in range(nz):
-                if not tissue[i, j]:
-                    continue
-                m = mat[i, j]
-                old = t[i, j]
-                new = temperature(h[i, j], props, m)
-                t[i, j] = new
-                u[i, j] = kirchhoff(new, props, m)
-                if new < t_min[i, j]:
-                    t_min[i, j] = new
-                for k in range(n_thr):
-                    if new <= thresholds[k]:
-                        seconds_below[k, i, j] += dt
-                tl, ts = props[m, T_L], props[m, T_S]
-                if old > tl >= new and np.isnan(t_liquidus_at[i, j]):
-                    t_liquidus_at[i, j] = t1 - dt * (tl - new) / (old - new)
-                if old > ts >= new and np.isnan(t_solidus_at[i, j]):
-                    t_solidus_at[i, j] = t1 - dt * (ts - new) / (old - new)
-                if new <= ts and not frozen[i, j]:
-                    frozen[i, j] = True
-                    cycles[i, j] += 1
-                elif new >= tl and frozen[i, j]:
-                    frozen[i, j] = False
+        cur_t, nxt_t = nxt_t, cur_t
+        cur_u, nxt_u = nxt_u, cur_u
+    if n_steps % 2 == 1:
+        t[:] = cur_t
+        u[:] = cur_u
     return t_gas
 
 

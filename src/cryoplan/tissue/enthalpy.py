@@ -25,17 +25,19 @@ from numba import njit
 
 #: Layout of a material row.
 C_F, C_U, C_M, T_S, T_L, K_F, K_U, H_L, U_L, PERFUSION, METABOLIC, T_ARTERIAL = range(12)
-ROW = 12
+# reciprocals, so the kernel multiplies instead of dividing (divisions dominate its cost)
+INV_C_F, INV_C_U, INV_C_M, INV_RANGE = range(12, 16)
+ROW = 16
 
 
 @njit(cache=True, inline="always")
 def temperature(h: float, p: np.ndarray, m: int) -> float:
     """T(H), the three linear branches inverted."""
     if h <= 0.0:
-        return p[m, T_S] + h / p[m, C_F]
+        return p[m, T_S] + h * p[m, INV_C_F]
     if h < p[m, H_L]:
-        return p[m, T_S] + h / p[m, C_M]
-    return p[m, T_L] + (h - p[m, H_L]) / p[m, C_U]
+        return p[m, T_S] + h * p[m, INV_C_M]
+    return p[m, T_L] + (h - p[m, H_L]) * p[m, INV_C_U]
 
 
 @njit(cache=True, inline="always")
@@ -51,7 +53,7 @@ def enthalpy(t: float, p: np.ndarray, m: int) -> float:
 @njit(cache=True, inline="always")
 def unfrozen_fraction(t: float, p: np.ndarray, m: int) -> float:
     """f in [0, 1]: 0 frozen (below the solidus), 1 unfrozen (above the liquidus)."""
-    f = (t - p[m, T_S]) / (p[m, T_L] - p[m, T_S])
+    f = (t - p[m, T_S]) * p[m, INV_RANGE]
     return min(1.0, max(0.0, f))
 
 
@@ -67,9 +69,8 @@ def kirchhoff(t: float, p: np.ndarray, m: int) -> float:
     x = t - p[m, T_S]
     if x <= 0.0:
         return p[m, K_F] * x
-    dt = p[m, T_L] - p[m, T_S]
-    if x < dt:
-        return p[m, K_F] * x + 0.5 * (p[m, K_U] - p[m, K_F]) * x * x / dt
+    if x * p[m, INV_RANGE] < 1.0:
+        return p[m, K_F] * x + 0.5 * (p[m, K_U] - p[m, K_F]) * x * x * p[m, INV_RANGE]
     return p[m, U_L] + p[m, K_U] * (t - p[m, T_L])
 
 

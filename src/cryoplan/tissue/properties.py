@@ -86,6 +86,8 @@ class Tissue:
         p[ent.PERFUSION] = self.perfusion_per_s * self.blood_heat_capacity
         p[ent.METABOLIC] = self.metabolic
         p[ent.T_ARTERIAL] = self.t_arterial
+        p[ent.INV_C_F], p[ent.INV_C_U] = 1.0 / self.c_frozen, 1.0 / self.c_unfrozen
+        p[ent.INV_C_M], p[ent.INV_RANGE] = 1.0 / self.capacity_mushy, 1.0 / dt
         return p
 
     def enthalpy(self, temperature_k: np.ndarray | float) -> np.ndarray:
