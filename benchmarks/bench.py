@@ -1,0 +1,174 @@
+"""Benchmark: cryoplan's demo cases, their grid convergence, and cryoplan against FiPy on the same
+axisymmetric freezing problem at equal accuracy of the -20 C radius.
+
+    pip install -e ".[bench]" && python benchmarks/bench.py [--quick]
+
+Prints tables (record them in benchmarks/README.md). Not a test: timings depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+import tomllib
+from importlib import resources
+
+import numpy as np
+
+from cryoplan import config
+from cryoplan.procedure import run
+from cryoplan.units import c_to_k
+
+T20 = c_to_k(-20.0)
+
+
+def demo_config(**grid) -> config.ProcedureConfig:
+    data = tomllib.loads(resources.files("cryoplan.data").joinpath("demo.toml").read_text())
+    data["grid"].update(grid)
+    return config.parse(data)
+
+
+def best_of(fn, repeat=3):
+    best, out = math.inf, None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def radius20(result) -> float:
+    return float(result.thermal.isotherms[T20].radius[-1] * 1e3)
+
+
+def demo_table(quick: bool) -> None:
+    print("\n## Demo cases (2.0 mm N2O probe, muscle, 120 s freeze / 30 s thaw / 120 s freeze)\n")
+    print("| case | cells | time step (ms) | wall time (s) | -20 C radius at 270 s (mm) |")
+    print("|---|---|---|---|---|")
+    run(demo_config())  # compile
+    for name, grid in (("radial", {"geometry": "radial"}), ("axisymmetric (demo grid)", {})):
+        wall, res = best_of(lambda g=grid: run(demo_config(**g)))
+        print(f"| {name} | {int(res.setup.problem.grid.tissue.sum())} | "
+              f"{res.thermal.time_step * 1e3:.2f} | {wall:.2f} | {radius20(res):.4f} |")
+    print("\n### Grid convergence of the axisymmetric demo (-20 C radius at 270 s)\n")
+    print("| spacing (mm) | cells | wall time (s) | radius (mm) |")
+    print("|---|---|---|---|")
+    spacings = (0.25, 0.125) if quick else (0.25, 0.125, 0.0625)
+    radii = []
+    for dx in spacings:
+        start = time.perf_counter()
+        res = run(demo_config(spacing_mm=dx))
+        radii.append(radius20(res))
+        print(f"| {dx} | {int(res.setup.problem.grid.tissue.sum())} | "
+              f"{time.perf_counter() - start:.1f} | {radii[-1]:.4f} |")
+    ref = radii[-1]
+    print(f"\nDemo grid (0.25 mm) against the finest ({spacings[-1]} mm): "
+          f"{100 * abs(radii[0] - ref) / ref:.2f} % off.")
+
+
+# --- the common problem: fixed-temperature probe, uniform grid, insulated outer boundary -------
+A, ACTIVE, EXTENT, T_PROBE, SECONDS = 1.0e-3, 6.0e-3, 12.0e-3, -70.0, 120.0
+
+
+def cryoplan_fixed(spacing_mm: float):
+    cfg = config.parse({
+        "probe": {"boundary": "fixed-temperature", "diameter_mm": 2 * A * 1e3,
+                  "active_length_mm": ACTIVE * 1e3, "temperature_c": T_PROBE},
+        "tissue": {"type": "muscle", "perfusion_per_s": 0.0, "metabolic_w_per_m3": 0.0},
+        "protocol": {"phases": [{"kind": "freeze", "seconds": SECONDS}]},
+        "grid": {"spacing_mm": spacing_mm, "extent_mm": EXTENT * 1e3, "outer_boundary": "insulated"},
+        "output": {"isotherms_c": [-20], "interval_s": SECONDS},
+    })
+    return run(cfg)
+
+
+def fipy_fixed(spacing_mm: float, dt: float):
+    """The same problem in FiPy (apparent heat capacity, implicit Euler with sweeps): the probe's
+    active part is a set of cells held at the probe temperature by a large implicit source, its
+    shaft is non-conducting. Returns the -20 C radius at the end (mm), interpolated the same way."""
+    import fipy as fp
+
+    from cryoplan.tissue import get_tissue
+
+    tis = get_tissue("muscle")
+    d = spacing_mm * 1e-3
+    nr, nz = round(EXTENT / d), round((ACTIVE + 2 * EXTENT) / d)
+    mesh = fp.CylindricalGrid2D(dr=d, dz=d, nr=nr, nz=nz) + ((0.0,), (-EXTENT,))
+    r, z = mesh.cellCenters
+    probe = (r < A) & (z > 0)
+    active = probe & (z < ACTIVE)
+    T = fp.CellVariable(mesh=mesh, value=c_to_k(37.0), hasOld=True)
+    ts, tl = tis.t_solidus, tis.t_liquidus
+    f = ((T - ts) / (tl - ts)).max(0.0).min(1.0)  # unfrozen fraction
+    mushy = (T > ts) & (T < tl)
+    c_app = (tis.c_frozen * (T <= ts) + tis.capacity_mushy * mushy + tis.c_unfrozen * (T >= tl))
+    k = (tis.k_frozen + (tis.k_unfrozen - tis.k_frozen) * f) * (~probe) + 1e-9 * probe
+    big = 1e12
+    eq = (fp.TransientTerm(coeff=c_app) == fp.DiffusionTerm(coeff=k.harmonicFaceValue)
+          - fp.ImplicitSourceTerm(coeff=big * active) + big * active * c_to_k(T_PROBE))
+    steps = round(SECONDS / dt)
+    for _ in range(steps):
+        T.updateOld()
+        for _ in range(3):
+            eq.sweep(var=T, dt=dt)
+    field = np.array(T.value).reshape(nz, nr).T  # (nr, nz)
+    rc = (np.arange(nr) + 0.5) * d
+    radius = 0.0
+    for j in range(nz):
+        col = field[:, j]
+        tissue = rc >= A if (j + 0.5) * d - EXTENT > 0 else np.ones(nr, bool)
+        idx = np.flatnonzero((col <= T20) & tissue)
+        if idx.size == 0:
+            continue
+        i = idx[-1]
+        if i + 1 < nr:
+            x = rc[i] + (T20 - col[i]) / (col[i + 1] - col[i]) * d
+        else:
+            x = EXTENT
+        radius = max(radius, x)
+    return radius * 1e3
+
+
+def fipy_table(quick: bool) -> None:
+    print(f"\n## cryoplan vs FiPy: fixed {T_PROBE:g} C probe (2 mm, {ACTIVE * 1e3:g} mm active), "
+          f"muscle, {SECONDS:g} s, -20 C radius\n")
+    cryoplan_fixed(0.5)  # compile
+    ref_dx = 0.125 if quick else 0.0625
+    start = time.perf_counter()
+    ref = radius20(cryoplan_fixed(ref_dx))
+    print(f"Reference: cryoplan at {ref_dx} mm: {ref:.4f} mm ({time.perf_counter() - start:.1f} s)\n")
+    print("| solver | spacing (mm) | time step (s) | wall time (s) | radius (mm) | error vs reference |")
+    print("|---|---|---|---|---|---|")
+    ours = None
+    for dx in (0.5, 0.25, 0.125):
+        wall, res = best_of(lambda d=dx: cryoplan_fixed(d), repeat=2)
+        rad = radius20(res)
+        err = abs(rad - ref) / ref
+        print(f"| cryoplan | {dx} | {res.thermal.time_step:.4f} | {wall:.3f} | {rad:.4f} | {100 * err:.2f} % |")
+        if ours is None and err < 0.01:
+            ours = wall
+    theirs = None
+    for dx, dt in ((0.5, 1.0), (0.25, 0.5)) if quick else ((0.5, 1.0), (0.25, 0.5), (0.125, 0.25)):
+        start = time.perf_counter()
+        rad = fipy_fixed(dx, dt)
+        wall = time.perf_counter() - start
+        err = abs(rad - ref) / ref
+        print(f"| FiPy | {dx} | {dt} | {wall:.2f} | {rad:.4f} | {100 * err:.2f} % |")
+        if theirs is None and err < 0.01:
+            theirs = wall
+    if ours and theirs:
+        print(f"\nAt equal accuracy (within 1 % of the reference): cryoplan {ours:.3f} s, "
+              f"FiPy {theirs:.1f} s: {theirs / ours:.0f}x faster.")
+    else:
+        print("\nNo FiPy run reached 1 % of the reference in this sweep; see the table.")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="coarser sweeps")
+    parser.add_argument("--skip-fipy", action="store_true")
+    args = parser.parse_args()
+    demo_table(args.quick)
+    if not args.skip_fipy:
+        fipy_table(args.quick)
