@@ -145,7 +145,8 @@ def fipy_table(quick: bool) -> None:
         wall, res = best_of(lambda d=dx: cryoplan_fixed(d), repeat=2)
         rad = radius20(res)
         err = abs(rad - ref) / ref
-        print(f"| cryoplan | {dx} | {res.thermal.time_step:.4f} | {wall:.3f} | {rad:.4f} | {100 * err:.2f} % |")
+        print(f"| cryoplan | {dx} | {res.thermal.time_step:.4f} | {wall:.3f} | {rad:.4f} "
+              f"| {100 * err:.2f} % |")
         if ours is None and err < 0.01:
             ours = wall
     theirs = None
