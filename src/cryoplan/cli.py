@@ -21,6 +21,7 @@ from rich.table import Table
 from cryoplan import config
 from cryoplan.cryogen.thermo import CryogenSupply, expand, standard_gas_density_kg_per_m3
 from cryoplan.errors import InputError
+from cryoplan.injury.grade import GRADE_NAMES
 from cryoplan.procedure import Result, run
 from cryoplan.result import isotherm_key, to_json, write_json
 from cryoplan.units import BAR_PA, c_to_k, k_to_c
@@ -79,6 +80,34 @@ def _summary(result: Result) -> Table:
     return table
 
 
+def _nerve_table(result: Result) -> Table:
+    table = Table(title="Nerves")
+    for col in ("nerve", "Sunderland grade", "blocked", "blocked mm", "min °C", "reversible"):
+        table.add_column(col, justify="left" if col == "nerve" else "right")
+    for a in result.nerves:
+        table.add_row(a.name, f"{a.sunderland_grade} ({GRADE_NAMES[a.sunderland_grade]})",
+                      "yes" if a.blocked else "no", f"{a.blocked_length_m * 1e3:.1f}",
+                      f"{a.min_temperature_k - 273.15:.0f}", "yes" if a.reversible else "NO")
+    return table
+
+
+def _print_outcome(result: Result) -> None:
+    for a in result.nerves:
+        out_console.print(f"{a.name}: {a.mechanism}")
+        for w in a.warnings:
+            out_console.print(f"[yellow]warning[/yellow] ({a.name}): {w}")
+    o = result.outcome
+    if o is None:
+        return
+    if o.relief is None:
+        out_console.print(f"relief: {o.note}")
+        return
+    out_console.print(
+        f"expected relief: median {o.relief.median:.0f} months (5-95 %: {o.relief.quantile(0.05):.0f}-"
+        f"{o.relief.quantile(0.95):.0f}); plan re-treatment after {o.retreat_after_months:.0f} months "
+        f"(when {100 * o.retreat_at_probability:.0f} % would have pain again)")
+
+
 def _report(result: Result, json_out: Path | None, plot_out: Path | None, quiet: bool) -> None:
     data = to_json(result)
     if json_out is not None:
@@ -93,6 +122,9 @@ def _report(result: Result, json_out: Path | None, plot_out: Path | None, quiet:
     if quiet:
         return
     out_console.print(_summary(result))
+    if result.nerves:
+        out_console.print(_nerve_table(result))
+        _print_outcome(result)
     e = result.setup.expansion
     if e is not None:
         out_console.print(
@@ -136,7 +168,8 @@ def demo(
 
     cfg = config.parse(tomllib.loads(text))
     out_console.print("cryoplan demo: 2.0 mm N2O probe through a 12 G cannula in muscle, "
-                      "freeze 120 s / passive thaw 30 s / freeze 120 s")
+                      "freeze 120 s / passive thaw 30 s / freeze 120 s, a lumbar medial branch "
+                      "crossing the active tip 2 mm from the probe axis")
     result = _run_with_progress(cfg, show=err_console.is_terminal)
     _report(result, out_dir / "cryoplan-demo.json", out_dir / "cryoplan-demo.png", quiet=False)
 

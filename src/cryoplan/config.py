@@ -89,6 +89,36 @@ class OutputConfig(_Section):
     interval_s: Positive = 1.0
 
 
+class NerveConfig(_Section):
+    name: str
+    diameter_mm: Positive | None = None
+    points_mm: list[Annotated[list[float], Field(min_length=3, max_length=3)]] | None = None
+    distance_mm: Positive | None = None
+    orientation: Literal["perpendicular", "parallel"] | None = None
+    offset_along_axis_mm: float = 0.0
+    length_mm: Positive = 20.0
+
+
+class InjuryConfig(_Section):
+    neurapraxia_below_c: float | None = None
+    axonotmesis_below_c: float | None = None
+    axonotmesis_min_seconds: NonNegative | None = None
+    axonotmesis_min_cycles: Annotated[int, Field(ge=1)] | None = None
+    neurotmesis_below_c: float | None = None
+    min_block_length_mm: Positive | None = None
+    refine_with_cell_model: bool = False
+
+
+class PatientConfig(_Section):
+    susceptibility: Positive = 1.0
+
+
+class OutcomeConfig(_Section):
+    nerves_treated: Annotated[int, Field(ge=1)] | None = None
+    regrowth_distance_mm: NonNegative | None = None
+    retreat_at_probability: Annotated[float, Field(gt=0, lt=1)] | None = None
+
+
 class ProcedureConfig(_Section):
     probe: ProbeConfig = ProbeConfig()
     cryogen: CryogenConfig = CryogenConfig()
@@ -96,6 +126,10 @@ class ProcedureConfig(_Section):
     protocol: ProtocolConfig
     grid: GridConfig = GridConfig()
     output: OutputConfig = OutputConfig()
+    nerve: list[NerveConfig] = []
+    injury: InjuryConfig = InjuryConfig()
+    patient: PatientConfig = PatientConfig()
+    outcome: OutcomeConfig = OutcomeConfig()
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:

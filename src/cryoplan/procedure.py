@@ -10,10 +10,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from cryoplan.config import ProcedureConfig
 from cryoplan.cryogen.catalog import CatalogProbe, cannula, catalog_probe, check_fits
 from cryoplan.cryogen.thermo import CryogenSupply, Expansion, expand
 from cryoplan.errors import InputError
+from cryoplan.injury.assess import NerveAssessment, assess
+from cryoplan.injury.nerve import Nerve, straight_nerve
+from cryoplan.injury.sampling import to_grid_coordinates
+from cryoplan.injury.thresholds import (
+    InjuryThresholds,
+    default_nerve_diameter_m,
+    default_thresholds,
+    with_overrides,
+)
+from cryoplan.outcome.relief import ReliefDistribution, default_model, outcome_data
 from cryoplan.protocol import Phase, Protocol
 from cryoplan.thermal.grid import Grid, axisymmetric_grid, radial_grid
 from cryoplan.thermal.probe import ProbeModel
@@ -40,6 +52,23 @@ class Setup:
     expansion: Expansion | None
     catalog: CatalogProbe | None
     cannula_bore_m: float | None
+    nerves: tuple[Nerve, ...] = ()
+    injury: InjuryThresholds | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Expected relief, or why there is none (no nerve blocked)."""
+
+    relief: ReliefDistribution | None
+    retreat_at_probability: float
+    nerves_treated: int
+    blocked_length_m: float
+    note: str
+
+    @property
+    def retreat_after_months(self) -> float | None:
+        return None if self.relief is None else self.relief.quantile(self.retreat_at_probability)
 
 
 @dataclass(frozen=True)
@@ -47,6 +76,8 @@ class Result:
     setup: Setup
     thermal: ThermalResult
     wall_time_s: float
+    nerves: tuple[NerveAssessment, ...] = ()
+    outcome: Outcome | None = None
 
 
 def _probe(cfg: ProcedureConfig) -> tuple[ProbeModel, Expansion | None, CatalogProbe | None, float | None]:
@@ -142,23 +173,67 @@ def _grid(cfg: ProcedureConfig, probe: ProbeModel) -> Grid:
                              gc.spacing_mm * 1e-3, gc.growth, uniform)
 
 
+def _nerves(cfg: ProcedureConfig, grid: Grid) -> tuple[Nerve, ...]:
+    nerves = []
+    for k, nc in enumerate(cfg.nerve):
+        where = f"nerve[{k}]"
+        diameter = nc.diameter_mm * 1e-3 if nc.diameter_mm else default_nerve_diameter_m()
+        if nc.points_mm is not None:
+            if nc.distance_mm is not None or nc.orientation is not None:
+                raise InputError(f"{where}.points_mm", nc.points_mm,
+                                 "either points_mm or distance_mm with orientation, not both")
+            nerve = Nerve(nc.name, diameter, np.array(nc.points_mm) * 1e-3)
+        elif nc.distance_mm is not None and nc.orientation is not None:
+            nerve = straight_nerve(nc.name, diameter, nc.distance_mm * 1e-3, nc.orientation,
+                                   nc.offset_along_axis_mm * 1e-3, nc.length_mm * 1e-3)
+        else:
+            raise InputError(f"{where}", nc.name, "a path: points_mm, or distance_mm with orientation")
+        _, pts = nerve.cross_sections(min(grid.min_spacing, diameter / 2))
+        to_grid_coordinates(grid, pts, f"{where} ({nc.name})")  # inside the probe or the domain: error now
+        nerves.append(nerve)
+    return tuple(nerves)
+
+
+def _injury(cfg: ProcedureConfig) -> InjuryThresholds:
+    return with_overrides(default_thresholds(), **cfg.injury.model_dump(exclude={"refine_with_cell_model"}))
+
+
 def setup(cfg: ProcedureConfig) -> Setup:
     """Resolve a validated procedure into the solver's problem (raises InputError)."""
     probe, expansion, cat, bore = _probe(cfg)
     tissue = _tissue(cfg)
     grid = _grid(cfg, probe)
+    nerves = _nerves(cfg, grid)
+    injury = _injury(cfg)
     phases = [Phase(p.kind, p.seconds, c_to_k(p.temperature_c) if p.temperature_c is not None else None)
               for p in cfg.protocol.phases]
     iso = tuple(c_to_k(x) for x in cfg.output.isotherms_c)
     thresholds = cfg.output.history_thresholds_c
+    history_t = tuple(c_to_k(x) for x in thresholds) if thresholds is not None else iso
+    if nerves:
+        history_t += tuple(t for t in injury.history_temperatures
+                           if all(abs(t - u) > 1e-9 for u in history_t))
     problem = ThermalProblem(
         grid=grid, tissue=tissue, probe=probe, protocol=Protocol.of(phases),
         initial_temperature=c_to_k(cfg.tissue.initial_temperature_c),
         outer_boundary=cfg.grid.outer_boundary, isotherms=iso,
-        history_thresholds=tuple(c_to_k(x) for x in thresholds) if thresholds is not None else iso,
+        history_thresholds=history_t,
         output_interval=cfg.output.interval_s,
     )
-    return Setup(problem, expansion, cat, bore)
+    return Setup(problem, expansion, cat, bore, nerves, injury)
+
+
+def _outcome(cfg: ProcedureConfig, assessments: tuple[NerveAssessment, ...]) -> Outcome:
+    oc = cfg.outcome
+    p = oc.retreat_at_probability or outcome_data()["retreatment"]["return_probability"]
+    blocked = [a for a in assessments if a.blocked]
+    n = oc.nerves_treated or max(len(blocked), 1)
+    if not blocked:
+        return Outcome(None, p, n, 0.0, "no nerve is blocked: no lasting relief is expected")
+    length = sum(a.blocked_length_m for a in blocked) / len(blocked)
+    model = default_model(None if oc.regrowth_distance_mm is None else oc.regrowth_distance_mm * 1e-3)
+    dist = model.distribution(length, n, cfg.patient.susceptibility)
+    return Outcome(dist, p, n, length, f"{len(blocked)} of {len(assessments)} nerve(s) blocked")
 
 
 def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = None) -> Result:
@@ -166,4 +241,12 @@ def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = 
     s = setup(cfg)
     start = time.perf_counter()
     thermal = solve(s.problem, progress)
-    return Result(s, thermal, time.perf_counter() - start)
+    wall = time.perf_counter() - start
+    if not s.nerves:
+        return Result(s, thermal, wall)
+    tis = s.problem.tissue
+    assessments = tuple(
+        assess(n, s.problem.grid, thermal.history, s.injury, tis.t_liquidus, tis.t_solidus,
+               cell_rule=cfg.injury.refine_with_cell_model)
+        for n in s.nerves)
+    return Result(s, thermal, wall, assessments, _outcome(cfg, assessments))

@@ -94,6 +94,17 @@ def to_json(result: Result) -> dict[str, Any]:
             for p in prob.protocol.phases
         ],
         "iceball": {"times_s": _clean(th.times), "isotherms": iso},
+        "nerves": _nerves_json(result),
+        "outcome": _outcome_json(result),
+        "injury_thresholds": None if s.injury is None or not result.nerves else {
+            "neurapraxia_below_c": round(s.injury.neurapraxia_below_k - 273.15, 3),
+            "axonotmesis_below_c": round(s.injury.axonotmesis_below_k - 273.15, 3),
+            "axonotmesis_min_seconds": s.injury.axonotmesis_min_seconds,
+            "axonotmesis_min_cycles": s.injury.axonotmesis_min_cycles,
+            "neurotmesis_below_c": round(s.injury.neurotmesis_below_k - 273.15, 3),
+            "min_block_length_mm": round(s.injury.min_block_length_m * 1e3, 3),
+            "sources": s.injury.sources,
+        },
         "solver": {
             "cells": int(prob.grid.tissue.sum()),
             "min_spacing_mm": round(prob.grid.min_spacing * 1e3, 5),
@@ -103,6 +114,47 @@ def to_json(result: Result) -> dict[str, Any]:
             "energy_balance_error": th.energy_balance_error,
             "wall_time_s": round(result.wall_time_s, 3),
         },
+    }
+
+
+def _nerves_json(result: Result) -> list[dict[str, Any]]:
+    return [{
+        "name": a.name,
+        "sunderland_grade": a.sunderland_grade,
+        "blocked": a.blocked,
+        "blocked_length_mm": round(a.blocked_length_m * 1e3, 3),
+        "min_temperature_c": round(a.min_temperature_k - 273.15, 2),
+        "reversible": a.reversible,
+        "mechanism": a.mechanism,
+        "dehydration_fraction": None if a.dehydration_fraction is None else round(a.dehydration_fraction, 4),
+        "intracellular_ice_probability": None if a.iif_probability is None else round(a.iif_probability, 4),
+        "warnings": a.warnings,
+        "along_nerve": {
+            "arc_length_mm": _clean(a.arc_length_m * 1e3),
+            "cross_section_grade": a.section_grade.tolist(),
+            "max_grade": a.max_grade.tolist(),
+        },
+    } for a in result.nerves]
+
+
+def _outcome_json(result: Result) -> dict[str, Any] | None:
+    o = result.outcome
+    if o is None:
+        return None
+    relief = None
+    if o.relief is not None:
+        relief = {"p5": round(o.relief.quantile(0.05), 2), "median": round(o.relief.median, 2),
+                  "p95": round(o.relief.quantile(0.95), 2)}
+    after = o.retreat_after_months
+    return {
+        "relief_months": relief,
+        "retreat_after_months": None if after is None else round(after, 2),
+        "retreat_at_probability": o.retreat_at_probability,
+        "nerves_treated": o.nerves_treated,
+        "blocked_length_mm": round(o.blocked_length_m * 1e3, 3),
+        "regrowth_floor_months": None if o.relief is None else round(o.relief.floor_months, 2),
+        "note": o.note,
+        "sources": "src/cryoplan/data/outcome.toml",
     }
 
 

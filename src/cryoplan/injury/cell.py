@@ -1,0 +1,151 @@
+"""Why cold kills, cell by cell: water loss (Mazur) and intracellular ice (Toner).
+
+As ice forms outside a cell, the remaining extracellular solution concentrates; water leaves the
+cell through its membrane at a finite rate (Mazur P, J Gen Physiol 47 (1963) 347, eq. 19):
+
+    dV/dt = (L_p A R T / v_w) [ln a_out(T) - ln x_in(V)]
+    ln a_out(T) = (dH_f / R) (1/T_m - 1/T)        (water activity in equilibrium with ice)
+    x_in(V) = n_w / (n_w + n_s),  n_w = (V - V_b) / v_w
+    L_p(T) = L_pg exp[-(E_Lp / R) (1/T - 1/T_ref)]
+
+at a constant cooling rate B (T = T_f0 - B t). Slow cooling keeps the cell near equilibrium and
+dehydrates it (solution effects); fast cooling traps water, the cytoplasm supercools and ice
+nucleates inside it (Mazur P, Am J Physiol 247 (1984) C125). Intracellular ice formation (IIF)
+follows surface-catalysed nucleation (Toner M, Cravalho EG, Karel M, J Appl Phys 67 (1990) 1582):
+
+    P_IIF = 1 - exp(-int A Omega dt),
+    Omega = Omega_0 sqrt(T / T_f0) exp[-kappa_0 (T_f0 / T_f)^4 / ((T_f - T)^2 T^3)]
+
+with T_f the equilibrium freezing temperature of the current cytoplasm and T_f0 the isotonic one
+(the viscosity ratio of Toner's form is taken as 1). Parameters: data/injury.toml [cell].
+
+>>> cell = default_cell()
+>>> slow, fast = respond(cell, 1 / 60, 253.15), respond(cell, 100 / 60, 253.15)
+>>> slow.dehydration_fraction > 0.8 > fast.dehydration_fraction
+True
+>>> slow.supercooling_k < fast.supercooling_k
+True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from cryoplan.injury.thresholds import injury_data
+from cryoplan.units import ATM_PA, c_to_k
+
+R = 8.314462618  # J/mol/K
+V_WATER = 18.02e-6  # m^3/mol, molar volume of water
+DH_FUSION = 6007.0  # J/mol, enthalpy of fusion of ice at 0 C (CRC Handbook, 85th ed.)
+T_MELT = 273.15
+#: Water transport practically stops below this (L_p has fallen by > 1e3); integration ends here.
+T_FLOOR = c_to_k(-60.0)
+
+
+@dataclass(frozen=True)
+class CellModel:
+    """A cell's water-transport and ice-nucleation parameters (SI)."""
+
+    volume: float  # isotonic volume V_0, m^3
+    area: float  # membrane area A, m^2
+    inactive_volume: float  # V_b, m^3
+    solute_osmoles: float  # n_s, osmol
+    lp_ref: float  # m/(Pa s) at t_ref
+    lp_activation: float  # J/mol
+    t_ref: float  # K
+    omega0: float  # 1/(m^2 s)
+    kappa0: float  # K^5
+
+    @property
+    def freezing_point(self) -> float:
+        """Equilibrium freezing temperature of the isotonic cytoplasm, T_f0 (K)."""
+        return freezing_temperature(self, self.volume)
+
+
+@lru_cache(maxsize=1)
+def default_cell() -> CellModel:
+    d = injury_data()["cell"]
+    radius = d["diameter_um"] * 0.5e-6
+    volume = 4 / 3 * math.pi * radius**3
+    vb = d["inactive_volume_fraction"] * volume
+    return CellModel(
+        volume=volume, area=4 * math.pi * radius**2, inactive_volume=vb,
+        solute_osmoles=d["isotonic_osmolality_osm_per_kg"] * (volume - vb) * 1000.0,
+        lp_ref=d["lp_ref_um_per_min_per_atm"] * 1e-6 / 60 / ATM_PA,
+        lp_activation=d["lp_activation_energy_kj_per_mol"] * 1e3,
+        t_ref=c_to_k(d["lp_reference_temperature_c"]),
+        omega0=d["iif_omega0_per_m2_s"], kappa0=d["iif_kappa0_k5"],
+    )
+
+
+def _ln_x_in(cell: CellModel, volume):
+    n_w = np.maximum(volume - cell.inactive_volume, 1e-30) / V_WATER
+    return np.log(n_w / (n_w + cell.solute_osmoles))
+
+
+def freezing_temperature(cell: CellModel, volume) -> float:
+    """T at which cytoplasm of this volume is in equilibrium with ice (K)."""
+    return 1.0 / (1.0 / T_MELT - R * _ln_x_in(cell, volume) / DH_FUSION)
+
+
+def equilibrium_volume(cell: CellModel, temperature) -> np.ndarray:
+    """Cell volume in osmotic equilibrium with ice at ``temperature`` (infinitely slow cooling):
+    x_in = a_out(T) solved for V (Boyle-van't Hoff with the ice line)."""
+    x = np.exp(DH_FUSION / R * (1.0 / T_MELT - 1.0 / np.asarray(temperature, dtype=float)))
+    return cell.inactive_volume + V_WATER * cell.solute_osmoles * x / (1.0 - x)
+
+
+@dataclass(frozen=True)
+class CellResponse:
+    """End state of a cell cooled at a constant rate to a temperature."""
+
+    temperatures: np.ndarray  # K, the integration path
+    volume_fraction: np.ndarray  # V / V_0 along it
+    dehydration_fraction: float  # share of the osmotically active water lost at the end
+    iif_probability: float
+    supercooling_k: float  # largest T_f - T on the way
+
+
+def respond(cell: CellModel, cooling_rate: float, end_temperature: float, points: int = 200) -> CellResponse:
+    """Cool from the cytoplasm's freezing point at ``cooling_rate`` (K/s) to ``end_temperature``
+    (K; the model stops at -60 C, where water transport has stopped)."""
+    if not cooling_rate > 0:
+        raise ValueError(f"cooling_rate = {cooling_rate!r}: allowed is a rate > 0 (K/s)")
+    t0 = cell.freezing_point
+    t1 = max(min(end_temperature, t0), T_FLOOR)
+    if t1 >= t0:
+        grid = np.array([t0])
+        return CellResponse(grid, np.ones(1), 0.0, 0.0, 0.0)
+
+    def rhs(temp, y):
+        vol = y[0]
+        lp = cell.lp_ref * math.exp(-cell.lp_activation / R * (1.0 / temp - 1.0 / cell.t_ref))
+        ln_a_out = DH_FUSION / R * (1.0 / T_MELT - 1.0 / temp)
+        dv_dt = lp * cell.area * R * temp / V_WATER * (ln_a_out - _ln_x_in(cell, vol))
+        tf = freezing_temperature(cell, vol)
+        under = tf - temp
+        omega = 0.0
+        if under > 0:
+            omega = cell.omega0 * math.sqrt(temp / t0) * math.exp(
+                -cell.kappa0 * (t0 / tf) ** 4 / (under**2 * temp**3))
+        # d/dT = -(1/B) d/dt along T = T_f0 - B t
+        return [-dv_dt / cooling_rate, -cell.area * omega / cooling_rate]
+
+    grid = np.linspace(t0, t1, points)
+    sol = solve_ivp(rhs, (t0, t1), [cell.volume, 0.0], method="LSODA", t_eval=grid, rtol=1e-7,
+                    atol=[cell.volume * 1e-9, 1e-12])
+    vol = sol.y[0]
+    active0 = cell.volume - cell.inactive_volume
+    supercool = np.asarray(freezing_temperature(cell, vol)) - grid
+    return CellResponse(
+        temperatures=grid,
+        volume_fraction=vol / cell.volume,
+        dehydration_fraction=float(1.0 - (vol[-1] - cell.inactive_volume) / active0),
+        iif_probability=float(1.0 - math.exp(-sol.y[1][-1])),
+        supercooling_k=float(max(supercool.max(), 0.0)),
+    )

@@ -1,0 +1,88 @@
+"""A nerve's path and cross-section near the probe.
+
+Coordinates are in metres relative to the probe tip: z runs along the probe axis from the tip
+towards the handle (the active segment spans 0 <= z <= active length), x and y across it.
+In an axisymmetric run the field depends only on r = sqrt(x^2 + y^2) and z, so a nerve is a
+passive line that samples it: the nerve's own properties, and any shadowing by bone or vessels,
+do not change the ice ball (the 3D solver will voxelise nerves and tissues).
+
+>>> n = straight_nerve("mb", 1e-3, distance=2e-3, orientation="perpendicular", offset=3e-3,
+...                    length=10e-3)
+>>> n.points[0].round(4).tolist(), n.points[-1].round(4).tolist()
+([0.002, -0.005, 0.003], [0.002, 0.005, 0.003])
+>>> round(n.length * 1e3, 3)
+10.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cryoplan.errors import InputError
+
+
+@dataclass(frozen=True)
+class Nerve:
+    """A nerve of ``diameter`` (m) along a polyline ``points`` (n x 3, m)."""
+
+    name: str
+    diameter: float
+    points: np.ndarray
+
+    def __post_init__(self) -> None:
+        pts = np.asarray(self.points, dtype=float)
+        if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) < 2:
+            raise InputError(f"nerve[{self.name}].points_mm", pts.tolist(), "two or more [x, y, z] points")
+        if not self.diameter > 0:
+            raise InputError(f"nerve[{self.name}].diameter_mm", self.diameter * 1e3, "a number > 0")
+        if np.any(np.linalg.norm(np.diff(pts, axis=0), axis=1) == 0):
+            raise InputError(f"nerve[{self.name}].points_mm", (pts * 1e3).tolist(),
+                             "points without repeats (each segment needs a length)")
+
+    @property
+    def length(self) -> float:
+        return float(np.linalg.norm(np.diff(self.points, axis=0), axis=1).sum())
+
+    def stations(self, step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Points every ``step`` (or closer) along the path: (arc length s, centre, unit tangent)."""
+        seg = np.diff(self.points, axis=0)
+        seg_len = np.linalg.norm(seg, axis=1)
+        s_knots = np.concatenate([[0.0], np.cumsum(seg_len)])
+        s = np.linspace(0.0, s_knots[-1], max(2, int(np.ceil(s_knots[-1] / step)) + 1))
+        k = np.clip(np.searchsorted(s_knots, s, side="right") - 1, 0, len(seg) - 1)
+        frac = (s - s_knots[k]) / seg_len[k]
+        centres = self.points[k] + frac[:, None] * seg[k]
+        tangents = seg[k] / seg_len[k, None]
+        return s, centres, tangents
+
+    def cross_sections(self, step: float, ring: int = 8, extra_radius: float = 0.0) -> tuple[
+            np.ndarray, np.ndarray]:
+        """Arc lengths and, per station, the centre and ``ring`` points on the nerve's edge
+        (radius diameter/2 + extra_radius) in the plane normal to the path: (s, pts[n, ring+1, 3])."""
+        s, centres, tangents = self.stations(step)
+        # Two unit vectors normal to each tangent.
+        helper = np.where(np.abs(tangents[:, 2:3]) < 0.9, [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]])
+        u = np.cross(tangents, helper)
+        u /= np.linalg.norm(u, axis=1, keepdims=True)
+        v = np.cross(tangents, u)
+        angles = 2 * np.pi * np.arange(ring) / ring
+        rad = self.diameter / 2 + extra_radius
+        edge = centres[:, None, :] + rad * (np.cos(angles)[None, :, None] * u[:, None, :]
+                                            + np.sin(angles)[None, :, None] * v[:, None, :])
+        return s, np.concatenate([centres[:, None, :], edge], axis=1)
+
+
+def straight_nerve(name: str, diameter: float, distance: float, orientation: str, offset: float,
+                   length: float) -> Nerve:
+    """A straight nerve at ``distance`` from the probe axis (centreline to axis), crossing it
+    (``perpendicular``, along y at height z = offset) or running beside it (``parallel``, centred
+    at z = offset)."""
+    if orientation == "perpendicular":
+        pts = [[distance, -length / 2, offset], [distance, length / 2, offset]]
+    elif orientation == "parallel":
+        pts = [[distance, 0.0, offset - length / 2], [distance, 0.0, offset + length / 2]]
+    else:
+        raise InputError(f"nerve[{name}].orientation", orientation, "perpendicular or parallel")
+    return Nerve(name, diameter, np.array(pts))

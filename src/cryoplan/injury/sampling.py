@@ -1,0 +1,97 @@
+"""The thermal history at arbitrary points (m, relative to the probe tip) of a 1D radial or 2D
+axisymmetric run.
+
+Minimum temperature and time below each threshold are interpolated bilinearly between cell
+centres (linearly in r for a radial run); the freeze count and the cooling rate are taken from
+the nearest cell, as they are not smooth. Cells inside the probe carry no tissue history: for
+interpolation they take the values of the first tissue cell of their row, so a point between
+the probe wall and the first cell centre sees that cell (slightly warmer than the wall side).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.interpolate import RegularGridInterpolator
+
+from cryoplan.errors import InputError
+from cryoplan.thermal.grid import Grid
+from cryoplan.thermal.history import ThermalHistory
+
+
+@dataclass(frozen=True)
+class PointHistory:
+    """History sampled at points (arrays shaped like the points without their last axis)."""
+
+    min_temperature: np.ndarray  # K
+    seconds_below: dict[float, np.ndarray]  # threshold K -> s
+    freeze_cycles: np.ndarray
+    cooling_rate: np.ndarray  # K/s through the freezing range, NaN if never frozen
+
+
+def to_grid_coordinates(grid: Grid, points: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """(r, z) of points, checked to lie in the tissue of the grid's domain."""
+    r = np.hypot(points[..., 0], points[..., 1])
+    z = points[..., 2]
+    a = grid.probe_radius
+    if grid.geometry == "radial":
+        inside_probe = r < a * (1 - 1e-9)
+        outside = r > grid.r_faces[-1]
+    else:
+        inside_probe = (r < a * (1 - 1e-9)) & (z > 0)
+        outside = (r > grid.r_faces[-1]) | (z < grid.z_faces[0]) | (z > grid.z_faces[-1])
+    if inside_probe.any():
+        p = points[inside_probe][0] * 1e3
+        raise InputError(where, [round(float(x), 3) for x in p],
+                         f"a nerve outside the probe: this point is {np.hypot(p[0], p[1]):.3f} mm from the "
+                         f"axis, inside the probe radius {a * 1e3:g} mm (mind the nerve's own radius)")
+    if outside.any():
+        p = points[outside][0] * 1e3
+        raise InputError(where, [round(float(x), 3) for x in p],
+                         f"a nerve inside the simulated domain (r <= {grid.r_faces[-1] * 1e3:g} mm, "
+                         f"{grid.z_faces[0] * 1e3:g} <= z <= {grid.z_faces[-1] * 1e3:g} mm): "
+                         "enlarge grid.extent_mm")
+    return r, z
+
+
+def _fill_probe(grid: Grid, values: np.ndarray) -> np.ndarray:
+    """Non-tissue cells take the value of the first tissue cell in their row (along r)."""
+    out = values.copy()
+    for j in range(grid.shape[1]):
+        col = grid.tissue[:, j]
+        if not col.all():
+            first = int(np.argmax(col))
+            out[~col, j] = values[first, j]
+    return out
+
+
+def _interpolator(grid: Grid, values: np.ndarray, method: str):
+    values = _fill_probe(grid, values)
+    rc, zc = grid.r, grid.z
+    if grid.geometry == "radial":
+        def f(r, z):
+            if method == "nearest":
+                idx = np.clip(np.searchsorted(grid.r_faces, r, side="right") - 1, 0, len(rc) - 1)
+                return values[idx, 0]
+            return np.interp(r, rc, values[:, 0])
+        return f
+    interp = RegularGridInterpolator((rc, zc), values, method=method, bounds_error=False, fill_value=None)
+
+    def g(r, z):
+        rr = np.clip(r, rc[0], rc[-1])
+        zz = np.clip(z, zc[0], zc[-1])
+        return interp(np.stack([rr, zz], axis=-1))
+    return g
+
+
+def sample(grid: Grid, history: ThermalHistory, points: np.ndarray, t_liquidus: float, t_solidus: float,
+           where: str = "nerve") -> PointHistory:
+    """The thermal history at ``points`` (..., 3)."""
+    r, z = to_grid_coordinates(grid, points, where)
+    tmin = _interpolator(grid, history.min_temperature, "linear")(r, z)
+    below = {float(th): _interpolator(grid, history.seconds_below[k], "linear")(r, z)
+             for k, th in enumerate(history.thresholds)}
+    cycles = _interpolator(grid, history.freeze_cycles.astype(float), "nearest")(r, z).astype(int)
+    rate = _interpolator(grid, history.cooling_rate(t_liquidus, t_solidus), "nearest")(r, z)
+    return PointHistory(tmin, below, cycles, rate)

@@ -1,0 +1,106 @@
+"""Injury thresholds as cited data (data/injury.toml), overridable per procedure.
+
+>>> t = default_thresholds()
+>>> round(t.axonotmesis_below_k - 273.15, 2), t.min_block_length_m * 1e3
+(-20.0, 4.0)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from importlib import resources
+
+from cryoplan.errors import InputError
+from cryoplan.units import c_to_k
+
+
+@dataclass(frozen=True)
+class InjuryThresholds:
+    """Sunderland grade thresholds (SI units); ``sources`` names where each one comes from.
+
+    Grade 1 (neurapraxia): colder than ``neurapraxia_below_k``.
+    Grade 2 (axonotmesis): colder than ``axonotmesis_below_k`` for ``axonotmesis_min_seconds`` in
+    total over at least ``axonotmesis_min_cycles`` freezes.
+    Grade 3 (risk of neurotmesis): colder than ``neurotmesis_below_k``.
+    """
+
+    neurapraxia_below_k: float
+    axonotmesis_below_k: float
+    axonotmesis_min_seconds: float
+    axonotmesis_min_cycles: int
+    neurotmesis_below_k: float
+    min_block_length_m: float
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.neurotmesis_below_k < self.axonotmesis_below_k < self.neurapraxia_below_k:
+            raise InputError(
+                "injury",
+                {"neurapraxia_below_c": round(self.neurapraxia_below_k - 273.15, 3),
+                 "axonotmesis_below_c": round(self.axonotmesis_below_k - 273.15, 3),
+                 "neurotmesis_below_c": round(self.neurotmesis_below_k - 273.15, 3)},
+                "neurotmesis_below_c < axonotmesis_below_c < neurapraxia_below_c",
+            )
+        if self.axonotmesis_min_seconds < 0:
+            raise InputError("injury.axonotmesis_min_seconds", self.axonotmesis_min_seconds, "a number >= 0")
+        if self.axonotmesis_min_cycles < 1:
+            raise InputError("injury.axonotmesis_min_cycles", self.axonotmesis_min_cycles, "an integer >= 1")
+        if not self.min_block_length_m > 0:
+            raise InputError("injury.min_block_length_mm", self.min_block_length_m * 1e3, "a number > 0")
+
+    @property
+    def history_temperatures(self) -> tuple[float, ...]:
+        """The temperatures whose time-below the thermal history must record."""
+        return (self.neurapraxia_below_k, self.axonotmesis_below_k, self.neurotmesis_below_k)
+
+
+@lru_cache(maxsize=1)
+def injury_data() -> dict:
+    return tomllib.loads(resources.files("cryoplan.data").joinpath("injury.toml").read_text(encoding="utf-8"))
+
+
+def default_thresholds() -> InjuryThresholds:
+    d = injury_data()
+    return InjuryThresholds(
+        neurapraxia_below_k=c_to_k(d["neurapraxia"]["below_c"]),
+        axonotmesis_below_k=c_to_k(d["axonotmesis"]["below_c"]),
+        axonotmesis_min_seconds=d["axonotmesis"]["min_seconds"],
+        axonotmesis_min_cycles=d["axonotmesis"]["min_freeze_cycles"],
+        neurotmesis_below_k=c_to_k(d["neurotmesis"]["below_c"]),
+        min_block_length_m=d["block"]["min_length_mm"] * 1e-3,
+        sources={
+            "neurapraxia_below_c": d["neurapraxia"]["source"],
+            "axonotmesis_below_c": d["axonotmesis"]["source"],
+            "axonotmesis_min_seconds": d["axonotmesis"]["min_seconds_source"],
+            "axonotmesis_min_cycles": d["axonotmesis"]["min_freeze_cycles_source"],
+            "neurotmesis_below_c": d["neurotmesis"]["source"],
+            "min_block_length_mm": d["block"]["source"],
+        },
+    )
+
+
+def with_overrides(base: InjuryThresholds, **given: float | int | None) -> InjuryThresholds:
+    """``base`` with the procedure file's [injury] values (degrees C and mm) replacing defaults;
+    an overridden value's source becomes "given in the procedure file"."""
+    convert = {
+        "neurapraxia_below_c": ("neurapraxia_below_k", c_to_k),
+        "axonotmesis_below_c": ("axonotmesis_below_k", c_to_k),
+        "axonotmesis_min_seconds": ("axonotmesis_min_seconds", float),
+        "axonotmesis_min_cycles": ("axonotmesis_min_cycles", int),
+        "neurotmesis_below_c": ("neurotmesis_below_k", c_to_k),
+        "min_block_length_mm": ("min_block_length_m", lambda mm: mm * 1e-3),
+    }
+    changes, sources = {}, dict(base.sources)
+    for key, value in given.items():
+        if value is None:
+            continue
+        attr, fn = convert[key]
+        changes[attr] = fn(value)
+        sources[key] = "given in the procedure file"
+    return replace(base, **changes, sources=sources)
+
+
+def default_nerve_diameter_m() -> float:
+    return injury_data()["nerve"]["medial_branch_diameter_mm"] * 1e-3

@@ -1,0 +1,70 @@
+"""Refit the relief model from recorded, censored outcomes (a log-normal accelerated failure
+time model fitted by maximum likelihood with lifelines: Davidson-Pilon C, J Open Source Softw 4
+(2019) 1317).
+
+Each record: months of follow-up, whether pain had returned by then (False = censored: still
+relieved at the last follow-up), the blocked length, the number of nerves treated and the
+patient's susceptibility. The model fitted is the one ``relief.py`` uses, on the months beyond
+the regrowth floor:
+
+    ln(relief - floor) = ln m_ref + a ln(L / L_ref) + b ln(n / n_ref) - ln(susceptibility) + sigma e
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+from lifelines import LogNormalAFTFitter
+
+from cryoplan.errors import InputError
+from cryoplan.outcome.relief import ReliefModel
+
+
+@dataclass(frozen=True)
+class OutcomeRecord:
+    months: float
+    pain_returned: bool
+    blocked_length_m: float
+    nerves: int = 1
+    susceptibility: float = 1.0
+
+
+def refit(records: Sequence[OutcomeRecord], prior: ReliefModel, min_records: int = 10) -> ReliefModel:
+    """A new model with m_ref, a, b and sigma fitted to ``records`` (floor and references kept)."""
+    if len(records) < min_records:
+        raise InputError("records", len(records), f"at least {min_records} recorded outcomes to refit")
+    for k, r in enumerate(records):
+        if not (r.months > 0 and r.blocked_length_m > 0 and r.nerves >= 1 and r.susceptibility > 0):
+            raise InputError(f"records[{k}]", r,
+                             "months > 0, blocked length > 0, nerves >= 1, susceptibility > 0")
+    months = np.array([r.months for r in records])
+    # Relief that ended before the regrowth floor cannot be the nerve regrowing (a failed block);
+    # keep it at a small positive excess rather than drop it, so failures still pull the model down.
+    excess = np.maximum(months - prior.floor_months, 0.05)
+    frame = pd.DataFrame({
+        "excess": excess,
+        "event": [bool(r.pain_returned) for r in records],
+        "log_length": np.log([r.blocked_length_m / prior.reference_length_m for r in records]),
+        "log_nerves": np.log([r.nerves / prior.reference_nerves for r in records]),
+        # susceptibility divides the median: an offset with coefficient -1, handled by rescaling
+    })
+    frame["excess"] = frame["excess"] * np.array([r.susceptibility for r in records])
+    # A covariate that never varies in the records cannot be fitted: keep the prior's exponent
+    # and move its (constant) effect into the intercept.
+    fixed = {}
+    for col, exponent in (("log_length", prior.length_exponent), ("log_nerves", prior.nerves_exponent)):
+        if np.ptp(frame[col]) < 1e-9:
+            frame["excess"] = frame["excess"] / np.exp(exponent * frame[col])
+            fixed[col] = exponent
+            frame = frame.drop(columns=col)
+    fitter = LogNormalAFTFitter()
+    fitter.fit(frame, duration_col="excess", event_col="event")
+    mu = fitter.params_.loc["mu_"]
+    sigma = float(np.exp(fitter.params_.loc["sigma_"]["Intercept"]))
+    return replace(prior, median_ref_months=float(np.exp(mu["Intercept"])),
+                   length_exponent=float(fixed.get("log_length", mu.get("log_length", 0.0))),
+                   nerves_exponent=float(fixed.get("log_nerves", mu.get("log_nerves", 0.0))),
+                   sigma=sigma)
