@@ -185,3 +185,12 @@ def test_bad_nerve_input(tmp_path, nerve, field, allowed):
     line = res.output.strip()
     assert "\n" not in line and line.startswith(f"error: {field}") and allowed in line
     assert not out.exists()
+
+
+def test_polyline_nerve_equals_the_straight_one():
+    straight = _radial(60.0, nerve={"name": "n", "distance_mm": 2.5, "orientation": "perpendicular",
+                                    "length_mm": 12.0}).nerves[0]
+    poly = _radial(60.0, nerve={"name": "n", "points_mm": [[2.5, -6.0, 0.0], [2.5, 0.0, 0.0],
+                                                           [2.5, 6.0, 0.0]]}).nerves[0]
+    assert poly.blocked_length_m == pytest.approx(straight.blocked_length_m, abs=0.05e-3)
+    assert poly.sunderland_grade == straight.sunderland_grade

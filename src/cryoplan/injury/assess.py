@@ -15,7 +15,7 @@ import numpy as np
 
 from cryoplan.errors import InputError
 from cryoplan.injury.cell import default_cell, respond
-from cryoplan.injury.grade import GRADE_NAMES, grade
+from cryoplan.injury.grade import grade
 from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.sampling import PointHistory, sample
 from cryoplan.injury.thresholds import InjuryThresholds, injury_data
@@ -151,7 +151,3 @@ def assess(nerve: Nerve, grid: Grid, history: ThermalHistory, th: InjuryThreshol
         dehydration_fraction=dehydration, iif_probability=iif, arc_length_m=s, section_grade=section,
         max_grade=worst, warnings=warnings,
     )
-
-
-def describe(a: NerveAssessment) -> str:
-    return GRADE_NAMES[a.sunderland_grade]
