@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 import math
 import time
-import tomllib
-from importlib import resources
 
 import numpy as np
 
 from cryoplan import config
+from cryoplan.data import read_toml
 from cryoplan.procedure import run
 from cryoplan.units import c_to_k
 
@@ -24,7 +23,7 @@ T20 = c_to_k(-20.0)
 
 
 def demo_config(**grid) -> config.ProcedureConfig:
-    data = tomllib.loads(resources.files("cryoplan.data").joinpath("demo.toml").read_text())
+    data = read_toml("demo.toml")
     data["grid"].update(grid)
     return config.parse(data)
 

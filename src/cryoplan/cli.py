@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -20,10 +19,11 @@ from rich.table import Table
 
 from cryoplan import config
 from cryoplan.cryogen.thermo import CryogenSupply, expand, standard_gas_density_kg_per_m3
+from cryoplan.data import read_toml
 from cryoplan.errors import InputError
 from cryoplan.injury.grade import GRADE_NAMES
 from cryoplan.procedure import Result, run
-from cryoplan.result import isotherm_key, to_json, write_json
+from cryoplan.result import expansion_json, isotherm_key, to_json, write_json
 from cryoplan.units import BAR_PA, c_to_k, k_to_c
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -163,10 +163,7 @@ def demo(
     out_dir: Annotated[Path, typer.Option(help="folder for cryoplan-demo.json and .png")] = Path("."),
 ) -> None:
     """Run the built-in example: 2.0 mm N2O probe, 12 G cannula, muscle, 2 x 2 min freezes."""
-    text = resources.files("cryoplan.data").joinpath("demo.toml").read_text(encoding="utf-8")
-    import tomllib
-
-    cfg = config.parse(tomllib.loads(text))
+    cfg = config.parse(read_toml("demo.toml"))
     out_console.print("cryoplan demo: 2.0 mm N2O probe through a 12 G cannula in muscle, "
                       "freeze 120 s / passive thaw 30 s / freeze 120 s, a lumbar medial branch "
                       "crossing the active tip 2 mm from the probe axis")
@@ -205,19 +202,10 @@ def probe(
     ))
     m = mass_flow_g_per_s * 1e-3
     data = {
-        "gas": e.gas,
-        "supply_pressure_bar": round(e.supply_pressure_pa / BAR_PA, 4),
-        "supply_temperature_c": round(k_to_c(e.supply_temperature_k), 3),
-        "back_pressure_bar": back_pressure_bar,
-        "recuperator_effectiveness": e.recuperator_effectiveness,
-        "outlet_temperature_c": round(k_to_c(e.outlet_temperature_k), 3),
-        "outlet_quality": None if e.outlet_quality is None else round(e.outlet_quality, 4),
+        **expansion_json(e, m),
         "outlet_solid_fraction": round(e.outlet_solid_fraction, 4),
-        "refrigeration_j_per_kg": round(e.refrigeration_j_per_kg, 1),
         "refrigeration_to_supply_temperature_j_per_kg":
             round(e.refrigeration_to_supply_temperature_j_per_kg, 1),
-        "mass_flow_g_per_s": mass_flow_g_per_s,
-        "cooling_capacity_w": round(e.cooling_capacity_w(m), 3),
         "gas_consumption_g_per_min": round(m * 60e3, 3),
         "gas_consumption_standard_l_per_min": round(m * 60 / standard_gas_density_kg_per_m3(e.gas) * 1e3, 3),
     }

@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from cryoplan import __version__
+from cryoplan.cryogen.thermo import Expansion
 from cryoplan.procedure import Result
-from cryoplan.units import k_to_c
+from cryoplan.units import BAR_PA, k_to_c
 
 
 def _clean(values) -> list[float | None]:
@@ -30,6 +31,22 @@ def isotherm_key(celsius: float) -> str:
     return f"{celsius:g}"
 
 
+def expansion_json(e: Expansion, mass_flow_kg_per_s: float) -> dict[str, Any]:
+    """The cryogen's expansion at a mass flow, in the units of the JSON outputs."""
+    return {
+        "gas": e.gas,
+        "supply_pressure_bar": round(e.supply_pressure_pa / BAR_PA, 4),
+        "supply_temperature_c": round(k_to_c(e.supply_temperature_k), 3),
+        "back_pressure_bar": round(e.back_pressure_pa / BAR_PA, 5),
+        "recuperator_effectiveness": e.recuperator_effectiveness,
+        "outlet_temperature_c": round(k_to_c(e.outlet_temperature_k), 3),
+        "outlet_quality": None if e.outlet_quality is None else round(e.outlet_quality, 4),
+        "refrigeration_j_per_kg": round(e.refrigeration_j_per_kg, 1),
+        "mass_flow_g_per_s": round(mass_flow_kg_per_s * 1e3, 9),
+        "cooling_capacity_w": round(e.cooling_capacity_w(mass_flow_kg_per_s), 3),
+    }
+
+
 def to_json(result: Result) -> dict[str, Any]:
     s, th = result.setup, result.thermal
     prob, probe = s.problem, s.problem.probe
@@ -43,20 +60,8 @@ def to_json(result: Result) -> dict[str, Any]:
     }
     cryogen = None
     if s.expansion is not None:
-        e = s.expansion
-        cryogen = {
-            "gas": e.gas,
-            "supply_pressure_bar": round(e.supply_pressure_pa / 1e5, 4),
-            "supply_temperature_c": round(k_to_c(e.supply_temperature_k), 3),
-            "back_pressure_bar": round(e.back_pressure_pa / 1e5, 5),
-            "recuperator_effectiveness": e.recuperator_effectiveness,
-            "outlet_temperature_c": round(k_to_c(e.outlet_temperature_k), 3),
-            "outlet_quality": None if e.outlet_quality is None else round(e.outlet_quality, 4),
-            "refrigeration_j_per_kg": round(e.refrigeration_j_per_kg, 1),
-            "mass_flow_g_per_s": probe.mass_flow * 1e3,
-            "cooling_capacity_w": round(e.cooling_capacity_w(probe.mass_flow), 3),
-            "internal_htc_w_per_m2_k": probe.internal_htc,
-        }
+        cryogen = {**expansion_json(s.expansion, probe.mass_flow),
+                   "internal_htc_w_per_m2_k": probe.internal_htc}
     freeze_s = sum(p.seconds for p in prob.protocol.phases if p.kind == "freeze")
     return {
         "cryoplan_version": __version__,

@@ -8,11 +8,10 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
+from cryoplan.data import read_toml
 from cryoplan.errors import InputError
 
 
@@ -41,14 +40,9 @@ class CatalogProbe:
     sources: dict[str, str]
 
 
-def _load(name: str) -> dict:
-    text = resources.files("cryoplan.data").joinpath(name).read_text(encoding="utf-8")
-    return tomllib.loads(text)
-
-
 @lru_cache(maxsize=1)
 def _gauges() -> dict[int, Cannula]:
-    table = _load("needle_gauges.toml")["gauge"]
+    table = read_toml("needle_gauges.toml")["gauge"]
     return {
         int(g): Cannula(int(g), row["outer_mm"] * 1e-3, row["inner_mm"] * 1e-3)
         for g, row in table.items()
@@ -58,7 +52,7 @@ def _gauges() -> dict[int, Cannula]:
 @lru_cache(maxsize=1)
 def _probes() -> dict[str, CatalogProbe]:
     out = {}
-    for name, row in _load("probes.toml")["probe"].items():
+    for name, row in read_toml("probes.toml")["probe"].items():
         out[name] = CatalogProbe(
             name=name,
             description=row["description"],

@@ -7,11 +7,10 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from importlib import resources
 
+from cryoplan.data import read_toml
 from cryoplan.errors import InputError
 from cryoplan.units import c_to_k
 
@@ -58,7 +57,7 @@ class InjuryThresholds:
 
 @lru_cache(maxsize=1)
 def injury_data() -> dict:
-    return tomllib.loads(resources.files("cryoplan.data").joinpath("injury.toml").read_text(encoding="utf-8"))
+    return read_toml("injury.toml")
 
 
 def default_thresholds() -> InjuryThresholds:

@@ -19,13 +19,12 @@ recorded outcomes (``cryoplan.outcome.fit``). An unblocked nerve gives no relief
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 from scipy.stats import norm
 
+from cryoplan.data import read_toml
 from cryoplan.errors import InputError
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -33,8 +32,7 @@ DAYS_PER_MONTH = 365.25 / 12
 
 @lru_cache(maxsize=1)
 def outcome_data() -> dict:
-    text = resources.files("cryoplan.data").joinpath("outcome.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return read_toml("outcome.toml")
 
 
 @dataclass(frozen=True)

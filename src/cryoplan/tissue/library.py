@@ -20,10 +20,9 @@ Choi & Bischof, Cryobiology 60 (2010) 52); this slightly overstates L and k_f.
 
 from __future__ import annotations
 
-import tomllib
 from functools import lru_cache
-from importlib import resources
 
+from cryoplan.data import read_toml
 from cryoplan.errors import InputError
 from cryoplan.tissue.properties import Tissue
 from cryoplan.units import c_to_k
@@ -33,8 +32,7 @@ WATER_DENSITY_KG_PER_M3 = 1000.0
 
 @lru_cache(maxsize=1)
 def _data() -> dict:
-    text = resources.files("cryoplan.data").joinpath("tissues.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return read_toml("tissues.toml")
 
 
 def tissue_names() -> list[str]:
