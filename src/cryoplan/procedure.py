@@ -130,6 +130,11 @@ def _probe(cfg: ProcedureConfig) -> tuple[ProbeModel, Expansion | None, CatalogP
     return model, expansion, cat, bore
 
 
+def probe_model(cfg: ProcedureConfig) -> ProbeModel:
+    """The probe of a procedure as the solvers see it (catalog, cannula and cryogen resolved)."""
+    return _probe(cfg)[0]
+
+
 def _tissue(cfg: ProcedureConfig) -> Tissue:
     tc = cfg.tissue
     t_art = c_to_k(tc.arterial_temperature_c)

@@ -21,6 +21,7 @@ from cryoplan.injury.sampling import PointHistory, sample
 from cryoplan.injury.thresholds import InjuryThresholds, injury_data
 from cryoplan.thermal.grid import Grid
 from cryoplan.thermal.history import ThermalHistory
+from cryoplan.thermal.voxels import VoxelGrid
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,8 @@ def _grades(h: PointHistory, th: InjuryThresholds, cell_rule: bool) -> tuple[np.
     return g, promoted
 
 
-def assess(nerve: Nerve, grid: Grid, history: ThermalHistory, th: InjuryThresholds, t_liquidus: float,
-           t_solidus: float, cell_rule: bool = False) -> NerveAssessment:
+def assess(nerve: Nerve, grid: Grid | VoxelGrid, history: ThermalHistory, th: InjuryThresholds,
+           t_liquidus: float, t_solidus: float, cell_rule: bool = False) -> NerveAssessment:
     """Grade a nerve from the run's thermal history."""
     step = min(grid.min_spacing / 2, nerve.diameter / 2, th.min_block_length_m / 20)
     where = f"nerve[{nerve.name}]"

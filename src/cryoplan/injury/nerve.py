@@ -1,10 +1,12 @@
 """A nerve's path and cross-section near the probe.
 
 Coordinates are in metres relative to the probe tip: z runs along the probe axis from the tip
-towards the handle (the active segment spans 0 <= z <= active length), x and y across it.
+towards the handle (the active segment spans 0 <= z <= active length), x and y across it;
+``Nerve.placed`` moves a nerve given so into a 3D box's frame.
 In an axisymmetric run the field depends only on r = sqrt(x^2 + y^2) and z, so a nerve is a
 passive line that samples it: the nerve's own properties, and any shadowing by bone or vessels,
-do not change the ice ball (the 3D solver will voxelise nerves and tissues).
+do not change the ice ball. In a 3D run the nerve also samples the field; its tissue is whatever
+the label volume puts there.
 
 >>> n = straight_nerve("mb", 1e-3, distance=2e-3, orientation="perpendicular", offset=3e-3,
 ...                    length=10e-3)
@@ -56,6 +58,20 @@ class Nerve:
         centres = self.points[k] + frac[:, None] * seg[k]
         tangents = seg[k] / seg_len[k, None]
         return s, centres, tangents
+
+    def placed(self, tip: np.ndarray, axis: np.ndarray) -> Nerve:
+        """The nerve moved from the probe's frame (tip at the origin, probe along +z) into a
+        frame where the tip is at ``tip`` and the probe runs along the unit vector ``axis``
+        (the rotation taking z to ``axis`` about their common normal, Rodrigues' formula)."""
+        z = np.array([0.0, 0.0, 1.0])
+        a = np.asarray(axis, float) / np.linalg.norm(axis)
+        v, c = np.cross(z, a), float(z @ a)
+        if np.linalg.norm(v) < 1e-12:
+            rot = np.diag([1.0, 1.0, 1.0]) if c > 0 else np.diag([1.0, -1.0, -1.0])
+        else:
+            k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+            rot = np.eye(3) + k + k @ k / (1.0 + c)
+        return Nerve(self.name, self.diameter, self.points @ rot.T + np.asarray(tip, float))
 
     def cross_sections(self, step: float, ring: int = 8, extra_radius: float = 0.0) -> tuple[
             np.ndarray, np.ndarray]:

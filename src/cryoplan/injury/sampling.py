@@ -1,11 +1,12 @@
-"""The thermal history at arbitrary points (m, relative to the probe tip) of a 1D radial or 2D
-axisymmetric run.
+"""The thermal history at arbitrary points of a run: 1D radial or 2D axisymmetric (points in m
+relative to the probe tip, the probe along +z), or 3D voxels (points in the box's frame, m).
 
 Minimum temperature and time below each threshold are interpolated bilinearly between cell
 centres (linearly in r for a radial run); the freeze count and the cooling rate are taken from
 the nearest cell, as they are not smooth. Cells inside the probe carry no tissue history: for
-interpolation they take the values of the first tissue cell of their row, so a point between
-the probe wall and the first cell centre sees that cell (slightly warmer than the wall side).
+interpolation they take the values of the first tissue cell of their row (in 3D, of the nearest
+tissue voxel), so a point between the probe wall and the first cell centre sees that cell
+(slightly warmer than the wall side).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 from scipy.interpolate import RegularGridInterpolator
 
 from cryoplan.errors import InputError
 from cryoplan.thermal.grid import Grid
 from cryoplan.thermal.history import ThermalHistory
+from cryoplan.thermal.voxels import VoxelGrid
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,44 @@ class PointHistory:
     seconds_below: dict[float, np.ndarray]  # threshold K -> s
     freeze_cycles: np.ndarray
     cooling_rate: np.ndarray  # K/s through the freezing range, NaN if never frozen
+
+
+def check_in_voxels(grid: VoxelGrid, tissue: np.ndarray, points: np.ndarray, where: str) -> None:
+    """Points must lie in the box and not in a probe's voxels."""
+    outside = ~grid.contains(points)
+    if outside.any():
+        p = points[outside][0] * 1e3
+        raise InputError(where, [round(float(x), 3) for x in p],
+                         "a nerve inside the simulated volume "
+                         f"({np.round(grid.extent_min * 1e3, 2).tolist()} to "
+                         f"{np.round(grid.extent_max * 1e3, 2).tolist()} mm)")
+    idx = grid.index_of(points)
+    in_probe = ~tissue[idx[..., 0], idx[..., 1], idx[..., 2]]
+    if in_probe.any():
+        p = points[in_probe][0] * 1e3
+        raise InputError(where, [round(float(x), 3) for x in p],
+                         "a nerve outside the probe: this point lies in a probe's voxel "
+                         "(mind the nerve's own radius)")
+
+
+def _sample_voxels(grid: VoxelGrid, history: ThermalHistory, points: np.ndarray, t_liquidus: float,
+                   t_solidus: float, where: str) -> PointHistory:
+    check_in_voxels(grid, history.tissue, points, where)
+    # probe voxels take the values of the nearest tissue voxel
+    nearest = ndimage.distance_transform_edt(~history.tissue, return_distances=False, return_indices=True)
+    centres = tuple(grid.centres(a) for a in range(3))
+    lo = np.array([c[0] for c in centres])
+    hi = np.array([c[-1] for c in centres])
+    q = np.clip(points, lo, hi)
+
+    def at(values: np.ndarray, method: str) -> np.ndarray:
+        filled = values[tuple(nearest)]
+        return RegularGridInterpolator(centres, filled, method=method)(q)
+
+    below = {float(th): at(history.seconds_below[k], "linear") for k, th in enumerate(history.thresholds)}
+    return PointHistory(at(history.min_temperature, "linear"), below,
+                        at(history.freeze_cycles.astype(float), "nearest").astype(int),
+                        at(history.cooling_rate(t_liquidus, t_solidus), "nearest"))
 
 
 def to_grid_coordinates(grid: Grid, points: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -85,9 +126,11 @@ def _interpolator(grid: Grid, values: np.ndarray, method: str):
     return g
 
 
-def sample(grid: Grid, history: ThermalHistory, points: np.ndarray, t_liquidus: float, t_solidus: float,
-           where: str = "nerve") -> PointHistory:
+def sample(grid: Grid | VoxelGrid, history: ThermalHistory, points: np.ndarray, t_liquidus: float,
+           t_solidus: float, where: str = "nerve") -> PointHistory:
     """The thermal history at ``points`` (..., 3)."""
+    if isinstance(grid, VoxelGrid):
+        return _sample_voxels(grid, history, points, t_liquidus, t_solidus, where)
     r, z = to_grid_coordinates(grid, points, where)
     tmin = _interpolator(grid, history.min_temperature, "linear")(r, z)
     below = {float(th): _interpolator(grid, history.seconds_below[k], "linear")(r, z)

@@ -53,6 +53,13 @@ class IsothermSeries:
     volume: np.ndarray
 
 
+def energy_balance_error(energy: dict[str, float]) -> float:
+    """|change in tissue enthalpy - net heat in| / heat taken by the probe(s)."""
+    e = energy
+    net_in = e["boundary_j"] + e["perfusion_j"] + e["metabolic_j"] - e["probe_j"]
+    return abs(e["tissue_enthalpy_change_j"] - net_in) / max(abs(e["probe_j"]), 1e-30)
+
+
 @dataclass
 class ThermalResult:
     """Time series at each output time, the final field and the per-cell thermal history."""
@@ -71,10 +78,8 @@ class ThermalResult:
 
     @property
     def energy_balance_error(self) -> float:
-        """|change in tissue enthalpy - net heat in| / heat taken by the probe."""
-        e = self.energy
-        net_in = e["boundary_j"] + e["perfusion_j"] + e["metabolic_j"] - e["probe_j"]
-        return abs(e["tissue_enthalpy_change_j"] - net_in) / max(abs(e["probe_j"]), 1e-30)
+        """|change in tissue enthalpy - net heat in| / heat taken (``energy_balance_error``)."""
+        return energy_balance_error(self.energy)
 
 
 def _initial_state(problem: ThermalProblem):

@@ -74,6 +74,14 @@ class Tissue:
         """Largest k/C of the three branches (sets the explicit time-step limit)."""
         return max(self.k_frozen / self.c_frozen, self.k_unfrozen / self.c_unfrozen)
 
+    @property
+    def resting_temperature(self) -> float:
+        """Temperature at which perfusion balances metabolism, T_a + q_m / (w_b rho_b c_b) (K):
+        the steady state of Pennes' equation without conduction (Pennes 1948); T_a without
+        perfusion."""
+        sink = self.perfusion_per_s * self.blood_heat_capacity
+        return self.t_arterial + (self.metabolic / sink if sink > 0 else 0.0)
+
     def row(self) -> np.ndarray:
         """The material row the kernels read (layout in ``cryoplan.tissue.enthalpy``)."""
         p = np.zeros(ent.ROW)

@@ -1,0 +1,197 @@
+"""Compiled sweeps of the 3D solver: one RKL2 stage over all voxels, the sparse boundary and
+probe flows, and the per-voxel thermal history.
+
+The right-hand side is the same finite-volume Pennes bioheat balance with phase change as the
+axisymmetric kernel (``kernel.py``; Pennes, J Appl Physiol 1 (1948) 93; Voller & Prakash, Int J
+Heat Mass Transfer 30 (1987) 1709):
+
+    V dH/dt = sum_faces G (u_N - u_P) + V f(T) [w_b rho_b c_b (T_a - T) + q_m] + boundary + probe
+
+with u the Kirchhoff variable and the harmonic-mean conductivity across two materials. The
+dense part (faces and sources) is evaluated inside the stage sweep, which also forms the stage
+combination (``rkl.py``) and the new T and u; the sparse part (probe and outer faces) is added
+afterwards by ``scatter``. Sweeps run over x-slabs in parallel (numba prange).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from cryoplan.thermal.kernel import _mixed_face_flow
+from cryoplan.tissue.enthalpy import (
+    METABOLIC,
+    PERFUSION,
+    T_ARTERIAL,
+    T_L,
+    T_S,
+    conductivity,
+    kirchhoff,
+    temperature,
+    unfrozen_fraction,
+)
+
+
+@njit(cache=True, inline="always")
+def _face(q_ok, g, up, un, tp, tn, mp, mn, props):
+    if not q_ok:
+        return 0.0
+    if mp == mn:
+        return g * (un - up)
+    return _mixed_face_flow(g, tp, mp, tn, mn, props)
+
+
+@njit(cache=True, parallel=True)
+def stage(first, y1, y2, y0, r0, t, u, y_out, t_out, u_out, mat, props, tissue, g3, vol, tau,
+          mu, nu, mu_t, gamma_t, box):
+    """One RKL2 stage: Y_out from Y_{j-1} = ``y1`` (with its ``t``, ``u``), Y_{j-2} = ``y2``,
+    Y_0 = ``y0`` and the dense rate of Y_0 in ``r0`` (W/m^3). With ``first`` the stage is
+    Y_1 = Y_0 + mu~_1 tau M(Y_0), and ``r0`` is filled. Only voxels in ``box`` (i0, i1, j0, j1,
+    k0, k1; half-open) are updated. Returns (perfusion W, metabolism W) of Y_{j-1}."""
+    nx, ny, nz = y1.shape
+    gx, gy, gz = g3[0], g3[1], g3[2]
+    inv_vol = 1.0 / vol
+    c0 = 1.0 - mu - nu
+    e_perf = 0.0
+    e_met = 0.0
+    for i in prange(box[0], box[1]):
+        for j in range(box[2], box[3]):
+            for k in range(box[4], box[5]):
+                if not tissue[i, j, k]:
+                    continue
+                m = mat[i, j, k]
+                up = u[i, j, k]
+                tp = t[i, j, k]
+                q = 0.0
+                if i > 0:
+                    q += _face(tissue[i - 1, j, k], gx, up, u[i - 1, j, k], tp, t[i - 1, j, k],
+                               m, mat[i - 1, j, k], props)
+                if i < nx - 1:
+                    q += _face(tissue[i + 1, j, k], gx, up, u[i + 1, j, k], tp, t[i + 1, j, k],
+                               m, mat[i + 1, j, k], props)
+                if j > 0:
+                    q += _face(tissue[i, j - 1, k], gy, up, u[i, j - 1, k], tp, t[i, j - 1, k],
+                               m, mat[i, j - 1, k], props)
+                if j < ny - 1:
+                    q += _face(tissue[i, j + 1, k], gy, up, u[i, j + 1, k], tp, t[i, j + 1, k],
+                               m, mat[i, j + 1, k], props)
+                if k > 0:
+                    q += _face(tissue[i, j, k - 1], gz, up, u[i, j, k - 1], tp, t[i, j, k - 1],
+                               m, mat[i, j, k - 1], props)
+                if k < nz - 1:
+                    q += _face(tissue[i, j, k + 1], gz, up, u[i, j, k + 1], tp, t[i, j, k + 1],
+                               m, mat[i, j, k + 1], props)
+                f = unfrozen_fraction(tp, props, m)
+                if f > 0.0:
+                    perf = f * props[m, PERFUSION] * (props[m, T_ARTERIAL] - tp) * vol
+                    met = f * props[m, METABOLIC] * vol
+                    q += perf + met
+                    e_perf += perf
+                    e_met += met
+                rate = q * inv_vol
+                if first:
+                    r0[i, j, k] = rate
+                    hn = y0[i, j, k] + mu_t * tau * rate
+                else:
+                    hn = (mu * y1[i, j, k] + nu * y2[i, j, k] + c0 * y0[i, j, k]
+                          + tau * (mu_t * rate + gamma_t * r0[i, j, k]))
+                y_out[i, j, k] = hn
+                tn = temperature(hn, props, m)
+                t_out[i, j, k] = tn
+                u_out[i, j, k] = kirchhoff(tn, props, m)
+    return e_perf, e_met
+
+
+@njit(cache=True)
+def boundary_flows(cells, kinds, g, area, t, u, mat, props, t_far, h_air, t_air, flows):
+    """Heat flow in (W) through each outer face: far-field faces from a side held at ``t_far[f]``
+    (the cell's initial temperature) half a cell away; skin faces from room air through h_air in
+    series with half a cell of tissue (conductivity at the cell's temperature). Returns the total."""
+    tf, uf, mf = t.ravel(), u.ravel(), mat.ravel()
+    total = 0.0
+    for f in range(cells.size):
+        c = cells[f]
+        m = mf[c]
+        if kinds[f] == 0:
+            flows[f] = g[f] * (kirchhoff(t_far[f], props, m) - uf[c])
+        else:
+            k = conductivity(tf[c], props, m)
+            flows[f] = (t_air - tf[c]) / (1.0 / (g[f] * k) + 1.0 / (h_air * area[f]))
+        total += flows[f]
+    return total
+
+
+@njit(cache=True)
+def scatter(cells, flows, flows0, w, w0, vol, y, t, u, mat, props):
+    """y[c] += (w flows + w0 flows0) / V at each listed cell (W in, so positive heats), then
+    refresh its T and u."""
+    yf, tf, uf, mf = y.ravel(), t.ravel(), u.ravel(), mat.ravel()
+    inv = 1.0 / vol
+    for f in range(cells.size):
+        yf[cells[f]] += (w * flows[f] + w0 * flows0[f]) * inv
+    for f in range(cells.size):
+        c = cells[f]
+        tf[c] = temperature(yf[c], props, mf[c])
+        uf[c] = kirchhoff(tf[c], props, mf[c])
+
+
+@njit(cache=True, parallel=True)
+def refresh(h, t, u, mat, props, tissue):
+    """T and u of every tissue voxel from its enthalpy."""
+    nx, ny, nz = h.shape
+    for i in prange(nx):
+        for j in range(ny):
+            for k in range(nz):
+                if tissue[i, j, k]:
+                    m = mat[i, j, k]
+                    t[i, j, k] = temperature(h[i, j, k], props, m)
+                    u[i, j, k] = kirchhoff(t[i, j, k], props, m)
+
+
+@njit(cache=True, inline="always")
+def _time_below(old, new, thr, dt):
+    """Time within a step spent at or below thr, with T linear in time."""
+    if old <= thr and new <= thr:
+        return dt
+    if old > thr and new > thr:
+        return 0.0
+    if new <= thr:
+        return dt * (thr - new) / (old - new)
+    return dt * (thr - old) / (new - old)
+
+
+@njit(cache=True, parallel=True)
+def record_history(t_old, t_new, tissue, mat, props, t1, dt, t_min, thresholds, seconds_below,
+                   liquidus_time, solidus_time, frozen, cycles, box, t_start, tolerance):
+    """Add the step (t1 - dt, t1] to the history of each voxel in ``box``, T linear in time
+    within it. Returns per x-slab the (j_lo, j_hi, k_lo, k_hi) range of the voxels that differ
+    from ``t_start`` by more than ``tolerance`` (j_hi = -1: none), so the caller can grow the box."""
+    nx, ny, nz = t_new.shape
+    lo_hi = np.full((nx, 4), -1, dtype=np.int64)
+    for i in prange(box[0], box[1]):
+        j_lo, j_hi, k_lo, k_hi = ny, -1, nz, -1
+        for j in range(box[2], box[3]):
+            for k in range(box[4], box[5]):
+                if not tissue[i, j, k]:
+                    continue
+                old, new = t_old[i, j, k], t_new[i, j, k]
+                if abs(new - t_start[i, j, k]) > tolerance:
+                    j_lo, j_hi = min(j_lo, j), max(j_hi, j)
+                    k_lo, k_hi = min(k_lo, k), max(k_hi, k)
+                if new < t_min[i, j, k]:
+                    t_min[i, j, k] = new
+                for n in range(thresholds.size):
+                    seconds_below[n, i, j, k] += _time_below(old, new, thresholds[n], dt)
+                m = mat[i, j, k]
+                tl, ts = props[m, T_L], props[m, T_S]
+                if old > tl >= new and np.isnan(liquidus_time[i, j, k]):
+                    liquidus_time[i, j, k] = t1 - dt * (tl - new) / (old - new)
+                if old > ts >= new and np.isnan(solidus_time[i, j, k]):
+                    solidus_time[i, j, k] = t1 - dt * (ts - new) / (old - new)
+                if new <= ts and not frozen[i, j, k]:
+                    frozen[i, j, k] = True
+                    cycles[i, j, k] += 1
+                elif new >= tl and frozen[i, j, k]:
+                    frozen[i, j, k] = False
+        lo_hi[i, 0], lo_hi[i, 1], lo_hi[i, 2], lo_hi[i, 3] = j_lo, j_hi, k_lo, k_hi
+    return lo_hi

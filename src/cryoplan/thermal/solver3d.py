@@ -1,0 +1,385 @@
+"""Run a 3D thermal problem (voxel grid, several placed probes) through its protocol.
+
+Time stepping is RKL2 super-time-stepping (``rkl.py``): explicit steps are limited by the frozen
+tissue's diffusivity (dt <= dx^2 / (6 alpha_frozen), about 9 ms at 0.25 mm), while an s-stage
+RKL2 step covers (s^2 + s - 2)/4 of them for s sweeps, so a 1 s step at 0.25 mm costs ~22 sweeps
+instead of ~115. It stays second order in time and fully explicit, so the probe's nonlinear
+cryogen boundary is evaluated at every stage exactly as in the axisymmetric solver.
+
+RKL2 is not monotone at large steps: its stages overshoot where a voxel crosses the freezing
+range. Against the comparison principle (a second probe can only cool), 2 s steps left local
+errors of up to 0.4 K in frozen voxels near a probe (0.25 K at 0.5 s, none at 0.1 s), while the
+isotherm radii moved by less than 0.2 % between 0.5 s and 4 s steps (benchmarks/README.md).
+
+Heat is conserved to round-off: every flow into or out of a voxel is recombined with the same
+stage weights as the enthalpy, so ``energy_balance_error`` closes.
+
+>>> import numpy as np
+>>> from cryoplan.protocol import Phase, Protocol
+>>> from cryoplan.thermal.placement import PlacedProbe
+>>> from cryoplan.thermal.probe import ProbeModel
+>>> from cryoplan.thermal.voxels import VoxelGrid
+>>> from cryoplan.tissue.library import get_tissue
+>>> grid = VoxelGrid.uniform((24, 24, 24), 0.5e-3, (get_tissue("muscle"),))
+>>> probe = PlacedProbe.at(ProbeModel(1.6e-3, 4e-3, "fixed-temperature", wall_temperature=233.15),
+...                        tip=(0, 0, -2e-3), axis=(0, 0, 1))
+>>> res = solve3d(ThermalProblem3D(grid, (probe,), Protocol.of([Phase("freeze", 20)])))
+>>> bool(2.2e-3 < res.isotherms[273.15].radius[-1, 0] < 2.7e-3), res.energy_balance_error < 1e-9
+(True, True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cryoplan.protocol import Protocol
+from cryoplan.thermal import kernel, kernel3d, rkl
+from cryoplan.thermal.history import ThermalHistory
+from cryoplan.thermal.isotherms3d import measure
+from cryoplan.thermal.placement import PlacedProbe, ProbeFaces, rasterise
+from cryoplan.thermal.solver import energy_balance_error
+from cryoplan.thermal.voxels import VoxelGrid, boundary_faces, neighbour
+from cryoplan.tissue.enthalpy import C_F, C_U, K_F, K_U, PERFUSION, enthalpy_array
+
+#: Fraction of the forward-Euler limit used as RKL2's explicit step.
+SAFETY = 0.9
+#: A voxel differing from its start by more than this (K) is disturbed; the solver updates only a
+#: box around the disturbed voxels (grown by one step's reach), the rest stays at rest.
+DISTURBED_K = 1e-3
+#: Longest RKL2 step (s): short enough to follow the freezing front and the probe's gas
+#: temperature (the 3D-vs-axisymmetric test holds it to 3 %).
+MAX_STEP_S = 2.0
+
+
+@dataclass(frozen=True)
+class ThermalProblem3D:
+    """Everything the 3D solver needs (SI units, temperatures in K)."""
+
+    grid: VoxelGrid
+    probes: tuple[PlacedProbe, ...]
+    protocol: Protocol
+    initial_temperature: float | None = None  # None: each tissue at its resting temperature
+    isotherms: tuple[float, ...] = (273.15, 253.15, 233.15)
+    history_thresholds: tuple[float, ...] = (273.15, 253.15, 233.15)
+    output_interval: float = 1.0
+    max_step: float = MAX_STEP_S
+    initial_field: np.ndarray | None = None
+
+
+@dataclass
+class IsothermSeries3D:
+    """At each output time: volume (m^3), and per probe radius and length (m), shaped (n_t, n_probes)."""
+
+    volume: np.ndarray
+    radius: np.ndarray
+    length: np.ndarray
+
+
+@dataclass
+class ThermalResult3D:
+    times: np.ndarray
+    phase: list[str]
+    tip_temperature: np.ndarray  # (n_t, n_probes) mean cooled-wall temperature, K
+    gas_temperature: np.ndarray  # (n_t, n_probes)
+    cooling_power: np.ndarray  # (n_t, n_probes) W over the last interval
+    isotherms: dict[float, IsothermSeries3D]
+    temperature: np.ndarray
+    history: ThermalHistory
+    grid: VoxelGrid
+    faces: ProbeFaces
+    time_step: float  # the explicit (forward-Euler) limit
+    stages: int  # RKL2 stages per step, the most used
+    sweeps: int  # stage sweeps in all
+    voxel_updates: int  # voxels updated over all sweeps (the active box's size each time)
+    energy: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def energy_balance_error(self) -> float:
+        """|change in tissue enthalpy - net heat in| / heat taken (``energy_balance_error``)."""
+        return energy_balance_error(self.energy)
+
+
+def _props(grid: VoxelGrid) -> np.ndarray:
+    return np.stack([t.row() for t in grid.materials])
+
+
+def explicit_limit(grid: VoxelGrid, props: np.ndarray, tissue: np.ndarray, faces: ProbeFaces,
+                   probes: tuple[PlacedProbe, ...], b_cells: np.ndarray, b_g: np.ndarray) -> float:
+    """Forward-Euler limit: 1 / max over voxels of (sum of its conductances) k_max / (C_min V)
+    + perfusion / C_u (Gershgorin; exact for the checkerboard mode of a uniform grid)."""
+    k_max = np.maximum(props[:, K_F], props[:, K_U])[grid.material]
+    c_min = np.minimum(props[:, C_F], props[:, C_U])[grid.material]
+    gsum = np.zeros(grid.shape)
+    tis = tissue.astype(float)
+    for axis in range(3):
+        for sign in (-1, 1):
+            gsum += grid.conductance[axis] * neighbour(tis, axis, sign)
+    gsum *= k_max
+    flat = gsum.reshape(-1)
+    np.add.at(flat, b_cells, b_g * k_max.reshape(-1)[b_cells])
+    for p, probe in enumerate(probes):
+        sl = faces.of(p)
+        kg = faces.g[sl] * k_max.reshape(-1)[faces.cells[sl]]
+        if probe.model.boundary != "fixed-temperature":
+            kg = 1.0 / (1.0 / kg + 1.0 / (probe.model.internal_htc * np.maximum(faces.wall_area[sl], 1e-300)))
+        np.add.at(flat, faces.cells[sl], kg)
+    perf = (props[:, PERFUSION] / props[:, C_U])[grid.material]
+    rate = gsum / (c_min * grid.voxel_volume) + perf
+    return float(1.0 / rate[tissue].max())
+
+
+class _ActiveBox:
+    """The voxels the solver updates (i0, i1, j0, j1, k0, k1; half-open): a box around every
+    voxel that differs from its start, grown after each step by how far one step can carry heat
+    (one voxel per stage) so nothing outside can change. Outside it, tissue is at rest: at its
+    resting temperature (``Tissue.resting_temperature``) in one material nothing changes; where
+    a start that is not at rest is given (``initial_field``), the box is the whole grid."""
+
+    def __init__(self, shape: tuple[int, int, int], seeds: np.ndarray, margin: int, whole: bool):
+        self.shape = np.array(shape)
+        if whole or seeds.size == 0:
+            self.box = np.array([0, shape[0], 0, shape[1], 0, shape[2]], dtype=np.int64)
+            return
+        ijk = np.array(np.unravel_index(seeds, shape))
+        self.box = np.zeros(6, dtype=np.int64)
+        self._cover(ijk.min(axis=1), ijk.max(axis=1), margin)
+
+    def _cover(self, lo: np.ndarray, hi: np.ndarray, margin: int) -> None:
+        lo = np.maximum(lo - margin, 0)
+        hi = np.minimum(hi + margin + 1, self.shape)
+        old = self.box.reshape(3, 2)
+        if old[:, 1].sum() > 0:
+            lo, hi = np.minimum(lo, old[:, 0]), np.maximum(hi, old[:, 1])
+        self.box = np.column_stack([lo, hi]).ravel().astype(np.int64)
+
+    def grow(self, lo_hi: np.ndarray, margin: int) -> None:
+        """From ``record_history``'s per-slab (j_lo, j_hi, k_lo, k_hi) of disturbed voxels."""
+        rows = np.flatnonzero(lo_hi[:, 1] >= 0)
+        if rows.size == 0:
+            return
+        sel = lo_hi[rows]
+        lo = np.array([rows.min(), sel[:, 0].min(), sel[:, 2].min()])
+        hi = np.array([rows.max(), sel[:, 1].max(), sel[:, 3].max()])
+        self._cover(lo, hi, margin)
+
+    def padded(self, cells: int) -> np.ndarray:
+        lo = np.maximum(self.box[0::2] - cells, 0)
+        hi = np.minimum(self.box[1::2] + cells, self.shape)
+        return np.column_stack([lo, hi]).ravel().astype(np.int64)
+
+    @property
+    def fraction(self) -> float:
+        return float(np.prod(self.box[1::2] - self.box[0::2]) / np.prod(self.shape))
+
+
+class _Sparse:
+    """Probe and outer-face flows of one state, and their scatter into a stage."""
+
+    def __init__(self, problem: ThermalProblem3D, faces: ProbeFaces, props, mat, tissue, t_start):
+        self.problem, self.faces, self.props, self.mat = problem, faces, props, mat
+        self.b_cells, self.b_kinds, self.b_g, self.b_area = boundary_faces(problem.grid, tissue)
+        self.t_far = t_start.reshape(-1)[self.b_cells].copy()
+        self.cells = np.concatenate([faces.cells, self.b_cells])
+        n_f = faces.cells.size
+        self.n_f = n_f
+        self.cells2d = np.zeros((n_f, 2), dtype=np.int64)
+        self.cells2d[:, 0] = faces.cells
+        self.pha = np.concatenate([p.model.internal_htc * faces.wall_area[faces.of(k)]
+                                   for k, p in enumerate(problem.probes)]) if n_f else np.zeros(0)
+        self.t_wall = t_start.reshape(-1)[faces.cells].copy()
+        self.probe_flows = np.zeros(n_f)
+        self.t_gas = np.full(len(problem.probes), np.nan)
+        self.curves = [p.model.refrigeration_curve() for p in problem.probes]
+        self.b_flows = np.zeros(self.b_cells.size)
+        self.mat2d = mat.reshape(-1, 1)
+        skin = problem.grid.skin
+        self.h_air, self.t_air = skin.htc, skin.air_temperature
+
+    def flows(self, t, u, modes) -> tuple[np.ndarray, np.ndarray]:
+        """(W into the tissue at each sparse cell, energy terms [boundary, probe_0, ...])."""
+        t2, u2 = t.reshape(-1, 1), u.reshape(-1, 1)
+        per_probe = np.zeros(len(self.problem.probes))
+        for p, probe in enumerate(self.problem.probes):
+            sl = self.faces.of(p)
+            if sl.start == sl.stop:
+                continue
+            mode, t_set = modes[p]
+            cap_t, cap_q = self.curves[p]
+            self.t_gas[p] = kernel.probe_flows(
+                mode, t_set, self.t_gas[p], probe.model.mass_flow, cap_t, cap_q, self.cells2d[sl],
+                self.faces.g[sl], self.pha[sl], self.mat2d, self.props, t2, u2, self.t_wall[sl],
+                self.probe_flows[sl])
+            per_probe[p] = self.probe_flows[sl].sum()
+        b_total = kernel3d.boundary_flows(self.b_cells, self.b_kinds, self.b_g, self.b_area, t, u, self.mat,
+                                          self.props, self.t_far, self.h_air, self.t_air, self.b_flows)
+        into = np.concatenate([-self.probe_flows, self.b_flows])
+        return into, np.concatenate([[b_total], per_probe])
+
+
+def _initial_state(problem: ThermalProblem3D, tissue: np.ndarray, props: np.ndarray):
+    grid = problem.grid
+    if problem.initial_field is not None:
+        t = np.array(problem.initial_field, dtype=float)
+    elif problem.initial_temperature is not None:
+        t = np.full(grid.shape, problem.initial_temperature)
+    else:
+        t = np.array([m.resting_temperature for m in grid.materials])[grid.material]
+    h = np.empty(grid.shape)
+    for m in range(props.shape[0]):
+        sel = grid.material == m
+        h[sel] = enthalpy_array(t[sel], props[m])
+    u = np.zeros(grid.shape)
+    kernel3d.refresh(h, t, u, grid.material, props, tissue)
+    return h, t, u
+
+
+def solve3d(problem: ThermalProblem3D,
+            progress: Callable[[float, float], None] | None = None) -> ThermalResult3D:
+    """Simulate the protocol; ``progress(t, total)`` is called after each output interval."""
+    grid, probes = problem.grid, problem.probes
+    props = _props(grid)
+    faces = rasterise(grid, list(probes))
+    tissue = ~faces.inside
+    mat = grid.material
+    h, t, u = _initial_state(problem, tissue, props)
+    t_start = t.copy()
+    sparse = _Sparse(problem, faces, props, mat, tissue, t_start)
+    dt_exp = SAFETY * explicit_limit(grid, props, tissue, faces, probes, sparse.b_cells, sparse.b_g)
+    reach = rkl.stages_for(problem.max_step / dt_exp) + 2
+    seeds = np.concatenate([faces.cells, sparse.b_cells[sparse.b_kinds == 1]])
+    active = _ActiveBox(grid.shape, seeds, reach, whole=not _at_rest(grid, t_start, tissue))
+    history = ThermalHistory.start(t, problem.history_thresholds, tissue)
+    thresholds = np.array(problem.history_thresholds, dtype=float)
+    vol = grid.voxel_volume
+    # energy terms: perfusion, metabolism, boundary, then one per probe (heat taken, W)
+    n_p = len(probes)
+    energy = np.zeros(3 + n_p)
+    h_start = float(h[tissue].sum() * vol)
+    buffers = [h.copy() for _ in range(3)]
+    tu = (t.copy(), u.copy())
+    r0 = np.zeros(grid.shape)
+    t_old = t.copy()
+    tips = np.array([p.tip for p in probes]).reshape(-1, 3)
+    axes = np.array([p.axis for p in probes]).reshape(-1, 3)
+
+    times, phases = [0.0], ["start"]
+    tip_t = [np.array([_mean_wall(sparse, faces, p) for p in range(n_p)])]
+    gas_t, power = [np.full(n_p, np.nan)], [np.zeros(n_p)]
+    sizes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    thetas = np.array(problem.isotherms, dtype=float)
+    # voxels outside the active box are at rest: warmer than every isotherm unless one is not
+    everywhere = _ActiveBox(grid.shape, seeds, 0, True).box
+    colder_at_rest = bool(thetas.size) and thetas.max() >= t_start[tissue].min() - DISTURBED_K
+
+    def record() -> None:
+        box = everywhere if colder_at_rest else active.padded(1)
+        sizes.append(measure(t, tissue, grid.origin, grid.spacing, thetas, tips, axes, box))
+
+    def one_step(tau: float, now: float, modes) -> int:
+        """One RKL2 step of ``tau``: stage j writes into a scratch buffer holding neither
+        Y_{j-1} nor Y_{j-2}; energies are recombined with the same weights as the enthalpy."""
+        nonlocal h, t, u, tu
+        s = rkl.stages_for(tau / dt_exp)
+        c = rkl.coefficients(s)
+        t_old[:] = t
+        into0, e_sparse0 = sparse.flows(t, u, modes)
+        y0 = h
+        out = buffers[0]
+        box = active.box
+        e0_dense = kernel3d.stage(True, y0, y0, y0, r0, t, u, out, tu[0], tu[1], mat, props, tissue,
+                                  grid.conductance, vol, tau, 0.0, 0.0, c.mu_t[1], 0.0, box)
+        kernel3d.scatter(sparse.cells, into0, into0, c.mu_t[1] * tau, 0.0, vol, out, tu[0], tu[1],
+                         mat, props)
+        e0 = np.concatenate([e0_dense, e_sparse0])
+        y_prev2, y_prev = y0, out
+        e_prev2, e_prev = np.zeros_like(e0), c.mu_t[1] * tau * e0
+        cur, nxt = tu, (t, u)
+        for j in range(2, s + 1):
+            into, e_sparse = sparse.flows(cur[0], cur[1], modes)
+            out = next(b for b in buffers if b is not y_prev and b is not y_prev2)
+            e_dense = kernel3d.stage(False, y_prev, y_prev2, y0, r0, cur[0], cur[1], out, nxt[0], nxt[1],
+                                     mat, props, tissue, grid.conductance, vol, tau,
+                                     c.mu[j], c.nu[j], c.mu_t[j], c.gamma_t[j], box)
+            kernel3d.scatter(sparse.cells, into, into0, c.mu_t[j] * tau, c.gamma_t[j] * tau, vol, out,
+                             nxt[0], nxt[1], mat, props)
+            e_j = np.concatenate([e_dense, e_sparse])
+            e_new = c.mu[j] * e_prev + c.nu[j] * e_prev2 + tau * (c.mu_t[j] * e_j + c.gamma_t[j] * e0)
+            y_prev2, y_prev = y_prev, out
+            e_prev2, e_prev = e_prev, e_new
+            cur, nxt = nxt, cur
+        buffers[:] = [b for b in (y0, *buffers) if b is not y_prev]
+        h = y_prev
+        (t, u), tu = cur, nxt
+        energy[:] += e_prev
+        lo_hi = kernel3d.record_history(t_old, t, tissue, mat, props, now + tau, tau, history.min_temperature,
+                                        thresholds, history.seconds_below, history.liquidus_time,
+                                        history.solidus_time, history.frozen, history.freeze_cycles,
+                                        box, t_start, DISTURBED_K)
+        active.grow(lo_hi, reach)
+        return s
+
+    record()
+    now, total, most_stages, sweeps, updates = 0.0, problem.protocol.total_seconds, 0, 0, 0
+    for phase in problem.protocol.phases:
+        modes = [p.model.mode(phase) for p in probes]
+        n_out = max(1, math.ceil(phase.seconds / problem.output_interval - 1e-9))
+        for k in range(n_out):
+            span = min(problem.output_interval, phase.seconds - k * problem.output_interval)
+            n_steps = max(1, math.ceil(span / problem.max_step - 1e-9))
+            tau = span / n_steps
+            e_before = energy[3:].copy()
+            for _ in range(n_steps):
+                box_size = int(np.prod(active.box[1::2] - active.box[0::2]))
+                s = one_step(tau, now, modes)
+                most_stages, sweeps, updates = max(most_stages, s), sweeps + s, updates + s * box_size
+                now += tau
+            if not np.isfinite(t[tissue]).all():
+                raise FloatingPointError(f"the 3D solution diverged at t = {now:g} s (a solver bug)")
+            times.append(now)
+            phases.append(phase.kind)
+            tip_t.append(np.array([_mean_wall(sparse, faces, p) for p in range(n_p)]))
+            cooling = np.array([m[0] != kernel.OFF for m in modes])
+            gas_t.append(np.where(cooling, sparse.t_gas, np.nan))
+            power.append((energy[3:] - e_before) / span)
+            record()
+            if progress is not None:
+                progress(now, total)
+
+    h_end = float(h[tissue].sum() * vol)
+    return ThermalResult3D(
+        times=np.array(times), phase=phases, tip_temperature=np.array(tip_t),
+        gas_temperature=np.array(gas_t), cooling_power=np.array(power),
+        isotherms={th: IsothermSeries3D(np.array([x[0][n] for x in sizes]),
+                                        np.array([x[1][n] for x in sizes]),
+                                        np.array([x[2][n] for x in sizes]))
+                   for n, th in enumerate(problem.isotherms)},
+        temperature=t, history=history, grid=grid, faces=faces, time_step=dt_exp,
+        stages=most_stages, sweeps=sweeps, voxel_updates=updates,
+        energy={
+            "perfusion_j": float(energy[0]), "metabolic_j": float(energy[1]),
+            "boundary_j": float(energy[2]), "probe_j": float(energy[3:].sum()),
+            "tissue_enthalpy_change_j": h_end - h_start,
+        },
+    )
+
+
+def _at_rest(grid: VoxelGrid, t_start: np.ndarray, tissue: np.ndarray) -> bool:
+    """Whether nothing would change without the probes and the skin: one material, every voxel
+    at its resting temperature. (Heterogeneous tissue conducts across interfaces even at rest;
+    a steady start for it is future work, so it is updated everywhere.)"""
+    present = np.unique(grid.material[tissue])
+    if present.size > 1:
+        return False
+    rest = grid.materials[int(present[0])].resting_temperature
+    return bool(np.abs(t_start[tissue] - rest).max() <= DISTURBED_K)
+
+
+def _mean_wall(sparse: _Sparse, faces: ProbeFaces, p: int) -> float:
+    sl = faces.of(p)
+    w = faces.wall_area[sl]
+    return float(np.sum(sparse.t_wall[sl] * w) / max(np.sum(w), 1e-300))
