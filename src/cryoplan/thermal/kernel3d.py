@@ -135,19 +135,6 @@ def scatter(cells, flows, flows0, w, w0, vol, y, t, u, mat, props):
         uf[c] = kirchhoff(tf[c], props, mf[c])
 
 
-@njit(cache=True, parallel=True)
-def refresh(h, t, u, mat, props, tissue):
-    """T and u of every tissue voxel from its enthalpy."""
-    nx, ny, nz = h.shape
-    for i in prange(nx):
-        for j in range(ny):
-            for k in range(nz):
-                if tissue[i, j, k]:
-                    m = mat[i, j, k]
-                    t[i, j, k] = temperature(h[i, j, k], props, m)
-                    u[i, j, k] = kirchhoff(t[i, j, k], props, m)
-
-
 @njit(cache=True, inline="always")
 def _time_below(old, new, thr, dt):
     """Time within a step spent at or below thr, with T linear in time."""

@@ -110,14 +110,13 @@ def rasterise(grid: VoxelGrid, probes: list[PlacedProbe]) -> ProbeFaces:
     outside the box or a probe through bone)."""
     axes = [grid.centres(a) for a in range(3)]
     centres = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
-    inside = np.zeros(grid.shape, bool)
     for p in probes:
         _check_placement(grid, p)
-        inside |= p.inside(centres)
+    solids = [p.inside(centres) for p in probes]
+    inside = np.logical_or.reduce(solids) if solids else np.zeros(grid.shape, bool)
     flat = np.arange(grid.n_cells).reshape(grid.shape)
     cells, gs, areas, points, start = [], [], [], [], [0]
-    for p in probes:
-        solid = p.inside(centres)
+    for p, solid in zip(probes, solids, strict=True):
         for axis in range(3):
             for sign in (-1, 1):
                 # tissue voxel P with its neighbour N = P + sign e_axis inside this probe

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -51,6 +52,7 @@ class Coefficients:
     gamma_t: np.ndarray
 
 
+@lru_cache(maxsize=64)
 def coefficients(s: int) -> Coefficients:
     if s < 2:
         raise ValueError(f"RKL2 needs at least 2 stages, got {s}")

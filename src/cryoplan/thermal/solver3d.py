@@ -132,6 +132,11 @@ def explicit_limit(grid: VoxelGrid, props: np.ndarray, tissue: np.ndarray, faces
     return float(1.0 / rate[tissue].max())
 
 
+def whole_box(shape: tuple[int, int, int]) -> np.ndarray:
+    """(i0, i1, j0, j1, k0, k1) covering every voxel."""
+    return np.array([0, shape[0], 0, shape[1], 0, shape[2]], dtype=np.int64)
+
+
 class _ActiveBox:
     """The voxels the solver updates (i0, i1, j0, j1, k0, k1; half-open): a box around every
     voxel that differs from its start, grown after each step by how far one step can carry heat
@@ -141,20 +146,15 @@ class _ActiveBox:
 
     def __init__(self, shape: tuple[int, int, int], seeds: np.ndarray, margin: int, whole: bool):
         self.shape = np.array(shape)
-        if whole or seeds.size == 0:
-            self.box = np.array([0, shape[0], 0, shape[1], 0, shape[2]], dtype=np.int64)
-            return
-        ijk = np.array(np.unravel_index(seeds, shape))
-        self.box = np.zeros(6, dtype=np.int64)
-        self._cover(ijk.min(axis=1), ijk.max(axis=1), margin)
+        self.box = whole_box(shape)
+        if not whole and seeds.size:
+            ijk = np.array(np.unravel_index(seeds, shape))
+            self.box = self._around(ijk.min(axis=1), ijk.max(axis=1), margin)
 
-    def _cover(self, lo: np.ndarray, hi: np.ndarray, margin: int) -> None:
+    def _around(self, lo: np.ndarray, hi: np.ndarray, margin: int) -> np.ndarray:
         lo = np.maximum(lo - margin, 0)
         hi = np.minimum(hi + margin + 1, self.shape)
-        old = self.box.reshape(3, 2)
-        if old[:, 1].sum() > 0:
-            lo, hi = np.minimum(lo, old[:, 0]), np.maximum(hi, old[:, 1])
-        self.box = np.column_stack([lo, hi]).ravel().astype(np.int64)
+        return np.column_stack([lo, hi]).ravel().astype(np.int64)
 
     def grow(self, lo_hi: np.ndarray, margin: int) -> None:
         """From ``record_history``'s per-slab (j_lo, j_hi, k_lo, k_hi) of disturbed voxels."""
@@ -164,7 +164,9 @@ class _ActiveBox:
         sel = lo_hi[rows]
         lo = np.array([rows.min(), sel[:, 0].min(), sel[:, 2].min()])
         hi = np.array([rows.max(), sel[:, 1].max(), sel[:, 3].max()])
-        self._cover(lo, hi, margin)
+        new = self._around(lo, hi, margin)
+        self.box = np.column_stack([np.minimum(new[0::2], self.box[0::2]),
+                                    np.maximum(new[1::2], self.box[1::2])]).ravel()
 
     def padded(self, cells: int) -> np.ndarray:
         lo = np.maximum(self.box[0::2] - cells, 0)
@@ -233,7 +235,9 @@ def _initial_state(problem: ThermalProblem3D, tissue: np.ndarray, props: np.ndar
         sel = grid.material == m
         h[sel] = enthalpy_array(t[sel], props[m])
     u = np.zeros(grid.shape)
-    kernel3d.refresh(h, t, u, grid.material, props, tissue)
+    # the axisymmetric kernel's refresh, on (n, 1) views of the voxels
+    kernel.refresh(h.reshape(-1, 1), t.reshape(-1, 1), u.reshape(-1, 1), grid.material.reshape(-1, 1),
+                   props, tissue.reshape(-1, 1))
     return h, t, u
 
 
@@ -273,7 +277,7 @@ def solve3d(problem: ThermalProblem3D,
 
     thetas = np.array(problem.isotherms, dtype=float)
     # voxels outside the active box are at rest: warmer than every isotherm unless one is not
-    everywhere = _ActiveBox(grid.shape, seeds, 0, True).box
+    everywhere = whole_box(grid.shape)
     colder_at_rest = bool(thetas.size) and thetas.max() >= t_start[tissue].min() - DISTURBED_K
 
     def record() -> None:
