@@ -1,4 +1,4 @@
-"""The ``cryoplan`` command line: demo, simulate, probe.
+"""The ``cryoplan`` command line: demo, simulate, probe, plan.
 
 Bad input prints one line naming the field, the value and what is allowed, and exits with 2;
 nothing is written.
@@ -220,6 +220,94 @@ def probe(
     for k, v in data.items():
         table.add_row(k, "null" if v is None else str(v))
     out_console.print(table)
+
+
+def _plan_table(data: dict) -> Table:
+    p = data["plan"]
+    table = Table(title=f"Plan: {data['anatomy']}")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    ci = data["block_probability_ci95"]
+    rows = [
+        ("entry (skin) mm", str(p["entry_mm"])), ("tip mm", str(p["tip_mm"])),
+        ("direction (tip to hub)", str(p["direction_tip_to_hub"])),
+        ("protocol", f"{p['cycles']} x {p['freeze_s']:g} s freeze, {p['thaw_s']:g} s passive thaw"),
+        ("total freezing", f"{p['total_freeze_s']:g} s"),
+        ("block probability", f"{data['block_probability']:.2f} (95 % CI {ci[0]:.2f}-{ci[1]:.2f}; "
+                              f"required {data['required_block_probability']:g})"),
+        ("grade 3 probability", f"{data['grade3_probability']:.3f}"),
+        ("-20 °C ice ball", f"radius {data['ice_ball']['minus20_radius_mm']:.1f} mm, "
+                           f"length {data['ice_ball']['minus20_length_mm']:.1f} mm"),
+    ]
+    for m in data["margins"]:
+        dist = m["limit_isotherm_distance_mm"]
+        where = f", {dist:.1f} mm from the {m['limit_c']:g} °C isotherm)" if dist is not None else ")"
+        rows.append((f"{m['name']} (limit {m['limit_c']:g} °C)",
+                     f"coldest {m['worst_min_c']:.1f} °C (margin {m['margin_k']:.1f} K{where}"))
+    r = data["relief_months"]
+    if r:
+        rows.append(("expected relief",
+                     f"median {r['median']:.0f} months (25-75 %: {r['p25']:.0f}-{r['p75']:.0f})"))
+    for k in data["rigid_shift_check"]:
+        rows.append((f"re-simulated {k['offset_mm']} mm off",
+                     f"blocked {k['blocked']} (Monte Carlo: {k['rigid_blocked']}), coldest "
+                     f"{k['min_temperature_c']:.1f} °C (Monte Carlo {k['rigid_min_temperature_c']:.1f})"))
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+@app.command()
+@_guarded
+def plan(
+    file: Annotated[Path | None, typer.Argument(help="plan file (TOML, see docs/planning.md)")] = None,
+    example: Annotated[bool, typer.Option("--example", help="plan the built-in L4 medial branch")] = False,
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="write the plan JSON here ('-' for stdout)")] = None,
+    export_dir: Annotated[Path | None, typer.Option(
+        "--export", help="write labels and coldest temperatures (NIfTI, VTK) of the plan here")] = None,
+) -> None:
+    """Choose the probe placement and freeze protocol: the least freezing that blocks the target
+    with the required probability under placement error, safely. Exit 1 when no safe plan exists."""
+    from cryoplan.planning import config as plan_config
+    from cryoplan.planning.report import plan_json
+    from cryoplan.planning.search import export
+    from cryoplan.planning.search import plan as search
+
+    if (file is None) == (not example):
+        raise InputError("FILE", None if file is None else str(file),
+                         "a plan file, or --example (not both)")
+    if example:
+        cfg, base = plan_config.parse(read_toml("plan-l4.toml")), Path(".")
+    else:
+        cfg, base = plan_config.load(file)
+    piped = json_out is not None and str(json_out) == "-"
+    with Progress(TextColumn("planning"), BarColumn(), TextColumn("{task.fields[level]}"),
+                  TimeElapsedColumn(), console=err_console, transient=True,
+                  disable=not err_console.is_terminal) as bar:
+        task = bar.add_task("plan", total=1.0, level="")
+        result = search(cfg, base, lambda d, n, level: bar.update(task, completed=d / n, level=level))
+    data = plan_json(result, cfg.plan.thaw_seconds)
+    if piped:
+        sys.stdout.write(json.dumps(data, indent=1) + "\n")
+    elif json_out is not None:
+        write_json(json_out, data)
+    if export_dir is not None and result.chosen is not None:
+        written = export(cfg, base, result.chosen, export_dir)
+    else:
+        written = []
+    if not piped:
+        if result.chosen is not None:
+            out_console.print(_plan_table(data))
+            for a in data["targets"]:
+                for w in a["warnings"]:
+                    out_console.print(f"[yellow]warning[/yellow] ({a['name']}): {w}")
+        out_console.print(("why: " if result.chosen else "[red]") + data["why"])
+        out_console.print(f"{len(data['candidates'])} candidates in {data['wall_time_s']:.0f} s")
+        for path in ([json_out] if json_out is not None else []) + written:
+            out_console.print(f"wrote {path}")
+    if result.chosen is None:
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover

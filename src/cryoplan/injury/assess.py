@@ -74,12 +74,14 @@ def _grades(h: PointHistory, th: InjuryThresholds, cell_rule: bool) -> tuple[np.
 
 
 def assess(nerve: Nerve, grid: Grid | VoxelGrid, history: ThermalHistory, th: InjuryThresholds,
-           t_liquidus: float, t_solidus: float, cell_rule: bool = False) -> NerveAssessment:
-    """Grade a nerve from the run's thermal history."""
+           t_liquidus: float, t_solidus: float, cell_rule: bool = False,
+           inside_probe_ok: bool = False) -> NerveAssessment:
+    """Grade a nerve from the run's thermal history (``inside_probe_ok``: a 3D nerve may touch a
+    voxel the probe occupies, as when a coarse grid puts the probe within a voxel of it)."""
     step = min(grid.min_spacing / 2, nerve.diameter / 2, th.min_block_length_m / 20)
     where = f"nerve[{nerve.name}]"
     s, pts = nerve.cross_sections(step)
-    h = sample(grid, history, pts, t_liquidus, t_solidus, where)
+    h = sample(grid, history, pts, t_liquidus, t_solidus, where, inside_probe_ok)
     g, promoted = _grades(h, th, cell_rule)
     section, worst = g.min(axis=1), g.max(axis=1)
     blocked_len = _longest_run(section >= 2, s)
@@ -98,7 +100,7 @@ def assess(nerve: Nerve, grid: Grid | VoxelGrid, history: ThermalHistory, th: In
         # Would the block survive if the nerve were one grid cell thicker on every side?
         _, wider = nerve.cross_sections(step, extra_radius=grid.min_spacing)
         try:
-            hw = sample(grid, history, wider, t_liquidus, t_solidus, where)
+            hw = sample(grid, history, wider, t_liquidus, t_solidus, where, inside_probe_ok)
             thin = _longest_run(_grades(hw, th, cell_rule)[0].min(axis=1) >= 2, s) < th.min_block_length_m
         except InputError:  # the widened nerve would reach into the probe or out of the domain
             thin = False

@@ -51,24 +51,38 @@ def check_in_voxels(grid: VoxelGrid, tissue: np.ndarray, points: np.ndarray, whe
                          "(mind the nerve's own radius)")
 
 
-def _sample_voxels(grid: VoxelGrid, history: ThermalHistory, points: np.ndarray, t_liquidus: float,
-                   t_solidus: float, where: str) -> PointHistory:
-    check_in_voxels(grid, history.tissue, points, where)
-    # probe voxels take the values of the nearest tissue voxel
-    nearest = ndimage.distance_transform_edt(~history.tissue, return_distances=False, return_indices=True)
-    centres = tuple(grid.centres(a) for a in range(3))
-    lo = np.array([c[0] for c in centres])
-    hi = np.array([c[-1] for c in centres])
-    q = np.clip(points, lo, hi)
+class VoxelSampler:
+    """The thermal history of a 3D run at any points, built once per run (a planner samples
+    thousands of shifted nerves): probe voxels take the values of the nearest tissue voxel."""
 
-    def at(values: np.ndarray, method: str) -> np.ndarray:
-        filled = values[tuple(nearest)]
-        return RegularGridInterpolator(centres, filled, method=method)(q)
+    def __init__(self, grid: VoxelGrid, history: ThermalHistory, t_liquidus: float, t_solidus: float):
+        self.grid, self.tissue = grid, history.tissue
+        nearest = tuple(ndimage.distance_transform_edt(~history.tissue, return_distances=False,
+                                                       return_indices=True))
+        centres = tuple(grid.centres(a) for a in range(3))
+        self.lo = np.array([c[0] for c in centres])
+        self.hi = np.array([c[-1] for c in centres])
 
-    below = {float(th): at(history.seconds_below[k], "linear") for k, th in enumerate(history.thresholds)}
-    return PointHistory(at(history.min_temperature, "linear"), below,
-                        at(history.freeze_cycles.astype(float), "nearest").astype(int),
-                        at(history.cooling_rate(t_liquidus, t_solidus), "nearest"))
+        def interp(values: np.ndarray, method: str) -> RegularGridInterpolator:
+            return RegularGridInterpolator(centres, values[nearest], method=method)
+
+        self.min_temperature = interp(history.min_temperature, "linear")
+        self.below = {float(th): interp(history.seconds_below[k], "linear")
+                      for k, th in enumerate(history.thresholds)}
+        self.cycles = interp(history.freeze_cycles.astype(float), "nearest")
+        self.rate = interp(history.cooling_rate(t_liquidus, t_solidus), "nearest")
+
+    def __call__(self, points: np.ndarray, where: str = "nerve",
+                 inside_probe_ok: bool = False) -> PointHistory:
+        """History at ``points`` (..., 3); points in a probe's voxels are an error unless
+        ``inside_probe_ok`` (a placement error may push the probe onto the nerve)."""
+        if inside_probe_ok:
+            check_in_voxels(self.grid, np.ones_like(self.tissue), points, where)
+        else:
+            check_in_voxels(self.grid, self.tissue, points, where)
+        q = np.clip(points, self.lo, self.hi)
+        return PointHistory(self.min_temperature(q), {th: f(q) for th, f in self.below.items()},
+                            self.cycles(q).astype(int), self.rate(q))
 
 
 def to_grid_coordinates(grid: Grid, points: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -127,10 +141,10 @@ def _interpolator(grid: Grid, values: np.ndarray, method: str):
 
 
 def sample(grid: Grid | VoxelGrid, history: ThermalHistory, points: np.ndarray, t_liquidus: float,
-           t_solidus: float, where: str = "nerve") -> PointHistory:
-    """The thermal history at ``points`` (..., 3)."""
+           t_solidus: float, where: str = "nerve", inside_probe_ok: bool = False) -> PointHistory:
+    """The thermal history at ``points`` (..., 3) (``inside_probe_ok``: see ``VoxelSampler``)."""
     if isinstance(grid, VoxelGrid):
-        return _sample_voxels(grid, history, points, t_liquidus, t_solidus, where)
+        return VoxelSampler(grid, history, t_liquidus, t_solidus)(points, where, inside_probe_ok)
     r, z = to_grid_coordinates(grid, points, where)
     tmin = _interpolator(grid, history.min_temperature, "linear")(r, z)
     below = {float(th): _interpolator(grid, history.seconds_below[k], "linear")(r, z)

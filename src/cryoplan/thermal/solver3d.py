@@ -42,6 +42,7 @@ from cryoplan.thermal.history import ThermalHistory
 from cryoplan.thermal.isotherms3d import measure
 from cryoplan.thermal.placement import PlacedProbe, ProbeFaces, rasterise
 from cryoplan.thermal.solver import energy_balance_error
+from cryoplan.thermal.steady import unsteady_voxels
 from cryoplan.thermal.voxels import VoxelGrid, boundary_faces, neighbour
 from cryoplan.tissue.enthalpy import C_F, C_U, K_F, K_U, PERFUSION, enthalpy_array
 
@@ -139,15 +140,15 @@ def whole_box(shape: tuple[int, int, int]) -> np.ndarray:
 
 class _ActiveBox:
     """The voxels the solver updates (i0, i1, j0, j1, k0, k1; half-open): a box around every
-    voxel that differs from its start, grown after each step by how far one step can carry heat
-    (one voxel per stage) so nothing outside can change. Outside it, tissue is at rest: at its
-    resting temperature (``Tissue.resting_temperature``) in one material nothing changes; where
-    a start that is not at rest is given (``initial_field``), the box is the whole grid."""
+    voxel that differs from its start or would drift from it (``steady.unsteady_voxels``: a
+    steady start, as ``steady_temperature`` gives, leaves only the probes' neighbours), grown
+    after each step by how far one step can carry heat (one voxel per stage) so nothing outside
+    can change."""
 
-    def __init__(self, shape: tuple[int, int, int], seeds: np.ndarray, margin: int, whole: bool):
+    def __init__(self, shape: tuple[int, int, int], seeds: np.ndarray, margin: int):
         self.shape = np.array(shape)
         self.box = whole_box(shape)
-        if not whole and seeds.size:
+        if seeds.size:
             ijk = np.array(np.unravel_index(seeds, shape))
             self.box = self._around(ijk.min(axis=1), ijk.max(axis=1), margin)
 
@@ -200,6 +201,14 @@ class _Sparse:
         self.mat2d = mat.reshape(-1, 1)
         skin = problem.grid.skin
         self.h_air, self.t_air = skin.htc, skin.air_temperature
+        self.b_ijk = np.array(np.unravel_index(self.b_cells, problem.grid.shape)).T
+        self.b_outside = np.zeros(self.b_cells.size, dtype=bool)
+
+    def restrict(self, box: np.ndarray) -> None:
+        """Outer faces of voxels outside the active box pass no heat in the step: those voxels are
+        at rest, their outer flow balanced by sources the dense sweep does not evaluate there."""
+        lo, hi = box[0::2], box[1::2]
+        self.b_outside = ~np.all((self.b_ijk >= lo) & (self.b_ijk < hi), axis=1)
 
     def flows(self, t, u, modes) -> tuple[np.ndarray, np.ndarray]:
         """(W into the tissue at each sparse cell, energy terms [boundary, probe_0, ...])."""
@@ -218,6 +227,9 @@ class _Sparse:
             per_probe[p] = self.probe_flows[sl].sum()
         b_total = kernel3d.boundary_flows(self.b_cells, self.b_kinds, self.b_g, self.b_area, t, u, self.mat,
                                           self.props, self.t_far, self.h_air, self.t_air, self.b_flows)
+        if self.b_outside.any():
+            self.b_flows[self.b_outside] = 0.0
+            b_total = float(self.b_flows.sum())
         into = np.concatenate([-self.probe_flows, self.b_flows])
         return into, np.concatenate([[b_total], per_probe])
 
@@ -250,12 +262,13 @@ def solve3d(problem: ThermalProblem3D,
     tissue = ~faces.inside
     mat = grid.material
     h, t, u = _initial_state(problem, tissue, props)
+    k_unfrozen = props[:, K_U][mat]
     t_start = t.copy()
     sparse = _Sparse(problem, faces, props, mat, tissue, t_start)
     dt_exp = SAFETY * explicit_limit(grid, props, tissue, faces, probes, sparse.b_cells, sparse.b_g)
     reach = rkl.stages_for(problem.max_step / dt_exp) + 2
-    seeds = np.concatenate([faces.cells, sparse.b_cells[sparse.b_kinds == 1]])
-    active = _ActiveBox(grid.shape, seeds, reach, whole=not _at_rest(grid, t_start, tissue))
+    drifting = unsteady_voxels(grid, t_start, tissue, problem.protocol.total_seconds, DISTURBED_K)
+    active = _ActiveBox(grid.shape, np.union1d(faces.cells, drifting), reach)
     history = ThermalHistory.start(t, problem.history_thresholds, tissue)
     thresholds = np.array(problem.history_thresholds, dtype=float)
     vol = grid.voxel_volume
@@ -291,6 +304,8 @@ def solve3d(problem: ThermalProblem3D,
         s = rkl.stages_for(tau / dt_exp)
         c = rkl.coefficients(s)
         t_old[:] = t
+        sparse.restrict(active.box)
+        box_inflow = _box_inflow(grid, k_unfrozen, tissue, t, active.box)
         into0, e_sparse0 = sparse.flows(t, u, modes)
         y0 = h
         out = buffers[0]
@@ -320,6 +335,7 @@ def solve3d(problem: ThermalProblem3D,
         h = y_prev
         (t, u), tu = cur, nxt
         energy[:] += e_prev
+        energy[2] += tau * box_inflow
         lo_hi = kernel3d.record_history(t_old, t, tissue, mat, props, now + tau, tau, history.min_temperature,
                                         thresholds, history.seconds_below, history.liquidus_time,
                                         history.solidus_time, history.frozen, history.freeze_cycles,
@@ -372,15 +388,26 @@ def solve3d(problem: ThermalProblem3D,
     )
 
 
-def _at_rest(grid: VoxelGrid, t_start: np.ndarray, tissue: np.ndarray) -> bool:
-    """Whether nothing would change without the probes and the skin: one material, every voxel
-    at its resting temperature. (Heterogeneous tissue conducts across interfaces even at rest;
-    a steady start for it is future work, so it is updated everywhere.)"""
-    present = np.unique(grid.material[tissue])
-    if present.size > 1:
-        return False
-    rest = grid.materials[int(present[0])].resting_temperature
-    return bool(np.abs(t_start[tissue] - rest).max() <= DISTURBED_K)
+def _box_inflow(grid: VoxelGrid, k: np.ndarray, tissue: np.ndarray, t: np.ndarray, box: np.ndarray) -> float:
+    """Heat (W) conducted into the active box from the tissue at rest around it (unfrozen on both
+    sides: the box's edge is undisturbed by construction). The dense sweep moves it into the box
+    but, as the voxels outside are not updated, no energy term sees it: it is added to the
+    boundary term, so the balance closes."""
+    total = 0.0
+    for axis in range(3):
+        for side in (0, 1):
+            edge = int(box[2 * axis + side])
+            if (side == 0 and edge == 0) or (side == 1 and edge == grid.shape[axis]):
+                continue
+            inner, outer = (edge, edge - 1) if side == 0 else (edge - 1, edge)
+            sl_in = [slice(box[0], box[1]), slice(box[2], box[3]), slice(box[4], box[5])]
+            sl_out = list(sl_in)
+            sl_in[axis], sl_out[axis] = inner, outer
+            ki, ko = k[tuple(sl_in)], k[tuple(sl_out)]
+            both = tissue[tuple(sl_in)] & tissue[tuple(sl_out)]
+            flow = 2.0 * ki * ko / (ki + ko) * (t[tuple(sl_out)] - t[tuple(sl_in)])
+            total += grid.conductance[axis] * float(flow[both].sum())
+    return total
 
 
 def _mean_wall(sparse: _Sparse, faces: ProbeFaces, p: int) -> float:

@@ -1,0 +1,1 @@
+"""Anatomy: label volumes (templates, NIfTI), label tables and exports."""

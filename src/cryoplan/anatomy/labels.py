@@ -1,0 +1,209 @@
+"""Label volumes: an integer image whose labels a table maps to tissues and roles.
+
+Each label names a structure, its tissue (``tissue/library``) and its role: ``tissue`` only
+conducts heat, ``target`` is a nerve to block, ``protected`` must stay above its limit
+(data/anatomy.toml [limits]). A volume comes from a template (``templates``) or a NIfTI file
+whose affine is axis-aligned (any order and sign of the axes; nibabel's RAS+ reorientation
+makes it diagonal); oblique or sheared affines are refused, as the voxel solver needs faces
+along the axes.
+
+>>> import numpy as np
+>>> table = label_table({"1": {"name": "muscle", "tissue": "muscle"}})
+>>> vol = LabelVolume(np.ones((3, 4, 5), dtype=np.int64), np.full(3, 1e-3), np.zeros(3), table)
+>>> vol.voxel_grid().materials[0].name, vol.voxel_grid().shape
+('muscle', (3, 4, 5))
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cryoplan.data import read_toml
+from cryoplan.errors import InputError
+from cryoplan.thermal.voxels import VoxelGrid
+from cryoplan.tissue.library import get_tissue, tissue_names
+from cryoplan.units import c_to_k
+
+ROLES = ("tissue", "target", "protected")
+
+
+@lru_cache(maxsize=1)
+def anatomy_data() -> dict:
+    """Templates, default labels, limits and placement error (data/anatomy.toml)."""
+    return read_toml("anatomy.toml")
+
+
+@dataclass(frozen=True)
+class Structure:
+    label: int
+    name: str
+    tissue: str
+    role: str = "tissue"
+    limit_k: float | None = None  # protected structures: coldest allowed temperature
+
+
+def label_table(entries: dict[str, Any], where: str = "labels") -> dict[int, Structure]:
+    """Validate a label table ({"label": {name, tissue, role, limit_c}}) into structures."""
+    table = {}
+    default_limit = anatomy_data()["limits"]["frozen_below_c"]
+    for key, entry in entries.items():
+        field = f"{where}.{key}"
+        try:
+            label = int(key)
+        except ValueError:
+            raise InputError(field, key, "an integer label") from None
+        if label < 0:
+            raise InputError(field, label, "a label >= 0")
+        if not isinstance(entry, dict) or "tissue" not in entry:
+            raise InputError(f"{field}.tissue", "<missing>", "one of " + ", ".join(tissue_names()))
+        unknown = set(entry) - {"name", "tissue", "role", "limit_c"}
+        if unknown:
+            raise InputError(
+                f"{field}.{sorted(unknown)[0]}",
+                entry[sorted(unknown)[0]],
+                "no such key (name, tissue, role, limit_c)",
+            )
+        if entry["tissue"] not in tissue_names():
+            raise InputError(f"{field}.tissue", entry["tissue"], "one of " + ", ".join(tissue_names()))
+        role = entry.get("role", "tissue")
+        if role not in ROLES:
+            raise InputError(f"{field}.role", role, "one of " + ", ".join(ROLES))
+        limit = entry.get("limit_c", default_limit if role == "protected" else None)
+        if limit is not None and not -100.0 <= float(limit) <= 40.0:
+            raise InputError(f"{field}.limit_c", limit, "a temperature between -100 and 40 C")
+        table[label] = Structure(
+            label,
+            str(entry.get("name", entry["tissue"])),
+            entry["tissue"],
+            role,
+            None if limit is None else c_to_k(float(limit)),
+        )
+    if not table:
+        raise InputError(where, {}, "at least one label")
+    return table
+
+
+def default_labels() -> dict[int, Structure]:
+    """The labels the templates use (data/anatomy.toml [labels])."""
+    return label_table(anatomy_data()["labels"])
+
+
+@dataclass(frozen=True)
+class LabelVolume:
+    """Labels on a voxel grid (spacing and origin in m; origin is the centre of voxel 0)."""
+
+    labels: np.ndarray
+    spacing: np.ndarray
+    origin: np.ndarray
+    structures: dict[int, Structure]
+    sides: tuple[str, ...] = ("far-field",) * 6
+
+    def __post_init__(self) -> None:
+        present = np.unique(self.labels)
+        unmapped = [int(v) for v in present if int(v) not in self.structures]
+        if unmapped:
+            raise InputError(
+                "labels",
+                unmapped[:10],
+                "labels listed in the label table ("
+                + ", ".join(str(k) for k in sorted(self.structures))
+                + ")",
+            )
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.labels.shape
+
+    def voxel_grid(self) -> VoxelGrid:
+        """The solver's grid: one material per tissue used."""
+        names = sorted({self.structures[int(v)].tissue for v in np.unique(self.labels)})
+        lookup = np.zeros(max(self.structures) + 1, dtype=np.int64)
+        for label, s in self.structures.items():
+            if s.tissue in names:
+                lookup[label] = names.index(s.tissue)
+        return VoxelGrid(
+            np.asarray(self.spacing, float),
+            np.asarray(self.origin, float),
+            lookup[self.labels],
+            tuple(get_tissue(n) for n in names),
+            self.sides,
+        )
+
+    def with_role(self, role: str) -> list[Structure]:
+        present = {int(v) for v in np.unique(self.labels)}
+        return [s for k, s in sorted(self.structures.items()) if s.role == role and k in present]
+
+    def centres_of(self, label: int) -> np.ndarray:
+        """Centres (n, 3) in m of the voxels carrying ``label``."""
+        idx = np.argwhere(self.labels == label)
+        return self.origin + idx * self.spacing
+
+
+def read_label_table(path: str | Path) -> dict[int, Structure]:
+    """A label table file (TOML, [labels.N] sections as in data/anatomy.toml)."""
+    import tomllib
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("anatomy.label_table", str(path), "an existing label table (.toml)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise InputError("anatomy.label_table", str(path), f"a valid UTF-8 TOML file ({err})") from None
+    if "labels" not in data:
+        raise InputError("anatomy.label_table", str(path), "a [labels.N] section per label")
+    return label_table(data["labels"], "labels")
+
+
+def _axis_aligned(affine: np.ndarray, path: Path) -> None:
+    rot = affine[:3, :3]
+    norms = np.linalg.norm(rot, axis=0)
+    if not np.all(norms > 0):
+        raise InputError("anatomy.nifti", str(path), "an affine with non-zero voxel sizes")
+    unit = np.abs(rot / norms)
+    if not np.allclose(np.sort(unit, axis=0), [[0, 0, 0], [0, 0, 0], [1, 1, 1]], atol=1e-4):
+        raise InputError(
+            "anatomy.nifti",
+            str(path),
+            "an axis-aligned affine (voxel axes along the scanner axes, in any order and "
+            "sign); this one is oblique or sheared: reslice the labels first, e.g. in 3D "
+            "Slicer (Resample Image) with nearest-neighbour interpolation",
+        )
+
+
+def read_nifti(path: str | Path, structures: dict[int, Structure]) -> LabelVolume:
+    """A label volume from a NIfTI file (.nii or .nii.gz) with an axis-aligned affine."""
+    import nibabel as nib
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("anatomy.nifti", str(path), "an existing NIfTI file (.nii or .nii.gz)")
+    try:
+        img = nib.load(str(path))
+    except Exception as err:  # nibabel raises several types for a file that is not NIfTI
+        raise InputError("anatomy.nifti", str(path), f"a readable NIfTI file ({err})") from None
+    if len(img.shape) != 3:
+        raise InputError("anatomy.nifti", list(img.shape), "a 3D label volume")
+    _axis_aligned(img.affine, path)
+    img = nib.as_closest_canonical(img)
+    data = np.asanyarray(img.dataobj)
+    if not np.all(np.isfinite(data)) or not np.array_equal(data, np.round(data)):
+        raise InputError("anatomy.nifti", str(path), "integer labels")
+    aff = img.affine
+    return LabelVolume(data.astype(np.int64), np.diag(aff)[:3] * 1e-3, aff[:3, 3] * 1e-3, structures)
+
+
+def nifti_bytes(values: np.ndarray, affine_mm: np.ndarray, gzip_it: bool) -> bytes:
+    """A NIfTI-1 image of ``values`` (for ``result.write_atomic``)."""
+    import nibabel as nib
+
+    img = nib.Nifti1Image(np.asarray(values), affine_mm)
+    img.header.set_xyzt_units("mm", "sec")
+    raw = img.to_bytes()
+    return gzip.compress(raw) if gzip_it else raw

@@ -1,0 +1,1 @@
+"""Treatment planning: search probe placement and freeze protocol under placement error."""

@@ -1,0 +1,409 @@
+"""The planner: choose the tip, direction, freeze time and number of cycles that block the target
+with the least total freezing time, subject to the constraints of ``evaluate``.
+
+Protocols are tried in order of total freezing time (``space.protocols``); at each one every
+candidate tip and direction (approach cone, never through bone) is simulated, in parallel over
+the machine's cores. The first protocol at which some candidate meets every constraint gives
+the plan: among those, the one with the highest block probability, then the widest safety
+margin. The chosen plan is re-simulated at four displaced placements to measure the error of
+the Monte Carlo's rigid-shift approximation (``Plan.check``). When no candidate passes at any
+protocol, the plan says so and names the constraint that stopped the best candidates.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from cryoplan import config as procedure_config
+from cryoplan.anatomy.labels import anatomy_data, read_label_table, read_nifti
+from cryoplan.anatomy.templates import Anatomy, template
+from cryoplan.errors import InputError
+from cryoplan.injury.assess import assess
+from cryoplan.injury.nerve import Nerve
+from cryoplan.injury.thresholds import default_nerve_diameter_m, default_thresholds, with_overrides
+from cryoplan.outcome.relief import ReliefDistribution, default_model
+from cryoplan.planning.config import PlanConfig
+from cryoplan.planning.evaluate import (
+    Candidate,
+    Context,
+    Evaluation,
+    ProtectedStructure,
+    evaluate,
+    overlaps,
+    simulate,
+)
+from cryoplan.planning.space import directions, placement_offsets, protocols, sigma_from_mean_error
+from cryoplan.procedure import probe_model
+from cryoplan.thermal.placement import PlacedProbe, rasterise
+from cryoplan.thermal.steady import steady_temperature
+from cryoplan.units import c_to_k
+
+#: Displaced placements at which the chosen plan is re-simulated (the first Monte Carlo samples).
+CHECK_RUNS = 4
+
+
+@dataclass(frozen=True)
+class Check:
+    """The chosen plan re-simulated with the probe displaced by ``offset_mm``, against the Monte
+    Carlo's rigid-shift estimate for the same displacement."""
+
+    offset_mm: tuple[float, float, float]
+    blocked: bool
+    min_temperature_k: float
+    rigid_blocked: bool
+    rigid_min_temperature_k: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    anatomy: str
+    required: float
+    sigma_mm: float
+    samples: int
+    chosen: Evaluation | None
+    evaluations: tuple[Evaluation, ...]
+    why: str
+    relief: ReliefDistribution | None
+    checks: tuple[Check, ...]
+    entry_m: np.ndarray | None
+    wall_time_s: float
+
+    @property
+    def refused(self) -> list[Evaluation]:
+        return [e for e in self.evaluations if e.refused]
+
+
+def _anatomy(cfg: PlanConfig, base: Path) -> Anatomy:
+    ac = cfg.anatomy
+    if ac.template and ac.nifti:
+        raise InputError("anatomy.nifti", ac.nifti, "either anatomy.template or anatomy.nifti, not both")
+    if ac.template:
+        a = template(ac.template, ac.level or ("S1" if "sacral" in ac.template else "L4"), ac.spacing_mm)
+        if cfg.target:
+            raise InputError(
+                "target",
+                [t.name for t in cfg.target],
+                "no [[target]] with a template (its nerve is the target)",
+            )
+        return a
+    if not ac.nifti:
+        raise InputError("anatomy", None, "anatomy.template or anatomy.nifti (with anatomy.label_table)")
+    if not ac.label_table:
+        raise InputError("anatomy.label_table", None, "a label table (.toml) for the NIfTI labels")
+    volume = read_nifti(base / ac.nifti, read_label_table(base / ac.label_table))
+    ap = cfg.approach
+    if not cfg.target:
+        raise InputError("target", [], "one or more [[target]] nerves (points_mm in the volume's frame)")
+    if ap.axis is None or ap.tips_mm is None:
+        raise InputError("approach", None, "approach.axis and approach.tips_mm for a NIfTI anatomy")
+    targets = tuple(
+        Nerve(
+            t.name,
+            (t.diameter_mm * 1e-3 if t.diameter_mm else default_nerve_diameter_m()),
+            np.array(t.points_mm) * 1e-3,
+        )
+        for t in cfg.target
+    )
+    axis = np.array(ap.axis, float)
+    if not np.linalg.norm(axis) > 0:
+        raise InputError("approach.axis", ap.axis, "a non-zero vector (from the tip towards the hub)")
+    return Anatomy(
+        Path(ac.nifti).name,
+        volume,
+        targets,
+        np.array(ap.tips_mm) * 1e-3,
+        np.zeros(3),
+        axis / np.linalg.norm(axis),
+        ap.cone_deg if ap.cone_deg is not None else 30.0,
+    )
+
+
+def _protected(cfg: PlanConfig, anatomy: Anatomy) -> tuple[ProtectedStructure, ...]:
+    vol = anatomy.volume
+    structures = vol.with_role("protected")
+    overrides = {p.name: p.limit_c for p in cfg.protected}
+    known = {s.name for s in structures}
+    for k, name in enumerate(p.name for p in cfg.protected):
+        if name not in known:
+            raise InputError(
+                f"protected[{k}].name",
+                name,
+                "a protected structure of the anatomy: " + ", ".join(sorted(known)),
+            )
+    return tuple(
+        ProtectedStructure(
+            s.name, c_to_k(overrides[s.name]) if s.name in overrides else s.limit_k, vol.centres_of(s.label)
+        )
+        for s in structures
+    )
+
+
+def context(cfg: PlanConfig, base: Path = Path(".")) -> tuple[Context, Anatomy, list[Candidate]]:
+    """Resolve a plan file into the shared context and the candidates (raises InputError)."""
+    anatomy = _anatomy(cfg, base)
+    proc = procedure_config.ProcedureConfig(
+        probe=cfg.probe, cryogen=cfg.cryogen, protocol={"phases": [{"kind": "freeze", "seconds": 1}]}
+    )
+    model = probe_model(proc)
+    grid = anatomy.volume.voxel_grid()
+    for nerve in anatomy.targets:
+        inside = grid.contains(nerve.points)
+        if not inside.all():
+            raise InputError(
+                f"target[{nerve.name}].points_mm",
+                (nerve.points[~inside][0] * 1e3).round(2).tolist(),
+                "points inside the label volume",
+            )
+    pc = cfg.plan
+    if any(f > 1800 for f in pc.freeze_seconds):
+        raise InputError("plan.freeze_seconds", pc.freeze_seconds, "freezes of at most 30 minutes")
+    injury = with_overrides(default_thresholds(), **cfg.injury.model_dump(exclude={"refine_with_cell_model"}))
+    mean_error = (
+        pc.placement_error_mm
+        if pc.placement_error_mm is not None
+        else anatomy_data()["placement"]["error_mm"]
+    ) * 1e-3
+    sigma = sigma_from_mean_error(mean_error)
+    ctx = Context(
+        grid,
+        steady_temperature(grid),
+        model,
+        anatomy.targets,
+        _protected(cfg, anatomy),
+        injury,
+        sigma,
+        placement_offsets(anatomy.approach_axis, sigma, pc.samples, pc.seed),
+        pc.block_probability,
+        pc.max_step_s,
+    )
+    rings = pc.ring_deg if pc.ring_deg is not None else [anatomy.cone_deg / 2]
+    if any(r > anatomy.cone_deg for r in rings):
+        raise InputError(
+            "plan.ring_deg", rings, f"tilts within the approach cone (<= {anatomy.cone_deg:g} deg)"
+        )
+    tips = anatomy.tips(model.radius)
+    cands, k = [], 0
+    for cycles, freeze, protocol in protocols(
+        pc.freeze_seconds, pc.cycles, pc.thaw_seconds, pc.observe_seconds
+    ):
+        for tip in tips:
+            for axis in directions(anatomy.approach_axis, rings, pc.per_ring):
+                cands.append(Candidate(k, tip, axis, cycles, freeze, protocol))
+                k += 1
+    return ctx, anatomy, cands
+
+
+def _geometry_refusal(ctx: Context, cand: Candidate) -> str | None:
+    placed = PlacedProbe.at(ctx.probe, cand.tip, cand.axis, "probe")
+    try:
+        rasterise(ctx.grid, [placed])
+    except InputError as err:
+        return f"{err.field}: {err.allowed}"
+    hit = [n.name for n in ctx.targets if overlaps(n, placed)]
+    return f"the probe would pierce the target ({', '.join(hit)})" if hit else None
+
+
+def _key(c: Candidate) -> tuple:
+    """The placement of a candidate (its tip and direction), whatever its protocol."""
+    return tuple(c.tip), tuple(c.axis)
+
+
+def _survivors(found: list[Evaluation], keep: int) -> set[tuple]:
+    """Placements worth more freezing: those that kept every target below grade 3 and every
+    protected structure within its limit (more freezing only makes them colder), and of those the
+    ``keep`` most likely to block (0: all)."""
+    safe = [e for e in found if e.safe]
+    safe.sort(key=lambda e: -e.block_probability)
+    return {_key(e.candidate) for e in (safe[:keep] if keep else safe)}
+
+
+_WORKER_CONTEXT: Context | None = None
+
+
+def _init_worker(ctx: Context) -> None:
+    import numba
+
+    global _WORKER_CONTEXT
+    _WORKER_CONTEXT = ctx
+    numba.set_num_threads(1)  # one process per core
+
+
+def _evaluate_in_worker(cand: Candidate) -> Evaluation:
+    assert _WORKER_CONTEXT is not None
+    return evaluate(_WORKER_CONTEXT, cand)
+
+
+def _check_in_worker(job: tuple[Candidate, np.ndarray]) -> tuple[bool, float]:
+    assert _WORKER_CONTEXT is not None
+    return _check(_WORKER_CONTEXT, *job)
+
+
+def _check(ctx: Context, cand: Candidate, offset: np.ndarray) -> tuple[bool, float]:
+    result = simulate(ctx, cand, tip=cand.tip + offset)
+    t_liq, t_sol = ctx.grid.materials[0].t_liquidus, ctx.grid.materials[0].t_solidus
+    found = [assess(n, ctx.grid, result.history, ctx.injury, t_liq, t_sol) for n in ctx.targets]
+    return all(a.blocked for a in found), min(a.min_temperature_k for a in found)
+
+
+def _why(chosen: Evaluation | None, evaluations: list[Evaluation], required: float) -> str:
+    tried = [e for e in evaluations if not e.refused]
+    if not tried:
+        reasons = sorted({e.refused for e in evaluations if e.refused})
+        return "no safe plan: every candidate placement was refused (" + "; ".join(reasons) + ")"
+    by_level: dict[tuple[int, float], list[Evaluation]] = {}
+    for e in tried:
+        by_level.setdefault((e.candidate.cycles, e.candidate.freeze_s), []).append(e)
+    lines = []
+    for (cycles, freeze), evs in by_level.items():
+        if chosen is not None and (cycles, freeze) == (chosen.candidate.cycles, chosen.candidate.freeze_s):
+            break
+        best = max(evs, key=lambda e: e.block_probability)
+        lines.append(
+            f"{cycles} x {freeze:g} s: best of {len(evs)} placements fails ({'; '.join(best.failures)})"
+        )
+    if chosen is None:
+        best = max(tried, key=lambda e: (e.safe, e.block_probability))
+        return (
+            "no safe plan: no candidate met every constraint at any protocol. Best candidate "
+            f"({best.candidate.cycles} x {best.candidate.freeze_s:g} s): {'; '.join(best.failures)}. "
+            + " ".join(lines[-3:])
+        )
+    level = by_level[(chosen.candidate.cycles, chosen.candidate.freeze_s)]
+    ok = [e for e in level if e.feasible]
+    text = (
+        f"the shortest total freezing time ({chosen.candidate.total_freeze_s:g} s) at which a placement "
+        f"met every constraint; {len(ok)} of {len(level)} placements did, and this one has the highest "
+        f"block probability ({chosen.block_probability:.2f} >= {required:g})"
+        + (" and then the widest safety margin" if len(ok) > 1 else "")
+        + "."
+    )
+    if lines:
+        text += " Shorter protocols: " + " | ".join(lines)
+    return text
+
+
+def plan(
+    cfg: PlanConfig, base: Path = Path("."), progress: Callable[[int, int, str], None] | None = None
+) -> Plan:
+    """Search for the plan (raises InputError for a bad plan file)."""
+    start = time.perf_counter()
+    ctx, anatomy, cands = context(cfg, base)
+    refusals: dict[tuple, str | None] = {}
+    for c in cands:  # the geometry does not depend on the protocol: check each tip and direction once
+        if _key(c) not in refusals:
+            refusals[_key(c)] = _geometry_refusal(ctx, c)
+    workers = cfg.plan.workers or os.cpu_count() or 1
+    evaluations: list[Evaluation] = []
+    chosen: Evaluation | None = None
+    levels: dict[tuple[int, float], list[Candidate]] = {}
+    for c in cands:
+        levels.setdefault((c.cycles, c.freeze_s), []).append(c)
+    pool = (
+        ProcessPoolExecutor(
+            workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(ctx,)
+        )
+        if workers > 1
+        else None
+    )
+    try:
+        done = 0
+        alive = {key for key, why in refusals.items() if why is None}
+        for (cycles, freeze), level in levels.items():
+            evaluations += [Evaluation(c, refused=refusals[_key(c)]) for c in level if refusals[_key(c)]]
+            runnable = [c for c in level if _key(c) in alive]
+            found = (
+                list(pool.map(_evaluate_in_worker, runnable))
+                if pool
+                else [evaluate(ctx, c) for c in runnable]
+            )
+            evaluations += found
+            done += len(level)
+            if progress is not None:
+                progress(done, len(cands), f"{cycles} x {freeze:g} s")
+            ok = [e for e in found if e.feasible]
+            if ok:
+                chosen = max(ok, key=lambda e: (e.block_probability, e.worst_margin_k))
+                break
+            alive = _survivors(found, cfg.plan.keep)
+        checks: tuple[Check, ...] = ()
+        if chosen is not None:
+            offsets = ctx.offsets[1 : 1 + CHECK_RUNS]
+            jobs = [(chosen.candidate, o) for o in offsets]
+            runs = list(pool.map(_check_in_worker, jobs)) if pool else [_check(ctx, *j) for j in jobs]
+            checks = tuple(
+                Check(
+                    tuple(float(x) for x in o * 1e3),
+                    b,
+                    t,
+                    bool(chosen.sample_blocked[k + 1]),
+                    float(chosen.sample_min_k[k + 1]),
+                )
+                for k, (o, (b, t)) in enumerate(zip(offsets, runs, strict=True))
+            )
+    finally:
+        if pool:
+            pool.shutdown()
+    relief = None
+    if chosen is not None:
+        blocked = [a for a in chosen.nominal if a.blocked]
+        if blocked:
+            oc = cfg.outcome
+            model = default_model(None if oc.regrowth_distance_mm is None else oc.regrowth_distance_mm * 1e-3)
+            relief = model.distribution(
+                sum(a.blocked_length_m for a in blocked) / len(blocked),
+                oc.nerves_treated or len(blocked),
+                cfg.patient.susceptibility,
+            )
+    entry = _exit_point(ctx, chosen) if chosen else None
+    return Plan(
+        anatomy.name,
+        ctx.required,
+        ctx.sigma * 1e3,
+        len(ctx.offsets),
+        chosen,
+        tuple(evaluations),
+        _why(chosen, evaluations, ctx.required),
+        relief,
+        checks,
+        entry,
+        time.perf_counter() - start,
+    )
+
+
+def _exit_point(ctx: Context, chosen: Evaluation) -> np.ndarray:
+    """Where the needle's axis leaves the volume (the skin entry when that side is skin)."""
+    tip, axis = chosen.candidate.tip, chosen.candidate.axis
+    lo, hi = ctx.grid.extent_min, ctx.grid.extent_max
+    with np.errstate(divide="ignore"):
+        s = np.where(axis > 0, (hi - tip) / axis, np.where(axis < 0, (lo - tip) / axis, np.inf))
+    return tip + float(s.min()) * axis
+
+
+def export(cfg: PlanConfig, base: Path, chosen: Evaluation, out_dir: Path) -> list[Path]:
+    """The chosen plan's labels and coldest temperatures as NIfTI (one file each) and VTK image
+    data (all fields), for 3D Slicer and ParaView."""
+    from cryoplan.anatomy.export import write_nifti, write_vti
+
+    ctx, anatomy, _ = context(cfg, base)
+    result = simulate(ctx, chosen.candidate)
+    vol = anatomy.volume
+    coldest = np.where(result.history.tissue, result.history.min_temperature - 273.15, np.nan)
+    probe = (~result.history.tissue).astype(np.uint8)
+    paths = [out_dir / "labels.nii.gz", out_dir / "min_temperature_c.nii.gz", out_dir / "plan.vti"]
+    write_nifti(paths[0], vol.labels.astype(np.int16), vol.origin, vol.spacing)
+    write_nifti(paths[1], coldest.astype(np.float32), vol.origin, vol.spacing)
+    write_vti(
+        paths[2],
+        vol.origin,
+        vol.spacing,
+        {"labels": vol.labels, "min_temperature_c": coldest, "probe": probe},
+    )
+    return paths
