@@ -287,7 +287,8 @@ def plan(
                   disable=not err_console.is_terminal) as bar:
         task = bar.add_task("plan", total=1.0, level="")
         result = search(cfg, base, lambda d, n, level: bar.update(task, completed=d / n, level=level))
-    data = plan_json(result, cfg.plan.thaw_seconds)
+    kind = "given" if cfg.plan.placement_error_mm is not None else cfg.plan.placement
+    data = plan_json(result, cfg.plan.thaw_seconds, kind)
     if piped:
         sys.stdout.write(json.dumps(data, indent=1) + "\n")
     elif json_out is not None:

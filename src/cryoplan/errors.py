@@ -11,3 +11,6 @@ class InputError(ValueError):
     def __init__(self, field: str, value: object, allowed: str):
         self.field, self.value, self.allowed = field, value, allowed
         super().__init__(f"{field} = {value!r}: allowed is {allowed}")
+
+    def __reduce__(self):  # travels between processes (the planner's workers)
+        return type(self), (self.field, self.value, self.allowed)

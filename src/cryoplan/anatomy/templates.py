@@ -52,9 +52,10 @@ class Anatomy:
     approach_axis: np.ndarray  # unit vector, tip towards the hub
     cone_deg: float
 
-    def tips(self, probe_radius: float) -> np.ndarray:
-        """Candidate tip positions (n, 3): the probe's wall touches ``beside``."""
-        return self.beside + probe_radius * self.outward
+    def tips(self, probe_radius: float, gaps: tuple[float, ...] = (0.0,)) -> np.ndarray:
+        """Candidate tip positions (n, 3): the probe's wall ``gap`` (m) beyond ``beside``."""
+        out = [b + (probe_radius + g) * self.outward for g in gaps for b in self.beside]
+        return np.unique(np.round(np.array(out), 12), axis=0)
 
 
 class _Painter:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -60,6 +60,7 @@ class ProtectedConfig(_Section):
 
 class SearchConfig(_Section):
     block_probability: Annotated[float, Field(gt=0, lt=1)] = 0.9
+    placement: Literal["ct", "stimulation"] = "ct"
     placement_error_mm: Annotated[float, Field(ge=0, le=20)] | None = None
     samples: Annotated[int, Field(ge=16, le=100000)] = 256
     seed: int = 2026
@@ -70,6 +71,7 @@ class SearchConfig(_Section):
     ring_deg: list[Annotated[float, Field(ge=0, le=60)]] | None = None
     per_ring: Annotated[int, Field(ge=1, le=16)] = 4
     keep: Annotated[int, Field(ge=0, le=1000)] = 4
+    gaps_mm: Annotated[list[Annotated[float, Field(ge=0, le=10)]], Field(min_length=1)] = [0.0, 2.0]
     max_step_s: Annotated[float, Field(gt=0, le=8)] = 4.0
     workers: Annotated[int, Field(ge=0, le=256)] = 0
 

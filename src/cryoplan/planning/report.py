@@ -43,16 +43,25 @@ def _candidate(e: Evaluation) -> dict[str, Any]:
     }
 
 
-def plan_json(plan: Plan, thaw_s: float) -> dict[str, Any]:
+def _placement_source(kind: str) -> dict[str, str]:
+    data = anatomy_data()["placement"]
+    if kind == "stimulation":
+        return {"source": data["stimulation"]["source"], "model": data["stimulation"]["model"]}
+    if kind == "given":
+        return {"source": "plan.placement_error_mm of the plan file", "model": data["model"]}
+    return {"source": data["error_source"], "model": data["model"]}
+
+
+def plan_json(plan: Plan, thaw_s: float, placement: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "anatomy": plan.anatomy,
         "status": "plan" if plan.chosen else "no safe plan",
         "why": plan.why,
         "placement_error": {
+            "kind": placement,
             "sigma_mm_per_axis": round(plan.sigma_mm, 3),
             "samples": plan.samples,
-            "source": anatomy_data()["placement"]["error_source"],
-            "model": anatomy_data()["placement"]["model"],
+            **_placement_source(placement),
         },
         "required_block_probability": plan.required,
     }

@@ -40,7 +40,13 @@ from cryoplan.planning.evaluate import (
     overlaps,
     simulate,
 )
-from cryoplan.planning.space import directions, placement_offsets, protocols, sigma_from_mean_error
+from cryoplan.planning.space import (
+    directions,
+    placement_offsets,
+    protocols,
+    sigma_from_mean_error,
+    sigma_from_radius95,
+)
 from cryoplan.procedure import probe_model
 from cryoplan.thermal.placement import PlacedProbe, rasterise
 from cryoplan.thermal.steady import steady_temperature
@@ -146,6 +152,17 @@ def _protected(cfg: PlanConfig, anatomy: Anatomy) -> tuple[ProtectedStructure, .
     )
 
 
+def placement_sigma(kind: str, mean_error_mm: float | None) -> float:
+    """Per-axis placement error (m): a given mean error, or the cited default of ``kind``
+    (data/anatomy.toml [placement]: ct, or stimulation-guided)."""
+    data = anatomy_data()["placement"]
+    if mean_error_mm is not None:
+        return sigma_from_mean_error(mean_error_mm * 1e-3)
+    if kind == "stimulation":
+        return sigma_from_radius95(data["stimulation"]["radius95_mm"] * 1e-3)
+    return sigma_from_mean_error(data["error_mm"] * 1e-3)
+
+
 def context(cfg: PlanConfig, base: Path = Path(".")) -> tuple[Context, Anatomy, list[Candidate]]:
     """Resolve a plan file into the shared context and the candidates (raises InputError)."""
     anatomy = _anatomy(cfg, base)
@@ -166,12 +183,7 @@ def context(cfg: PlanConfig, base: Path = Path(".")) -> tuple[Context, Anatomy, 
     if any(f > 1800 for f in pc.freeze_seconds):
         raise InputError("plan.freeze_seconds", pc.freeze_seconds, "freezes of at most 30 minutes")
     injury = with_overrides(default_thresholds(), **cfg.injury.model_dump(exclude={"refine_with_cell_model"}))
-    mean_error = (
-        pc.placement_error_mm
-        if pc.placement_error_mm is not None
-        else anatomy_data()["placement"]["error_mm"]
-    ) * 1e-3
-    sigma = sigma_from_mean_error(mean_error)
+    sigma = placement_sigma(pc.placement, pc.placement_error_mm)
     ctx = Context(
         grid,
         steady_temperature(grid),
@@ -184,12 +196,12 @@ def context(cfg: PlanConfig, base: Path = Path(".")) -> tuple[Context, Anatomy, 
         pc.block_probability,
         pc.max_step_s,
     )
-    rings = pc.ring_deg if pc.ring_deg is not None else [anatomy.cone_deg / 2]
+    rings = pc.ring_deg if pc.ring_deg is not None else [anatomy.cone_deg / 2, anatomy.cone_deg]
     if any(r > anatomy.cone_deg for r in rings):
         raise InputError(
             "plan.ring_deg", rings, f"tilts within the approach cone (<= {anatomy.cone_deg:g} deg)"
         )
-    tips = anatomy.tips(model.radius)
+    tips = anatomy.tips(model.radius, tuple(g * 1e-3 for g in pc.gaps_mm))
     cands, k = [], 0
     for cycles, freeze, protocol in protocols(
         pc.freeze_seconds, pc.cycles, pc.thaw_seconds, pc.observe_seconds
@@ -247,9 +259,13 @@ def _check_in_worker(job: tuple[Candidate, np.ndarray]) -> tuple[bool, float]:
 
 
 def _check(ctx: Context, cand: Candidate, offset: np.ndarray) -> tuple[bool, float]:
-    result = simulate(ctx, cand, tip=cand.tip + offset)
+    try:
+        result = simulate(ctx, cand, tip=cand.tip + offset)
+    except InputError:  # displaced into bone or out of the volume: no run to compare with
+        return False, float("nan")
     t_liq, t_sol = ctx.grid.materials[0].t_liquidus, ctx.grid.materials[0].t_solidus
-    found = [assess(n, ctx.grid, result.history, ctx.injury, t_liq, t_sol) for n in ctx.targets]
+    found = [assess(n, ctx.grid, result.history, ctx.injury, t_liq, t_sol, inside_probe_ok=True)
+             for n in ctx.targets]
     return all(a.blocked for a in found), min(a.min_temperature_k for a in found)
 
 

@@ -64,6 +64,12 @@ def sigma_from_mean_error(mean_error: float) -> float:
     return mean_error / (2.0 * math.sqrt(2.0 / math.pi))
 
 
+def sigma_from_radius95(radius: float) -> float:
+    """Per-axis standard deviation of a 2D Gaussian error that stays within ``radius`` in 95 % of
+    cases (Rayleigh distribution: P(r < R) = 1 - exp(-R^2 / 2 sigma^2))."""
+    return radius / math.sqrt(-2.0 * math.log(0.05))
+
+
 def placement_offsets(axis: np.ndarray, sigma: float, n: int, seed: int) -> np.ndarray:
     """``n`` tip offsets (n, 3) in the plane normal to the needle, the first one zero (the
     nominal placement): the tip is advanced until it touches bone, so the error along the needle

@@ -1,0 +1,114 @@
+"""The planner: search space, Monte Carlo over placement error, constraints, bad input, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cryoplan.cli import app
+from cryoplan.errors import InputError
+from cryoplan.planning import config as plan_config
+from cryoplan.planning.evaluate import evaluate
+from cryoplan.planning.search import context, placement_sigma
+from cryoplan.planning.space import placement_offsets, sigma_from_mean_error, sigma_from_radius95
+
+runner = CliRunner()
+
+
+def coarse(**plan):
+    """The L4 template at 1 mm, one protocol, the nominal direction only: a few seconds a run."""
+    return plan_config.parse({
+        "anatomy": {"template": "lumbar-medial-branch", "level": "L4", "spacing_mm": 1.0},
+        "probe": {"catalog": "n2o-2.0mm"},
+        "plan": {"samples": 64, "freeze_seconds": [120], "cycles": [1], "ring_deg": [], "gaps_mm": [0.0],
+                 "workers": 1, **plan},
+    })
+
+
+def test_placement_error_models_reproduce_their_definitions():
+    rng = np.random.default_rng(0)
+    sigma = sigma_from_mean_error(3.3e-3)
+    err = rng.standard_normal((200_000, 3)) * sigma
+    assert abs(np.linalg.norm(err, axis=1).mean() - 3.3e-3) < 2e-5  # Busser 2013's mean miss
+    r95 = sigma_from_radius95(2e-3)
+    assert abs(np.mean(np.linalg.norm(rng.standard_normal((200_000, 2)) * r95, axis=1) < 2e-3) - 0.95) < 3e-3
+    off = placement_offsets(np.array([0.0, -0.26, 0.97]), sigma, 500, seed=1)
+    assert np.allclose(off[0], 0) and np.allclose(off @ np.array([0.0, -0.26, 0.97]), 0, atol=1e-15)
+    assert placement_sigma("stimulation", None) < placement_sigma("ct", None)
+
+
+def test_a_larger_placement_error_lowers_the_block_probability():
+    """Same ice ball, more scatter: fewer placements keep the whole nerve below -20 C over 4 mm;
+    the nominal placement blocks (it is the first sample) and nothing else is at risk."""
+    tight_ctx, _, cands = context(coarse(placement="stimulation"))
+    loose_ctx, _, _ = context(coarse(placement="ct"))
+    tight, loose = evaluate(tight_ctx, cands[0]), evaluate(loose_ctx, cands[0])
+    assert tight.sample_blocked[0] and tight.nominal[0].blocked
+    assert tight.block_probability > loose.block_probability + 0.1
+    assert tight.grade3_probability == 0 and all(m.violation_probability == 0 for m in tight.margins)
+    skin = next(m for m in tight.margins if m.name == "skin")
+    assert skin.worst_min_k > 273.15 + 25  # 45 mm from the ice ball
+    root = next(m for m in tight.margins if m.name == "nerve root")
+    assert root.distance_mm is not None and root.distance_mm > 2.0
+
+
+def test_a_protected_limit_that_cannot_hold_fails_the_candidate():
+    """A nerve-root limit of 36 C is broken by any nearby freeze: the candidate is unsafe."""
+    cfg = coarse(placement="stimulation")
+    cfg = plan_config.parse({**cfg.model_dump(exclude_none=True),
+                             "protected": [{"name": "nerve root", "limit_c": 36.5}]})
+    ctx, _, cands = context(cfg)
+    e = evaluate(ctx, cands[0])
+    assert not e.safe and any("nerve root colder" in f for f in e.failures)
+
+
+def test_plan_bad_input_is_refused():
+    with pytest.raises(InputError, match="anatomy.template"):
+        context(plan_config.parse({"anatomy": {"template": "knee"}, "probe": {"catalog": "n2o-2.0mm"}}))
+    with pytest.raises(InputError, match=r"protected\[0\].name"):
+        context(plan_config.parse({"anatomy": {"template": "lumbar-medial-branch", "spacing_mm": 1.0},
+                                   "probe": {"catalog": "n2o-2.0mm"}, "protected": [{"name": "liver",
+                                                                                     "limit_c": 0}]}))
+    with pytest.raises(InputError, match="plan.block_probability"):
+        plan_config.parse({"anatomy": {"template": "lumbar-medial-branch"},
+                           "plan": {"block_probability": 1.5}})
+    with pytest.raises(InputError, match="anatomy.label_table"):
+        context(plan_config.parse({"anatomy": {"nifti": "x.nii"}, "probe": {"catalog": "n2o-2.0mm"}}))
+
+
+def test_cli_plan_writes_nothing_on_bad_input(tmp_path):
+    bad = tmp_path / "plan.toml"
+    bad.write_text('[anatomy]\ntemplate = "lumbar-medial-branch"\nlevel = "L9"\n'
+                   '[probe]\ncatalog = "n2o-2.0mm"\n')
+    out = tmp_path / "out.json"
+    res = runner.invoke(app, ["plan", str(bad), "--json", str(out)])
+    assert res.exit_code == 2 and "anatomy.level" in res.output and not out.exists()
+    res = runner.invoke(app, ["plan"])
+    assert res.exit_code == 2 and "--example" in res.output
+
+
+def test_cli_plan_finds_and_explains_a_plan(tmp_path):
+    """A small search on the coarse L4 template: the plan, its probability, margins, relief and
+    reasons in the JSON, and the NIfTI/VTK export."""
+    f = tmp_path / "plan.toml"
+    f.write_text(
+        '[anatomy]\ntemplate = "lumbar-medial-branch"\nlevel = "L4"\nspacing_mm = 1.0\n'
+        '[probe]\ncatalog = "n2o-2.0mm"\n'
+        '[plan]\nplacement = "stimulation"\nblock_probability = 0.5\nsamples = 64\n'
+        'freeze_seconds = [60, 120]\ncycles = [1]\nring_deg = []\ngaps_mm = [0.0]\nworkers = 1\n')
+    out = tmp_path / "plan.json"
+    res = runner.invoke(app, ["plan", str(f), "--json", str(out), "--export", str(tmp_path / "x")])
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    assert data["status"] == "plan" and data["block_probability"] >= 0.5
+    assert data["plan"]["total_freeze_s"] in (60.0, 120.0)
+    assert {m["name"] for m in data["margins"]} == {"skin", "nerve root", "dural sac"}
+    assert all(m["margin_k"] > 0 for m in data["margins"])
+    assert data["targets"][0]["blocked"] and data["relief_months"]["median"] > 0
+    assert "shortest total freezing time" in data["why"]
+    assert len(data["rigid_shift_check"]) == 4
+    for name in ("labels.nii.gz", "min_temperature_c.nii.gz", "plan.vti"):
+        assert (tmp_path / "x" / name).stat().st_size > 0
