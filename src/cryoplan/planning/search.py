@@ -356,7 +356,7 @@ def plan(
             runs = list(pool.map(_check_in_worker, jobs)) if pool else [_check(ctx, *j) for j in jobs]
             checks = tuple(
                 Check(
-                    tuple(float(x) for x in o * 1e3),
+                    tuple(round(float(x), 2) for x in o * 1e3),
                     b,
                     t,
                     bool(chosen.sample_blocked[k + 1]),
