@@ -395,9 +395,13 @@ def plan(
 
 
 def _exit_point(ctx: Context, chosen: Evaluation) -> np.ndarray:
-    """Where the needle's axis leaves the volume (the skin entry when that side is skin)."""
+    """The skin entry: where the needle's axis meets the skin plane when the volume's +z side is
+    skin (a plane beyond the box's sides: the shaft outside the box is not checked for bone),
+    else where it leaves the volume."""
     tip, axis = chosen.candidate.tip, chosen.candidate.axis
     lo, hi = ctx.grid.extent_min, ctx.grid.extent_max
+    if ctx.grid.sides[5] == "skin" and axis[2] > 0:
+        return tip + (hi[2] - tip[2]) / axis[2] * axis
     with np.errstate(divide="ignore"):
         s = np.where(axis > 0, (hi - tip) / axis, np.where(axis < 0, (lo - tip) / axis, np.inf))
     return tip + float(s.min()) * axis
