@@ -100,7 +100,9 @@ def test_cli_plan_finds_and_explains_a_plan(tmp_path):
         '[plan]\nplacement = "stimulation"\nblock_probability = 0.5\nsamples = 64\n'
         'freeze_seconds = [60, 120]\ncycles = [1]\nring_deg = []\ngaps_mm = [0.0]\nworkers = 1\n')
     out = tmp_path / "plan.json"
-    res = runner.invoke(app, ["plan", str(f), "--json", str(out), "--export", str(tmp_path / "x")])
+    page = tmp_path / "plan.html"
+    res = runner.invoke(app, ["plan", str(f), "--json", str(out), "--export", str(tmp_path / "x"),
+                              "--report", str(page)])
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
     assert data["status"] == "plan" and data["block_probability"] >= 0.5
@@ -112,3 +114,10 @@ def test_cli_plan_finds_and_explains_a_plan(tmp_path):
     assert len(data["rigid_shift_check"]) == 4
     for name in ("labels.nii.gz", "min_temperature_c.nii.gz", "plan.vti"):
         assert (tmp_path / "x" / name).stat().st_size > 0
+    # the report: growth of the nominal run, three planes through the tip with the structures
+    assert data["iceball"]["isotherms"]["-20"]["radius_mm"][-1] >= 0
+    assert [s["normal"] for s in data["map"]["slices"]] == ["x", "y", "z"]
+    html = page.read_text()
+    for text in ("No safe plan", "Re-simulation checks", "plane x =", "nerve root", "dural sac",
+                 "Wilson EB", "Busser"):
+        assert (text in html) == (text != "No safe plan"), text

@@ -108,8 +108,13 @@ def _print_outcome(result: Result) -> None:
         f"(when {100 * o.retreat_at_probability:.0f} % would have pain again)")
 
 
-def _report(result: Result, json_out: Path | None, plot_out: Path | None, quiet: bool) -> None:
+def _report(result: Result, json_out: Path | None, plot_out: Path | None, quiet: bool,
+            html_out: Path | None = None) -> None:
     data = to_json(result)
+    if html_out is not None:  # first: a report that fails to render leaves no other output behind
+        from cryoplan.report.html import write_report
+
+        write_report(data, html_out)
     if json_out is not None:
         if str(json_out) == "-":
             sys.stdout.write(json.dumps(data, indent=1) + "\n")
@@ -136,7 +141,7 @@ def _report(result: Result, json_out: Path | None, plot_out: Path | None, quiet:
         f"{result.wall_time_s:.2f} s wall time; energy balance error "
         f"{result.thermal.energy_balance_error:.1e}"
     )
-    for label, path in (("JSON", json_out), ("plot", plot_out)):
+    for label, path in (("JSON", json_out), ("plot", plot_out), ("report", html_out)):
         if path is not None and str(path) != "-":
             out_console.print(f"wrote {label}: {path}")
 
@@ -149,18 +154,20 @@ def simulate(
         "--json", help="write the result JSON here ('-' for stdout)")] = None,
     plot_out: Annotated[Path | None, typer.Option(
         "--plot", help="write the ice-ball figure (PNG) here")] = None,
+    html_out: Annotated[Path | None, typer.Option(
+        "--report", help="write the HTML report here")] = None,
 ) -> None:
     """Simulate the ice ball of one probe through a freeze/thaw protocol."""
     cfg = config.load(file)
     piped = json_out is not None and str(json_out) == "-"
     result = _run_with_progress(cfg, show=err_console.is_terminal and not piped)
-    _report(result, json_out, plot_out, quiet=piped)
+    _report(result, json_out, plot_out, quiet=piped, html_out=html_out)
 
 
 @app.command()
 @_guarded
 def demo(
-    out_dir: Annotated[Path, typer.Option(help="folder for cryoplan-demo.json and .png")] = Path("."),
+    out_dir: Annotated[Path, typer.Option(help="folder for cryoplan-demo.json, .png and .html")] = Path("."),
 ) -> None:
     """Run the built-in example: 2.0 mm N2O probe, 12 G cannula, muscle, 2 x 2 min freezes."""
     cfg = config.parse(read_toml("demo.toml"))
@@ -168,7 +175,8 @@ def demo(
                       "freeze 120 s / passive thaw 30 s / freeze 120 s, a lumbar medial branch "
                       "crossing the active tip 2 mm from the probe axis")
     result = _run_with_progress(cfg, show=err_console.is_terminal)
-    _report(result, out_dir / "cryoplan-demo.json", out_dir / "cryoplan-demo.png", quiet=False)
+    _report(result, out_dir / "cryoplan-demo.json", out_dir / "cryoplan-demo.png", quiet=False,
+            html_out=out_dir / "cryoplan-demo.html")
 
 
 @app.command()
@@ -266,6 +274,8 @@ def plan(
         "--json", help="write the plan JSON here ('-' for stdout)")] = None,
     export_dir: Annotated[Path | None, typer.Option(
         "--export", help="write labels and coldest temperatures (NIfTI, VTK) of the plan here")] = None,
+    html_out: Annotated[Path | None, typer.Option(
+        "--report", help="write the HTML report here")] = None,
 ) -> None:
     """Choose the probe placement and freeze protocol: the least freezing that blocks the target
     with the required probability under placement error, safely. Exit 1 when no safe plan exists."""
@@ -287,14 +297,17 @@ def plan(
                   disable=not err_console.is_terminal) as bar:
         task = bar.add_task("plan", total=1.0, level="")
         result = search(cfg, base, lambda d, n, level: bar.update(task, completed=d / n, level=level))
-    kind = "given" if cfg.plan.placement_error_mm is not None else cfg.plan.placement
-    data = plan_json(result, cfg.plan.thaw_seconds, kind)
+    data = plan_json(result, cfg)
+    if html_out is not None:
+        from cryoplan.report.html import write_report
+
+        write_report(data, html_out)
     if piped:
         sys.stdout.write(json.dumps(data, indent=1) + "\n")
     elif json_out is not None:
         write_json(json_out, data)
     if export_dir is not None and result.chosen is not None:
-        written = export(cfg, base, result.chosen, export_dir)
+        written = export(result, export_dir)
     else:
         written = []
     if not piped:
@@ -305,10 +318,23 @@ def plan(
                     out_console.print(f"[yellow]warning[/yellow] ({a['name']}): {w}")
         out_console.print(("why: " if result.chosen else "[red]") + data["why"])
         out_console.print(f"{len(data['candidates'])} candidates in {data['wall_time_s']:.0f} s")
-        for path in ([json_out] if json_out is not None else []) + written:
+        for path in [p for p in (json_out, html_out) if p is not None] + written:
             out_console.print(f"wrote {path}")
     if result.chosen is None:
         raise typer.Exit(1)
+
+
+@app.command()
+@_guarded
+def report(
+    result_json: Annotated[Path, typer.Argument(help="the JSON of cryoplan simulate or cryoplan plan")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="the HTML file to write")] = Path("report.html"),
+) -> None:
+    """Turn a result JSON into one self-contained HTML report (figures, inputs, warnings, sources)."""
+    from cryoplan.report.html import load_result, write_report
+
+    write_report(load_result(result_json), out)
+    out_console.print(f"wrote report: {out}")
 
 
 def main() -> None:  # pragma: no cover

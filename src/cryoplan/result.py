@@ -13,6 +13,7 @@ import numpy as np
 
 from cryoplan import __version__
 from cryoplan.cryogen.thermo import Expansion
+from cryoplan.outcome.relief import ReliefDistribution
 from cryoplan.procedure import Result
 from cryoplan.units import BAR_PA, k_to_c
 
@@ -65,6 +66,7 @@ def to_json(result: Result) -> dict[str, Any]:
     freeze_s = sum(p.seconds for p in prob.protocol.phases if p.kind == "freeze")
     return {
         "cryoplan_version": __version__,
+        "kind": "simulation",
         "geometry": prob.grid.geometry,
         "probe": {
             "diameter_mm": probe.diameter * 1e3,
@@ -101,6 +103,7 @@ def to_json(result: Result) -> dict[str, Any]:
         "iceball": {"times_s": _clean(th.times), "isotherms": iso},
         "nerves": _nerves_json(result),
         "outcome": _outcome_json(result),
+        "map": _map_json(result),
         "injury_thresholds": None if s.injury is None or not result.nerves else {
             "neurapraxia_below_c": round(s.injury.neurapraxia_below_k - 273.15, 3),
             "axonotmesis_below_c": round(s.injury.axonotmesis_below_k - 273.15, 3),
@@ -134,12 +137,58 @@ def _nerves_json(result: Result) -> list[dict[str, Any]]:
         "dehydration_fraction": None if a.dehydration_fraction is None else round(a.dehydration_fraction, 4),
         "intracellular_ice_probability": None if a.iif_probability is None else round(a.iif_probability, 4),
         "warnings": a.warnings,
+        "path_rz_mm": _path_rz_mm(nerve.points),
         "along_nerve": {
             "arc_length_mm": _clean(a.arc_length_m * 1e3),
             "cross_section_grade": a.section_grade.tolist(),
             "max_grade": a.max_grade.tolist(),
         },
-    } for a in result.nerves]
+    } for a, nerve in zip(result.nerves, result.setup.nerves, strict=True)]
+
+
+def _path_rz_mm(points: np.ndarray, samples: int = 41) -> list[list[float]]:
+    """A nerve's path in the (r, z) half-plane of an axisymmetric run: each point's distance
+    from the probe axis and its height (a perpendicular nerve shows as a line from its closest
+    approach outward)."""
+    seg = np.diff(points, axis=0)
+    s = np.linspace(0.0, 1.0, samples)
+    dense = np.concatenate([p + s[:, None] * d for p, d in zip(points[:-1], seg, strict=True)])
+    return [[round(float(np.hypot(x, y)) * 1e3, 3), round(float(z) * 1e3, 3)] for x, y, z in dense]
+
+
+def relief_curve(dist: ReliefDistribution, points: int = 97) -> dict[str, list[float]]:
+    """Probability that a patient still has relief, month by month, to the 99th percentile."""
+    months = np.linspace(0.0, dist.quantile(0.99), points)
+    return {"months": [round(float(m), 2) for m in months],
+            "still_relieved": [round(1.0 - dist.returned_by(float(m)), 4) for m in months]}
+
+
+def _strided(n: int, most: int) -> slice:
+    return slice(None, None, max(1, -(-n // most)))
+
+
+def _map_json(result: Result, most: int = 160) -> dict[str, Any] | None:
+    """The coldest and the final temperature over the (r, z) half-plane, at most ``most`` points
+    a side (every k-th cell), for maps in reports; None for 1D runs."""
+    th = result.thermal
+    grid = th.grid
+    if grid.geometry != "axisymmetric":
+        return None
+    si, sj = _strided(len(grid.r), most), _strided(len(grid.z), most)
+
+    def field(values: np.ndarray) -> list[list[float | None]]:
+        t_c = np.where(grid.tissue, values - 273.15, np.nan)[si, sj]
+        return [[None if not math.isfinite(v) else round(float(v), 1) for v in row] for row in t_c.T]
+
+    return {
+        "r_mm": _clean(grid.r[si] * 1e3),
+        "z_mm": _clean(grid.z[sj] * 1e3),
+        "layout": "rows along z, columns along r",
+        "min_temperature_c": field(th.history.min_temperature),
+        "final_temperature_c": field(th.temperature),
+        "probe_radius_mm": round(grid.probe_radius * 1e3, 4),
+        "active_length_mm": round(grid.active_length * 1e3, 4),
+    }
 
 
 def _outcome_json(result: Result) -> dict[str, Any] | None:
@@ -158,9 +207,19 @@ def _outcome_json(result: Result) -> dict[str, Any] | None:
         "nerves_treated": o.nerves_treated,
         "blocked_length_mm": round(o.blocked_length_m * 1e3, 3),
         "regrowth_floor_months": None if o.relief is None else round(o.relief.floor_months, 2),
+        "curve": None if o.relief is None else relief_curve(o.relief),
         "note": o.note,
         "sources": "src/cryoplan/data/outcome.toml",
     }
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it; done once at import, before any threads write
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
 
 
 def write_atomic(path: str | Path, write) -> None:
@@ -172,6 +231,7 @@ def write_atomic(path: str | Path, write) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it owner-only; give it a normal file's mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

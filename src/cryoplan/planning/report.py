@@ -11,10 +11,15 @@ from typing import Any
 
 import numpy as np
 
+from cryoplan import __version__
 from cryoplan.anatomy.labels import anatomy_data
 from cryoplan.injury.grade import GRADE_NAMES
+from cryoplan.outcome.relief import ReliefDistribution
+from cryoplan.planning.config import PlanConfig
 from cryoplan.planning.evaluate import Evaluation
 from cryoplan.planning.search import Plan
+from cryoplan.result import isotherm_key, relief_curve
+from cryoplan.thermal.solver3d import ThermalResult3D
 from cryoplan.units import k_to_c
 
 
@@ -52,8 +57,70 @@ def _placement_source(kind: str) -> dict[str, str]:
     return {"source": data["error_source"], "model": data["model"]}
 
 
-def plan_json(plan: Plan, thaw_s: float, placement: str) -> dict[str, Any]:
+def _iceball(run: ThermalResult3D) -> dict[str, Any]:
+    """Growth of the 0 and -20 °C isotherms of the nominal run (first probe)."""
+    return {
+        "times_s": [round(float(t), 2) for t in run.times],
+        "tip_temperature_c": [round(float(t) - 273.15, 2) for t in run.tip_temperature[:, 0]],
+        "isotherms": {
+            isotherm_key(k_to_c(t)): {
+                "radius_mm": [round(float(x) * 1e3, 3) for x in series.radius[:, 0]],
+                "length_mm": [round(float(x) * 1e3, 3) for x in series.length[:, 0]],
+                "volume_ml": [round(float(x) * 1e6, 4) for x in series.volume],
+            }
+            for t, series in run.isotherms.items()
+        },
+    }
+
+
+AXES = "xyz"
+
+
+def _slices(plan: Plan, tip: np.ndarray) -> list[dict[str, Any]]:
+    """The three axis-aligned planes through the tip: coldest temperature (°C) and labels, rows
+    along the plane's second axis, columns along its first (for maps in reports)."""
+    vol, coldest = plan.volume, plan.coldest_c
+    index = np.clip(np.rint((tip - vol.origin) / vol.spacing).astype(int), 0, np.array(vol.shape) - 1)
+    out = []
+    for normal in range(3):
+        a, b = [k for k in range(3) if k != normal]
+        take = [slice(None)] * 3
+        take[normal] = index[normal]
+        cold = coldest[tuple(take)].T  # rows: axis b, columns: axis a
+        out.append({
+            "normal": AXES[normal],
+            "at_mm": round(float(vol.origin[normal] + index[normal] * vol.spacing[normal]) * 1e3, 3),
+            "axes": [AXES[a], AXES[b]],
+            "u_mm": _mm(vol.origin[a] + np.arange(vol.shape[a]) * vol.spacing[a]),
+            "v_mm": _mm(vol.origin[b] + np.arange(vol.shape[b]) * vol.spacing[b]),
+            "min_temperature_c": [[None if not math.isfinite(x) else round(float(x), 1) for x in row]
+                                  for row in cold],
+            "labels": vol.labels[tuple(take)].T.astype(int).tolist(),
+        })
+    return out
+
+
+def _relief(dist: ReliefDistribution) -> dict[str, Any]:
+    return {
+        "p5": round(dist.quantile(0.05), 1),
+        "p25": round(dist.quantile(0.25), 1),
+        "median": round(dist.median, 1),
+        "p75": round(dist.quantile(0.75), 1),
+        "p95": round(dist.quantile(0.95), 1),
+        "curve": relief_curve(dist),
+        "note": "at the nominal placement (src/cryoplan/data/outcome.toml)",
+    }
+
+
+def plan_json(plan: Plan, cfg: PlanConfig) -> dict[str, Any]:
+    """The plan's JSON: inputs, the plan, its probability and margins, the nominal run's growth
+    and maps, and every candidate tried."""
+    placement = "given" if cfg.plan.placement_error_mm is not None else cfg.plan.placement
+    thaw_s = cfg.plan.thaw_seconds
     out: dict[str, Any] = {
+        "cryoplan_version": __version__,
+        "kind": "plan",
+        "inputs": cfg.model_dump(mode="json"),
         "anatomy": plan.anatomy,
         "status": "plan" if plan.chosen else "no safe plan",
         "why": plan.why,
@@ -111,16 +178,7 @@ def plan_json(plan: Plan, thaw_s: float, placement: str) -> dict[str, Any]:
             "minus20_radius_mm": round(e.radius_minus20_mm, 2),
             "minus20_length_mm": round(e.length_minus20_mm, 2),
         }
-        out["relief_months"] = (
-            None
-            if plan.relief is None
-            else {
-                "median": round(plan.relief.median, 1),
-                "p25": round(plan.relief.quantile(0.25), 1),
-                "p75": round(plan.relief.quantile(0.75), 1),
-                "note": "at the nominal placement (src/cryoplan/data/outcome.toml)",
-            }
-        )
+        out["relief_months"] = None if plan.relief is None else _relief(plan.relief)
         out["rigid_shift_check"] = [
             {
                 "offset_mm": list(k.offset_mm),
@@ -131,6 +189,15 @@ def plan_json(plan: Plan, thaw_s: float, placement: str) -> dict[str, Any]:
             }
             for k in plan.checks
         ]
+        out["structures"] = {
+            str(k): {"name": st.name, "tissue": st.tissue, "role": st.role,
+                     "limit_c": None if st.limit_k is None else round(k_to_c(st.limit_k), 2)}
+            for k, st in sorted(plan.volume.structures.items())
+        }
+        if plan.run is not None:
+            out["iceball"] = _iceball(plan.run)
+            out["map"] = {"slices": _slices(plan, c.tip), "tip_mm": _mm(c.tip),
+                          "entry_mm": _mm(plan.entry_m)}
     out["candidates"] = [_candidate(x) for x in plan.evaluations]
     out["wall_time_s"] = round(plan.wall_time_s, 1)
     return out

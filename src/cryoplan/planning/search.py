@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from cryoplan import config as procedure_config
-from cryoplan.anatomy.labels import anatomy_data, read_label_table, read_nifti
+from cryoplan.anatomy.labels import LabelVolume, anatomy_data, read_label_table, read_nifti
 from cryoplan.anatomy.templates import Anatomy, template
 from cryoplan.errors import InputError
 from cryoplan.injury.assess import assess
@@ -49,6 +49,7 @@ from cryoplan.planning.space import (
 )
 from cryoplan.procedure import probe_model
 from cryoplan.thermal.placement import PlacedProbe, rasterise
+from cryoplan.thermal.solver3d import ThermalResult3D
 from cryoplan.thermal.steady import steady_temperature
 from cryoplan.units import c_to_k
 
@@ -81,6 +82,16 @@ class Plan:
     checks: tuple[Check, ...]
     entry_m: np.ndarray | None
     wall_time_s: float
+    volume: LabelVolume
+    run: ThermalResult3D | None  # the chosen plan simulated at its nominal placement
+
+    @property
+    def coldest_c(self) -> np.ndarray | None:
+        """The chosen plan's coldest temperature per voxel, °C (NaN inside the probe)."""
+        if self.run is None:
+            return None
+        h = self.run.history
+        return np.where(h.tissue, h.min_temperature - 273.15, np.nan)
 
     @property
     def refused(self) -> list[Evaluation]:
@@ -379,6 +390,7 @@ def plan(
                 cfg.patient.susceptibility,
             )
     entry = _exit_point(ctx, chosen) if chosen else None
+    nominal = simulate(ctx, chosen.candidate) if chosen else None
     return Plan(
         anatomy.name,
         ctx.required,
@@ -391,6 +403,8 @@ def plan(
         checks,
         entry,
         time.perf_counter() - start,
+        anatomy.volume,
+        nominal,
     )
 
 
@@ -407,16 +421,15 @@ def _exit_point(ctx: Context, chosen: Evaluation) -> np.ndarray:
     return tip + float(s.min()) * axis
 
 
-def export(cfg: PlanConfig, base: Path, chosen: Evaluation, out_dir: Path) -> list[Path]:
+def export(plan: Plan, out_dir: Path) -> list[Path]:
     """The chosen plan's labels and coldest temperatures as NIfTI (one file each) and VTK image
     data (all fields), for 3D Slicer and ParaView."""
     from cryoplan.anatomy.export import write_nifti, write_vti
 
-    ctx, anatomy, _ = context(cfg, base)
-    result = simulate(ctx, chosen.candidate)
-    vol = anatomy.volume
-    coldest = np.where(result.history.tissue, result.history.min_temperature - 273.15, np.nan)
-    probe = (~result.history.tissue).astype(np.uint8)
+    if plan.run is None:
+        return []
+    vol, coldest = plan.volume, plan.coldest_c
+    probe = (~plan.run.history.tissue).astype(np.uint8)
     paths = [out_dir / "labels.nii.gz", out_dir / "min_temperature_c.nii.gz", out_dir / "plan.vti"]
     write_nifti(paths[0], vol.labels.astype(np.int16), vol.origin, vol.spacing)
     write_nifti(paths[1], coldest.astype(np.float32), vol.origin, vol.spacing)

@@ -1,0 +1,257 @@
+"""One self-contained HTML report of a simulation or a plan, from its JSON.
+
+The page carries its own copy of plotly.js (no network needed to open it), the interactive
+figures, the same figures as static PNGs, the inputs, every warning and the sources of the models
+and data used.
+
+>>> from cryoplan.report.html import read_result
+>>> read_result({"kind": "plan"})
+Traceback (most recent call last):
+...
+cryoplan.errors.InputError: RESULT.json = {'kind': 'plan'}: not allowed; allowed: the JSON of \
+cryoplan simulate or cryoplan plan (missing: anatomy, status, why)
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from cryoplan import __version__
+from cryoplan.data import read_toml
+from cryoplan.errors import InputError
+from cryoplan.report import figures, static
+from cryoplan.result import write_atomic
+
+REQUIRED = {"simulation": ("iceball", "probe", "protocol"), "plan": ("anatomy", "status", "why")}
+GRADE_NAMES = {0: "none", 1: "neurapraxia", 2: "axonotmesis", 3: "neurotmesis risk"}
+STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .6em;
+text-align:left;vertical-align:top}th{background:#f4f4f4}.warn{background:#fff4d6;border-left:4px solid
+#e6a700;padding:.4em .8em;margin:.3em 0}.bad{background:#fde2e1;border-left:4px solid #c0392b;
+padding:.4em .8em}.ok{background:#e3f6e5;border-left:4px solid #2e8b57;padding:.4em .8em}
+img{max-width:100%}small{color:#666}
+"""
+
+
+def kind_of(data: dict[str, Any]) -> str:
+    return "plan" if data.get("kind") == "plan" else "simulation"
+
+
+def read_result(data: Any) -> dict[str, Any]:
+    """Check that ``data`` is a result JSON of cryoplan (raises InputError naming what is missing)."""
+    if not isinstance(data, dict):
+        raise InputError("RESULT.json", type(data).__name__, "a JSON object written by cryoplan")
+    missing = [k for k in REQUIRED[kind_of(data)] if k not in data]
+    if missing:
+        raise InputError("RESULT.json", data if len(str(data)) < 80 else "{...}",
+                         f"the JSON of cryoplan simulate or cryoplan plan (missing: {', '.join(missing)})")
+    return data
+
+
+def load_result(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("RESULT.json", str(path), "an existing file") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError("RESULT.json", str(path), f"a JSON file ({err})") from None
+    return read_result(data)
+
+
+def _e(x: Any) -> str:
+    return html.escape("—" if x is None else str(x))
+
+
+def _table(rows: list[tuple[str, Any]], head: tuple[str, ...] = ()) -> str:
+    out = ["<table>"]
+    if head:
+        out.append("<tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>")
+    for row in rows:
+        out.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>")
+    return "".join(out) + "</table>"
+
+
+def _flatten(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested inputs as (dotted key, value) rows; sources (listed under Sources) and long
+    series (outputs, drawn in the figures) are left out."""
+    if isinstance(d, dict):
+        rows = []
+        for k, v in d.items():
+            if not _is_source(k):
+                rows += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return rows
+    if isinstance(d, list) and d and all(isinstance(x, dict) for x in d):
+        rows = []
+        for i, v in enumerate(d):
+            rows += _flatten(v, f"{prefix}[{i}]")
+        return rows
+    if isinstance(d, list) and len(d) > 12:
+        return []
+    return [(prefix, d)]
+
+
+def _simulation_summary(data: dict[str, Any]) -> str:
+    iso = data["iceball"]["isotherms"]
+    rows = []
+    for key in sorted(iso, key=lambda k: -float(k)):
+        s = iso[key]
+        rows.append((f"{key} °C", s["radius_mm"][-1], s["length_mm"][-1], s["volume_ml"][-1]))
+    parts = ["<h2>Ice ball at the end</h2>",
+             _table(rows, ("isotherm", "radius mm", "length mm", "volume ml"))]
+    nerves = data.get("nerves") or []
+    if nerves:
+        parts.append("<h2>Nerves</h2>")
+        parts.append(_table([(n["name"], f"{n['sunderland_grade']} ({GRADE_NAMES[n['sunderland_grade']]})",
+                              "yes" if n["blocked"] else "no", n["blocked_length_mm"], n["min_temperature_c"],
+                              "yes" if n["reversible"] else "NO", n.get("mechanism"))
+                             for n in nerves],
+                            ("nerve", "Sunderland grade", "blocked", "blocked mm", "coldest °C",
+                             "reversible", "why")))
+    o = data.get("outcome")
+    if o and o.get("relief_months"):
+        r = o["relief_months"]
+        parts.append(f"<p class='ok'>Expected relief: median {r['median']:g} months (5-95 %: {r['p5']:g}-"
+                     f"{r['p95']:g}); plan re-treatment after {o['retreat_after_months']:g} months.</p>")
+    elif o:
+        parts.append(f"<p class='bad'>{_e(o.get('note'))}</p>")
+    return "".join(parts)
+
+
+def _plan_summary(data: dict[str, Any]) -> str:
+    if data["status"] != "plan":
+        return f"<p class='bad'><b>No safe plan.</b> {_e(data['why'])}</p>"
+    p, ci = data["plan"], data["block_probability_ci95"]
+    rows = [("entry (skin) mm", p["entry_mm"]), ("tip mm", p["tip_mm"]),
+            ("direction (tip to hub)", p["direction_tip_to_hub"]),
+            ("protocol", f"{p['cycles']} x {p['freeze_s']:g} s freeze, {p['thaw_s']:g} s passive thaw"),
+            ("block probability", f"{data['block_probability']:.2f} (95 % CI {ci[0]:.2f}-{ci[1]:.2f}; "
+                                  f"required {data['required_block_probability']:g})"),
+            ("grade 3 probability", data["grade3_probability"])]
+    for m in data["margins"]:
+        rows.append((f"{m['name']} (limit {m['limit_c']:g} °C)",
+                     f"coldest {m['worst_min_c']:.1f} °C, margin {m['margin_k']:.1f} K"))
+    r = data.get("relief_months")
+    if r:
+        rows.append(("expected relief", f"median {r['median']:g} months (5-95 %: {r['p5']:g}-{r['p95']:g})"))
+    checks = _table([(k["offset_mm"], k["blocked"], k["rigid_blocked"], k["min_temperature_c"],
+                      k["rigid_min_temperature_c"]) for k in data.get("rigid_shift_check", [])],
+                    ("probe displaced by mm", "blocked (re-simulated)", "blocked (Monte Carlo)",
+                     "coldest °C (re-simulated)", "coldest °C (Monte Carlo)"))
+    return (f"<p class='ok'><b>Plan.</b> {_e(data['why'])}</p>" + _table(rows)
+            + "<h3>Re-simulation checks of the Monte Carlo</h3>" + checks)
+
+
+def warnings(data: dict[str, Any]) -> list[str]:
+    """Every warning in the result, prefixed with what it is about."""
+    out = []
+    for n in (data.get("nerves") or []) + (data.get("targets") or []):
+        out += [f"{n['name']}: {w}" for w in n.get("warnings", [])]
+        if not n.get("reversible", True):
+            out.append(f"{n['name']}: the lesion may not be reversible (grade 3 risk)")
+    err = (data.get("solver") or {}).get("energy_balance_error")
+    if err is not None and abs(err) > 5e-3:
+        out.append(f"solver: energy balance error {err:.1e} exceeds 0.5 %")
+    if data.get("kind") == "plan" and data.get("status") != "plan":
+        out.append("no safe plan: " + data.get("why", ""))
+    return out
+
+
+def _is_source(key: str) -> bool:
+    return key.endswith("source") or key in ("sources", "references")
+
+
+def _collect_sources(d: Any, found: dict[str, None]) -> None:
+    """Every citation in ``d``: the values of keys named like ``source``, ``x_source``,
+    ``sources`` or ``references``, in order, without repeats."""
+    if isinstance(d, dict):
+        for k, v in d.items():
+            if _is_source(k) and isinstance(v, str):
+                found[v] = None
+            elif _is_source(k) and isinstance(v, list | dict):
+                for s in v.values() if isinstance(v, dict) else v:
+                    found[str(s)] = None
+            else:
+                _collect_sources(v, found)
+    elif isinstance(d, list):
+        for v in d:
+            _collect_sources(v, found)
+
+
+def _data_file_sources(name: str, already: dict[str, None]) -> list[str]:
+    found: dict[str, None] = {}
+    _collect_sources(read_toml(name), found)
+    return [s for s in found if s not in already]
+
+
+def sources(data: dict[str, Any]) -> str:
+    kind = kind_of(data)
+    models = [m for m in read_toml("models.toml").values() if kind in m["used_by"]]
+    parts = ["<h3>Models</h3>", _table([(m["model"], m["source"], m["module"]) for m in models],
+                                       ("model", "source", "code"))]
+    in_result: dict[str, None] = {}
+    _collect_sources(data, in_result)
+    if in_result:
+        parts.append("<h3>Data in this result</h3><ul>"
+                     + "".join(f"<li>{_e(s)}</li>" for s in in_result) + "</ul>")
+    files = ["injury.toml", "outcome.toml"] + (["anatomy.toml"] if kind == "plan" else [])
+    for name in files:
+        cited = _data_file_sources(name, in_result)
+        if cited:
+            parts.append(f"<h3>More in data/{name}</h3><ul>"
+                         + "".join(f"<li>{_e(s)}</li>" for s in cited) + "</ul>")
+    return "".join(parts)
+
+
+def _plot_div(fig: go.Figure, k: int) -> str:
+    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"figure-{k}",
+                       config={"responsive": True, "displaylogo": False})
+
+
+def render(data: dict[str, Any], title: str | None = None) -> str:
+    """The report page for a result JSON (a dict), as one HTML string."""
+    data = read_result(data)
+    kind = kind_of(data)
+    figs = figures.figures(data)
+    title = title or (f"cryoplan plan: {data['anatomy']}" if kind == "plan" else "cryoplan simulation")
+    warn = warnings(data)
+    inputs = data.get("inputs") or {k: data.get(k) for k in ("probe", "cryogen", "tissue", "protocol",
+                                                              "injury_thresholds") if data.get(k)}
+    pngs = [base64.b64encode(static.png(f)).decode() for f in figs]
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        f"<p><small>cryoplan {_e(data.get('cryoplan_version'))} result; report by cryoplan {__version__} "
+        f"on {dt.date.today().isoformat()}. Simulated estimates for planning; not a substitute for "
+        "clinical judgement.</small></p>",
+        "<h2>Warnings</h2>" + ("".join(f"<div class='warn'>{_e(w)}</div>" for w in warn) or "<p>None.</p>"),
+        _plan_summary(data) if kind == "plan" else _simulation_summary(data),
+        "<h2>Figures</h2>",
+        *(_plot_div(f, k) for k, f in enumerate(figs)),
+        "<h2>Inputs</h2>",
+        _table(_flatten(inputs), ("input", "value")),
+        "<h2>Static figures</h2><details><summary>PNG copies of the figures</summary>",
+        *(f"<p><img alt='{_e(f.layout.title.text)}' src='data:image/png;base64,{p}'></p>"
+          for f, p in zip(figs, pngs, strict=True)),
+        "</details>",
+        "<h2>Sources</h2>",
+        sources(data),
+    ]
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
+            f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
+            + "\n".join(body) + "</body></html>")
+
+
+def write_report(data: dict[str, Any], path: str | Path, title: str | None = None) -> None:
+    """Render and write the report atomically (nothing is written if rendering fails)."""
+    page = render(data, title)
+    write_atomic(path, lambda p: p.write_text(page, encoding="utf-8"))
+

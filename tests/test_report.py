@@ -1,0 +1,113 @@
+"""The HTML report: self-contained, every section present, built from simulate's and plan's JSON;
+bad result files are refused without writing anything."""
+
+import base64
+import json
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from cryoplan.cli import app
+from cryoplan.report import figures
+from cryoplan.report.html import render
+
+runner = CliRunner()
+
+PROCEDURE = """
+[probe]
+catalog = "n2o-2.0mm"
+[tissue]
+type = "muscle"
+[protocol]
+phases = [ { kind = "freeze", seconds = 120 }, { kind = "passive-thaw", seconds = 5 } ]
+[grid]
+geometry = "axisymmetric"
+spacing_mm = 0.25
+extent_mm = 10.0
+growth = 1.1
+uniform_extent_mm = 5.0
+[[nerve]]
+name = "test branch"
+distance_mm = 1.55
+orientation = "perpendicular"
+offset_along_axis_mm = 3.0
+length_mm = 12.0
+"""
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sim")
+    (folder / "p.toml").write_text(PROCEDURE)
+    res = runner.invoke(app, ["simulate", str(folder / "p.toml"), "--json", str(folder / "r.json"),
+                              "--report", str(folder / "r.html")])
+    assert res.exit_code == 0, res.output
+    return json.loads((folder / "r.json").read_text()), (folder / "r.html").read_text()
+
+
+def test_the_report_is_self_contained_and_complete(simulated):
+    data, page = simulated
+    assert "<script src" not in page and "<link" not in page  # opens without a network
+    assert "Plotly.newPlot" in page and len(page) > 3_000_000  # plotly.js inlined
+    figs = figures.figures(data)
+    titles = [f.layout.title.text for f in figs]
+    assert titles == ["Ice-ball growth", "Probe wall temperature",
+                      "Coldest temperature reached (mirrored about the probe axis)",
+                      "Injury along each nerve", "Expected pain relief"]
+    assert page.count('class="plotly-graph-div"') == len(figs)
+    pngs = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)", page)
+    assert len(pngs) == len(figs)
+    assert all(base64.b64decode(p)[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    for text in ("Warnings", "Inputs", "Sources", "test branch", "Pennes HH, J Appl Physiol 1 (1948) 93",
+                 "probe.catalog", "n2o-2.0mm", "Evans PJ, Lloyd JW, Green CJ"):
+        assert text in page, text
+
+
+def test_the_map_draws_the_nerve_where_it_lies(simulated):
+    data, _ = simulated
+    path = data["nerves"][0]["path_rz_mm"]
+    assert min(r for r, _ in path) == pytest.approx(1.55, abs=1e-3)  # closest approach
+    assert {z for _, z in path} == {3.0}
+    m = data["map"]
+    assert len(m["min_temperature_c"]) == len(m["z_mm"]) and len(m["min_temperature_c"][0]) == len(m["r_mm"])
+    fig = figures.rz_map(data)
+    nerve = next(t for t in fig.data if t.name == "test branch")
+    assert min(nerve.x) == pytest.approx(1.55, abs=1e-3)
+
+
+def test_relief_curve_falls_through_its_percentiles(simulated):
+    data, _ = simulated
+    o = data["outcome"]
+    assert data["nerves"][0]["blocked"]
+    curve = o["curve"]
+    still = curve["still_relieved"]
+    assert still[0] == 1.0 and all(a >= b for a, b in zip(still, still[1:], strict=False))
+    k = min(range(len(still)), key=lambda i: abs(still[i] - 0.5))
+    assert curve["months"][k] == pytest.approx(o["relief_months"]["median"], abs=0.5)
+
+
+def test_a_warning_reaches_the_page(simulated):
+    data, _ = simulated
+    data = json.loads(json.dumps(data))
+    data["nerves"][0]["warnings"] = ["an isotherm only grazes the nerve"]
+    data["nerves"][0]["reversible"] = False
+    page = render(data)
+    assert "test branch: an isotherm only grazes the nerve" in page
+    assert "may not be reversible" in page
+
+
+def test_report_command_and_bad_results(simulated, tmp_path):
+    data, _ = simulated
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(data))
+    res = runner.invoke(app, ["report", str(src), "-o", str(tmp_path / "out.html")])
+    assert res.exit_code == 0 and (tmp_path / "out.html").stat().st_size > 3_000_000
+    for name, text in (("junk.json", "{not json"), ("other.json", '{"hello": 1}'), ("list.json", "[1, 2]")):
+        (tmp_path / name).write_text(text)
+        out = tmp_path / f"{name}.html"
+        res = runner.invoke(app, ["report", str(tmp_path / name), "-o", str(out)])
+        assert res.exit_code == 2 and "RESULT.json" in res.output and not out.exists(), name
+    res = runner.invoke(app, ["report", str(tmp_path / "missing.json"), "-o", str(tmp_path / "m.html")])
+    assert res.exit_code == 2 and "an existing file" in res.output
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
