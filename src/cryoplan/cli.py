@@ -6,7 +6,6 @@ nothing is written.
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from rich.table import Table
 from cryoplan import config
 from cryoplan.cryogen.thermo import CryogenSupply, expand, standard_gas_density_kg_per_m3
 from cryoplan.data import read_toml
-from cryoplan.errors import InputError
+from cryoplan.errors import InputError, exit_on_input_error
 from cryoplan.injury.grade import GRADE_NAMES
 from cryoplan.procedure import Result, run
 from cryoplan.result import expansion_json, isotherm_key, to_json, write_json
@@ -32,18 +31,7 @@ err_console = Console(stderr=True)
 out_console = Console()
 
 
-def _guarded(fn):
-    """Turn InputError into one line on stderr and exit code 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except InputError as err:
-            sys.stderr.write(f"error: {err}\n")
-            raise typer.Exit(2) from None
-
-    return wrapper
+_guarded = exit_on_input_error
 
 
 def _run_with_progress(cfg: config.ProcedureConfig, show: bool) -> Result:
@@ -335,6 +323,11 @@ def report(
 
     write_report(load_result(result_json), out)
     out_console.print(f"wrote report: {out}")
+
+
+from cryoplan.store.cli import registry_app  # noqa: E402 (after the app it joins)
+
+app.add_typer(registry_app, name="registry")
 
 
 def main() -> None:  # pragma: no cover

@@ -117,6 +117,7 @@ class OutcomeConfig(_Section):
     nerves_treated: Annotated[int, Field(ge=1)] | None = None
     regrowth_distance_mm: NonNegative | None = None
     retreat_at_probability: Annotated[float, Field(gt=0, lt=1)] | None = None
+    registry: str | None = None  # a registry URL: use its newest refit instead of the prior
 
 
 class ProcedureConfig(_Section):

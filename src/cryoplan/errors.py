@@ -14,3 +14,19 @@ class InputError(ValueError):
 
     def __reduce__(self):  # travels between processes (the planner's workers)
         return type(self), (self.field, self.value, self.allowed)
+
+
+def exit_on_input_error(fn):
+    """For command-line entry points: an InputError becomes one line on stderr and exit code 2."""
+    import functools
+    import sys
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputError as err:
+            sys.stderr.write(f"error: {err}\n")
+            raise SystemExit(2) from None
+
+    return wrapper

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from cryoplan.config import ProcedureConfig
+from cryoplan.config import OutcomeConfig, ProcedureConfig
 from cryoplan.cryogen.catalog import CatalogProbe, cannula, catalog_probe, check_fits
 from cryoplan.cryogen.thermo import CryogenSupply, Expansion, expand
 from cryoplan.errors import InputError
@@ -25,7 +25,13 @@ from cryoplan.injury.thresholds import (
     default_thresholds,
     with_overrides,
 )
-from cryoplan.outcome.relief import ReliefDistribution, default_model, outcome_data
+from cryoplan.outcome.relief import (
+    ReliefDistribution,
+    ReliefModel,
+    default_model,
+    outcome_data,
+    regrowth_floor_months,
+)
 from cryoplan.protocol import Phase, Protocol
 from cryoplan.thermal.grid import Grid, axisymmetric_grid, radial_grid
 from cryoplan.thermal.probe import ProbeModel
@@ -236,9 +242,20 @@ def _outcome(cfg: ProcedureConfig, assessments: tuple[NerveAssessment, ...]) -> 
     if not blocked:
         return Outcome(None, p, n, 0.0, "no nerve is blocked: no lasting relief is expected")
     length = sum(a.blocked_length_m for a in blocked) / len(blocked)
-    model = default_model(None if oc.regrowth_distance_mm is None else oc.regrowth_distance_mm * 1e-3)
-    dist = model.distribution(length, n, cfg.patient.susceptibility)
+    dist = relief_model(oc).distribution(length, n, cfg.patient.susceptibility)
     return Outcome(dist, p, n, length, f"{len(blocked)} of {len(assessments)} nerve(s) blocked")
+
+
+def relief_model(oc: OutcomeConfig) -> ReliefModel:
+    """The relief model: the newest refit in ``oc.registry`` if one is named, else the prior;
+    a given regrowth distance sets the floor either way."""
+    distance = None if oc.regrowth_distance_mm is None else oc.regrowth_distance_mm * 1e-3
+    if oc.registry is None:
+        return default_model(distance)
+    from cryoplan.store.analysis import model_from_registry  # SQLAlchemy only when asked for
+
+    model = model_from_registry(oc.registry)
+    return model if distance is None else replace(model, floor_months=regrowth_floor_months(distance))
 
 
 def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = None) -> Result:

@@ -29,7 +29,7 @@ from cryoplan.errors import InputError
 from cryoplan.injury.assess import assess
 from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.thresholds import default_nerve_diameter_m, default_thresholds, with_overrides
-from cryoplan.outcome.relief import ReliefDistribution, default_model
+from cryoplan.outcome.relief import ReliefDistribution
 from cryoplan.planning.config import PlanConfig
 from cryoplan.planning.evaluate import (
     Candidate,
@@ -47,7 +47,7 @@ from cryoplan.planning.space import (
     sigma_from_mean_error,
     sigma_from_radius95,
 )
-from cryoplan.procedure import probe_model
+from cryoplan.procedure import probe_model, relief_model
 from cryoplan.thermal.placement import PlacedProbe, rasterise
 from cryoplan.thermal.solver3d import ThermalResult3D
 from cryoplan.thermal.steady import steady_temperature
@@ -382,11 +382,9 @@ def plan(
     if chosen is not None:
         blocked = [a for a in chosen.nominal if a.blocked]
         if blocked:
-            oc = cfg.outcome
-            model = default_model(None if oc.regrowth_distance_mm is None else oc.regrowth_distance_mm * 1e-3)
-            relief = model.distribution(
+            relief = relief_model(cfg.outcome).distribution(
                 sum(a.blocked_length_m for a in blocked) / len(blocked),
-                oc.nerves_treated or len(blocked),
+                cfg.outcome.nerves_treated or len(blocked),
                 cfg.patient.susceptibility,
             )
     entry = _exit_point(ctx, chosen) if chosen else None

@@ -8,8 +8,8 @@ and data used.
 >>> read_result({"kind": "plan"})
 Traceback (most recent call last):
 ...
-cryoplan.errors.InputError: RESULT.json = {'kind': 'plan'}: not allowed; allowed: the JSON of \
-cryoplan simulate or cryoplan plan (missing: anatomy, status, why)
+cryoplan.errors.InputError: RESULT.json = {'kind': 'plan'}: allowed is the JSON of cryoplan simulate \
+or cryoplan plan (missing: anatomy, status, why)
 """
 
 from __future__ import annotations

@@ -1,0 +1,146 @@
+"""What the registry accepts: a procedure and its follow-ups, validated before anything is
+written (bad input raises InputError naming the field, the value and what is allowed).
+
+>>> pseudonym("pt-0042")
+'pt-0042'
+>>> pseudonym("John Smith")
+Traceback (most recent call last):
+...
+cryoplan.errors.InputError: pseudonym = 'John Smith': allowed is a pseudonym: 4-32 letters, digits, \
+'-' or '_', with at least one digit, and not a date (no names, no dates of birth)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cryoplan.errors import InputError
+
+PSEUDONYM = re.compile(r"^[A-Za-z0-9_-]{4,32}$")
+DATE_LIKE = re.compile(r"(19|20)\d{2}[-_]?(0[1-9]|1[0-2])[-_]?(0[1-9]|[12]\d|3[01])")
+PSEUDONYM_RULE = ("a pseudonym: 4-32 letters, digits, '-' or '_', with at least one digit, and not a "
+                  "date (no names, no dates of birth)")
+LEVEL = re.compile(r"^(L[1-5]|S[1-4]|T1[0-2]|T[1-9]|C[1-8])$")
+
+
+def pseudonym(value: Any) -> str:
+    text = str(value)
+    if not PSEUDONYM.match(text) or not any(c.isdigit() for c in text) or DATE_LIKE.search(text):
+        raise InputError("pseudonym", value, PSEUDONYM_RULE)
+    return text
+
+
+def date(field: str, value: Any, not_before: dt.date | None = None) -> dt.date:
+    """An ISO date (YYYY-MM-DD), not in the future and not before ``not_before``."""
+    try:
+        day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise InputError(field, value, "a date as YYYY-MM-DD") from None
+    if day > dt.date.today():
+        raise InputError(field, value, "a date not in the future")
+    if not_before is not None and day < not_before:
+        raise InputError(field, value, f"a date on or after {not_before.isoformat()} (the procedure)")
+    return day
+
+
+def levels(value: Any) -> str:
+    """Treated levels as a comma-separated list, e.g. 'L3,L4,L5' or 'S1,S2'."""
+    items = [s.strip().upper() for s in str(value).split(",") if s.strip()]
+    if not items or any(not LEVEL.match(s) for s in items):
+        raise InputError("levels", value, "spinal levels separated by commas, e.g. L3,L4,L5 or S1,S2")
+    return ",".join(items)
+
+
+def pain_score(value: Any) -> int:
+    try:
+        score = int(str(value))
+    except ValueError:
+        raise InputError("pain_score", value, "an integer from 0 to 10") from None
+    if not 0 <= score <= 10:
+        raise InputError("pain_score", value, "an integer from 0 to 10")
+    return score
+
+
+def flag(field: str, value: Any) -> bool:
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "y"):
+        return True
+    if text in ("0", "false", "no", "n"):
+        return False
+    raise InputError(field, value, "yes/no (true/false, 1/0)")
+
+
+@dataclass(frozen=True)
+class ProcedureEntry:
+    pseudonym: str
+    treated_on: dt.date
+    kind: str
+    probe: str
+    gas: str
+    protocol: str
+    total_freeze_s: float
+    levels: str
+    nerves_treated: int
+    blocked_length_mm: float | None = None
+    predicted_median_months: float | None = None
+    result_json: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("simulation", "plan"):
+            raise InputError("kind", self.kind, "simulation or plan")
+        if not self.total_freeze_s > 0:
+            raise InputError("total_freeze_s", self.total_freeze_s, "a number of seconds > 0")
+        if self.nerves_treated < 1:
+            raise InputError("nerves_treated", self.nerves_treated, "an integer >= 1")
+        if self.blocked_length_mm is not None and not self.blocked_length_mm >= 0:
+            raise InputError("blocked_length_mm", self.blocked_length_mm, "a length >= 0 or empty")
+        for name in ("probe", "gas", "protocol"):
+            if not getattr(self, name) or len(getattr(self, name)) > 128:
+                raise InputError(name, getattr(self, name), "1-128 characters")
+
+
+def protocol_text(phases: list[dict[str, Any]]) -> tuple[str, float]:
+    """'2 x 120 s, 30 s thaw' and the total freezing time from a result's phase list."""
+    freezes = [p["seconds"] for p in phases if p["kind"] == "freeze"]
+    thaws = [p["seconds"] for p in phases if p["kind"] != "freeze"]
+    if not freezes:
+        raise InputError("protocol", phases, "a protocol with at least one freeze")
+    text = (f"{len(freezes)} x {freezes[0]:g} s" if len(set(freezes)) == 1
+            else " + ".join(f"{s:g} s" for s in freezes))
+    if len(freezes) > 1 and thaws:
+        text += f", {thaws[0]:g} s thaw"
+    return text, float(sum(freezes))
+
+
+def from_result(data: dict[str, Any], who: str, treated_on: Any, treated_levels: Any,
+                nerves_treated: int | None = None) -> ProcedureEntry:
+    """A registry entry from the JSON of ``cryoplan simulate`` or ``cryoplan plan``."""
+    lv = levels(treated_levels)
+    nerves = nerves_treated or len(lv.split(","))
+    if data.get("kind") == "plan":
+        if data.get("status") != "plan":
+            raise InputError("RESULT.json", data.get("status"), "a plan that found a safe placement")
+        inputs = data["inputs"]
+        protocol, total = protocol_text(data["plan"]["protocol"])
+        blocked = [t["blocked_length_mm"] for t in data["targets"] if t["blocked"]]
+        median = (data.get("relief_months") or {}).get("median")
+        probe, gas = inputs["probe"].get("catalog") or "custom", inputs["cryogen"]["gas"]
+    elif "iceball" in data:
+        protocol, total = protocol_text(data["protocol"])
+        blocked = [n["blocked_length_mm"] for n in data.get("nerves") or [] if n["blocked"]]
+        median = ((data.get("outcome") or {}).get("relief_months") or {}).get("median")
+        probe = data["probe"].get("catalog") or f"{data['probe']['diameter_mm']:g} mm"
+        gas = (data.get("cryogen") or {}).get("gas") or data["probe"]["boundary"]
+    else:
+        raise InputError("RESULT.json", "{...}", "the JSON of cryoplan simulate or cryoplan plan")
+    return ProcedureEntry(
+        pseudonym=pseudonym(who), treated_on=date("treated_on", treated_on),
+        kind=data.get("kind", "simulation"),
+        probe=probe, gas=gas, protocol=protocol, total_freeze_s=total, levels=lv, nerves_treated=nerves,
+        blocked_length_mm=sum(blocked) / len(blocked) if blocked else None,
+        predicted_median_months=median, result_json=json.dumps(data),
+    )

@@ -1,0 +1,293 @@
+"""The outcome registry: procedures and follow-ups in SQLite (default) or PostgreSQL (by URL).
+
+Every write is one transaction: a process killed mid-write leaves the registry as it was or fully
+updated. SQLite runs in WAL mode and takes the write lock at the start of each transaction
+(``BEGIN IMMEDIATE``) so concurrent writers queue instead of failing or losing updates; the
+schema comes from Alembic migrations, applied when a registry is opened.
+
+>>> reg = Registry("sqlite://")  # in memory
+>>> pid = reg.add_procedure(ProcedureEntry("pt-0001", dt.date(2026, 1, 5), "simulation", "n2o-2.0mm",
+...     "n2o", "2 x 120 s, 30 s thaw", 240.0, "L4,L5", 2, blocked_length_mm=5.0))
+>>> reg.add_follow_up(pid, "2026-03-05", 2, False) > 0
+True
+>>> [(d.protocol, round(d.months, 2), d.event) for d in reg.durations()]
+[('2 x 120 s, 30 s thaw', 1.94, False)]
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, selectinload
+
+from cryoplan.errors import InputError
+from cryoplan.outcome.fit import OutcomeRecord
+from cryoplan.outcome.relief import ReliefModel
+from cryoplan.store import entries
+from cryoplan.store.entries import ProcedureEntry
+from cryoplan.store.models import FollowUp, ModelFit, Procedure
+
+DEFAULT_URL = "sqlite:///cryoplan-registry.db"
+DAYS_PER_MONTH = 365.25 / 12
+CSV_COLUMNS = ["procedure_ref", *(f.name for f in fields(ProcedureEntry) if f.name != "result_json"),
+               "seen_on", "pain_score", "pain_returned"]
+
+
+def registry_url(url: str | None = None) -> str:
+    """The database URL: ``url``, else $CRYOPLAN_REGISTRY, else ./cryoplan-registry.db.
+    ``postgresql://`` URLs use the psycopg (3) driver."""
+    url = url or os.environ.get("CRYOPLAN_REGISTRY") or DEFAULT_URL
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 60})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None  # let the "begin" hook below open transactions
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA foreign_keys = ON")
+        if url not in ("sqlite://", "sqlite:///:memory:"):
+            cur.execute("PRAGMA journal_mode = WAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock now: no lost upgrade races
+
+    return engine
+
+
+def _engine(url: str) -> Engine:
+    try:
+        if url.startswith("sqlite"):
+            return _sqlite_engine(url)
+        return create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, ImportError) as err:
+        raise InputError("registry URL", url, f"a SQLAlchemy database URL: sqlite:///FILE or "
+                         f"postgresql://USER:PASSWORD@HOST/DB ({err})") from None
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("cryoplan.store") / "migrations"))
+    return cfg
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+@dataclass(frozen=True)
+class Duration:
+    """Relief of one procedure: months to the first follow-up with pain back (event) or to the
+    last follow-up without it (censored)."""
+
+    procedure_id: int
+    protocol: str
+    months: float
+    event: bool
+    blocked_length_mm: float | None
+    nerves_treated: int
+
+
+class Registry:
+    def __init__(self, url: str | None = None) -> None:
+        self.url = registry_url(url)
+        self.engine = _engine(self.url)
+        try:
+            self._migrate()
+        except OperationalError as err:
+            raise InputError("registry URL", self.url,
+                             f"a database that can be opened ({err.orig})") from None
+
+    def _migrate(self) -> None:
+        """Bring the schema to the newest migration, in one transaction (SQLite's write lock or
+        a PostgreSQL advisory lock keeps two processes from migrating at once)."""
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(727172)"))
+            if MigrationContext.configure(conn).get_current_revision() == head_revision():
+                return
+            cfg = _alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def add_procedure(self, entry: ProcedureEntry) -> int:
+        with self._write() as s:
+            row = Procedure(**{f.name: getattr(entry, f.name) for f in fields(ProcedureEntry)})
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def add_follow_up(self, procedure_id: int, seen_on: Any, pain_score: Any, pain_returned: Any) -> int:
+        with self._write() as s:
+            proc = s.get(Procedure, procedure_id)
+            if proc is None:
+                raise InputError("procedure", procedure_id, "the id of a recorded procedure")
+            row = FollowUp(procedure_id=procedure_id,
+                           seen_on=entries.date("seen_on", seen_on, not_before=proc.treated_on),
+                           pain_score=entries.pain_score(pain_score),
+                           pain_returned=entries.flag("pain_returned", pain_returned))
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def save_fit(self, model: ReliefModel, records: int) -> int:
+        with self._write() as s:
+            row = ModelFit(records=records, **{f.name: getattr(model, f.name) for f in fields(ReliefModel)})
+            s.add(row)
+            s.flush()
+            return row.id
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def procedures(self) -> list[Procedure]:
+        with Session(self.engine) as s:
+            return list(s.scalars(select(Procedure).options(selectinload(Procedure.follow_ups))
+                                  .order_by(Procedure.id)))
+
+    def counts(self) -> tuple[int, int]:
+        with Session(self.engine) as s:
+            return (s.scalar(select(func.count()).select_from(Procedure)) or 0,
+                    s.scalar(select(func.count()).select_from(FollowUp)) or 0)
+
+    def latest_fit(self) -> ReliefModel | None:
+        with Session(self.engine) as s:
+            row = s.scalars(select(ModelFit).order_by(ModelFit.id.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return ReliefModel(**{f.name: getattr(row, f.name) for f in fields(ReliefModel)})
+
+    def durations(self) -> list[Duration]:
+        """One relief duration per procedure with at least one follow-up."""
+        out = []
+        for p in self.procedures():
+            if not p.follow_ups:
+                continue
+            back = next((f for f in p.follow_ups if f.pain_returned), None)
+            last = back or p.follow_ups[-1]
+            months = (last.seen_on - p.treated_on).days / DAYS_PER_MONTH
+            out.append(Duration(p.id, p.protocol, months, back is not None, p.blocked_length_mm,
+                                p.nerves_treated))
+        return out
+
+    def outcome_records(self) -> list[OutcomeRecord]:
+        """Durations with a blocked length, as the relief model's refit takes them."""
+        return [OutcomeRecord(d.months, d.event, d.blocked_length_mm * 1e-3, d.nerves_treated)
+                for d in self.durations() if d.blocked_length_mm and d.months > 0]
+
+    # -- CSV ----------------------------------------------------------------------------------
+
+    def export_csv(self, path: Path) -> int:
+        """One row per follow-up (procedure columns repeated; a procedure without follow-ups
+        gets one row with the follow-up columns empty). Returns the rows written."""
+        from cryoplan.result import write_atomic
+
+        rows = []
+        for p in self.procedures():
+            base = {c: getattr(p, c) for c in CSV_COLUMNS[1:-3]} | {"procedure_ref": p.id}
+            for f in p.follow_ups or [None]:
+                rows.append(base | ({"seen_on": f.seen_on, "pain_score": f.pain_score,
+                                     "pain_returned": "yes" if f.pain_returned else "no"} if f else {}))
+
+        def write(tmp: Path) -> None:
+            with tmp.open("w", newline="", encoding="utf-8") as fh:
+                w = csv.DictWriter(fh, CSV_COLUMNS)
+                w.writeheader()
+                w.writerows(rows)
+
+        write_atomic(path, write)
+        return len(rows)
+
+    def import_csv(self, path: Path, progress=None) -> tuple[int, int]:
+        """Read an exported CSV: every row is checked first, then everything is written in one
+        transaction (new ids; ``procedure_ref`` only groups rows). Returns (procedures, follow-ups)."""
+        procs, follows = _read_csv(Path(path))
+        if progress:
+            progress(len(procs), sum(len(v) for v in follows.values()))
+        with self._write() as s:
+            for ref, entry in procs.items():
+                row = Procedure(**{f.name: getattr(entry, f.name) for f in fields(ProcedureEntry)})
+                row.follow_ups = [FollowUp(seen_on=d, pain_score=score, pain_returned=back)
+                                  for d, score, back in follows[ref]]
+                s.add(row)
+        return len(procs), sum(len(v) for v in follows.values())
+
+
+def _read_csv(path: Path) -> tuple[dict[str, ProcedureEntry], dict[str, list[tuple[dt.date, int, bool]]]]:
+    try:
+        fh = path.open(newline="", encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("CSV", str(path), "an existing file") from None
+    procs: dict[str, ProcedureEntry] = {}
+    follows: dict[str, list[tuple[dt.date, int, bool]]] = {}
+    with fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError("CSV columns", reader.fieldnames, f"the exported columns (missing: {missing})")
+        for n, row in enumerate(reader, start=2):
+            try:
+                ref = row["procedure_ref"]
+                if ref not in procs:
+                    procs[ref] = _entry(row)
+                    follows[ref] = []
+                if row["seen_on"]:
+                    follows[ref].append((
+                        entries.date("seen_on", row["seen_on"], not_before=procs[ref].treated_on),
+                        entries.pain_score(row["pain_score"]),
+                        entries.flag("pain_returned", row["pain_returned"])))
+            except InputError as err:
+                raise InputError(f"CSV line {n}: {err.field}", err.value, err.allowed) from None
+    return procs, follows
+
+
+def _number(field: str, value: str, kind=float):
+    if value in ("", None):
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        raise InputError(field, value, f"a number ({kind.__name__})") from None
+
+
+def _entry(row: dict[str, str]) -> ProcedureEntry:
+    return ProcedureEntry(
+        pseudonym=entries.pseudonym(row["pseudonym"]),
+        treated_on=entries.date("treated_on", row["treated_on"]),
+        kind=row["kind"], probe=row["probe"], gas=row["gas"], protocol=row["protocol"],
+        total_freeze_s=_number("total_freeze_s", row["total_freeze_s"]) or 0.0,
+        levels=entries.levels(row["levels"]),
+        nerves_treated=_number("nerves_treated", row["nerves_treated"], int) or 0,
+        blocked_length_mm=_number("blocked_length_mm", row["blocked_length_mm"]),
+        predicted_median_months=_number("predicted_median_months", row["predicted_median_months"]),
+    )

@@ -1,0 +1,252 @@
+"""The outcome registry against SQLite and a real PostgreSQL server: records, follow-ups,
+Kaplan-Meier, the refit that later predictions use, CSV round trip, all-or-nothing writes
+(a writer killed mid-import), concurrent writers, and bad input.
+
+PostgreSQL: set CRYOPLAN_TEST_POSTGRES_URL to a server where the user may create databases
+(.ci/run starts one); without it the PostgreSQL cases are skipped, unless
+CRYOPLAN_REQUIRE_POSTGRES=1 (CI), where they fail.
+"""
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cryoplan.cli import app
+from cryoplan.config import OutcomeConfig
+from cryoplan.errors import InputError
+from cryoplan.outcome.relief import default_model
+from cryoplan.procedure import relief_model
+from cryoplan.store.analysis import kaplan_meier, km_png, refit_from_registry
+from cryoplan.store.entries import ProcedureEntry, from_result
+from cryoplan.store.registry import Registry, head_revision
+
+runner = CliRunner()
+PG_URL = os.environ.get("CRYOPLAN_TEST_POSTGRES_URL")
+CLI = [sys.executable, "-c", "from cryoplan.cli import app; app()"]
+
+
+def _pg_database():
+    import psycopg
+
+    name = f"cryoplan_test_{uuid.uuid4().hex[:10]}"
+    admin = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin.rsplit("/", 1)[0] + "/" + name, admin, name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'registry.db'}"
+        return
+    if not PG_URL:
+        if os.environ.get("CRYOPLAN_REQUIRE_POSTGRES") == "1":
+            pytest.fail("CRYOPLAN_REQUIRE_POSTGRES=1 but CRYOPLAN_TEST_POSTGRES_URL is not set")
+        pytest.skip("no PostgreSQL server (set CRYOPLAN_TEST_POSTGRES_URL)")
+    import psycopg
+
+    db_url, admin, name = _pg_database()
+    yield db_url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def entry(who="pt-0001", treated="2025-01-10", protocol="2 x 120 s, 30 s thaw", blocked=5.0, nerves=2):
+    return ProcedureEntry(who, dt.date.fromisoformat(treated), "simulation", "n2o-2.0mm", "n2o", protocol,
+                          240.0, "L4,L5", nerves, blocked_length_mm=blocked)
+
+
+def simulation_json(blocked=True):
+    return {"kind": "simulation", "iceball": {}, "probe": {"catalog": "n2o-2.0mm", "diameter_mm": 2.0,
+                                                           "boundary": "cryogen"},
+            "cryogen": {"gas": "n2o"},
+            "protocol": [{"kind": "freeze", "seconds": 120}, {"kind": "passive-thaw", "seconds": 30},
+                         {"kind": "freeze", "seconds": 120}],
+            "nerves": [{"blocked": blocked, "blocked_length_mm": 5.2 if blocked else 0.0}],
+            "outcome": {"relief_months": {"median": 12.5} if blocked else None}}
+
+
+def test_a_fresh_registry_is_at_the_newest_migration(url):
+    reg = Registry(url)
+    assert reg.revision() == head_revision() == "0001"
+    assert Registry(url).counts() == (0, 0)  # reopening migrates nothing and loses nothing
+
+
+def test_procedures_follow_ups_and_relief_durations(url):
+    reg = Registry(url)
+    e = from_result(simulation_json(), "pt-0007", "2025-02-01", "l4, L5")
+    assert (e.protocol, e.total_freeze_s, e.levels, e.nerves_treated) == ("2 x 120 s, 30 s thaw", 240.0,
+                                                                         "L4,L5", 2)
+    pid = reg.add_procedure(e)
+    reg.add_follow_up(pid, "2025-05-01", 1, False)
+    reg.add_follow_up(pid, "2025-11-01", 7, "yes")
+    reg.add_follow_up(pid, "2026-02-01", 8, True)  # after the return: ignored for the duration
+    other = reg.add_procedure(entry("pt-0008"))
+    reg.add_follow_up(other, "2025-04-10", 0, False)
+    d = {x.procedure_id: x for x in reg.durations()}
+    assert d[pid].event and d[pid].months == pytest.approx(273 / (365.25 / 12))
+    assert not d[other].event and d[other].months == pytest.approx(90 / (365.25 / 12))
+    stored = reg.procedures()[0]
+    assert json.loads(stored.result_json)["kind"] == "simulation" and stored.predicted_median_months == 12.5
+
+
+def test_kaplan_meier_by_hand(url):
+    """Durations 3, 5+, 7, 9, 11+ months: S = 0.8 after 3, x 2/3 after 7, x 1/2 after 9; median 9."""
+    reg = Registry(url)
+    start = dt.date(2024, 1, 1)
+    for months, back in ((3, True), (5, False), (7, True), (9, True), (11, False)):
+        pid = reg.add_procedure(entry(f"pt-{months:04d}", start.isoformat()))
+        seen = start + dt.timedelta(days=round(months * 365.25 / 12))
+        reg.add_follow_up(pid, seen.isoformat(), 6 if back else 1, back)
+    reg.add_procedure(entry("pt-0099", protocol="1 x 90 s"))  # no follow-up: not in the curves
+    (c,) = kaplan_meier(reg.durations())
+    assert (c.patients, c.events) == (5, 3)
+    s = dict(zip(np.round(c.months, 1), c.still_relieved, strict=True))
+    assert s[3.0] == pytest.approx(0.8) and s[7.0] == pytest.approx(0.8 * 2 / 3)
+    assert s[9.0] == pytest.approx(0.8 * 2 / 3 / 2) and c.median_months == pytest.approx(9.0, abs=0.05)
+    assert km_png([c])[:4] == b"\x89PNG"
+
+
+def test_refit_is_stored_and_used_by_later_predictions(url):
+    """Outcomes drawn from a model with twice the prior's median excess: the refit finds it
+    and a prediction that names the registry uses it."""
+    prior = default_model()
+    rng = np.random.default_rng(3)
+    reg = Registry(url)
+    start = dt.date(2023, 1, 1)
+    true_median = 2 * prior.median_ref_months
+    for k in range(60):
+        months = prior.floor_months + true_median * np.exp(prior.sigma * rng.standard_normal())
+        months = min(months, 34.0)  # followed for at most 34 months: censored beyond
+        pid = reg.add_procedure(entry(f"pt-{k:04d}", start.isoformat(), blocked=6.0, nerves=2))
+        seen = start + dt.timedelta(days=round(months * 365.25 / 12))
+        reg.add_follow_up(pid, seen.isoformat(), 5, months < 34.0)
+    with pytest.raises(InputError, match="outcome.registry"):
+        relief_model(OutcomeConfig(registry=url))  # nothing fitted yet
+    fitted = refit_from_registry(reg)
+    assert fitted.median_ref_months == pytest.approx(true_median, rel=0.25)
+    used = relief_model(OutcomeConfig(registry=url))
+    assert used == fitted == reg.latest_fit()
+    assert used.distribution(6e-3, 2).median > prior.distribution(6e-3, 2).median + 3
+
+
+def test_csv_round_trip_and_bad_rows_change_nothing(url, tmp_path):
+    reg = Registry(url)
+    a = reg.add_procedure(entry("pt-0001"))
+    reg.add_follow_up(a, "2025-03-01", 2, False)
+    reg.add_follow_up(a, "2025-09-01", 6, True)
+    reg.add_procedure(entry("pt-0002", protocol="1 x 180 s", blocked=None))
+    assert reg.export_csv(tmp_path / "out.csv") == 3
+    copy = Registry(f"sqlite:///{tmp_path / 'copy.db'}")
+    assert copy.import_csv(tmp_path / "out.csv") == (2, 2)
+    copy.export_csv(tmp_path / "again.csv")
+    assert (tmp_path / "again.csv").read_text() == (tmp_path / "out.csv").read_text()
+    lines = (tmp_path / "out.csv").read_text().splitlines()
+    lines[2] = lines[2].replace(",6,yes", ",16,yes")
+    (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="CSV line 3: pain_score"):
+        reg.import_csv(tmp_path / "bad.csv")
+    assert reg.counts() == (2, 2)
+
+
+def test_bad_input_is_refused(url):
+    reg = Registry(url)
+    pid = reg.add_procedure(entry())
+    for args, field in (((pid, "2024-12-31", 2, False), "seen_on"),  # before the procedure
+                        ((pid, "2999-01-01", 2, False), "seen_on"),  # in the future
+                        ((pid, "2025-13-01", 2, False), "seen_on"),
+                        ((pid, "2025-03-01", -1, False), "pain_score"),
+                        ((pid, "2025-03-01", 3, "maybe"), "pain_returned"),
+                        ((pid + 100, "2025-03-01", 3, True), "procedure")):
+        with pytest.raises(InputError, match=field):
+            reg.add_follow_up(*args)
+    for who in ("Jane Doe", "19650412", "pt-1965-04-12", "abc", "janedoe"):
+        with pytest.raises(InputError, match="pseudonym"):
+            from_result(simulation_json(), who, "2025-01-01", "L4")
+    with pytest.raises(InputError, match="levels"):
+        from_result(simulation_json(), "pt-0001", "2025-01-01", "lumbar")
+    assert reg.counts() == (1, 0)
+
+
+def _write_big_csv(path: Path, n: int) -> None:
+    rows = ["procedure_ref,pseudonym,treated_on,kind,probe,gas,protocol,total_freeze_s,levels,nerves_treated,"
+            "blocked_length_mm,predicted_median_months,seen_on,pain_score,pain_returned"]
+    rows += [f"{k},pt-{k:06d},2025-01-01,simulation,n2o-2.0mm,n2o,1 x 120 s,120,L4,1,5.0,,2025-06-01,3,no"
+             for k in range(n)]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_a_writer_killed_mid_import_leaves_the_registry_as_it_was(url, tmp_path):
+    """SIGKILL a `cryoplan registry import` of 30000 procedures once it has begun writing:
+    the registry holds what it held before, never part of the import."""
+    reg = Registry(url)
+    reg.add_procedure(entry())
+    big = tmp_path / "big.csv"
+    _write_big_csv(big, 30_000)
+    proc = subprocess.Popen([*CLI, "registry", "import", str(big), "--db", url], stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True)
+    line = proc.stderr.readline()  # printed just before the write transaction begins
+    assert line.startswith("importing 30000 procedures"), line
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(30) == -signal.SIGKILL, "the import finished before it could be killed"
+    assert Registry(url).counts() == (1, 0)
+    # and the registry still takes writes (no lock left behind)
+    Registry(url).add_follow_up(1, "2025-02-01", 1, False)
+    assert Registry(url).counts() == (1, 1)
+
+
+WRITER = """
+import sys
+from cryoplan.store.registry import Registry
+reg = Registry(sys.argv[1])
+for k in range(int(sys.argv[2])):
+    reg.add_follow_up(1, "2025-02-01", k % 11, False)
+"""
+
+
+def test_concurrent_writers_lose_no_updates(url):
+    Registry(url).add_procedure(entry())
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, url, "40"]) for _ in range(4)]
+    assert [w.wait(120) for w in writers] == [0, 0, 0, 0]
+    assert Registry(url).counts() == (1, 160)
+
+
+def test_registry_command_line(tmp_path):
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    result = tmp_path / "result.json"
+    result.write_text(json.dumps(simulation_json()))
+    steps = [
+        ["registry", "init", "--db", db],
+        ["registry", "add", str(result), "--pseudonym", "pt-0001", "--treated-on", "2025-01-02",
+         "--levels", "L4", "--db", db],
+        ["registry", "follow-up", "1", "--seen-on", "2025-07-02", "--pain", "6", "--returned", "--db", db],
+        ["registry", "list", "--db", db],
+        ["registry", "km", "--png", str(tmp_path / "km.png"), "--json", str(tmp_path / "km.json"),
+         "--db", db],
+        ["registry", "export", str(tmp_path / "r.csv"), "--db", db],
+    ]
+    for args in steps:
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, (args, res.output)
+    curves = json.loads((tmp_path / "km.json").read_text())["curves"]
+    assert curves[0]["events"] == 1 and curves[0]["median_months"] == pytest.approx(5.95, abs=0.05)
+    assert (tmp_path / "km.png").stat().st_size > 5000
+    res = runner.invoke(app, ["registry", "refit", "--db", db])
+    assert res.exit_code == 2 and "at least 10" in res.output
+    res = runner.invoke(app, ["registry", "add", str(result), "--pseudonym", "Jane Doe", "--treated-on",
+                              "2025-01-02", "--levels", "L4", "--db", db])
+    assert res.exit_code == 2 and "pseudonym" in res.output
+    res = runner.invoke(app, ["registry", "list", "--db", "mysql+nodriver://x"])
+    assert res.exit_code == 2 and "registry URL" in res.output
