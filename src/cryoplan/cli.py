@@ -325,6 +325,41 @@ def report(
     out_console.print(f"wrote report: {out}")
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@app.command()
+@_guarded
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on (default: loopback only)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    data_dir: Annotated[Path, typer.Option(help="runs and the default registry live here")] = Path(
+        "cryoplan-data"),
+    token: Annotated[str | None, typer.Option(
+        help="required on every request; made up and printed when HOST is not loopback")] = None,
+    registry: Annotated[str | None, typer.Option(help="registry database URL")] = None,
+    workers: Annotated[int, typer.Option(help="runs executed at once")] = 1,
+) -> None:
+    """The local web planner: pick a template or upload a file, run it, see the report, record
+    outcomes."""
+    import secrets
+
+    import uvicorn
+
+    from cryoplan.web.app import create_app
+
+    if not 1 <= port <= 65535:
+        raise InputError("--port", port, "1-65535")
+    if workers < 1:
+        raise InputError("--workers", workers, "an integer >= 1")
+    if host not in LOOPBACK and not token:
+        token = secrets.token_urlsafe(24)
+    web = create_app(data_dir, token=token, registry_url=registry, workers=workers)
+    shown = f"[{host}]" if ":" in host else host
+    out_console.print(f"cryoplan web planner: http://{shown}:{port}/" + (f"?token={token}" if token else ""))
+    uvicorn.run(web, host=host, port=port, log_level="warning")
+
+
 from cryoplan.store.cli import registry_app  # noqa: E402 (after the app it joins)
 
 app.add_typer(registry_app, name="registry")

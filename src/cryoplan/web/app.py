@@ -1,0 +1,375 @@
+"""The local web planner (FastAPI): a page, and a JSON API with its OpenAPI schema at
+``/openapi.json``, for running simulations and plans and recording outcomes.
+
+Runs execute on worker threads (``jobs.Runs``), never on the request thread. Uploads larger
+than ``max_upload_bytes`` get 413; bad procedure files get 422 naming the field, the value and
+what is allowed. Files are served only from the data folder, by run id. With a token, every
+request must carry it (``Authorization: Bearer TOKEN`` or ``?token=TOKEN``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import tomllib
+from importlib import resources
+from pathlib import Path as FilePath
+from typing import Annotated, Any, Literal
+
+import tomli_w
+from fastapi import FastAPI, HTTPException, Path, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cryoplan import __version__
+from cryoplan.cryogen.catalog import list_probes
+from cryoplan.errors import InputError
+from cryoplan.web.jobs import QueueFull, Runs, RunStatus
+
+RunId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="a run id (32 hex digits)")]
+TEMPLATES: dict[str, tuple[Literal["simulation", "plan"], str, str]] = {
+    "demo": ("simulation", "demo.toml", "2.0 mm N2O probe beside an L4 medial branch (simulation)"),
+    "plan-l4": ("plan", "plan-l4.toml", "L4 medial branch template: choose tip, angle and protocol (plan)"),
+}
+GASES = ("n2o", "ln2", "argon", "co2")
+MAX_TOML_CHARS = 100_000
+
+
+class ProtocolChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cycles: int = Field(ge=1, le=4, description="freeze cycles")
+    freeze_s: float = Field(gt=0, le=900, description="seconds per freeze")
+    thaw_s: float = Field(ge=0, le=900, description="passive thaw between freezes, s")
+
+
+class RunRequest(BaseModel):
+    """A built-in template, or a procedure/plan file's text, with optional probe, gas and
+    protocol choices that replace the file's."""
+
+    model_config = ConfigDict(extra="forbid")
+    template: Literal["demo", "plan-l4"] | None = None
+    procedure_toml: str | None = Field(None, max_length=MAX_TOML_CHARS)
+    kind: Literal["simulation", "plan"] | None = Field(None, description="required with procedure_toml")
+    probe: str | None = Field(None, max_length=64, description="a catalog probe name")
+    gas: Literal["n2o", "ln2", "argon", "co2"] | None = None
+    protocol: ProtocolChoice | None = None
+    title: str | None = Field(None, max_length=120)
+
+
+class RunOut(BaseModel):
+    id: str
+    kind: Literal["simulation", "plan"]
+    title: str
+    state: Literal["queued", "running", "done", "failed"]
+    progress: float
+    message: str
+    created: float
+    finished: float | None
+    error: str | None
+
+
+class Template(BaseModel):
+    name: str
+    kind: Literal["simulation", "plan"]
+    description: str
+    toml: str
+
+
+class Options(BaseModel):
+    templates: list[Template]
+    probes: list[dict[str, str]]
+    gases: list[str]
+
+
+class RecordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    run_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    pseudonym: str = Field(max_length=64)
+    treated_on: str = Field(max_length=10, description="YYYY-MM-DD")
+    levels: str = Field(max_length=64, description="e.g. L4,L5")
+
+
+class FollowUpIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seen_on: str = Field(max_length=10, description="YYYY-MM-DD")
+    pain_score: int = Field(ge=0, le=10)
+    pain_returned: bool
+
+
+class Created(BaseModel):
+    id: int
+
+
+class ProcedureOut(BaseModel):
+    id: int
+    pseudonym: str
+    treated_on: str
+    levels: str
+    protocol: str
+    probe: str
+    follow_ups: int
+    pain_returned_on: str | None
+
+
+class ErrorOut(BaseModel):
+    detail: Any
+
+
+ERRORS = {400: {"model": ErrorOut, "description": "a body that cannot be parsed"},
+          413: {"model": ErrorOut, "description": "upload too large"},
+          401: {"model": ErrorOut, "description": "token missing or wrong"}}
+
+
+def _unprocessable(err: InputError) -> HTTPException:
+    return HTTPException(422, detail=[{"loc": ["body", err.field], "msg": str(err), "type": "value_error"}])
+
+
+def _procedure_text(req: RunRequest) -> tuple[str, str, str]:
+    """(kind, TOML text, title) of a run request, with the chosen probe, gas and protocol."""
+    if (req.template is None) == (req.procedure_toml is None):
+        raise InputError("template", req.template, "a template or procedure_toml (exactly one)")
+    if req.template is not None:
+        kind, name, title = TEMPLATES[req.template]
+        text = resources.files("cryoplan.data").joinpath(name).read_text(encoding="utf-8")
+    else:
+        if req.kind is None:
+            raise InputError("kind", None, "simulation or plan (what the uploaded file is)")
+        kind, text, title = req.kind, req.procedure_toml, "uploaded " + req.kind
+    if req.probe is None and req.gas is None and req.protocol is None:
+        return kind, text, req.title or title
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise InputError("procedure_toml", "(text)", f"valid TOML ({err})") from None
+    if req.probe is not None:
+        if req.probe not in {p.name for p in list_probes()}:
+            raise InputError("probe", req.probe, ", ".join(p.name for p in list_probes()))
+        data.setdefault("probe", {})["catalog"] = req.probe
+    if req.gas is not None:
+        data.setdefault("cryogen", {})["gas"] = req.gas
+    if req.protocol is not None:
+        p = req.protocol
+        if kind == "plan":
+            data.setdefault("plan", {}).update(freeze_seconds=[p.freeze_s], cycles=[p.cycles],
+                                               thaw_seconds=p.thaw_s)
+        else:
+            phases = []
+            for k in range(p.cycles):
+                if k and p.thaw_s > 0:
+                    phases.append({"kind": "passive-thaw", "seconds": p.thaw_s})
+                phases.append({"kind": "freeze", "seconds": p.freeze_s})
+            data["protocol"] = {"phases": phases}
+    return kind, tomli_w.dumps(data), req.title or title
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, whether announced or streamed."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return await self._refuse(send)
+        seen = 0
+        started = refused = False
+
+        async def counted():
+            # Refuse as soon as the body passes the limit; the app's own answer to the broken
+            # body (FastAPI turns the exception into a 400) is then dropped.
+            nonlocal seen, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit and not refused:
+                    refused = True
+                    if not started:
+                        await self._refuse(send)
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            if refused:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracking_send)
+        except _TooLarge:
+            pass
+
+    async def _refuse(self, send) -> None:
+        body = (b'{"detail":"request body larger than ' + str(self.limit).encode() + b' bytes"}')
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(data_dir: FilePath, token: str | None = None, registry_url: str | None = None,
+               workers: int = 1, max_queued: int = 8, max_upload_bytes: int = 256_000) -> FastAPI:
+    """The web planner over ``data_dir`` (runs in ``data_dir/runs``; the registry defaults to
+    ``data_dir/registry.db``)."""
+    data_dir = FilePath(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    runs = Runs(data_dir, workers=workers, max_queued=max_queued)
+    registry_url = registry_url or f"sqlite:///{(data_dir / 'registry.db').resolve()}"
+    app = FastAPI(title="cryoplan", version=__version__, responses=ERRORS,
+                  description="Simulate and plan cryoneurolysis; record outcomes.")
+    app.add_middleware(BodyLimit, limit=max_upload_bytes)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names only the first matching route's methods
+            allowed = {m for r in app.router.routes if isinstance(r, APIRoute)
+                       and r.path_regex.match(request.url.path) for m in r.methods}
+            headers["Allow"] = ", ".join(sorted(allowed))
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+    registry_cache: list = []
+
+    def registry():
+        from cryoplan.store.registry import Registry
+
+        if not registry_cache:
+            registry_cache.append(Registry(registry_url))
+        return registry_cache[0]
+
+    @app.middleware("http")
+    async def require_token(request: Request, call_next):
+        if token is not None:
+            header = request.headers.get("authorization", "").removeprefix("Bearer ")
+            given = request.query_params.get("token") or header
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                return JSONResponse({"detail": "token missing or wrong"}, status_code=401)
+        return await call_next(request)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> str:
+        return resources.files("cryoplan.web").joinpath("index.html").read_text(encoding="utf-8")
+
+    @app.get("/api/options", response_model=Options)
+    def options() -> Options:
+        """Templates, catalog probes and gases the page offers."""
+        templates = [Template(name=k, kind=kind, description=desc,
+                              toml=resources.files("cryoplan.data").joinpath(f).read_text(encoding="utf-8"))
+                     for k, (kind, f, desc) in TEMPLATES.items()]
+        probes = [{"name": p.name, "gas": p.gas, "description": p.description} for p in list_probes()]
+        return Options(templates=templates, probes=probes, gases=list(GASES))
+
+    @app.post("/api/runs", status_code=202, response_model=RunOut,
+              responses={422: {"model": ErrorOut}, 429: {"model": ErrorOut}})
+    def submit(req: RunRequest) -> RunOut:
+        """Queue a simulation or a plan; poll ``/api/runs/{id}`` for its progress."""
+        try:
+            kind, text, title = _procedure_text(req)
+            st = runs.submit(kind, text, title)
+        except InputError as err:
+            raise _unprocessable(err) from None
+        except QueueFull as err:
+            raise HTTPException(429, detail=str(err)) from None
+        return RunOut(**st.__dict__)
+
+    @app.get("/api/runs", response_model=list[RunOut])
+    def list_runs() -> list[RunOut]:
+        return [RunOut(**s.__dict__) for s in runs.all()]
+
+    def _status(run_id: str) -> RunStatus:
+        try:
+            return runs.status(run_id)
+        except KeyError:
+            raise HTTPException(404, detail=f"no run {run_id}") from None
+
+    @app.get("/api/runs/{run_id}", response_model=RunOut, responses={404: {"model": ErrorOut}})
+    def run_status(run_id: RunId) -> RunOut:
+        return RunOut(**_status(run_id).__dict__)
+
+    def _file(run_id: str, name: str) -> FilePath:
+        st = _status(run_id)
+        if st.state != "done":
+            raise HTTPException(404, detail=f"run {run_id} is {st.state}: no {name} yet")
+        return runs.folder(run_id) / name
+
+    @app.get("/api/runs/{run_id}/result", responses={404: {"model": ErrorOut},
+                                                     200: {"content": {"application/json": {}}}})
+    def run_result(run_id: RunId) -> Response:
+        """The run's result JSON (as ``cryoplan simulate/plan --json`` writes it)."""
+        return Response(_file(run_id, "result.json").read_bytes(), media_type="application/json")
+
+    @app.get("/api/runs/{run_id}/report", responses={404: {"model": ErrorOut},
+                                                     200: {"content": {"text/html": {}}}})
+    def run_report(run_id: RunId) -> Response:
+        """The run's self-contained HTML report."""
+        return HTMLResponse(_file(run_id, "report.html").read_text(encoding="utf-8"))
+
+    @app.get("/api/runs/{run_id}/input", responses={404: {"model": ErrorOut},
+                                                    200: {"content": {"text/plain": {}}}})
+    def run_input(run_id: RunId) -> Response:
+        """The procedure or plan file the run used (TOML)."""
+        _status(run_id)
+        return Response((runs.folder(run_id) / "input.toml").read_text(encoding="utf-8"),
+                        media_type="text/plain")
+
+    @app.get("/api/registry/procedures", response_model=list[ProcedureOut])
+    def procedures() -> list[ProcedureOut]:
+        return [ProcedureOut(id=p.id, pseudonym=p.pseudonym, treated_on=p.treated_on.isoformat(),
+                             levels=p.levels, protocol=p.protocol, probe=p.probe,
+                             follow_ups=len(p.follow_ups),
+                             pain_returned_on=next((f.seen_on.isoformat() for f in p.follow_ups
+                                                    if f.pain_returned), None))
+                for p in registry().procedures()]
+
+    @app.post("/api/registry/procedures", status_code=201, response_model=Created,
+              responses={422: {"model": ErrorOut}, 404: {"model": ErrorOut}})
+    def record(body: RecordIn) -> Created:
+        """Record a finished run as a procedure (patient pseudonym only)."""
+        import json
+
+        from cryoplan.report.html import read_result
+        from cryoplan.store.entries import from_result
+
+        data = json.loads(_file(body.run_id, "result.json").read_text(encoding="utf-8"))
+        try:
+            entry = from_result(read_result(data), body.pseudonym, body.treated_on, body.levels)
+            return Created(id=registry().add_procedure(entry))
+        except InputError as err:
+            raise _unprocessable(err) from None
+
+    @app.post("/api/registry/procedures/{procedure_id}/follow-ups", status_code=201, response_model=Created,
+              responses={422: {"model": ErrorOut}})
+    def follow_up(procedure_id: Annotated[int, Path(ge=1, le=2**31 - 1)], body: FollowUpIn) -> Created:
+        try:
+            return Created(id=registry().add_follow_up(procedure_id, body.seen_on, body.pain_score,
+                                                       body.pain_returned))
+        except InputError as err:
+            raise _unprocessable(err) from None
+
+    @app.get("/api/registry/km", responses={200: {"content": {"application/json": {}}}})
+    def km() -> Response:
+        """Kaplan-Meier curves of relief duration by protocol (JSON)."""
+        import json
+
+        from cryoplan.store.analysis import curves_json, kaplan_meier
+
+        return Response(json.dumps({"curves": curves_json(kaplan_meier(registry().durations()))}),
+                        media_type="application/json")
+
+    @app.get("/api/registry/km.png", responses={200: {"content": {"image/png": {}}}})
+    def km_png() -> Response:
+        from cryoplan.store.analysis import kaplan_meier
+        from cryoplan.store.analysis import km_png as draw
+
+        return Response(draw(kaplan_meier(registry().durations())), media_type="image/png")
+
+    app.state.runs = runs
+    return app
