@@ -11,7 +11,17 @@ import pytest
 
 from cryoplan.anatomy.export import write_nifti, write_vti
 from cryoplan.anatomy.labels import default_labels, label_table, read_nifti
-from cryoplan.anatomy.templates import BONE, DURA, ROOT, TARGET, lumbar_medial_branch, sacral_lateral_branch
+from cryoplan.anatomy.templates import (
+    BONE,
+    DURA,
+    FAT,
+    MUSCLE,
+    ROOT,
+    SKIN,
+    TARGET,
+    lumbar_medial_branch,
+    sacral_lateral_branch,
+)
 from cryoplan.errors import InputError
 from cryoplan.protocol import Phase, Protocol
 from cryoplan.thermal.placement import PlacedProbe
@@ -37,6 +47,18 @@ def test_lumbar_template_puts_the_nerve_in_the_groove_and_the_root_in_front(leve
     assert root[:, 2].max() < -6e-3 and vol.centres_of(DURA)[:, 0].max() < -9e-3
     # the skin is the box's +z side
     assert vol.sides[5] == "skin" and np.all(vol.labels[:, :, -1] == 3)
+
+
+def test_lumbar_skin_lies_at_the_measured_depth_of_each_level():
+    """Yoon et al. 2021 (MRI, 158 adults): skin to transverse process 45, 49, 53, 57, 59 mm from
+    L1 to L5; the template's skin surface (the box's +z side) is there, the fat and skin under it."""
+    for level, depth_mm in zip(["L1", "L2", "L3", "L4", "L5"], [45, 49, 53, 57, 59], strict=True):
+        vol = lumbar_medial_branch(level, spacing_mm=1.0).volume
+        top = vol.origin[2] + (vol.labels.shape[2] - 0.5) * vol.spacing[2]
+        assert abs(top - depth_mm * 1e-3) < 1e-9, level
+        column = vol.labels[0, 0, :]  # a corner column, away from bone: 2 mm skin over 12 mm fat
+        assert list(column[-2:]) == [SKIN] * 2 and list(column[-14:-2]) == [FAT] * 12
+        assert column[-15] == MUSCLE
 
 
 def test_sacral_template_branch_leaves_the_foramen_laterally():

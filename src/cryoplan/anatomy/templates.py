@@ -8,7 +8,8 @@ on bone and the skin is the box's +z side (convection to room air). Units are me
   the transverse process (TP) and running caudally in the groove against the superior articular
   process (SAP), to the mamillo-accessory ligament (Bogduk, Wilson & Tynan 1982); the dorsal ramus
   joins it from its bifurcation above the TP (Shuang et al. 2015 per level). Protected: the spinal
-  nerve in front of the TP, the dural sac medial to the SAP, and the skin.
+  nerve in front of the TP, the dural sac medial to the SAP, and the skin, at the measured depth
+  of each level (Yoon et al. 2021: 45-59 mm from L1 to L5).
 * ``sacral_lateral_branch(level)``: a lateral branch leaving a posterior sacral foramen and running
   laterally on the dorsal sacral surface. Protected: the ventral ramus in front of the sacrum, and
   the skin.
@@ -17,7 +18,7 @@ These are schematic (boxes, not patient bone): use a NIfTI label volume for a pa
 
 >>> a = lumbar_medial_branch("L4", spacing_mm=1.0)
 >>> a.volume.shape, sorted(s.name for s in a.volume.with_role("protected"))
-((32, 32, 61), ['dural sac', 'nerve root', 'skin'])
+((32, 32, 73), ['dural sac', 'nerve root', 'skin'])
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ def lumbar_medial_branch(level: str = "L4", spacing_mm: float = 0.5) -> Anatomy:
     _check_spacing(spacing_mm)
     d = anatomy_data()["lumbar"]
     k = _level("lumbar", level)
-    depth = d["skin_to_target_mm"]
+    depth = d["skin_to_target_mm"][k]
     p = _Painter(*_box(spacing_mm, depth), spacing_mm)
     _layers(p, d, depth)
     tp_t, tp_h, sap_w = d["tp_thickness_mm"], d["tp_height_mm"], d["sap_width_mm"]
