@@ -253,10 +253,15 @@ _WORKER_CONTEXT: Context | None = None
 
 def _init_worker(ctx: Context) -> None:
     import numba
+    from threadpoolctl import threadpool_limits
 
     global _WORKER_CONTEXT
     _WORKER_CONTEXT = ctx
-    numba.set_num_threads(1)  # one process per core
+    # One process per core: one numba thread, and one BLAS thread. OpenBLAS otherwise starts a
+    # thread per core in every worker, whose spin-waiting after each small call (the steady
+    # start's conjugate gradients) slowed two workers to less than one (benchmarks/README.md).
+    numba.set_num_threads(1)
+    threadpool_limits(limits=1)
 
 
 def _evaluate_in_worker(cand: Candidate) -> Evaluation:
