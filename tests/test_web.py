@@ -136,3 +136,33 @@ def test_record_a_run_and_its_follow_up(client):
     res = client.post(f"/api/registry/procedures/{pid}/follow-ups",
                       json={"seen_on": "2024-01-01", "pain_score": 6, "pain_returned": True})
     assert res.status_code == 422 and "seen_on" in res.text
+
+
+def test_concurrent_first_requests_open_one_registry(tmp_path, monkeypatch):
+    """Sync endpoints run on a thread pool: two first requests at once must not both open the
+    registry (two engines, two migration runs)."""
+    import threading
+
+    from cryoplan.store import registry as registry_module
+
+    opened = []
+    real_init = registry_module.Registry.__init__
+
+    def slow_init(self, *args, **kwargs):
+        opened.append(1)
+        time.sleep(0.3)  # widen the window in which a second request could slip in
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(registry_module.Registry, "__init__", slow_init)
+    with TestClient(create_app(tmp_path / "data")) as c:
+        answers: list[int] = []
+
+        def ask() -> None:
+            answers.append(c.get("/api/registry/procedures").status_code)
+
+        threads = [threading.Thread(target=ask) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert answers == [200, 200, 200] and len(opened) == 1

@@ -10,6 +10,7 @@ request must carry it (``Authorization: Bearer TOKEN`` or ``?token=TOKEN``).
 from __future__ import annotations
 
 import hmac
+import threading
 import tomllib
 from importlib import resources
 from pathlib import Path as FilePath
@@ -237,13 +238,15 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
             headers["Allow"] = ", ".join(sorted(allowed))
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
     registry_cache: list = []
+    registry_lock = threading.Lock()  # sync endpoints run on a thread pool: open one engine only
 
     def registry():
         from cryoplan.store.registry import Registry
 
-        if not registry_cache:
-            registry_cache.append(Registry(registry_url))
-        return registry_cache[0]
+        with registry_lock:
+            if not registry_cache:
+                registry_cache.append(Registry(registry_url))
+            return registry_cache[0]
 
     @app.middleware("http")
     async def require_token(request: Request, call_next):
