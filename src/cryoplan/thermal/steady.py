@@ -32,7 +32,7 @@ from cryoplan.tissue.enthalpy import C_U, K_U, METABOLIC, PERFUSION, T_ARTERIAL,
 
 #: Relative residual at which conjugate gradients stop: the voxels then drift by at most ~5e-6 K
 #: over a 5-minute procedure (0.75 mm lumbar template with a probe in place; 5e-8 K at 1e-10),
-#: 200 times below the solver's 1e-3 K notice, in two thirds of the iterations 1e-10 takes.
+#: 200 times below the solver's 1e-3 K notice, in three quarters of the iterations 1e-10 takes.
 CG_RTOL = 1e-8
 
 
