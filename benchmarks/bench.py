@@ -82,25 +82,21 @@ def cryoplan_fixed(spacing_mm: float):
     return run(cfg)
 
 
-def fipy_fixed(spacing_mm: float, dt: float, sweeps: int = 3):
-    """The same problem in FiPy, written the way a careful researcher would: implicit Euler with
-    an energy-conserving apparent heat capacity, C = (H(T) - H(T_old)) / (T - T_old) (the chord of
+def fipy_freeze(mesh, probe: np.ndarray, active: np.ndarray, solver, dt: float,
+                sweeps: int = 3) -> np.ndarray:
+    """FiPy written the way a careful researcher would, on any FiPy mesh: implicit Euler with an
+    energy-conserving apparent heat capacity, C = (H(T) - H(T_old)) / (T - T_old) (the chord of
     the enthalpy curve, so a converged step releases exactly the latent heat crossed; Morgan,
     Lewis & Zienkiewicz, Int J Numer Meth Eng 12 (1978) 1191), and conductivity updated between
-    sweeps. The probe's active part is a block of highly conducting cells held at the probe
-    temperature by a large implicit source; its shaft does not conduct. Returns the -20 C radius
-    at the end (mm), interpolated between cell centres like cryoplan's."""
+    sweeps. The probe's ``active`` cells conduct well and are held at the probe temperature by a
+    large implicit source (FiPy's documented way to fix a value inside the domain); its other
+    ``probe`` cells do not conduct. Muscle without perfusion, SECONDS long. Returns the cells'
+    final temperatures (K) in FiPy's order."""
     import fipy as fp
 
     from cryoplan.tissue import get_tissue
 
     tis = get_tissue("muscle")
-    d = spacing_mm * 1e-3
-    nr, nz = round(EXTENT / d), round((ACTIVE + 2 * EXTENT) / d)
-    mesh = fp.CylindricalGrid2D(dr=d, dz=d, nr=nr, nz=nz) + ((0.0,), (-EXTENT,))
-    r, z = (np.asarray(c) for c in mesh.cellCenters)
-    probe = (r < A) & (z > 0)
-    active = probe & (z < ACTIVE)
     T = fp.CellVariable(mesh=mesh, value=c_to_k(37.0), hasOld=True)
     capacity = fp.CellVariable(mesh=mesh, value=tis.c_unfrozen)
     k = fp.CellVariable(mesh=mesh, value=tis.k_unfrozen)
@@ -121,15 +117,29 @@ def fipy_fixed(spacing_mm: float, dt: float, sweeps: int = 3):
         kt = tis.k_frozen + (tis.k_unfrozen - tis.k_frozen) * f
         k.setValue(np.where(active, 1e3, np.where(probe, 1e-9, kt)))
 
-    # A direct solver, judged against the initial residual: the default criterion scales by the
-    # right-hand side, which the holding source dominates, and then accepts the old field unsolved.
-    solver = fp.LinearLUSolver(tolerance=1e-10, criterion="initial")
     for _ in range(round(SECONDS / dt)):
         T.updateOld()
         for _ in range(sweeps):
             update_coefficients()
             eq.sweep(var=T, dt=dt, solver=solver)
-    field = np.asarray(T.value).reshape(nz, nr).T  # FiPy numbers cells r-fastest: (nr, nz)
+    return np.asarray(T.value)
+
+
+def fipy_fixed(spacing_mm: float, dt: float, sweeps: int = 3):
+    """The problem in FiPy (``fipy_freeze``) on its axisymmetric grid. Returns the -20 C radius
+    at the end (mm), interpolated between cell centres like cryoplan's."""
+    import fipy as fp
+
+    d = spacing_mm * 1e-3
+    nr, nz = round(EXTENT / d), round((ACTIVE + 2 * EXTENT) / d)
+    mesh = fp.CylindricalGrid2D(dr=d, dz=d, nr=nr, nz=nz) + ((0.0,), (-EXTENT,))
+    r, z = (np.asarray(c) for c in mesh.cellCenters)
+    probe = (r < A) & (z > 0)
+    # A direct solver, judged against the initial residual: the default criterion scales by the
+    # right-hand side, which the holding source dominates, and then accepts the old field unsolved.
+    solver = fp.LinearLUSolver(tolerance=1e-10, criterion="initial")
+    temperatures = fipy_freeze(mesh, probe, probe & (z < ACTIVE), solver, dt, sweeps)
+    field = temperatures.reshape(nz, nr).T  # FiPy numbers cells r-fastest: (nr, nz)
     rc = (np.arange(nr) + 0.5) * d
     radius = 0.0
     for j in range(nz):

@@ -18,7 +18,7 @@ import time
 
 import numba
 import numpy as np
-from bench import ACTIVE, EXTENT, SECONDS, T20, T_PROBE, cryoplan_fixed, radius20
+from bench import ACTIVE, EXTENT, SECONDS, T20, T_PROBE, cryoplan_fixed, fipy_freeze, radius20
 
 from cryoplan import config
 from cryoplan.procedure import probe_model, setup
@@ -61,47 +61,19 @@ def cryoplan_3d(spacing_mm: float, max_step: float) -> tuple[float, object]:
 
 
 def fipy_3d(spacing_mm: float, dt: float, sweeps: int = 3) -> float:
-    """bench.fipy_fixed's model on a 3D grid: implicit Euler with the chord heat capacity
-    (H(T) - H(T_old)) / (T - T_old), conductivity updated between sweeps, the probe's active
-    cells held at the probe temperature by a large implicit source (FiPy's documented way to fix
-    a value inside the domain), shaft cells non-conducting. A 3D direct solve fills in too much,
-    so the linear solver is FiPy's preconditioned conjugate gradient (the system is symmetric
-    positive definite). Returns the -20 C radius (mm)."""
+    """bench.fipy_freeze's model on a 3D grid, the probe's shaft cells non-conducting. A 3D
+    direct solve fills in too much, so the linear solver is FiPy's preconditioned conjugate
+    gradient (the system is symmetric positive definite). Returns the -20 C radius (mm)."""
     import fipy as fp
 
-    tis = setup(fixed_probe_config()).problem.tissue
     d = spacing_mm * 1e-3
     n, nz = round(2 * EXTENT / d), round(HEIGHT / d)
     mesh = fp.Grid3D(dx=d, dy=d, dz=d, nx=n, ny=n, nz=nz) + ((-EXTENT,), (-EXTENT,), (-EXTENT,))
     x, y, z = (np.asarray(c) for c in mesh.cellCenters)
     probe = (x * x + y * y < A * A) & (z > 0)
-    active = probe & (z < ACTIVE)
-    T = fp.CellVariable(mesh=mesh, value=c_to_k(37.0), hasOld=True)
-    capacity = fp.CellVariable(mesh=mesh, value=tis.c_unfrozen)
-    k = fp.CellVariable(mesh=mesh, value=tis.k_unfrozen)
-    hold = fp.CellVariable(mesh=mesh, value=1e12 * active)
-    eq = (fp.TransientTerm(coeff=capacity) == fp.DiffusionTerm(coeff=k.harmonicFaceValue)
-          - fp.ImplicitSourceTerm(coeff=hold) + hold * c_to_k(T_PROBE))
-    ts, tl = tis.t_solidus, tis.t_liquidus
-
-    def update_coefficients() -> None:
-        t, t_old = np.asarray(T.value), np.asarray(T.old.value)
-        dh = tis.enthalpy(t) - tis.enthalpy(t_old)
-        dtemp = t - t_old
-        mushy = (t > ts) & (t < tl)
-        slope = np.where(t <= ts, tis.c_frozen, np.where(mushy, tis.capacity_mushy, tis.c_unfrozen))
-        capacity.setValue(np.where(np.abs(dtemp) > 1e-6, dh / np.where(dtemp == 0, 1.0, dtemp), slope))
-        f = np.clip((t - ts) / (tl - ts), 0.0, 1.0)
-        kt = tis.k_frozen + (tis.k_unfrozen - tis.k_frozen) * f
-        k.setValue(np.where(active, 1e3, np.where(probe, 1e-9, kt)))
-
     solver = fp.LinearPCGSolver(tolerance=1e-10, criterion="initial", iterations=5000)
-    for _ in range(round(SECONDS / dt)):
-        T.updateOld()
-        for _ in range(sweeps):
-            update_coefficients()
-            eq.sweep(var=T, dt=dt, solver=solver)
-    field = np.asarray(T.value).reshape(nz, n, n).transpose(2, 1, 0)  # FiPy numbers cells x-fastest
+    temperatures = fipy_freeze(mesh, probe, probe & (z < ACTIVE), solver, dt, sweeps)
+    field = temperatures.reshape(nz, n, n).transpose(2, 1, 0)  # FiPy numbers cells x-fastest
     spacing = np.full(3, d)
     origin = np.array([-EXTENT, -EXTENT, -EXTENT]) + d / 2
     tissue = ~probe.reshape(nz, n, n).transpose(2, 1, 0)
