@@ -178,15 +178,21 @@ def fipy_table(quick: bool) -> None:
         wall = time.perf_counter() - start
         runs["FiPy"].append((abs(rad - ref) / ref, wall))
         print(f"| FiPy | {dx} | 1.0 | {wall:.2f} | {rad:.4f} | {100 * runs['FiPy'][-1][0]:.2f} % |")
+    equal_accuracy_table(runs, (0.01, 0.003, 0.002), digits=3)
+
+
+def equal_accuracy_table(runs: dict[str, list[tuple[float, float]]], tolerances, digits: int) -> None:
+    """Print, per accuracy asked, the fastest cryoplan and FiPy runs that reach it and the ratio;
+    ``runs`` maps "cryoplan" and "FiPy" to (relative error, wall time) pairs."""
     print("\n| accuracy asked | cryoplan (s) | FiPy (s) | cryoplan faster by |")
     print("|---|---|---|---|")
-    for tol in (0.01, 0.003, 0.002):
+    for tol in tolerances:
         ours, theirs = (min((w for e, w in runs[name] if e <= tol), default=None)
                         for name in ("cryoplan", "FiPy"))
         if ours and theirs:
-            print(f"| within {100 * tol:g} % | {ours:.3f} | {theirs:.1f} | {theirs / ours:.0f}x |")
+            print(f"| within {100 * tol:g} % | {ours:.{digits}f} | {theirs:.1f} | {theirs / ours:.0f}x |")
         else:
-            fmt = [f"{x:.3f}" if x else "not reached" for x in (ours, theirs)]
+            fmt = [f"{x:.{digits}f}" if x else "not reached" for x in (ours, theirs)]
             print(f"| within {100 * tol:g} % | {fmt[0]} | {fmt[1]} | - |")
 
 

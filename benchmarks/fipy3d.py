@@ -18,7 +18,17 @@ import time
 
 import numba
 import numpy as np
-from bench import ACTIVE, EXTENT, SECONDS, T20, T_PROBE, cryoplan_fixed, fipy_freeze, radius20
+from bench import (
+    ACTIVE,
+    EXTENT,
+    SECONDS,
+    T20,
+    T_PROBE,
+    cryoplan_fixed,
+    equal_accuracy_table,
+    fipy_freeze,
+    radius20,
+)
 
 from cryoplan import config
 from cryoplan.procedure import probe_model, setup
@@ -116,17 +126,7 @@ def main() -> None:
         runs["FiPy"].append((abs(rad - ref) / ref, wall))
         print(f"| FiPy 3D (implicit, PCG) | {dx} | {n} | 1.0 | - | {wall:.1f} | {rad:.4f} | "
               f"{100 * runs['FiPy'][-1][0]:.2f} % |")
-    print("\n| accuracy asked | cryoplan (s) | FiPy (s) | cryoplan faster by |")
-    print("|---|---|---|---|")
-    for tol in (0.05, 0.02, 0.01):
-        ours, theirs = (min((w for e, w in runs[name] if e <= tol), default=None)
-                        for name in ("cryoplan", "FiPy"))
-        if ours and theirs:
-            print(f"| within {100 * tol:g} % | {ours:.2f} | {theirs:.1f} | {theirs / ours:.0f}x |")
-        else:
-            fmt = [f"{x:.2f}" if x else "not reached" for x in (ours, theirs)]
-            print(f"| within {100 * tol:g} % | {fmt[0]} | {fmt[1]} | - |")
-
+    equal_accuracy_table(runs, (0.05, 0.02, 0.01), digits=2)
 
 if __name__ == "__main__":
     main()
