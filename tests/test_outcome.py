@@ -63,6 +63,37 @@ def test_refit_recovers_a_known_model_from_censored_records():
     assert fitted.nerves_exponent == pytest.approx(truth["nerves_exponent"], abs=0.08)
 
 
+def test_refit_takes_pain_found_at_a_visit_as_returned_since_the_visit_before():
+    """Visits every 3 months: the relief ended between the last relieved visit and the first with
+    pain. Taking it as ended at that visit overstates the median by about half an interval; the
+    interval-censored fit recovers it."""
+    prior = default_model()
+    rng = np.random.default_rng(11)
+    true_median, sigma, interval = 9.0, 0.5, 3.0
+    reference = (prior.reference_length_m, prior.reference_nerves)  # the median is median_ref
+    at_visit, between = [], []
+    for _ in range(800):
+        relief = prior.floor_months + true_median * np.exp(sigma * rng.standard_normal())
+        last_visit = interval * rng.integers(4, 14)
+        visit = interval * np.ceil(relief / interval)  # the first visit with the pain back
+        if visit > last_visit:  # still relieved at the last visit: censored there
+            at_visit.append(OutcomeRecord(last_visit, False, *reference))
+            between.append(at_visit[-1])
+            continue
+        at_visit.append(OutcomeRecord(visit, True, *reference))
+        between.append(OutcomeRecord(visit, True, *reference, relieved_until_months=visit - interval))
+    naive, fitted = refit(at_visit, prior), refit(between, prior)
+    assert naive.median_ref_months > true_median * 1.1  # the bias this fit removes
+    assert fitted.median_ref_months == pytest.approx(true_median, rel=0.05)
+    assert fitted.sigma == pytest.approx(sigma, rel=0.1)
+
+
+def test_refit_refuses_a_relieved_visit_after_the_pain_returned():
+    bad = [OutcomeRecord(12.0, True, 6e-3, relieved_until_months=15.0)] * 10
+    with pytest.raises(InputError, match="relieved_until_months"):
+        refit(bad, default_model())
+
+
 def test_refit_needs_enough_records():
     with pytest.raises(InputError, match="at least 10"):
         refit([OutcomeRecord(12.0, True, 6e-3)] * 3, default_model())

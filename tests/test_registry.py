@@ -94,9 +94,17 @@ def test_procedures_follow_ups_and_relief_durations(url):
     reg.add_follow_up(pid, "2026-02-01", 8, True)  # after the return: ignored for the duration
     other = reg.add_procedure(entry("pt-0008"))
     reg.add_follow_up(other, "2025-04-10", 0, False)
+    at_once = reg.add_procedure(entry("pt-0009"))
+    reg.add_follow_up(at_once, "2025-02-10", 6, True)
     d = {x.procedure_id: x for x in reg.durations()}
+    # the pain came back between the visit of 2025-05-01 (89 days) and that of 2025-11-01 (273 days)
     assert d[pid].event and d[pid].months == pytest.approx(273 / (365.25 / 12))
+    assert d[pid].relieved_until_months == pytest.approx(89 / (365.25 / 12))
     assert not d[other].event and d[other].months == pytest.approx(90 / (365.25 / 12))
+    assert d[other].relieved_until_months is None
+    assert d[at_once].event and d[at_once].relieved_until_months == 0.0  # back at the first visit
+    records = {r.months: r for r in reg.outcome_records()}
+    assert records[d[pid].months].relieved_until_months == d[pid].relieved_until_months
     stored = reg.procedures()[0]
     assert json.loads(stored.result_json)["kind"] == "simulation" and stored.predicted_median_months == 12.5
 
@@ -131,6 +139,8 @@ def test_refit_is_stored_and_used_by_later_predictions(url):
         months = min(months, 34.0)  # followed for at most 34 months: censored beyond
         pid = reg.add_procedure(entry(f"pt-{k:04d}", start.isoformat(), blocked=6.0, nerves=2))
         seen = start + dt.timedelta(days=round(months * 365.25 / 12))
+        # seen still relieved a week before: the pain came back within that week
+        reg.add_follow_up(pid, (seen - dt.timedelta(days=7)).isoformat(), 1, False)
         reg.add_follow_up(pid, seen.isoformat(), 5, months < 34.0)
     with pytest.raises(InputError, match="outcome.registry"):
         relief_model(OutcomeConfig(registry=url))  # nothing fitted yet

@@ -98,7 +98,9 @@ def head_revision() -> str:
 @dataclass(frozen=True)
 class Duration:
     """Relief of one procedure: months to the first follow-up with pain back (event) or to the
-    last follow-up without it (censored)."""
+    last follow-up without it (censored). For an event, ``relieved_until_months`` is the follow-up
+    before, the last seen still relieved (0: none since the treatment): the pain came back in
+    between."""
 
     procedure_id: int
     protocol: str
@@ -106,6 +108,7 @@ class Duration:
     event: bool
     blocked_length_mm: float | None
     nerves_treated: int
+    relieved_until_months: float | None = None
 
 
 class Registry:
@@ -193,16 +196,18 @@ class Registry:
         for p in self.procedures():
             if not p.follow_ups:
                 continue
-            back = next((f for f in p.follow_ups if f.pain_returned), None)
-            last = back or p.follow_ups[-1]
-            months = (last.seen_on - p.treated_on).days / DAYS_PER_MONTH
-            out.append(Duration(p.id, p.protocol, months, back is not None, p.blocked_length_mm,
-                                p.nerves_treated))
+            back = next((k for k, f in enumerate(p.follow_ups) if f.pain_returned), None)
+            last = p.follow_ups[-1 if back is None else back]
+            before = None if back is None else (p.follow_ups[back - 1].seen_on if back else p.treated_on)
+            out.append(Duration(p.id, p.protocol, _months(p.treated_on, last.seen_on), back is not None,
+                                p.blocked_length_mm, p.nerves_treated,
+                                None if before is None else _months(p.treated_on, before)))
         return out
 
     def outcome_records(self) -> list[OutcomeRecord]:
         """Durations with a blocked length, as the relief model's refit takes them."""
-        return [OutcomeRecord(d.months, d.event, d.blocked_length_mm * 1e-3, d.nerves_treated)
+        return [OutcomeRecord(d.months, d.event, d.blocked_length_mm * 1e-3, d.nerves_treated,
+                              relieved_until_months=d.relieved_until_months)
                 for d in self.durations() if d.blocked_length_mm and d.months > 0]
 
     # -- CSV ----------------------------------------------------------------------------------
@@ -241,6 +246,10 @@ class Registry:
                                   for d, score, back in follows[ref]]
                 s.add(row)
         return len(procs), sum(len(v) for v in follows.values())
+
+
+def _months(start: dt.date, end: dt.date) -> float:
+    return (end - start).days / DAYS_PER_MONTH
 
 
 def _read_csv(path: Path) -> tuple[dict[str, ProcedureEntry], dict[str, list[tuple[dt.date, int, bool]]]]:
