@@ -250,6 +250,9 @@ def test_registry_command_line(tmp_path):
     for args in steps:
         res = runner.invoke(app, args)
         assert res.exit_code == 0, (args, res.output)
+    listed = runner.invoke(app, ["registry", "list", "--db", db], env={"COLUMNS": "80"}).output
+    assert "2025-01-02" in listed and "2025-07-02" in listed and "…" not in listed  # nothing cut off
+    assert max(len(line) for line in listed.splitlines()) <= 80
     curves = json.loads((tmp_path / "km.json").read_text())["curves"]
     assert curves[0]["events"] == 1 and curves[0]["median_months"] == pytest.approx(5.95, abs=0.05)
     assert (tmp_path / "km.png").stat().st_size > 5000

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -73,9 +74,11 @@ def follow_up(
 @exit_on_input_error
 def list_(db: DB = None) -> None:
     """The recorded procedures and their follow-ups."""
-    table = Table(title="Procedures")
-    for col in ("id", "pseudonym", "treated on", "levels", "protocol", "probe", "follow-ups", "pain back"):
-        table.add_column(col)
+    # An 80-column terminal: the protocol wraps, long values fold; nothing is cut off with "…".
+    table = Table(title="Procedures", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    widths = {"pseudonym": 7, "treated": 10, "pain back": 10}
+    for col in ("id", "pseudonym", "treated", "levels", "protocol", "probe", "visits", "pain back"):
+        table.add_column(col, overflow="fold", min_width=widths.get(col))
     for p in _open(db).procedures():
         back = next((f.seen_on.isoformat() for f in p.follow_ups if f.pain_returned), "no")
         table.add_row(str(p.id), p.pseudonym, p.treated_on.isoformat(), p.levels, p.protocol, p.probe,
