@@ -70,16 +70,22 @@ def demo_table(quick: bool) -> None:
 A, ACTIVE, EXTENT, T_PROBE, SECONDS = 1.0e-3, 6.0e-3, 12.0e-3, -70.0, 120.0
 
 
-def cryoplan_fixed(spacing_mm: float):
-    cfg = config.parse({
+def fixed_probe_config(**sections) -> config.ProcedureConfig:
+    """The common problem's probe, tissue and protocol, plus any other ``sections``."""
+    return config.parse({
         "probe": {"boundary": "fixed-temperature", "diameter_mm": 2 * A * 1e3,
                   "active_length_mm": ACTIVE * 1e3, "temperature_c": T_PROBE},
         "tissue": {"type": "muscle", "perfusion_per_s": 0.0, "metabolic_w_per_m3": 0.0},
         "protocol": {"phases": [{"kind": "freeze", "seconds": SECONDS}]},
-        "grid": {"spacing_mm": spacing_mm, "extent_mm": EXTENT * 1e3, "outer_boundary": "insulated"},
-        "output": {"isotherms_c": [-20], "interval_s": SECONDS},
+        **sections,
     })
-    return run(cfg)
+
+
+def cryoplan_fixed(spacing_mm: float):
+    return run(fixed_probe_config(
+        grid={"spacing_mm": spacing_mm, "extent_mm": EXTENT * 1e3, "outer_boundary": "insulated"},
+        output={"isotherms_c": [-20], "interval_s": SECONDS},
+    ))
 
 
 def fipy_freeze(mesh, probe: np.ndarray, active: np.ndarray, solver, dt: float,
