@@ -61,11 +61,10 @@ def refit(records: Sequence[OutcomeRecord], prior: ReliefModel, min_records: int
     # Relief that ended before the regrowth floor cannot be the nerve regrowing (a failed block);
     # keep it at a small positive excess rather than drop it, so failures still pull the model down.
     upper_excess = np.maximum(upper - prior.floor_months, MIN_EXCESS_MONTHS)
-    # a lower bound of 0 (relief that may have ended at once) is a tiny positive one: lifelines
-    # takes the logarithm of both bounds
-    lower_excess = np.minimum(np.maximum(lower - prior.floor_months, 1e-6), upper_excess)
-    exact = lower == upper
-    lower_excess[exact] = upper_excess[exact]
+    # An exact end keeps equal bounds; a lower bound of 0 (relief that may have ended at once) is
+    # a tiny positive one, as lifelines takes the logarithm of both bounds.
+    lower_excess = np.where(lower == upper, upper_excess,
+                            np.clip(lower - prior.floor_months, 1e-6, upper_excess))
     frame = pd.DataFrame({
         "lower": lower_excess,
         "upper": upper_excess,

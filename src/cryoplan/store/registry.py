@@ -197,11 +197,13 @@ class Registry:
             if not p.follow_ups:
                 continue
             back = next((k for k, f in enumerate(p.follow_ups) if f.pain_returned), None)
-            last = p.follow_ups[-1 if back is None else back]
-            before = None if back is None else (p.follow_ups[back - 1].seen_on if back else p.treated_on)
-            out.append(Duration(p.id, p.protocol, _months(p.treated_on, last.seen_on), back is not None,
-                                p.blocked_length_mm, p.nerves_treated,
-                                None if before is None else _months(p.treated_on, before)))
+            end = p.follow_ups[-1 if back is None else back].seen_on
+            relieved_until = None
+            if back is not None:  # the pain came back after the visit before (or the treatment)
+                before = p.follow_ups[back - 1].seen_on if back else p.treated_on
+                relieved_until = _months(p.treated_on, before)
+            out.append(Duration(p.id, p.protocol, _months(p.treated_on, end), back is not None,
+                                p.blocked_length_mm, p.nerves_treated, relieved_until))
         return out
 
     def outcome_records(self) -> list[OutcomeRecord]:
