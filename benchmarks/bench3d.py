@@ -16,8 +16,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from cryoplan import config
-from cryoplan.procedure import probe_model
+from cryoplan import config, resolve
 from cryoplan.protocol import Phase, Protocol
 from cryoplan.thermal.placement import PlacedProbe
 from cryoplan.thermal.solver3d import ThermalProblem3D, solve3d
@@ -52,7 +51,7 @@ def triad_bandwidth(n: int = 20_000_000, repeat: int = 10) -> float:
 def n2o_probe():
     cfg = config.parse({"probe": {"catalog": "n2o-2.0mm"},
                         "protocol": {"phases": [{"kind": "freeze", "seconds": 1}]}})
-    return probe_model(cfg)
+    return resolve.probe(cfg.probe, cfg.cryogen, cfg.grid.geometry)[0]
 
 
 def three_probes() -> tuple[PlacedProbe, ...]:

@@ -32,7 +32,8 @@ from bench import (
     radius20,
 )
 
-from cryoplan.procedure import probe_model, setup
+from cryoplan import resolve
+from cryoplan.procedure import setup
 from cryoplan.protocol import Phase, Protocol
 from cryoplan.thermal.isotherms3d import measure
 from cryoplan.thermal.placement import PlacedProbe
@@ -52,7 +53,8 @@ def box(spacing: float, tissue) -> VoxelGrid:
 def cryoplan_3d(spacing_mm: float, max_step: float) -> tuple[float, object]:
     cfg = fixed_probe_config()
     tissue = setup(cfg).problem.tissue
-    probe = PlacedProbe.at(probe_model(cfg), (0.0, 0.0, 0.0), (0, 0, 1))
+    model = resolve.probe(cfg.probe, cfg.cryogen, cfg.grid.geometry)[0]
+    probe = PlacedProbe.at(model, (0.0, 0.0, 0.0), (0, 0, 1))
     freeze = Protocol.of([Phase("freeze", SECONDS)])
     problem = ThermalProblem3D(box(spacing_mm * 1e-3, tissue), (probe,), freeze,
                                initial_temperature=c_to_k(37.0), isotherms=(T20,), history_thresholds=(T20,),

@@ -25,7 +25,7 @@ from cryoplan.cli import app
 from cryoplan.config import OutcomeConfig
 from cryoplan.errors import InputError
 from cryoplan.outcome.relief import default_model
-from cryoplan.procedure import relief_model
+from cryoplan.resolve import relief_model
 from cryoplan.store.analysis import kaplan_meier, km_png, refit_from_registry
 from cryoplan.store.entries import ProcedureEntry, from_result
 from cryoplan.store.registry import Registry, head_revision

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from cryoplan import config
+from cryoplan import config, resolve
 from cryoplan.errors import InputError
-from cryoplan.procedure import probe_model
 from cryoplan.protocol import Phase, Protocol
 from cryoplan.thermal import rkl
 from cryoplan.thermal.grid import axisymmetric_grid
@@ -31,7 +30,7 @@ FREEZE_60 = Protocol.of([Phase("freeze", 60)])
 def n2o_probe():
     cfg = config.parse({"probe": {"catalog": "n2o-2.0mm"},
                         "protocol": {"phases": [{"kind": "freeze", "seconds": 1}]}})
-    return probe_model(cfg)
+    return resolve.probe(cfg.probe, cfg.cryogen, cfg.grid.geometry)[0]
 
 
 @lru_cache(maxsize=1)

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cryoplan import config as procedure_config
+from cryoplan import resolve
 from cryoplan.anatomy.labels import LabelVolume, anatomy_data, read_label_table, read_nifti
 from cryoplan.anatomy.templates import Anatomy, template
 from cryoplan.errors import InputError
 from cryoplan.injury.assess import assess
 from cryoplan.injury.nerve import Nerve
-from cryoplan.injury.thresholds import default_nerve_diameter_m, default_thresholds, with_overrides
+from cryoplan.injury.thresholds import default_nerve_diameter_m
 from cryoplan.outcome.relief import ReliefDistribution
 from cryoplan.planning.config import PlanConfig
 from cryoplan.planning.evaluate import (
@@ -47,7 +47,6 @@ from cryoplan.planning.space import (
     sigma_from_mean_error,
     sigma_from_radius95,
 )
-from cryoplan.procedure import probe_model, relief_model
 from cryoplan.thermal.placement import PlacedProbe, rasterise
 from cryoplan.thermal.solver3d import ThermalResult3D
 from cryoplan.thermal.steady import steady_temperature
@@ -177,10 +176,7 @@ def placement_sigma(kind: str, mean_error_mm: float | None) -> float:
 def context(cfg: PlanConfig, base: Path = Path(".")) -> tuple[Context, Anatomy, list[Candidate]]:
     """Resolve a plan file into the shared context and the candidates (raises InputError)."""
     anatomy = _anatomy(cfg, base)
-    proc = procedure_config.ProcedureConfig(
-        probe=cfg.probe, cryogen=cfg.cryogen, protocol={"phases": [{"kind": "freeze", "seconds": 1}]}
-    )
-    model = probe_model(proc)
+    model = resolve.probe(cfg.probe, cfg.cryogen, "3d")[0]
     grid = anatomy.volume.voxel_grid()
     for nerve in anatomy.targets:
         inside = grid.contains(nerve.points)
@@ -193,7 +189,7 @@ def context(cfg: PlanConfig, base: Path = Path(".")) -> tuple[Context, Anatomy, 
     pc = cfg.plan
     if any(f > 1800 for f in pc.freeze_seconds):
         raise InputError("plan.freeze_seconds", pc.freeze_seconds, "freezes of at most 30 minutes")
-    injury = with_overrides(default_thresholds(), **cfg.injury.model_dump(exclude={"refine_with_cell_model"}))
+    injury = resolve.injury(cfg.injury)
     sigma = placement_sigma(pc.placement, pc.placement_error_mm)
     ctx = Context(
         grid,
@@ -387,7 +383,7 @@ def plan(
     if chosen is not None:
         blocked = [a for a in chosen.nominal if a.blocked]
         if blocked:
-            relief = relief_model(cfg.outcome).distribution(
+            relief = resolve.relief_model(cfg.outcome).distribution(
                 sum(a.blocked_length_m for a in blocked) / len(blocked),
                 cfg.outcome.nerves_treated or len(blocked),
                 cfg.patient.susceptibility,
