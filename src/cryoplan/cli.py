@@ -17,13 +17,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cryoplan import config
-from cryoplan.cryogen.thermo import CryogenSupply, expand, standard_gas_density_kg_per_m3
 from cryoplan.data import read_toml
 from cryoplan.errors import InputError, exit_on_input_error
 from cryoplan.injury.grade import GRADE_NAMES
 from cryoplan.procedure import Result, run
-from cryoplan.result import expansion_json, isotherm_key, to_json, write_json
-from cryoplan.units import BAR_PA, c_to_k, k_to_c
+from cryoplan.result import isotherm_key, to_json, write_json
+from cryoplan.units import BAR_PA, k_to_c
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Simulate and plan percutaneous cryoneurolysis.")
@@ -118,12 +117,15 @@ def _report(result: Result, json_out: Path | None, plot_out: Path | None, quiet:
     if result.nerves:
         out_console.print(_nerve_table(result))
         _print_outcome(result)
-    e = result.setup.expansion
-    if e is not None:
+    op = result.setup.operating
+    if op is not None:
         out_console.print(
-            f"cryogen {e.gas}: outlet {k_to_c(e.outlet_temperature_k):.1f} °C, cooling capacity "
-            f"{e.cooling_capacity_w(result.setup.problem.probe.mass_flow):.1f} W"
+            f"cryogen {op.design.gas}: {op.mass_flow * 1e3:.3g} g/s ({op.standard_flow_l_per_min:.3g} "
+            f"standard L/min), tip {op.tip_pressure / BAR_PA:.2f} bar, enters at "
+            f"{k_to_c(op.boiling_temperature):.1f} °C; capacity {op.latent_capacity_w:.1f} W boiling"
         )
+    for code, message in result.warnings:
+        out_console.print(f"[yellow]warning[/yellow] {code}: {message}", markup=True, highlight=False)
     out_console.print(
         f"solved {data['solver']['cells']} cells, dt {result.thermal.time_step * 1e3:.2f} ms, "
         f"{result.wall_time_s:.2f} s wall time; energy balance error "
@@ -167,54 +169,97 @@ def demo(
             html_out=out_dir / "cryoplan-demo.html")
 
 
+def _probe_sections(file: Path | None, catalog: str | None, gas: str | None, diameter_mm: float | None,
+                    gauge: int | None, active_length_mm: float | None, supply_pressure_bar: float | None,
+                    supply_temperature_c: float | None, back_pressure_bar: float | None
+                    ) -> tuple[config.ProbeConfig, config.CryogenConfig]:
+    """[probe] and [cryogen] from a procedure file, with the options on top (validated by the
+    same schema as the file)."""
+    data = config.read_file(file) if file is not None else {}
+    probe_keys = dict(data.get("probe", {}))
+    cryogen_keys = dict(data.get("cryogen", {}))
+    for key, value in (("catalog", catalog), ("diameter_mm", diameter_mm), ("gauge", gauge),
+                       ("active_length_mm", active_length_mm)):
+        if value is not None:
+            probe_keys[key] = value
+    for key, value in (("gas", gas), ("supply_pressure_bar", supply_pressure_bar),
+                       ("supply_temperature_c", supply_temperature_c),
+                       ("back_pressure_bar", back_pressure_bar)):
+        if value is not None:
+            cryogen_keys[key] = value
+    if probe_keys.get("diameter_mm") is not None or probe_keys.get("gauge") is not None:
+        probe_keys.setdefault("active_length_mm", 6.0)
+    sections = config.parse_sections({"probe": probe_keys, "cryogen": cryogen_keys})
+    return sections.probe, sections.cryogen
+
+
+def _probe_rows(data: dict) -> list[tuple[str, str]]:
+    d, c, ht = data["design"], data["console"], data["heat_transfer"]
+    sup, ex = d["supply"], d["exhaust"]
+    rows = [
+        ("gas / family", f"{data['gas']} / {data['family']}"),
+        ("console", f"supply {c['supply_pressure_bar']:.1f} bar at {c['supply_temperature_c']:.1f} °C "
+                    f"({c['supply_phase']}), exhaust {c['exhaust_pressure_bar']:.2f} bar"),
+        ("outer tube", f"{d['outer_diameter_mm']:.3f} mm, bore {d['bore_mm']:.3f} mm, "
+                       f"active {d['active_length_mm']:.1f} mm"),
+        ("supply", f"{sup['kind']} {sup['inner_diameter_mm'] * 1e3:.0f} µm"
+                   + (f" x {sup['length_mm']:.0f} mm" if sup["kind"] == "capillary" else
+                      f" (C_d {sup['discharge_coefficient']:g})")
+                   + f", tube {sup['outer_diameter_mm']:.3f} mm"),
+        ("exhaust", f"annulus x {ex['shaft_length_mm']:.0f} mm, return {ex['return_inner_diameter_mm']:.1f} mm"
+                    f" x {ex['return_length_mm'] / 1e3:.1f} m"),
+        ("gas flow", f"{data['mass_flow_g_per_s']:.4g} g/s = {data['standard_flow_l_per_min']:.3g} standard L/min"
+                     + (" (choked)" if data["supply_choked"] else "")),
+        ("tip pressure", f"{data['tip_pressure_bar']:.3f} bar"),
+        ("cryogen at the tip", f"{data['inlet_temperature_c']:.1f} °C"
+                               + (f", vapour quality {data['inlet_quality']:.2f}" if data["inlet_quality"] is not None
+                                  else ", dry gas")),
+        ("capacity", f"{data['latent_capacity_w']:.2f} W boiling, {data['capacity_to_20c_w']:.2f} W to a 20 °C exhaust"),
+        ("inside heat transfer", f"boiling (liquid-only) {ht['boiling_liquid_only_w_per_m2_k']:.0f}, jet on the tip "
+                                 f"{ht['tip_jet_liquid_only_w_per_m2_k']:.0f}, dry gas {ht['dry_gas_w_per_m2_k']:.0f} W/m²K"
+                                 + (f"; film boiling above {ht['leidenfrost_c']:.0f} °C" if ht["film_boiling"] else "")),
+    ]
+    rows += [("note", n) for n in data["notes"]]
+    rows += [("warning", f"{w['code']}: {w['message']}") for w in data["warnings"]]
+    return rows
+
+
 @app.command()
 @_guarded
 def probe(
-    gas: Annotated[str, typer.Option(help="n2o, ln2, argon or co2")],
-    supply_pressure_bar: Annotated[float | None, typer.Option(help="default: gas's own (see docs)")] = None,
-    supply_temperature_c: Annotated[float | None, typer.Option(help="default 20 °C (LN2: boiling)")] = None,
-    back_pressure_bar: Annotated[float, typer.Option()] = 1.01325,
-    recuperator_effectiveness: Annotated[float, typer.Option(help="0..1")] = 0.0,
-    supply_phase: Annotated[str | None, typer.Option(help="liquid or vapour, for a saturated supply")] = None,
-    mass_flow_g_per_s: Annotated[float, typer.Option(help="gas mass flow")] = 0.4,
+    file: Annotated[Path | None, typer.Argument(help="procedure file whose [probe] and [cryogen] to use")] = None,
+    catalog: Annotated[str | None, typer.Option(help="catalog probe (see data/probes.toml)")] = None,
+    gas: Annotated[str | None, typer.Option(help="n2o, ln2, argon or co2")] = None,
+    diameter_mm: Annotated[float | None, typer.Option(help="outer diameter (with --gas: a family probe)")] = None,
+    gauge: Annotated[int | None, typer.Option(help="outer diameter as a needle gauge")] = None,
+    active_length_mm: Annotated[float | None, typer.Option(help="active (freezing) length")] = None,
+    supply_pressure_bar: Annotated[float | None, typer.Option(help="default: the gas's own (see docs)")] = None,
+    supply_temperature_c: Annotated[float | None, typer.Option(help="default 20 °C (LN2: its boiling point)")] = None,
+    back_pressure_bar: Annotated[float | None, typer.Option(help="exhaust pressure at the console")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write JSON here ('-' for stdout)")] = None,
 ) -> None:
-    """Cryogen expansion: outlet temperature, quality, refrigeration and cooling capacity."""
-    if not mass_flow_g_per_s > 0:
-        raise InputError("--mass-flow-g-per-s", mass_flow_g_per_s, "a number > 0")
-    if supply_phase not in (None, "liquid", "vapour"):
-        raise InputError("--supply-phase", supply_phase, "liquid or vapour")
-    if supply_pressure_bar is not None and not supply_pressure_bar > 0:
-        raise InputError("--supply-pressure-bar", supply_pressure_bar, "a number > 0")
-    if supply_temperature_c is not None and not supply_temperature_c > -273.15:
-        raise InputError("--supply-temperature-c", supply_temperature_c, "above -273.15")
-    e = expand(CryogenSupply(
-        gas=gas,  # type: ignore[arg-type]
-        supply_pressure_pa=None if supply_pressure_bar is None else supply_pressure_bar * BAR_PA,
-        supply_temperature_k=None if supply_temperature_c is None else c_to_k(supply_temperature_c),
-        back_pressure_pa=back_pressure_bar * BAR_PA,
-        recuperator_effectiveness=recuperator_effectiveness,
-        supply_phase=supply_phase,  # type: ignore[arg-type]
-    ))
-    m = mass_flow_g_per_s * 1e-3
-    data = {
-        **expansion_json(e, m),
-        "outlet_solid_fraction": round(e.outlet_solid_fraction, 4),
-        "refrigeration_to_supply_temperature_j_per_kg":
-            round(e.refrigeration_to_supply_temperature_j_per_kg, 1),
-        "gas_consumption_g_per_min": round(m * 60e3, 3),
-        "gas_consumption_standard_l_per_min": round(m * 60 / standard_gas_density_kg_per_m3(e.gas) * 1e3, 3),
-    }
+    """A probe on its console: gas flow, tip pressure and temperature, capacity, heat transfer."""
+    from cryoplan import resolve
+    from cryoplan.cryogen.summary import operating_json, operating_warnings
+
+    pc, cc = _probe_sections(file, catalog, gas, diameter_mm, gauge, active_length_mm, supply_pressure_bar,
+                             supply_temperature_c, back_pressure_bar)
+    if pc.boundary != "cryogen":
+        raise InputError("probe.boundary", pc.boundary, '"cryogen" (a fixed-temperature probe has no gas)')
+    _, op, _, _ = resolve.probe(pc, cc)
+    assert op is not None
+    data = {**operating_json(op),
+            "warnings": [{"code": c, "message": m} for c, m in operating_warnings(op)]}
     if json_out is not None and str(json_out) == "-":
         sys.stdout.write(json.dumps(data, indent=1) + "\n")
         return
     if json_out is not None:
         write_json(json_out, data)
-    table = Table(title=f"{gas} expansion")
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-    for k, v in data.items():
-        table.add_row(k, "null" if v is None else str(v))
+    table = Table(title=f"{pc.catalog or 'probe'} on its console")
+    table.add_column("")
+    table.add_column("value", overflow="fold")
+    for label, value in _probe_rows(data):
+        table.add_row(label, value)
     out_console.print(table)
 
 

@@ -27,24 +27,64 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
 
 
-class ProbeConfig(_Section):
-    catalog: str | None = None
-    boundary: Literal["cryogen", "fixed-temperature"] = "cryogen"
-    diameter_mm: Positive | None = None
-    active_length_mm: Positive | None = None
-    temperature_c: Annotated[float, Field(gt=-273.15, lt=100)] | None = None
+class SupplyConfig(_Section):
+    """The supply capillary or orifice (every key optional: the family fills the rest)."""
+
+    kind: Literal["capillary", "orifice"] | None = None
+    inner_diameter_mm: Annotated[float, Field(gt=0, le=5)] | None = None
+    outer_diameter_mm: Annotated[float, Field(gt=0, le=10)] | None = None
+    length_mm: Annotated[float, Field(gt=0, le=5000)] | None = None
+    discharge_coefficient: Annotated[float, Field(gt=0, le=1)] | None = None
+
+
+class ExhaustConfig(_Section):
+    """The exhaust path: the annulus along the shaft, then the return line to the console."""
+
+    shaft_length_mm: Annotated[float, Field(gt=0, le=2000)] | None = None
+    return_inner_diameter_mm: Annotated[float, Field(gt=0, le=50)] | None = None
+    return_length_mm: Annotated[float, Field(ge=0, le=20000)] | None = None
+
+
+class ProbeDesignKeys(_Section):
+    """What an engineer knows about a probe; shared by [probe] and the catalog's entries."""
+
+    family: str | None = None
+    gauge: Annotated[int, Field(ge=8, le=30)] | None = None
+    diameter_mm: Annotated[float, Field(gt=0, le=20)] | None = None
+    active_length_mm: Annotated[float, Field(gt=0, le=200)] | None = None
+    wall_thickness_mm: Annotated[float, Field(gt=0, le=5)] | None = None
+    supply: SupplyConfig | None = None
+    exhaust: ExhaustConfig | None = None
+    recuperator_effectiveness: Annotated[float, Field(ge=0, le=1)] | None = None
+    heat_transfer_multiplier: Annotated[float, Field(ge=0.05, le=20)] | None = None
+    shaft_insulation_m2_k_per_w: Annotated[float, Field(ge=0, le=1)] | Literal["vacuum"] | None = None
+    mass_flow_g_per_s: Annotated[float, Field(gt=0, le=100)] | None = None
+
+
+class CatalogEntryConfig(ProbeDesignKeys):
+    """One [probe.NAME] table of a catalog file (its ``*_source`` keys are read apart)."""
+
+    description: str
+    gas: Literal["n2o", "ln2", "argon", "co2"]
     cannula_gauge: Annotated[int, Field(ge=10, le=27)] | None = None
+
+
+class ProbeConfig(ProbeDesignKeys):
+    catalog: str | None = None
+    catalog_file: str | None = None
+    boundary: Literal["cryogen", "fixed-temperature"] = "cryogen"
+    temperature_c: Annotated[float, Field(gt=-273.15, lt=100)] | None = None
+    cannula_gauge: Annotated[int, Field(ge=10, le=27)] | Literal["none"] | None = None
     cannula_inner_diameter_mm: Positive | None = None
-    mass_flow_g_per_s: Positive | None = None
-    internal_htc_w_per_m2_k: Positive | None = None
 
 
 class CryogenConfig(_Section):
+    """The console: the gas, its supply pressure and temperature, and the exhaust pressure."""
+
     gas: Literal["n2o", "ln2", "argon", "co2"] | None = None
-    supply_pressure_bar: Positive | None = None
+    supply_pressure_bar: Annotated[float, Field(gt=0, le=1000)] | None = None
     supply_temperature_c: Annotated[float, Field(gt=-273.15, lt=200)] | None = None
-    back_pressure_bar: Positive = 1.01325
-    recuperator_effectiveness: Annotated[float, Field(ge=0, le=1)] | None = None
+    back_pressure_bar: Annotated[float, Field(gt=0, le=100)] = 1.01325
     supply_phase: Literal["liquid", "vapour"] | None = None
 
 
@@ -145,13 +185,22 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "procedure"
 
 
+#: Keys of earlier versions and what replaced them.
+MOVED_KEYS = {
+    "internal_htc_w_per_m2_k": "no longer a key: the inside heat transfer comes from correlations of "
+                               "the probe's design (probe.heat_transfer_multiplier scales it)",
+    "cryogen.recuperator_effectiveness": "part of the probe now: probe.recuperator_effectiveness",
+}
+
+
 def _translate(err: ValidationError) -> InputError:
     first = err.errors(include_url=False)[0]
     loc, kind = first["loc"], first["type"]
     value = first.get("input")
     field = _field_name(loc)
     if kind == "extra_forbidden":
-        return InputError(field, value, "no such key (see docs/config.md for the keys)")
+        moved = MOVED_KEYS.get(field) or MOVED_KEYS.get(field.rsplit(".", 1)[-1])
+        return InputError(field, value, moved or "no such key (see docs/config.md for the keys)")
     if kind == "missing":
         return InputError(field, "<missing>", "a value: this key is required")
     msg = first["msg"]
@@ -168,15 +217,34 @@ def parse(data: dict[str, Any]) -> ProcedureConfig:
         raise _translate(err) from None
 
 
-def load(path: str | Path) -> ProcedureConfig:
-    """Read and validate a procedure file."""
+class ProbeSections(_Section):
+    """The [probe] and [cryogen] sections alone (``cryoplan probe``)."""
+
+    probe: ProbeConfig = ProbeConfig()
+    cryogen: CryogenConfig = CryogenConfig()
+
+
+def parse_sections(data: dict[str, Any]) -> ProbeSections:
+    """Validate [probe] and [cryogen] given as a dict."""
+    try:
+        return ProbeSections.model_validate(data)
+    except ValidationError as err:
+        raise _translate(err) from None
+
+
+def read_file(path: str | Path) -> dict[str, Any]:
+    """The TOML of a procedure file as a dict (InputError if it is not readable TOML)."""
     path = Path(path)
     if not path.is_file():
         raise InputError("FILE", str(path), "an existing procedure file (.toml)")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise InputError("FILE", str(path), f"valid TOML ({err})") from None
     except UnicodeDecodeError:
         raise InputError("FILE", str(path), "a UTF-8 text file") from None
-    return parse(data)
+
+
+def load(path: str | Path) -> ProcedureConfig:
+    """Read and validate a procedure file."""
+    return parse(read_file(path))

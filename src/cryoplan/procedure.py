@@ -11,10 +11,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from cryoplan import resolve
 from cryoplan.config import ProcedureConfig
 from cryoplan.cryogen.catalog import CatalogProbe
-from cryoplan.cryogen.thermo import Expansion
+from cryoplan.cryogen.operation import OperatingPoint
+from cryoplan.cryogen.summary import operating_warnings
 from cryoplan.injury.assess import NerveAssessment, assess
 from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.thresholds import InjuryThresholds
@@ -28,7 +31,7 @@ class Setup:
     """The resolved physical inputs of a run."""
 
     problem: ThermalProblem
-    expansion: Expansion | None
+    operating: OperatingPoint | None
     catalog: CatalogProbe | None
     cannula_bore_m: float | None
     nerves: tuple[Nerve, ...] = ()
@@ -57,11 +60,12 @@ class Result:
     wall_time_s: float
     nerves: tuple[NerveAssessment, ...] = ()
     outcome: Outcome | None = None
+    warnings: tuple[tuple[str, str], ...] = ()
 
 
 def setup(cfg: ProcedureConfig) -> Setup:
     """Resolve a validated procedure into the solver's problem (raises InputError)."""
-    probe, expansion, cat, bore = resolve.probe(cfg.probe, cfg.cryogen, cfg.grid.geometry)
+    probe, operating, cat, bore = resolve.probe(cfg.probe, cfg.cryogen, cfg.grid.geometry)
     tissue = resolve.tissue(cfg.tissue)
     grid = resolve.grid(cfg.grid, probe)
     nerves = resolve.nerves(cfg.nerve, grid)
@@ -79,7 +83,7 @@ def setup(cfg: ProcedureConfig) -> Setup:
         history_thresholds=history_t,
         output_interval=cfg.output.interval_s,
     )
-    return Setup(problem, expansion, cat, bore, nerves, injury)
+    return Setup(problem, operating, cat, bore, nerves, injury)
 
 
 def _outcome(cfg: ProcedureConfig, assessments: tuple[NerveAssessment, ...]) -> Outcome:
@@ -94,17 +98,37 @@ def _outcome(cfg: ProcedureConfig, assessments: tuple[NerveAssessment, ...]) -> 
     return Outcome(dist, p, n, length, f"{len(blocked)} of {len(assessments)} nerve(s) blocked")
 
 
+def probe_warnings(s: Setup, thermal: ThermalResult) -> tuple[tuple[str, str], ...]:
+    """The probe's named warnings over the run: no liquid at the tip; the flow boiled off before
+    the end of the active segment (its capacity binds)."""
+    if s.operating is None:
+        return ()
+    out = list(operating_warnings(s.operating))
+    freezing = np.array([p == "freeze" for p in thermal.phase])
+    if freezing.any() and s.operating.law.quality[0] < 1.0:
+        dry = float(np.max(thermal.dry_fraction[freezing]))
+        if dry > 0.01:
+            k = int(np.argmax(np.where(freezing, thermal.dry_fraction, -1.0)))
+            out.append(("probe.capacity_binds",
+                        f"the cryogen's liquid boiled off before the end of the active segment: up to "
+                        f"{100 * dry:.0f} % of it was cooled by dry gas only (at {thermal.times[k]:.0f} s, "
+                        f"{thermal.cooling_power[k]:.1f} W against a latent capacity of "
+                        f"{s.operating.latent_capacity_w:.1f} W); more flow would freeze more"))
+    return tuple(out)
+
+
 def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = None) -> Result:
     """Simulate a procedure."""
     s = setup(cfg)
     start = time.perf_counter()
     thermal = solve(s.problem, progress)
     wall = time.perf_counter() - start
+    warnings = probe_warnings(s, thermal)
     if not s.nerves:
-        return Result(s, thermal, wall)
+        return Result(s, thermal, wall, warnings=warnings)
     tis = s.problem.tissue
     assessments = tuple(
         assess(n, s.problem.grid, thermal.history, s.injury, tis.t_liquidus, tis.t_solidus,
                cell_rule=cfg.injury.refine_with_cell_model)
         for n in s.nerves)
-    return Result(s, thermal, wall, assessments, _outcome(cfg, assessments))
+    return Result(s, thermal, wall, assessments, _outcome(cfg, assessments), warnings)

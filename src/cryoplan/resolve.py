@@ -7,6 +7,7 @@ tissue and thresholds for the same keys. Degrees Celsius become kelvin here, onc
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -19,10 +20,20 @@ from cryoplan.config import (
     OutcomeConfig,
     PhaseConfig,
     ProbeConfig,
+    ProbeDesignKeys,
     TissueConfig,
 )
-from cryoplan.cryogen.catalog import CatalogProbe, cannula, catalog_probe, check_fits
-from cryoplan.cryogen.thermo import CryogenSupply, Expansion, expand
+from cryoplan.cryogen.catalog import (
+    CatalogProbe,
+    cannula,
+    catalog_probe,
+    check_fits,
+    outer_diameter,
+    read_catalog_file,
+)
+from cryoplan.cryogen.design import ProbeDesign, family_design, family_for_gas
+from cryoplan.cryogen.operation import OperatingPoint, operate
+from cryoplan.cryogen.thermo import CryogenSupply
 from cryoplan.errors import InputError
 from cryoplan.injury.nerve import Nerve, straight_nerve
 from cryoplan.injury.sampling import to_grid_coordinates
@@ -40,25 +51,89 @@ from cryoplan.tissue.library import blood_heat_capacity, get_tissue
 from cryoplan.tissue.properties import Tissue
 from cryoplan.units import BAR_PA, c_to_k
 
-#: Defaults for a probe given without a catalog entry (see data/probes.toml for their basis).
-DEFAULT_MASS_FLOW_G_PER_S = 0.4
-DEFAULT_INTERNAL_HTC = 5000.0
-
 CUSTOM_TISSUE_KEYS = (
     "k_unfrozen_w_per_m_k", "k_frozen_w_per_m_k", "c_unfrozen_j_per_m3_k", "c_frozen_j_per_m3_k",
     "latent_heat_j_per_m3", "t_solidus_c", "t_liquidus_c", "perfusion_per_s", "metabolic_w_per_m3",
 )
 
 
+def _merged_keys(cat: CatalogProbe | None, pc: ProbeConfig) -> ProbeDesignKeys:
+    """The catalog entry's design keys with the file's own on top (key by key, also inside the
+    supply and exhaust tables)."""
+    base = cat.keys.model_dump(exclude_none=True) if cat else {}
+    own = pc.model_dump(include=set(ProbeDesignKeys.model_fields), exclude_none=True)
+    if "diameter_mm" in own or "gauge" in own:  # the file's size replaces the catalog's
+        base.pop("diameter_mm", None)
+        base.pop("gauge", None)
+    for table in ("supply", "exhaust"):
+        if table in own:
+            own[table] = {**base.get(table, {}), **own[table]}
+    return ProbeDesignKeys.model_validate({**base, **own})
+
+
+def _design(keys: ProbeDesignKeys, gas: str, diameter: float, active: float) -> ProbeDesign:
+    """The probe's design: its family scaled to its size, with every key given replacing the
+    family's value."""
+    family = keys.family or family_for_gas(gas)
+    base = family_design(family, diameter, active, gas)
+    changes: dict = {}
+    if keys.wall_thickness_mm is not None:
+        changes["wall_thickness"] = keys.wall_thickness_mm * 1e-3
+    if keys.supply is not None:
+        sc = keys.supply
+        changes["supply"] = replace(
+            base.supply,
+            **{k: v for k, v in {
+                "kind": sc.kind,
+                "inner_diameter": None if sc.inner_diameter_mm is None else sc.inner_diameter_mm * 1e-3,
+                "outer_diameter": None if sc.outer_diameter_mm is None else sc.outer_diameter_mm * 1e-3,
+                "length": None if sc.length_mm is None else sc.length_mm * 1e-3,
+                "discharge_coefficient": sc.discharge_coefficient,
+            }.items() if v is not None})
+    if keys.exhaust is not None:
+        ec = keys.exhaust
+        changes["exhaust"] = replace(
+            base.exhaust,
+            **{k: v * 1e-3 for k, v in {
+                "shaft_length": ec.shaft_length_mm,
+                "return_inner_diameter": ec.return_inner_diameter_mm,
+                "return_length": ec.return_length_mm,
+            }.items() if v is not None})
+    if keys.recuperator_effectiveness is not None:
+        changes["recuperator_effectiveness"] = keys.recuperator_effectiveness
+    if keys.heat_transfer_multiplier is not None:
+        changes["heat_transfer_multiplier"] = keys.heat_transfer_multiplier
+    if keys.shaft_insulation_m2_k_per_w is not None:
+        r = keys.shaft_insulation_m2_k_per_w
+        changes["shaft_insulation"] = math.inf if r == "vacuum" else r
+    design = replace(base, **changes)
+    design.check()
+    return design
+
+
+def console(cc: CryogenConfig, gas: str) -> CryogenSupply:
+    """The console's supply and exhaust pressures (the gas's defaults where not given)."""
+    return CryogenSupply(
+        gas=gas,
+        supply_pressure_pa=cc.supply_pressure_bar * BAR_PA if cc.supply_pressure_bar else None,
+        supply_temperature_k=c_to_k(cc.supply_temperature_c) if cc.supply_temperature_c is not None else None,
+        back_pressure_pa=cc.back_pressure_bar * BAR_PA,
+        supply_phase=cc.supply_phase,
+    )
+
+
 def probe(pc: ProbeConfig, cc: CryogenConfig, geometry: str = "axisymmetric",
-          ) -> tuple[ProbeModel, Expansion | None, CatalogProbe | None, float | None]:
-    """The probe (catalog, cannula and cryogen resolved), its expansion, catalog entry and the
-    cannula's bore (m)."""
-    cat = catalog_probe(pc.catalog) if pc.catalog else None
-    diameter = pc.diameter_mm * 1e-3 if pc.diameter_mm else (cat.diameter_m if cat else None)
-    if diameter is None:
-        raise InputError("probe.diameter_mm", None, "a diameter > 0 (or a probe.catalog entry)")
-    active = pc.active_length_mm * 1e-3 if pc.active_length_mm else (cat.active_length_m if cat else None)
+          ) -> tuple[ProbeModel, OperatingPoint | None, CatalogProbe | None, float | None]:
+    """The probe (catalog, cannula, design and console resolved), its operating point, catalog
+    entry and the cannula's bore (m)."""
+    extra = read_catalog_file(pc.catalog_file) if pc.catalog_file else None
+    if extra is not None and pc.catalog is None:
+        raise InputError("probe.catalog", None, "the name of an entry of probe.catalog_file: "
+                         + ", ".join(sorted(extra)))
+    cat = catalog_probe(pc.catalog, extra=extra) if pc.catalog else None
+    keys = _merged_keys(cat, pc)
+    diameter = outer_diameter(keys)
+    active = keys.active_length_mm * 1e-3 if keys.active_length_mm else None
     if active is None and geometry != "radial":
         raise InputError("probe.active_length_mm", None, "a length > 0 (or a probe.catalog entry)")
     active = active or 1.0
@@ -67,10 +142,10 @@ def probe(pc: ProbeConfig, cc: CryogenConfig, geometry: str = "axisymmetric",
     bore = None
     if pc.cannula_inner_diameter_mm is not None:
         bore = pc.cannula_inner_diameter_mm * 1e-3
-    elif gauge is not None:
+    elif isinstance(gauge, int):
         bore = cannula(gauge).inner_diameter_m
     if bore is not None:
-        check_fits(diameter, bore, gauge)
+        check_fits(diameter, bore, gauge if isinstance(gauge, int) else None)
 
     if pc.boundary == "fixed-temperature":
         if pc.temperature_c is None:
@@ -84,24 +159,10 @@ def probe(pc: ProbeConfig, cc: CryogenConfig, geometry: str = "axisymmetric",
     gas = cc.gas or (cat.gas if cat else None)
     if gas is None:
         raise InputError("cryogen.gas", None, "one of n2o, ln2, argon, co2 (or a probe.catalog entry)")
-    eps = cc.recuperator_effectiveness
-    if eps is None:
-        eps = cat.recuperator_effectiveness if cat and cat.gas == gas else 0.0
-    expansion = expand(CryogenSupply(
-        gas=gas,
-        supply_pressure_pa=cc.supply_pressure_bar * BAR_PA if cc.supply_pressure_bar else None,
-        supply_temperature_k=c_to_k(cc.supply_temperature_c) if cc.supply_temperature_c is not None else None,
-        back_pressure_pa=cc.back_pressure_bar * BAR_PA,
-        recuperator_effectiveness=eps,
-        supply_phase=cc.supply_phase,
-    ))
-    flow = pc.mass_flow_g_per_s * 1e-3 if pc.mass_flow_g_per_s else (
-        cat.mass_flow_kg_per_s if cat else DEFAULT_MASS_FLOW_G_PER_S * 1e-3)
-    htc = pc.internal_htc_w_per_m2_k or (cat.internal_htc_w_per_m2_k if cat else DEFAULT_INTERNAL_HTC)
-    model = ProbeModel(diameter, active, "cryogen", expansion=expansion, mass_flow=flow, internal_htc=htc)
-    return model, expansion, cat, bore
-
-
+    design = _design(keys, gas, diameter, active)
+    flow = None if keys.mass_flow_g_per_s is None else keys.mass_flow_g_per_s * 1e-3
+    op = operate(design, console(cc, gas), flow)
+    return ProbeModel(diameter, active, "cryogen", operating=op), op, cat, bore
 
 
 def tissue(tc: TissueConfig) -> Tissue:
@@ -144,7 +205,7 @@ def grid(gc: GridConfig, probe: ProbeModel) -> Grid:
         return radial_grid(probe.radius, gc.extent_mm * 1e-3, gc.spacing_mm * 1e-3, gc.growth, uniform,
                            active_length=probe.active_length)
     return axisymmetric_grid(probe.radius, probe.active_length, gc.extent_mm * 1e-3,
-                             gc.spacing_mm * 1e-3, gc.growth, uniform)
+                             gc.spacing_mm * 1e-3, gc.growth, uniform, shaft_cooled=probe.shaft_cooled)
 
 
 def nerves(ncs: list[NerveConfig], grid: Grid) -> tuple[Nerve, ...]:

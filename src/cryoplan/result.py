@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from cryoplan import __version__
-from cryoplan.cryogen.thermo import Expansion
+from cryoplan.cryogen.summary import operating_json
 from cryoplan.outcome.relief import ReliefDistribution
 from cryoplan.procedure import Result
-from cryoplan.units import BAR_PA, k_to_c
+from cryoplan.units import k_to_c
 
 
 def _clean(values) -> list[float | None]:
@@ -32,22 +32,6 @@ def isotherm_key(celsius: float) -> str:
     return f"{celsius:g}"
 
 
-def expansion_json(e: Expansion, mass_flow_kg_per_s: float) -> dict[str, Any]:
-    """The cryogen's expansion at a mass flow, in the units of the JSON outputs."""
-    return {
-        "gas": e.gas,
-        "supply_pressure_bar": round(e.supply_pressure_pa / BAR_PA, 4),
-        "supply_temperature_c": round(k_to_c(e.supply_temperature_k), 3),
-        "back_pressure_bar": round(e.back_pressure_pa / BAR_PA, 5),
-        "recuperator_effectiveness": e.recuperator_effectiveness,
-        "outlet_temperature_c": round(k_to_c(e.outlet_temperature_k), 3),
-        "outlet_quality": None if e.outlet_quality is None else round(e.outlet_quality, 4),
-        "refrigeration_j_per_kg": round(e.refrigeration_j_per_kg, 1),
-        "mass_flow_g_per_s": round(mass_flow_kg_per_s * 1e3, 9),
-        "cooling_capacity_w": round(e.cooling_capacity_w(mass_flow_kg_per_s), 3),
-    }
-
-
 def to_json(result: Result) -> dict[str, Any]:
     s, th = result.setup, result.thermal
     prob, probe = s.problem, s.problem.probe
@@ -59,10 +43,7 @@ def to_json(result: Result) -> dict[str, Any]:
         }
         for t, series in th.isotherms.items()
     }
-    cryogen = None
-    if s.expansion is not None:
-        cryogen = {**expansion_json(s.expansion, probe.mass_flow),
-                   "internal_htc_w_per_m2_k": probe.internal_htc}
+    cryogen = None if s.operating is None else operating_json(s.operating)
     freeze_s = sum(p.seconds for p in prob.protocol.phases if p.kind == "freeze")
     return {
         "cryoplan_version": __version__,
@@ -78,10 +59,13 @@ def to_json(result: Result) -> dict[str, Any]:
             "phase": th.phase,
             "tip_temperature_c": _clean(th.tip_temperature - 273.15),
             "gas_temperature_c": _clean(th.gas_temperature - 273.15),
+            "exhaust_temperature_c": _clean(th.exhaust_temperature - 273.15),
+            "dry_fraction": _clean(th.dry_fraction),
             "cooling_power_w": _clean(th.cooling_power),
-            "gas_used_g": None if s.expansion is None else round(probe.mass_flow * freeze_s * 1e3, 2),
+            "gas_used_g": None if s.operating is None else round(probe.mass_flow * freeze_s * 1e3, 2),
         },
         "cryogen": cryogen,
+        "warnings": [{"code": c, "message": m} for c, m in result.warnings],
         "tissue": {
             "type": prob.tissue.name,
             "k_unfrozen_w_per_m_k": prob.tissue.k_unfrozen,

@@ -1,5 +1,9 @@
 """Catalog of introducer needles (gauge -> diameters) and cryoprobes, read from cited data files.
 
+A catalog probe is a probe family applied to a size (``data/probes.toml``), with whatever the
+maker or a calibration (``cryoplan calibrate``) fixed about its internals; a catalog file of the
+same format (``[probe] catalog_file``) adds its own entries.
+
 >>> cannula(12).inner_diameter_m * 1e3
 2.159
 >>> catalog_probe("n2o-2.0mm").diameter_m * 1e3
@@ -8,9 +12,15 @@
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
+from pydantic import ValidationError
+
+from cryoplan.config import CatalogEntryConfig, ProbeDesignKeys, _translate
 from cryoplan.data import read_toml
 from cryoplan.errors import InputError
 
@@ -26,18 +36,24 @@ class Cannula:
 
 @dataclass(frozen=True)
 class CatalogProbe:
-    """A cryoprobe as published (SI units); ``sources`` maps each field to its citation."""
+    """A cryoprobe of the catalog: its gas, cannula, description, what it fixes of its design
+    (``keys``, the same keys as [probe]) and the source of each of those (``sources``)."""
 
     name: str
     description: str
     gas: str
-    diameter_m: float
-    active_length_m: float
     cannula_gauge: int | None
-    mass_flow_kg_per_s: float
-    internal_htc_w_per_m2_k: float
-    recuperator_effectiveness: float
+    keys: ProbeDesignKeys
     sources: dict[str, str]
+
+    @property
+    def diameter_m(self) -> float:
+        return outer_diameter(self.keys, f"catalog probe {self.name}")
+
+    @property
+    def active_length_m(self) -> float:
+        assert self.keys.active_length_mm is not None
+        return self.keys.active_length_mm * 1e-3
 
 
 @lru_cache(maxsize=1)
@@ -49,23 +65,57 @@ def _gauges() -> dict[int, Cannula]:
     }
 
 
+def outer_diameter(keys: ProbeDesignKeys, field: str = "probe") -> float:
+    """A probe's outer diameter (m) from ``diameter_mm`` or its ``gauge``."""
+    if keys.diameter_mm is not None and keys.gauge is not None:
+        raise InputError(f"{field}.gauge", keys.gauge, "either diameter_mm or gauge, not both")
+    if keys.diameter_mm is not None:
+        return keys.diameter_mm * 1e-3
+    if keys.gauge is not None:
+        return cannula(keys.gauge, f"{field}.gauge").outer_diameter_m
+    raise InputError(f"{field}.diameter_mm", None, "a diameter > 0 or a needle gauge (or a probe.catalog entry)")
+
+
+def _entries(data: dict[str, Any], where: str) -> dict[str, CatalogProbe]:
+    out = {}
+    table = data.get("probe")
+    if not isinstance(table, dict) or not table:
+        raise InputError(where, "<no [probe.NAME] tables>", "a catalog: one [probe.NAME] table per probe")
+    for name, row in table.items():
+        if not isinstance(row, dict):
+            raise InputError(f"{where}: probe.{name}", row, "a table of probe keys")
+        sources = {k.removesuffix("_source"): v for k, v in row.items() if k.endswith("_source")}
+        fields = {k: v for k, v in row.items() if not k.endswith("_source")}
+        try:
+            entry = CatalogEntryConfig.model_validate(fields)
+        except ValidationError as err:
+            e = _translate(err)
+            raise InputError(f"{where}: probe.{name}.{e.field}", e.value, e.allowed) from None
+        keys = ProbeDesignKeys.model_validate(entry.model_dump(include=set(ProbeDesignKeys.model_fields)))
+        probe = CatalogProbe(name, entry.description, entry.gas, entry.cannula_gauge, keys, sources)
+        outer_diameter(keys, f"{where}: probe.{name}")
+        if keys.active_length_mm is None:
+            raise InputError(f"{where}: probe.{name}.active_length_mm", None, "a length > 0")
+        out[name] = probe
+    return out
+
+
 @lru_cache(maxsize=1)
 def _probes() -> dict[str, CatalogProbe]:
-    out = {}
-    for name, row in read_toml("probes.toml")["probe"].items():
-        out[name] = CatalogProbe(
-            name=name,
-            description=row["description"],
-            gas=row["gas"],
-            diameter_m=row["diameter_mm"] * 1e-3,
-            active_length_m=row["active_length_mm"] * 1e-3,
-            cannula_gauge=row.get("cannula_gauge"),
-            mass_flow_kg_per_s=row["mass_flow_g_per_s"] * 1e-3,
-            internal_htc_w_per_m2_k=row["internal_htc_w_per_m2_k"],
-            recuperator_effectiveness=row.get("recuperator_effectiveness", 0.0),
-            sources={k.removesuffix("_source"): v for k, v in row.items() if k.endswith("_source")},
-        )
-    return out
+    return _entries(read_toml("probes.toml"), "probes.toml")
+
+
+def read_catalog_file(path: str | Path) -> dict[str, CatalogProbe]:
+    """The probes of a catalog file (the format of data/probes.toml, e.g. written by
+    ``cryoplan calibrate``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("probe.catalog_file", str(path), "an existing catalog file (.toml)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
+        raise InputError("probe.catalog_file", str(path), "a valid UTF-8 TOML catalog") from None
+    return _entries(data, path.name)
 
 
 def cannula(gauge: int, field: str = "probe.cannula_gauge") -> Cannula:
@@ -81,9 +131,10 @@ def list_probes() -> list[CatalogProbe]:
     return [p for _, p in sorted(_probes().items())]
 
 
-def catalog_probe(name: str, field: str = "probe.catalog") -> CatalogProbe:
-    """A catalog probe by name."""
-    table = _probes()
+def catalog_probe(name: str, field: str = "probe.catalog",
+                  extra: dict[str, CatalogProbe] | None = None) -> CatalogProbe:
+    """A catalog probe by name (from ``extra`` entries first, e.g. a catalog file's)."""
+    table = {**_probes(), **(extra or {})}
     if name not in table:
         raise InputError(field, name, "one of " + ", ".join(sorted(table)))
     return table[name]

@@ -65,6 +65,11 @@ DEFAULT_SUPPLY_PHASE: dict[str, SupplyPhase] = {
 #: et al., J. Endourol. 24 (2010) 1503 tested 2000-6000 psi = 138-414 bar).
 ARGON_DEFAULT_SUPPLY_PA = 300e5
 ROOM_TEMPERATURE_K = 293.15
+#: Over-pressure that drives liquid nitrogen from the console's dewar to the probe (Pa):
+#: assumed, pressurised LN2 cryosurgery dewars run at 1-2 bar above atmosphere (a low pressure
+#: that still subcools the liquid by about 7 K; Hewitt et al., Cryobiology 35 (1997) 303 note
+#: that the dewar's vapour pressure drives the flow).
+LN2_DEWAR_OVERPRESSURE_PA = 1.5e5
 
 CO2_SUBLIMATION_T_1ATM_K = 194.67  # Giauque & Egan 1937
 CO2_SUBLIMATION_ENTHALPY_J_PER_KG = 6030 * 4.184 / 44.0095e-3  # 6030 cal/mol, Giauque & Egan 1937
@@ -75,8 +80,8 @@ class CryogenSupply:
     """What flows into the probe (SI units).
 
     ``supply_pressure_pa`` None means the gas's default: the saturation pressure at the supply
-    temperature for liquid-fed gases and CO2, 300 bar for argon, and the back pressure for LN2
-    (subcooled liquid pumped from a vented dewar).
+    temperature for liquid-fed gases and CO2, 300 bar for argon, and the back pressure plus the
+    dewar's over-pressure for LN2 (liquid at its normal boiling point, pressurised, so subcooled).
     """
 
     gas: GasName
@@ -251,8 +256,8 @@ def resolve_supply(supply: CryogenSupply) -> CryogenSupply:
     phase = supply.supply_phase or DEFAULT_SUPPLY_PHASE[gas]
     p, t = supply.supply_pressure_pa, supply.supply_temperature_k
     if gas == "ln2":
-        p = supply.back_pressure_pa if p is None else p
-        t = saturation_temperature_k(gas, p) if t is None else t
+        t = saturation_temperature_k(gas, ATM_PA) if t is None else t
+        p = supply.back_pressure_pa + LN2_DEWAR_OVERPRESSURE_PA if p is None else p
     elif gas == "argon":
         p = ARGON_DEFAULT_SUPPLY_PA if p is None else p
         t = ROOM_TEMPERATURE_K if t is None else t

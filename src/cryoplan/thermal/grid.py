@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cryoplan.cryogen.wall_law import FACE_SHAFT, FACE_SIDE, FACE_TIP
 from cryoplan.errors import InputError
 
 
@@ -38,6 +39,9 @@ class Grid:
     g_z[i, j]: axial face between (i, j-1) and (i, j), boundaries likewise.
     probe_cells / probe_g / probe_area: cooled probe-surface faces: the tissue cell, its
     conductance centre-to-wall per unit k, and the wall area (for the internal heat transfer).
+    probe_path / probe_kind: each face's distance along the cryogen's path from the tip's centre
+    (over the end face, then back along the side wall and the shaft) and its kind (FACE_SIDE,
+    FACE_TIP or FACE_SHAFT of ``cryoplan.cryogen.wall_law``).
     """
 
     geometry: str
@@ -52,6 +56,8 @@ class Grid:
     probe_area: np.ndarray
     probe_radius: float
     active_length: float
+    probe_path: np.ndarray
+    probe_kind: np.ndarray
 
     @property
     def r(self) -> np.ndarray:
@@ -141,7 +147,7 @@ def planar_grid(length: float, spacing: float) -> Grid:
         volume=np.diff(x)[:, None].copy(), g_r=g_r, g_z=np.zeros((n, 2)),
         tissue=np.ones((n, 1), bool), probe_cells=np.array([[0, 0]]),
         probe_g=np.array([1.0 / xc[0]]), probe_area=np.array([1.0]),
-        probe_radius=0.0, active_length=1.0,
+        probe_radius=0.0, active_length=1.0, probe_path=np.zeros(1), probe_kind=np.zeros(1, np.int64),
     )
 
 
@@ -166,16 +172,19 @@ def radial_grid(probe_radius: float, extent: float, spacing: float, growth: floa
         probe_g=np.array([2 * np.pi / math.log(rc[0] / probe_radius)]),
         probe_area=np.array([2 * np.pi * probe_radius]),
         probe_radius=probe_radius, active_length=active_length,
+        probe_path=np.zeros(1), probe_kind=np.zeros(1, np.int64),
     )
 
 
 def axisymmetric_grid(probe_radius: float, active_length: float, extent: float, spacing: float,
-                      growth: float = 1.0, uniform_extent: float | None = None) -> Grid:
+                      growth: float = 1.0, uniform_extent: float | None = None,
+                      shaft_cooled: bool = False) -> Grid:
     """r in [0, extent], z in [-extent, active_length + extent]; the probe fills r < a, z > 0.
 
     The probe's flat tip face (z = 0, r < a) and its side wall over 0 < z < active_length are
-    cooled; the shaft above is insulated. ``extent`` is measured from the probe axis radially
-    and from the tip (and the end of the active segment) axially.
+    cooled; the shaft above is insulated, or cooled through its insulation by the returning
+    exhaust when ``shaft_cooled``. ``extent`` is measured from the probe axis radially and from
+    the tip (and the end of the active segment) axially.
     """
     _check(spacing, probe_radius, extent)
     if not active_length > 0:
@@ -212,14 +221,17 @@ def axisymmetric_grid(probe_radius: float, active_length: float, extent: float, 
     g_z[:n_core, int(np.searchsorted(zc, 0.0))] = 0.0
 
     j_tip = int(np.searchsorted(zc, 0.0)) - 1  # last tissue row below the tip
-    side = np.flatnonzero((zc > 0) & (zc < active_length))
+    side = np.flatnonzero((zc > 0) & (zc < (np.inf if shaft_cooled else active_length)))
     cells = [(i, j_tip) for i in range(n_core)] + [(n_core, j) for j in side]
     g = [ring[i] / (0.0 - zc[j_tip]) for i in range(n_core)]
     g += [2 * np.pi * dz[j] / math.log(rc[n_core] / probe_radius) for j in side]
     area = [ring[i] for i in range(n_core)] + [2 * np.pi * probe_radius * dz[j] for j in side]
+    path = [rc[i] for i in range(n_core)] + [probe_radius + zc[j] for j in side]
+    kind = [FACE_TIP] * n_core + [FACE_SIDE if zc[j] < active_length else FACE_SHAFT for j in side]
     return Grid(
         geometry="axisymmetric", r_faces=r, z_faces=z, volume=ring[:, None] * dz[None, :],
         g_r=g_r, g_z=g_z, tissue=tissue, probe_cells=np.array(cells, dtype=np.int64),
         probe_g=np.array(g), probe_area=np.array(area),
         probe_radius=probe_radius, active_length=active_length,
+        probe_path=np.array(path), probe_kind=np.array(kind, dtype=np.int64),
     )

@@ -11,14 +11,17 @@ monotone for dt <= V / (alpha_max sum G) (``stable_time_step``).
 Probe modes (``mode``):
     0 OFF     no heat flow at the probe surface (passive thaw: gas stopped);
     1 WALL    wall held at ``t_set`` (fixed-temperature probe);
-    2 GAS     gas at ``t_set`` behind an internal heat-transfer coefficient (active thaw);
+    2 GAS     gas at ``t_set`` behind the dry-gas coefficient of the wall law (active thaw);
     4 HEAT_FLOW a set total heat flow ``t_set`` (W) leaves through the cooled faces in proportion
               to their area (a probe of known cooling power; exact line-sink verification);
-    3 CRYOGEN gas boiling at ``cap_t[0]`` behind the heat-transfer coefficient, with refrigeration
-              limited to m_dot q(T_g): when the load exceeds it the gas warms until
-              sum_faces hA (T_w - T_g) = m_dot q(T_g), q from the cryogen model's curve.
-For modes 2 and 3 each face's wall temperature solves G (u_P - u(T_w)) = hA (T_w - T_g)
-(Newton, warm-started from the last step).
+    3 CRYOGEN the cryogen enters at the tip in the state of the wall law's table and is marched
+              along the wall (stations ordered from the tip's centre, over the end face, then
+              back along the side): each face takes heat by its regime's law (flow boiling,
+              film boiling with hysteresis, or dry gas; ``cryoplan.cryogen.heat_transfer``) and
+              the cryogen's absorbed enthalpy grows by the station's heat over the mass flow, so
+              it warms and dries out when the load exceeds what the flow can boil.
+For modes 2 and 3 each face solves G (u_P - u(T_w)) = q''(T_in) A_in with T_w = T_in + the drop
+across the steel wall (safeguarded Newton on the inside wall temperature T_in).
 
 Everything runs inside one compiled call per output interval; the state stays consistent
 (T and u are those of H) at the call's entry and exit.
@@ -29,6 +32,29 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from cryoplan.cryogen.wall_law import (
+    DRY,
+    FACE_SHAFT,
+    FACE_TIP,
+    FILM,
+    NUCLEATE,
+    P_COOPER,
+    P_FILM,
+    P_H_FG,
+    P_H_LIQUID,
+    P_H_LIQUID_TIP,
+    P_H_VAPOUR,
+    P_MARTINELLI,
+    P_MASS_FLUX,
+    P_Q_CHF,
+    P_R_SHAFT,
+    P_R_SIDE,
+    P_R_TIP,
+    P_RATIO_SIDE,
+    P_RE_LIQUID,
+    P_T_LEIDENFROST,
+    P_T_SAT,
+)
 from cryoplan.tissue.enthalpy import (
     K_F,
     K_U,
@@ -57,44 +83,141 @@ def _mixed_face_flow(g, t0, m0, t1, m1, props):
     return g * 2.0 * k0 * k1 / (k0 + k1) * (t1 - t0)
 
 
+COOPER_POWER = 1.0 / (1.0 - 0.67)  # Cooper's h = c q^0.67 written as q = (c dT)^(1/0.33)
+
+
 @njit(cache=True)
-def _wall_flows(t_gas, cells, pg, pha, mat, props, t, u, t_wall, flows):
-    """Heat flows into the probe (W) for a gas temperature; returns (total, d total / d t_gas)."""
-    total, slope = 0.0, 0.0
+def _inside_flux(tw_in, t_gas, x, regime, kind, q_prev, law):
+    """Heat flux into the cryogen (W/m2 of inside wall) and its slope in the inside wall
+    temperature, for one regime (cryoplan.cryogen.heat_transfer): forced convection of dry gas;
+    Gungor-Winterton flow boiling (convective E h_l plus Cooper's nucleate S h_pool); or
+    Bromley film boiling."""
+    if regime == DRY:
+        h = law[P_H_VAPOUR]
+        return h * (tw_in - t_gas), h
+    superheat = tw_in - law[P_T_SAT]
+    if regime == FILM:
+        dt = max(superheat, 1e-3)
+        return law[P_FILM] * dt ** 0.75, 0.75 * law[P_FILM] * dt ** -0.25
+    xc = min(max(x, 1e-4), 1.0 - 1e-4)
+    h_l = (law[P_H_LIQUID_TIP] if kind == FACE_TIP else law[P_H_LIQUID]) * (1.0 - xc) ** 0.8
+    inv_xtt = 1.0 / (((1.0 - xc) / xc) ** 0.9 * law[P_MARTINELLI])
+    boiling = abs(q_prev) / (law[P_MASS_FLUX] * law[P_H_FG])
+    e = 1.0 + 24000.0 * boiling ** 1.16 + 1.37 * inv_xtt ** 0.86
+    s = 1.0 / (1.0 + 1.15e-6 * e * e * (law[P_RE_LIQUID] * (1.0 - xc)) ** 1.17)
+    q = e * h_l * (tw_in - t_gas)
+    dq = e * h_l
+    if superheat > 0.0:
+        c = law[P_COOPER]
+        q += s * (c * superheat) ** COOPER_POWER
+        dq += s * COOPER_POWER * c * (c * superheat) ** (COOPER_POWER - 1.0)
+    return q, dq
+
+
+@njit(cache=True)
+def _solve_face(g, area, kind, t_gas, x, regime, q_prev, law, t_p, u_p, props, m):
+    """Heat flow (W) from the tissue cell into the cryogen through one face of the wall, the
+    tissue-side wall temperature and the inside heat flux: G (u_P - u(T_w)) = q'' A_in, with
+    T_w = T_in + q'' r R'' across the steel (and the shaft's insulation; safeguarded Newton on
+    the inside wall temperature T_in)."""
+    if kind == FACE_TIP:
+        r_wall, ratio = law[P_R_TIP], 1.0
+    elif kind == FACE_SHAFT:
+        r_wall, ratio = law[P_R_SIDE] + law[P_R_SHAFT], law[P_RATIO_SIDE]
+    else:
+        r_wall, ratio = law[P_R_SIDE], law[P_RATIO_SIDE]
+    lo, hi = min(t_gas, t_p), max(t_gas, t_p)
+    tw = min(max(0.5 * (t_gas + t_p), lo), hi)
+    q = 0.0
+    for _ in range(60):
+        q, dq = _inside_flux(tw, t_gas, x, regime, kind, q_prev, law)
+        t_out = tw + q * ratio * r_wall
+        res = g * (u_p - kirchhoff(t_out, props, m)) - q * ratio * area
+        if res > 0.0:
+            lo = tw
+        else:
+            hi = tw
+        slope = -g * conductivity(t_out, props, m) * (1.0 + dq * ratio * r_wall) - dq * ratio * area
+        new = tw - res / slope if slope < 0.0 else 0.5 * (lo + hi)
+        if not lo <= new <= hi:
+            new = 0.5 * (lo + hi)
+        if abs(new - tw) < 1e-7:
+            tw = new
+            break
+        tw = new
+    q, _ = _inside_flux(tw, t_gas, x, regime, kind, q_prev, law)
+    return q * ratio * area, tw + q * ratio * r_wall, q, tw
+
+
+@njit(cache=True)
+def _state_after(absorbed, tab_h, tab_t, tab_x):
+    """Cryogen temperature and quality after absorbing ``absorbed`` J/kg (linear in the table)."""
+    n = tab_h.size
+    if absorbed <= tab_h[0]:
+        return tab_t[0], tab_x[0]
+    if absorbed >= tab_h[n - 1]:
+        return tab_t[n - 1], tab_x[n - 1]
+    k = np.searchsorted(tab_h, absorbed) - 1
+    w = (absorbed - tab_h[k]) / (tab_h[k + 1] - tab_h[k])
+    return tab_t[k] + w * (tab_t[k + 1] - tab_t[k]), tab_x[k] + w * (tab_x[k + 1] - tab_x[k])
+
+
+@njit(cache=True)
+def _march(mass_flow, law, tab_h, tab_t, tab_x, order, stations, face_kind, cells, pg, area, mat,
+           props, t, u, t_wall, flows, regime, q_last, face_x):
+    """The cryogen marched along the wall from the tip: every face of a station sees the state
+    the cryogen has when it reaches that station, and the station's heat is added to it before
+    the next. Each face's regime (film or nucleate boiling with hysteresis; dry gas) follows its
+    wall. Returns the cryogen's temperature where it leaves the active segment."""
+    absorbed = 0.0
+    for st in range(stations.size - 1):
+        t_gas, x = _state_after(absorbed, tab_h, tab_t, tab_x)
+        heat = 0.0
+        for k in range(stations[st], stations[st + 1]):
+            f = order[k]
+            i, j = cells[f, 0], cells[f, 1]
+            m = mat[i, j]
+            if x >= 1.0:
+                reg = DRY
+            elif regime[f] == FILM:
+                reg = FILM
+            else:
+                reg = NUCLEATE
+            flow, tw_out, q, tw_in = _solve_face(pg[f], area[f], face_kind[f], t_gas, x, reg, q_last[f],
+                                                 law, t[i, j], u[i, j], props, m)
+            # boiling-curve hysteresis: film boiling ends below the Leidenfrost point, the
+            # boiling crisis starts it above the critical heat flux
+            if reg == FILM and tw_in < law[P_T_LEIDENFROST]:
+                regime[f] = NUCLEATE
+            elif reg == NUCLEATE and q > law[P_Q_CHF]:
+                regime[f] = FILM
+            flows[f] = flow
+            t_wall[f] = tw_out
+            q_last[f] = q
+            face_x[f] = x
+            heat += flow
+        absorbed += heat / mass_flow
+    t_out, _ = _state_after(absorbed, tab_h, tab_t, tab_x)
+    return t_out
+
+
+@njit(cache=True)
+def _gas_flows(t_set, cells, pg, area, face_kind, law, mat, props, t, u, t_wall, flows, q_last):
+    """Warm gas at ``t_set`` behind the dry-gas coefficient (active thaw)."""
     for f in range(cells.shape[0]):
         i, j = cells[f, 0], cells[f, 1]
-        m = mat[i, j]
-        g, ha = pg[f], pha[f]
-        tw = t_wall[f]
-        for _ in range(20):
-            res = g * (u[i, j] - kirchhoff(tw, props, m)) - ha * (tw - t_gas)
-            step = res / (g * conductivity(tw, props, m) + ha)
-            tw += step
-            if abs(step) < 1e-9:
-                break
-        t_wall[f] = tw
-        flows[f] = ha * (tw - t_gas)
-        gk = g * conductivity(tw, props, m)
-        total += flows[f]
-        slope -= ha * gk / (gk + ha)
-    return total, slope
+        flow, tw_out, q, _ = _solve_face(pg[f], area[f], face_kind[f], t_set, 1.0, DRY, 0.0, law,
+                                         t[i, j], u[i, j], props, mat[i, j])
+        flows[f] = flow
+        t_wall[f] = tw_out
+        q_last[f] = q
 
 
 @njit(cache=True)
-def _capacity(t_gas, mass_flow, cap_t, cap_q):
-    """m_dot q(T_g) and its slope, linear in the tabulated refrigeration curve."""
-    n = cap_t.size
-    k = np.searchsorted(cap_t, t_gas) - 1
-    k = min(max(k, 0), n - 2)
-    slope = (cap_q[k + 1] - cap_q[k]) / (cap_t[k + 1] - cap_t[k])
-    return mass_flow * (cap_q[k] + slope * (t_gas - cap_t[k])), mass_flow * slope
-
-
-@njit(cache=True)
-def probe_flows(mode, t_set, t_gas_prev, mass_flow, cap_t, cap_q, cells, pg, pha, mat, props,
-                t, u, t_wall, flows):
-    """Heat flow into the probe through each cooled face (W, in ``flows``); returns the gas
-    temperature used (NaN when there is no gas)."""
+def probe_flows(mode, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, stations, face_kind,
+                cells, pg, area, mat, props, t, u, t_wall, flows, regime, q_last, face_x):
+    """Heat flow into the probe through each cooled face (W, in ``flows``); returns the
+    cryogen's temperature where it leaves the active segment (NaN when there is no gas)."""
     if mode == OFF:
         for f in range(cells.shape[0]):
             flows[f] = 0.0
@@ -107,40 +230,17 @@ def probe_flows(mode, t_set, t_gas_prev, mass_flow, cap_t, cap_q, cells, pg, pha
             t_wall[f] = t_set
         return np.nan
     if mode == HEAT_FLOW:
-        total_area = pha.sum()
+        total_area = area.sum()
         for f in range(cells.shape[0]):
             i, j = cells[f, 0], cells[f, 1]
-            flows[f] = t_set * pha[f] / total_area
+            flows[f] = t_set * area[f] / total_area
             t_wall[f] = t[i, j] - flows[f] / (pg[f] * conductivity(t[i, j], props, mat[i, j]))
         return np.nan
     if mode == GAS:
-        _wall_flows(t_set, cells, pg, pha, mat, props, t, u, t_wall, flows)
+        _gas_flows(t_set, cells, pg, area, face_kind, law, mat, props, t, u, t_wall, flows, q_last)
         return t_set
-    # CRYOGEN: boil at cap_t[0] unless the load exceeds the refrigeration there
-    t_boil = cap_t[0]
-    load, _ = _wall_flows(t_boil, cells, pg, pha, mat, props, t, u, t_wall, flows)
-    cap, _ = _capacity(t_boil, mass_flow, cap_t, cap_q)
-    if load <= cap:
-        return t_boil
-    lo, hi = t_boil, cap_t[-1]
-    tg = lo if np.isnan(t_gas_prev) else min(max(t_gas_prev, lo), hi)
-    for _ in range(60):
-        load, dload = _wall_flows(tg, cells, pg, pha, mat, props, t, u, t_wall, flows)
-        cap, dcap = _capacity(tg, mass_flow, cap_t, cap_q)
-        res = load - cap  # decreasing in tg
-        if res > 0:
-            lo = tg
-        else:
-            hi = tg
-        new = tg - res / (dload - dcap)
-        if not lo < new < hi:
-            new = 0.5 * (lo + hi)
-        if abs(new - tg) < 1e-7:
-            tg = new
-            break
-        tg = new
-    _wall_flows(tg, cells, pg, pha, mat, props, t, u, t_wall, flows)
-    return tg
+    return _march(mass_flow, law, tab_h, tab_t, tab_x, order, stations, face_kind, cells, pg, area,
+                  mat, props, t, u, t_wall, flows, regime, q_last, face_x)
 
 
 @njit(cache=True)
@@ -246,24 +346,26 @@ def _sweep(h, t, u, t_new, u_new, mat, props, tissue, vol, inv_vol, g_r, g_z, dt
 
 @njit(cache=True)
 def advance(h, t, u, mat, props, tissue, vol, g_r, g_z, t_far,
-            cells, pg, pha, t_wall, flows,
-            mode, t_set, t_gas, mass_flow, cap_t, cap_q,
+            cells, pg, area, face_kind, order, stations, t_wall, flows, regime, q_last, face_x,
+            mode, t_set, mass_flow, law, tab_h, tab_t, tab_x,
             dt, n_steps, t0,
             t_min, thresholds, seconds_below, t_liquidus_at, t_solidus_at, frozen, cycles,
             energy):
     """Advance ``n_steps`` explicit steps of ``dt`` from time ``t0``, updating the thermal
-    history. Returns the last gas temperature (NaN if none).
+    history. Returns the cryogen's temperature leaving the active segment (NaN if none).
 
     Each step applies the probe and far-field flows (computed from the old state) to H, then
     one fused sweep adds the face flows and sources and computes the new T and u into a second
     buffer; the buffers swap, so every cell is read and written once per step."""
+    t_gas = np.nan
     t_next = t.copy()
     u_next = u.copy()
     inv_vol = 1.0 / vol
     cur_t, cur_u, nxt_t, nxt_u = t, u, t_next, u_next
     for step in range(n_steps):
-        t_gas = probe_flows(mode, t_set, t_gas, mass_flow, cap_t, cap_q, cells, pg, pha, mat,
-                            props, cur_t, cur_u, t_wall, flows)
+        t_gas = probe_flows(mode, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, stations,
+                            face_kind, cells, pg, area, mat, props, cur_t, cur_u, t_wall, flows,
+                            regime, q_last, face_x)
         e_probe = 0.0
         for f in range(cells.shape[0]):
             i, j = cells[f, 0], cells[f, 1]

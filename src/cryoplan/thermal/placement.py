@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cryoplan.cryogen.wall_law import FACE_SHAFT, FACE_SIDE, FACE_TIP
 from cryoplan.errors import InputError
 from cryoplan.thermal.probe import ProbeModel
 from cryoplan.thermal.voxels import VoxelGrid, neighbour
@@ -68,13 +69,17 @@ class ProbeFaces:
     """Cooled faces of all probes, grouped by probe (``start[p]:start[p+1]``).
 
     cells: flat index of the tissue voxel; g: conductance per unit k centre-to-wall (A / d);
-    wall_area: |n_a| A, the wall area the face stands for; point: where the face meets the wall.
+    wall_area: |n_a| A, the wall area the face stands for; point: where the face meets the wall;
+    path: distance along the cryogen's path from the tip's centre (radially over the end face,
+    then the probe radius plus the axial distance); kind: FACE_TIP, FACE_SIDE or FACE_SHAFT.
     """
 
     cells: np.ndarray
     g: np.ndarray
     wall_area: np.ndarray
     point: np.ndarray
+    path: np.ndarray
+    kind: np.ndarray
     start: np.ndarray
     inside: np.ndarray  # (nx, ny, nz) bool: voxel centre inside some probe
 
@@ -115,7 +120,7 @@ def rasterise(grid: VoxelGrid, probes: list[PlacedProbe]) -> ProbeFaces:
     solids = [p.inside(centres) for p in probes]
     inside = np.logical_or.reduce(solids) if solids else np.zeros(grid.shape, bool)
     flat = np.arange(grid.n_cells).reshape(grid.shape)
-    cells, gs, areas, points, start = [], [], [], [], [0]
+    cells, gs, areas, points, paths, kinds, start = [], [], [], [], [], [], [0]
     for p, solid in zip(probes, solids, strict=True):
         for axis in range(3):
             for sign in (-1, 1):
@@ -129,9 +134,11 @@ def rasterise(grid: VoxelGrid, probes: list[PlacedProbe]) -> ProbeFaces:
                 t, on_side = _entry(p, p0, np.broadcast_to(step, p0.shape))
                 x = p0 + np.minimum(t, 1.0)[:, None] * step
                 s = p.axial(x)
-                active = np.isfinite(t) & (~on_side | (s <= p.model.active_length))
+                cooled = ~on_side | (s <= p.model.active_length) | p.model.shaft_cooled
+                active = np.isfinite(t) & cooled
                 w = x - p.tip
                 radial = w - s[:, None] * p.axis
+                r = np.linalg.norm(radial, axis=1)
                 normal = np.where(on_side[:, None], radial / np.linalg.norm(radial, axis=1, keepdims=True),
                                   -p.axis)
                 area = grid.conductance[axis] * grid.spacing[axis]
@@ -140,6 +147,9 @@ def rasterise(grid: VoxelGrid, probes: list[PlacedProbe]) -> ProbeFaces:
                 gs.append((area / d)[active])
                 areas.append((area * np.abs(normal[:, axis]))[active])
                 points.append(x[active])
+                paths.append(np.where(on_side, p.model.radius + s, r)[active])
+                kinds.append(np.where(on_side, np.where(s <= p.model.active_length, FACE_SIDE, FACE_SHAFT),
+                                      FACE_TIP)[active])
         start.append(sum(c.size for c in cells))
     empty = np.zeros(0)
     return ProbeFaces(
@@ -147,6 +157,8 @@ def rasterise(grid: VoxelGrid, probes: list[PlacedProbe]) -> ProbeFaces:
         g=np.concatenate(gs) if gs else empty,
         wall_area=np.concatenate(areas) if areas else empty,
         point=np.concatenate(points) if points else np.zeros((0, 3)),
+        path=np.concatenate(paths) if paths else empty,
+        kind=np.concatenate(kinds).astype(np.int64) if kinds else np.zeros(0, np.int64),
         start=np.array(start, dtype=np.int64),
         inside=inside,
     )

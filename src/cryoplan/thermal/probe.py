@@ -1,25 +1,33 @@
 """The probe as a boundary condition: what the tissue sees at the cooled surface.
 
-A ``cryogen`` probe has gas boiling (or expanded) at the cryogen model's outlet temperature
-behind an internal heat-transfer coefficient h, with its refrigeration limited to
-m_dot q(T_gas) (``cryoplan.cryogen.thermo``), so a weak probe warms under load. A
-``fixed-temperature`` probe holds its wall at a set temperature (the limit h -> infinity with
-unlimited refrigeration; used for verification). A ``heat-flow`` probe extracts a set power
-(W), spread over its cooled surface by area.
+A ``cryogen`` probe carries its operating point (``cryoplan.cryogen.operation``): the mass flow,
+the state of the cryogen entering the active segment and the inside wall's heat-transfer law. The
+kernel marches the cryogen along the wall from the tip (``stations``), so a weak probe warms under
+load and dries out from the shaft end of its active segment. A ``fixed-temperature`` probe holds
+its wall at a set temperature (the limit of unlimited flow and heat transfer; used for
+verification). A ``heat-flow`` probe extracts a set power (W), spread over its cooled surface by
+area.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from cryoplan.cryogen.thermo import Expansion
+from cryoplan.cryogen.wall_law import FACE_SHAFT, FILM, NUCLEATE, P_FILM, P_T_LEIDENFROST, WallLaw
 from cryoplan.protocol import DEFAULT_ACTIVE_THAW_K, Phase
 from cryoplan.thermal.kernel import CRYOGEN, GAS, HEAT_FLOW, OFF, WALL
 
+if TYPE_CHECKING:
+    from cryoplan.cryogen.operation import OperatingPoint
+
 Boundary = Literal["cryogen", "fixed-temperature", "heat-flow"]
+
+#: Dry-gas coefficient behind an active thaw of a probe without a cryogen model (W/(m2 K)):
+#: assumed, the order of forced convection of warm gas in a probe's annulus.
+ACTIVE_THAW_HTC = 1000.0
 
 
 @dataclass(frozen=True)
@@ -30,19 +38,25 @@ class ProbeModel:
     active_length: float
     boundary: Boundary
     wall_temperature: float | None = None  # fixed-temperature probes
-    expansion: Expansion | None = None  # cryogen probes
-    mass_flow: float = 0.0
-    internal_htc: float = 5000.0
+    operating: OperatingPoint | None = None  # cryogen probes
     power: float | None = None  # heat-flow probes, W
 
     @property
     def radius(self) -> float:
         return 0.5 * self.diameter
 
-    def refrigeration_curve(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.expansion is None:
-            return np.array([0.0, 1.0]), np.array([0.0, 0.0])
-        return self.expansion.refrigeration_curve()
+    @property
+    def mass_flow(self) -> float:
+        return 0.0 if self.operating is None else self.operating.mass_flow
+
+    @property
+    def shaft_cooled(self) -> bool:
+        """Whether the returning exhaust cools the shaft above the active segment."""
+        return self.operating is not None and np.isfinite(self.operating.design.shaft_insulation)
+
+    @property
+    def law(self) -> WallLaw:
+        return WallLaw.fixed(ACTIVE_THAW_HTC) if self.operating is None else self.operating.law
 
     def mode(self, phase: Phase) -> tuple[int, float]:
         """Kernel mode and set temperature for a protocol phase."""
@@ -57,5 +71,67 @@ class ProbeModel:
         if self.boundary == "heat-flow":
             assert self.power is not None
             return HEAT_FLOW, self.power
-        assert self.expansion is not None
-        return CRYOGEN, self.expansion.outlet_temperature_k
+        assert self.operating is not None
+        return CRYOGEN, self.operating.boiling_temperature
+
+
+def stations(path: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Faces in the order the cryogen reaches them and the start of each station.
+
+    ``path`` is each face's distance along the cryogen's path from the tip's centre (m): over the
+    end face, then back along the side wall. Faces within ``width`` of one another along the path
+    (a ring of voxel faces round a 3D probe) form one station and see the same cryogen state.
+
+    >>> order, start = stations(np.array([0.3, 0.1, 0.1, 0.5]), 0.05)
+    >>> order.tolist(), start.tolist()
+    ([1, 2, 0, 3], [0, 2, 3, 4])
+    """
+    order = np.argsort(path, kind="stable")
+    if order.size == 0:
+        return order.astype(np.int64), np.zeros(1, dtype=np.int64)
+    bins = np.floor(path[order] / width + 1e-9).astype(np.int64)
+    start = np.flatnonzero(np.concatenate([[True], np.diff(bins) != 0]))
+    return order.astype(np.int64), np.concatenate([start, [order.size]]).astype(np.int64)
+
+
+@dataclass
+class ProbeWall:
+    """The per-face state of one probe's cooled wall, carried from one kernel call to the next:
+    the marching order, the wall temperature, the heat flow, the boiling regime (film boiling
+    holds until the wall falls below the Leidenfrost point), the last inside heat flux (for the
+    boiling number) and the cryogen's vapour quality at the face."""
+
+    order: np.ndarray
+    start: np.ndarray
+    kind: np.ndarray
+    t_wall: np.ndarray
+    flows: np.ndarray
+    regime: np.ndarray
+    q_last: np.ndarray
+    quality: np.ndarray
+
+    @classmethod
+    def of(cls, model: ProbeModel, path: np.ndarray, kind: np.ndarray, width: float,
+           t_start: np.ndarray) -> ProbeWall:
+        """The wall of ``model`` with faces at ``path`` (m along the cryogen's path) of ``kind``
+        (side, tip or shaft), grouped into stations ``width`` long, starting at temperatures
+        ``t_start``."""
+        order, start = stations(path, width)
+        p = model.law.params
+        film = (p[P_FILM] > 0) & (t_start > p[P_T_LEIDENFROST])
+        n = path.size
+        return cls(order, start, np.asarray(kind, dtype=np.int64), np.array(t_start, dtype=float),
+                   np.zeros(n), np.where(film, FILM, NUCLEATE).astype(np.int64), np.zeros(n),
+                   np.zeros(n))
+
+    def dry_fraction(self, area: np.ndarray) -> float:
+        """Share of the active segment's area that the cryogen reaches as dry gas (its liquid
+        boiled off before)."""
+        active = self.kind != FACE_SHAFT
+        total = float(area[active].sum())
+        dry = active & (self.quality >= 1.0 - 1e-9)
+        return float(area[dry].sum()) / total if total > 0 else 0.0
+
+    @property
+    def shaft_cooled(self) -> bool:
+        return bool((self.kind == FACE_SHAFT).any())

@@ -15,12 +15,13 @@ from typing import Literal
 
 import numpy as np
 
+from cryoplan.cryogen.wall_law import FACE_SHAFT
 from cryoplan.protocol import Protocol
 from cryoplan.thermal import kernel
 from cryoplan.thermal.grid import Grid
 from cryoplan.thermal.history import ThermalHistory
 from cryoplan.thermal.isotherms import measure, wall_temperatures
-from cryoplan.thermal.probe import ProbeModel
+from cryoplan.thermal.probe import ProbeModel, ProbeWall
 from cryoplan.tissue.enthalpy import enthalpy_array
 from cryoplan.tissue.properties import Tissue
 
@@ -68,6 +69,8 @@ class ThermalResult:
     phase: list[str]
     tip_temperature: np.ndarray
     gas_temperature: np.ndarray
+    exhaust_temperature: np.ndarray
+    dry_fraction: np.ndarray
     cooling_power: np.ndarray
     isotherms: dict[float, IsothermSeries]
     temperature: np.ndarray
@@ -110,30 +113,32 @@ def solve(problem: ThermalProblem,
     grid, probe = problem.grid, problem.probe
     props, mat, h, t, u = _initial_state(problem)
     g_r, g_z = _boundary_conductances(problem)
-    wall_held = probe.boundary == "fixed-temperature"
+    # a wall held at a set temperature, or a boiling cryogen whose wall law is steep, passes heat
+    # as fast as the tissue conducts it: the explicit step must allow for the wall's conductance
+    wall_held = probe.boundary in ("fixed-temperature", "cryogen")
     dt_max = SAFETY * kernel.stable_time_step(grid, props, mat, wall_held)
     history = ThermalHistory.start(t, problem.history_thresholds, grid.tissue)
-    cap_t, cap_q = probe.refrigeration_curve()
     # a radial grid is one metre of an infinitely long probe: gas flow and set powers per metre
     per_metre = 1.0 / grid.active_length if grid.geometry == "radial" else 1.0
-    pha = probe.internal_htc * grid.probe_area
-    n_faces = grid.probe_cells.shape[0]
-    t_wall = np.full(n_faces, problem.initial_temperature)
-    flows = np.zeros(n_faces)
+    law = probe.law
+    cells = grid.probe_cells
+    wall = ProbeWall.of(probe, grid.probe_path, grid.probe_kind, 1e-9,
+                        t[cells[:, 0], cells[:, 1]])
     energy = np.zeros(4)
     h_start = float((h * grid.volume)[grid.tissue].sum())
     thresholds = np.array(problem.history_thresholds, dtype=float)
 
-    times, phases, tips, gases, powers = [0.0], ["start"], [problem.initial_temperature], [np.nan], [0.0]
+    times, phases, tips, gases, exhausts, drys, powers = ([0.0], ["start"], [problem.initial_temperature],
+                                                          [np.nan], [np.nan], [0.0], [0.0])
     sizes: dict[float, list[tuple[float, float, float]]] = {th: [] for th in problem.isotherms}
 
     def record() -> None:
-        rows = wall_temperatures(grid, t_wall)
+        rows = wall_temperatures(grid, wall.t_wall)
         for th in problem.isotherms:
             sizes[th].append(measure(grid, t, rows, th))
 
     record()
-    now, total, t_gas = 0.0, problem.protocol.total_seconds, np.nan
+    now, total = 0.0, problem.protocol.total_seconds
     for phase in problem.protocol.phases:
         mode, t_set = probe.mode(phase)
         n_out = max(1, math.ceil(phase.seconds / problem.output_interval - 1e-9))
@@ -142,11 +147,13 @@ def solve(problem: ThermalProblem,
             n_steps = max(1, math.ceil(span / dt_max))
             dt = span / n_steps
             e_before = energy[kernel.E_PROBE]
-            t_gas = kernel.advance(
+            t_exhaust = kernel.advance(
                 h, t, u, mat, props, grid.tissue, grid.volume, g_r, g_z,
-                problem.initial_temperature, grid.probe_cells, grid.probe_g, pha, t_wall, flows,
-                mode, t_set * (per_metre if mode == kernel.HEAT_FLOW else 1.0), t_gas,
-                probe.mass_flow * per_metre, cap_t, cap_q, dt, n_steps, now,
+                problem.initial_temperature, cells, grid.probe_g, grid.probe_area, wall.kind,
+                wall.order, wall.start, wall.t_wall, wall.flows, wall.regime, wall.q_last, wall.quality,
+                mode, t_set * (per_metre if mode == kernel.HEAT_FLOW else 1.0),
+                probe.mass_flow * per_metre, law.params, law.absorbed, law.temperature, law.quality,
+                dt, n_steps, now,
                 history.min_temperature, thresholds, history.seconds_below,
                 history.liquidus_time, history.solidus_time, history.frozen, history.freeze_cycles,
                 energy,
@@ -156,10 +163,13 @@ def solve(problem: ThermalProblem,
                 raise FloatingPointError(f"the solution diverged at t = {now:g} s (a solver bug)")
             times.append(now)
             phases.append(phase.kind)
-            active = mode != kernel.OFF
+            cryogen = mode == kernel.CRYOGEN
             weights = grid.probe_area
-            tips.append(float(np.sum(t_wall * weights) / np.sum(weights)))
-            gases.append(float(t_gas) if active else np.nan)
+            active = weights * (wall.kind != FACE_SHAFT)  # the tip: its active segment's wall
+            tips.append(float(np.sum(wall.t_wall * active) / np.sum(active)))
+            gases.append(float(t_set) if mode in (kernel.CRYOGEN, kernel.GAS) else np.nan)
+            exhausts.append(float(t_exhaust) if cryogen else np.nan)
+            drys.append(wall.dry_fraction(weights) if cryogen else 0.0)
             powers.append((energy[kernel.E_PROBE] - e_before) / span)
             record()
             if progress is not None:
@@ -172,6 +182,8 @@ def solve(problem: ThermalProblem,
         phase=phases,
         tip_temperature=np.array(tips),
         gas_temperature=np.array(gases),
+        exhaust_temperature=np.array(exhausts),
+        dry_fraction=np.array(drys),
         cooling_power=np.array(powers) * scale,
         isotherms={th: IsothermSeries(*map(np.array, zip(*sizes[th], strict=True)))
                    for th in problem.isotherms},

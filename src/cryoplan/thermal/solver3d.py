@@ -17,7 +17,7 @@ stage weights as the enthalpy, so ``energy_balance_error`` closes.
 >>> import numpy as np
 >>> from cryoplan.protocol import Phase, Protocol
 >>> from cryoplan.thermal.placement import PlacedProbe
->>> from cryoplan.thermal.probe import ProbeModel
+>>> from cryoplan.thermal.probe import ProbeModel, ProbeWall
 >>> from cryoplan.thermal.voxels import VoxelGrid
 >>> from cryoplan.tissue.library import get_tissue
 >>> grid = VoxelGrid.uniform((24, 24, 24), 0.5e-3, (get_tissue("muscle"),))
@@ -36,11 +36,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cryoplan.cryogen.wall_law import FACE_SHAFT
 from cryoplan.protocol import Protocol
 from cryoplan.thermal import kernel, kernel3d, rkl
 from cryoplan.thermal.history import ThermalHistory
 from cryoplan.thermal.isotherms3d import measure
 from cryoplan.thermal.placement import PlacedProbe, ProbeFaces, rasterise
+from cryoplan.thermal.probe import ProbeWall
 from cryoplan.thermal.solver import energy_balance_error
 from cryoplan.thermal.steady import unsteady_voxels
 from cryoplan.thermal.voxels import VoxelGrid, boundary_faces, neighbour
@@ -122,11 +124,11 @@ def explicit_limit(grid: VoxelGrid, props: np.ndarray, tissue: np.ndarray, faces
     gsum *= k_max
     flat = gsum.reshape(-1)
     np.add.at(flat, b_cells, b_g * k_max.reshape(-1)[b_cells])
-    for p, probe in enumerate(probes):
+    for p in range(len(probes)):
         sl = faces.of(p)
+        # the wall passes at most what the tissue conducts to it (a held wall, or a boiling
+        # cryogen's steep wall law)
         kg = faces.g[sl] * k_max.reshape(-1)[faces.cells[sl]]
-        if probe.model.boundary != "fixed-temperature":
-            kg = 1.0 / (1.0 / kg + 1.0 / (probe.model.internal_htc * np.maximum(faces.wall_area[sl], 1e-300)))
         np.add.at(flat, faces.cells[sl], kg)
     perf = (props[:, PERFUSION] / props[:, C_U])[grid.material]
     rate = gsum / (c_min * grid.voxel_volume) + perf
@@ -191,12 +193,13 @@ class _Sparse:
         self.n_f = n_f
         self.cells2d = np.zeros((n_f, 2), dtype=np.int64)
         self.cells2d[:, 0] = faces.cells
-        self.pha = np.concatenate([p.model.internal_htc * faces.wall_area[faces.of(k)]
-                                   for k, p in enumerate(problem.probes)]) if n_f else np.zeros(0)
         self.t_wall = t_start.reshape(-1)[faces.cells].copy()
         self.probe_flows = np.zeros(n_f)
         self.t_gas = np.full(len(problem.probes), np.nan)
-        self.curves = [p.model.refrigeration_curve() for p in problem.probes]
+        width = float(problem.grid.spacing.min())
+        self.walls = [ProbeWall.of(p.model, faces.path[faces.of(k)], faces.kind[faces.of(k)], width,
+                                   self.t_wall[faces.of(k)])
+                      for k, p in enumerate(problem.probes)]
         self.b_flows = np.zeros(self.b_cells.size)
         self.mat2d = mat.reshape(-1, 1)
         skin = problem.grid.skin
@@ -219,11 +222,14 @@ class _Sparse:
             if sl.start == sl.stop:
                 continue
             mode, t_set = modes[p]
-            cap_t, cap_q = self.curves[p]
+            wall, law = self.walls[p], probe.model.law
             self.t_gas[p] = kernel.probe_flows(
-                mode, t_set, self.t_gas[p], probe.model.mass_flow, cap_t, cap_q, self.cells2d[sl],
-                self.faces.g[sl], self.pha[sl], self.mat2d, self.props, t2, u2, self.t_wall[sl],
-                self.probe_flows[sl])
+                mode, t_set, probe.model.mass_flow, law.params, law.absorbed, law.temperature,
+                law.quality, wall.order, wall.start, wall.kind, self.cells2d[sl], self.faces.g[sl],
+                self.faces.wall_area[sl], self.mat2d, self.props, t2, u2, wall.t_wall, wall.flows,
+                wall.regime, wall.q_last, wall.quality)
+            self.t_wall[sl] = wall.t_wall
+            self.probe_flows[sl] = wall.flows
             per_probe[p] = self.probe_flows[sl].sum()
         b_total = kernel3d.boundary_flows(self.b_cells, self.b_kinds, self.b_g, self.b_area, t, u, self.mat,
                                           self.props, self.t_far, self.h_air, self.t_air, self.b_flows)
@@ -411,6 +417,7 @@ def _box_inflow(grid: VoxelGrid, k: np.ndarray, tissue: np.ndarray, t: np.ndarra
 
 
 def _mean_wall(sparse: _Sparse, faces: ProbeFaces, p: int) -> float:
+    """Area-weighted wall temperature of probe ``p``'s active segment (its tip)."""
     sl = faces.of(p)
-    w = faces.wall_area[sl]
+    w = faces.wall_area[sl] * (faces.kind[sl] != FACE_SHAFT)
     return float(np.sum(sparse.t_wall[sl] * w) / max(np.sum(w), 1e-300))

@@ -1,0 +1,178 @@
+"""Fluid properties of the cryogens: CoolProp's reference equations of state for every
+thermodynamic quantity, and transport properties (viscosity, thermal conductivity) from CoolProp
+where it has them (nitrogen, argon, carbon dioxide) and from ESDU 91022 for nitrous oxide, which
+CoolProp lacks.
+
+ESDU 91022, *Thermophysical properties of nitrous oxide*, IHS ESDU, 1991, eqs. 4.9-4.12
+(saturated liquid and vapour, -90 to +30 C; T_c = 309.57 K):
+
+* liquid viscosity  mu_l = 0.0293423 exp(1.6089 (th - 1)^(1/3) + 2.0439 (th - 1)^(4/3)) mPa s,
+  th = (T_c - 5.24) / (T - 5.24);
+* vapour viscosity  mu_v = exp(3.3281 - 1.18237 (1/T_r - 1)^(1/3) - 0.055155 (1/T_r - 1)^(4/3)) uPa s;
+* liquid conductivity k_l = 72.35 (1 + 1.5 (1-T_r)^(1/3) - 3.5 (1-T_r)^(2/3) + 4.5 (1-T_r)) mW/(m K);
+* vapour conductivity k_v = exp(-7.08870 - 0.276962 (1-T_r)^(-2/3) + 2.88672 (1-T_r)^(-1/3)
+  + 16.6116 (1-T_r)^(1/3) - 11.8221 (1-T_r)^(2/3)) mW/(m K).
+
+Outside their range the ESDU fits are evaluated at the nearest end of it (the gas in a probe's
+exhaust is a dilute gas whose viscosity changes slowly with temperature; an assumption).
+
+>>> s = saturation("n2o", 101325.0)
+>>> round(s.t - 273.15, 2), round(s.h_fg / 1e3, 1)
+(-88.47, 374.3)
+>>> round(s.mu_l * 1e6), round(s.mu_v * 1e6, 2)
+(431, 9.56)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import CoolProp
+from CoolProp.CoolProp import AbstractState
+
+from cryoplan.cryogen.thermo import COOLPROP_FLUID
+
+N2O_T_CRITICAL_K = 309.57  # ESDU 91022
+_ESDU_RANGE_K = (183.15, 303.15)  # -90 to +30 C
+
+
+def state(gas: str) -> AbstractState:
+    """A fresh CoolProp state of a cryogen (HEOS backend)."""
+    return AbstractState("HEOS", COOLPROP_FLUID[gas])
+
+
+def _esdu_t(t: float) -> float:
+    return min(max(t, _ESDU_RANGE_K[0]), _ESDU_RANGE_K[1])
+
+
+def n2o_liquid_viscosity(t: float) -> float:
+    """Saturated liquid N2O viscosity, Pa s (ESDU 91022 eq. 4.9)."""
+    t = _esdu_t(t)
+    th = (N2O_T_CRITICAL_K - 5.24) / (t - 5.24)
+    return 0.0293423e-3 * math.exp(1.6089 * (th - 1) ** (1 / 3) + 2.0439 * (th - 1) ** (4 / 3))
+
+
+def n2o_vapour_viscosity(t: float) -> float:
+    """Saturated vapour N2O viscosity, Pa s (ESDU 91022 eq. 4.10)."""
+    x = 1 / (_esdu_t(t) / N2O_T_CRITICAL_K) - 1
+    return 1e-6 * math.exp(3.3281 - 1.18237 * x ** (1 / 3) - 0.055155 * x ** (4 / 3))
+
+
+def n2o_liquid_conductivity(t: float) -> float:
+    """Saturated liquid N2O thermal conductivity, W/(m K) (ESDU 91022 eq. 4.11)."""
+    y = 1 - _esdu_t(t) / N2O_T_CRITICAL_K
+    return 72.35e-3 * (1 + 1.5 * y ** (1 / 3) - 3.5 * y ** (2 / 3) + 4.5 * y)
+
+
+def n2o_vapour_conductivity(t: float) -> float:
+    """Saturated vapour N2O thermal conductivity, W/(m K) (ESDU 91022 eq. 4.12)."""
+    y = 1 - _esdu_t(t) / N2O_T_CRITICAL_K
+    return 1e-3 * math.exp(-7.08870 - 0.276962 * y ** (-2 / 3) + 2.88672 * y ** (-1 / 3)
+                           + 16.6116 * y ** (1 / 3) - 11.8221 * y ** (2 / 3))
+
+
+def viscosity(gas: str, s: AbstractState, phase: str) -> float:
+    """Viscosity (Pa s) of the state ``s`` of ``gas``; ``phase`` 'liquid' or 'vapour' selects
+    the N2O correlation (CoolProp's own model otherwise)."""
+    if gas == "n2o":
+        return n2o_liquid_viscosity(s.T()) if phase == "liquid" else n2o_vapour_viscosity(s.T())
+    return s.viscosity()
+
+
+def conductivity(gas: str, s: AbstractState, phase: str) -> float:
+    """Thermal conductivity (W/(m K)) of the state ``s`` of ``gas`` (as ``viscosity``)."""
+    if gas == "n2o":
+        return n2o_liquid_conductivity(s.T()) if phase == "liquid" else n2o_vapour_conductivity(s.T())
+    return s.conductivity()
+
+
+@dataclass(frozen=True)
+class Saturation:
+    """Saturated liquid and vapour of a cryogen at one pressure (SI units)."""
+
+    gas: str
+    p: float
+    t: float
+    rho_l: float
+    rho_v: float
+    h_l: float
+    h_v: float
+    cp_l: float
+    cp_v: float
+    mu_l: float
+    mu_v: float
+    k_l: float
+    k_v: float
+    sigma: float
+    p_critical: float
+    t_critical: float
+    molar_mass: float
+
+    @property
+    def h_fg(self) -> float:
+        return self.h_v - self.h_l
+
+    @property
+    def reduced_pressure(self) -> float:
+        return self.p / self.p_critical
+
+
+@lru_cache(maxsize=256)
+def saturation(gas: str, pressure_pa: float) -> Saturation:
+    """Saturated properties at a pressure between the triple and the critical point."""
+    s = state(gas)
+    s.update(CoolProp.PQ_INPUTS, pressure_pa, 0.0)
+    t, rho_l, h_l, cp_l = s.T(), s.rhomass(), s.hmass(), s.cpmass()
+    mu_l, k_l = viscosity(gas, s, "liquid"), conductivity(gas, s, "liquid")
+    sigma = s.surface_tension()
+    s.update(CoolProp.PQ_INPUTS, pressure_pa, 1.0)
+    rho_v, h_v, cp_v = s.rhomass(), s.hmass(), s.cpmass()
+    mu_v, k_v = viscosity(gas, s, "vapour"), conductivity(gas, s, "vapour")
+    return Saturation(gas, pressure_pa, t, rho_l, rho_v, h_l, h_v, cp_l, cp_v, mu_l, mu_v, k_l, k_v,
+                      sigma, s.p_critical(), s.T_critical(), s.molar_mass())
+
+
+@dataclass(frozen=True)
+class GasState:
+    """Single-phase gas at (p, T) (SI units)."""
+
+    rho: float
+    h: float
+    cp: float
+    mu: float
+    k: float
+
+
+def gas(gas_name: str, pressure_pa: float, temperature_k: float) -> GasState:
+    """The gas phase at (p, T) (the phase is imposed so CoolProp never guesses liquid)."""
+    s = state(gas_name)
+    s.specify_phase(CoolProp.iphase_gas)
+    s.update(CoolProp.PT_INPUTS, pressure_pa, temperature_k)
+    return GasState(s.rhomass(), s.hmass(), s.cpmass(), viscosity(gas_name, s, "vapour"),
+                    conductivity(gas_name, s, "vapour"))
+
+
+@lru_cache(maxsize=8)
+def _critical(gas: str) -> tuple[float, float, float]:
+    s = state(gas)
+    return s.p_critical(), s.T_critical(), s.Ttriple()
+
+
+def critical_pressure(gas: str) -> float:
+    return _critical(gas)[0]
+
+
+def saturation_temperature_or_critical(gas: str, pressure_pa: float) -> float:
+    """Boiling temperature at a pressure; the critical temperature above the critical pressure,
+    the triple point below the triple-point pressure (where a liquid cannot exist)."""
+    p_c, t_c, t_triple = _critical(gas)
+    if pressure_pa >= p_c:
+        return t_c
+    s = state(gas)
+    try:
+        s.update(CoolProp.PQ_INPUTS, pressure_pa, 0.0)
+    except ValueError:
+        return t_triple
+    return s.T()

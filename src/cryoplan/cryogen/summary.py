@@ -1,0 +1,90 @@
+"""A probe's operating point in the units of the outputs (mm, bar, g/s, standard L/min, degrees
+Celsius, W), for the result JSON, the report and ``cryoplan probe``; and the probe's warnings."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from cryoplan.cryogen.operation import OperatingPoint
+from cryoplan.cryogen.wall_law import (
+    P_FILM,
+    P_H_LIQUID,
+    P_H_LIQUID_TIP,
+    P_H_VAPOUR,
+    P_Q_CHF,
+    P_T_LEIDENFROST,
+)
+from cryoplan.units import BAR_PA, k_to_c
+
+
+def _mm(x: float) -> float:
+    return round(x * 1e3, 4)
+
+
+def _r(x: float, digits: int = 3) -> float | None:
+    return round(float(x), digits) if math.isfinite(x) else None
+
+
+def operating_json(op: OperatingPoint) -> dict[str, Any]:
+    """Design, console, flow, tip state, capacities and inside heat transfer of a probe."""
+    d, s, p = op.design, op.supply, op.law.params
+    film = p[P_FILM] > 0
+    return {
+        "gas": d.gas,
+        "family": d.family,
+        "console": {
+            "supply_pressure_bar": round(s.supply_pressure_pa / BAR_PA, 3),
+            "supply_temperature_c": round(k_to_c(s.supply_temperature_k), 2),
+            "supply_phase": s.supply_phase,
+            "exhaust_pressure_bar": round(s.back_pressure_pa / BAR_PA, 4),
+        },
+        "design": {
+            "outer_diameter_mm": _mm(d.outer_diameter),
+            "bore_mm": _mm(d.bore),
+            "wall_thickness_mm": _mm(d.wall_thickness),
+            "active_length_mm": _mm(d.active_length),
+            "supply": {"kind": d.supply.kind, "inner_diameter_mm": _mm(d.supply.inner_diameter),
+                       "outer_diameter_mm": _mm(d.supply.outer_diameter),
+                       "length_mm": _mm(d.supply.length),
+                       "discharge_coefficient": d.supply.discharge_coefficient},
+            "exhaust": {"shaft_length_mm": _mm(d.exhaust.shaft_length),
+                        "return_inner_diameter_mm": _mm(d.exhaust.return_inner_diameter),
+                        "return_length_mm": _mm(d.exhaust.return_length)},
+            "recuperator_effectiveness": d.recuperator_effectiveness,
+            "heat_transfer_multiplier": d.heat_transfer_multiplier,
+            "shaft_insulation_m2_k_per_w": _r(d.shaft_insulation, 6),
+            "sources": dict(d.sources),
+        },
+        "mass_flow_g_per_s": round(op.mass_flow * 1e3, 5),
+        "standard_flow_l_per_min": round(op.standard_flow_l_per_min, 3),
+        "supply_choked": op.choked,
+        "tip_pressure_bar": round(op.tip_pressure / BAR_PA, 4),
+        "inlet_temperature_c": round(k_to_c(op.boiling_temperature), 2),
+        "inlet_quality": round(float(op.law.quality[0]), 4) if op.law.quality[0] < 1 else None,
+        "latent_capacity_w": round(op.latent_capacity_w, 2),
+        "capacity_to_20c_w": round(op.capacity_w(293.15), 2),
+        "heat_transfer": {
+            "boiling_liquid_only_w_per_m2_k": round(float(p[P_H_LIQUID]), 1),
+            "tip_jet_liquid_only_w_per_m2_k": round(float(p[P_H_LIQUID_TIP]), 1),
+            "dry_gas_w_per_m2_k": round(float(p[P_H_VAPOUR]), 1),
+            "film_boiling": bool(film),
+            "leidenfrost_c": round(k_to_c(float(p[P_T_LEIDENFROST])), 2) if film else None,
+            "critical_heat_flux_w_per_m2": _r(float(p[P_Q_CHF]), 0),
+        },
+        "notes": list(op.notes),
+    }
+
+
+def operating_warnings(op: OperatingPoint) -> list[tuple[str, str]]:
+    """Named warnings about a probe's operation itself (before any tissue): (code, message)."""
+    out = []
+    if op.law.quality[0] >= 1.0:
+        out.append((
+            "probe.no_liquid",
+            f"no liquid forms at the tip: the {op.design.gas} expands to dry gas at "
+            f"{k_to_c(op.boiling_temperature):.1f} °C, so the probe cools only as cold gas and can "
+            "take no heat from tissue colder than that"
+            + (" (argon reaches its boiling point only with a recuperator)" if op.design.gas == "argon" else ""),
+        ))
+    return out
