@@ -70,8 +70,7 @@ def _summary(result: Result) -> Table:
 
 def _nerve_table(result: Result) -> Table:
     table = Table(title="Nerves")
-    for col in ("nerve", "Sunderland grade", "block probability", "block °C", "below -20 °C mm", "min °C",
-                "reversible"):
+    for col in ("nerve", "grade", "P(block)", "block °C", "<-20 °C mm", "min °C", "reversible"):
         table.add_column(col, justify="left" if col == "nerve" else "right")
     for a in result.nerves:
         table.add_row(a.name, f"{a.sunderland_grade} ({GRADE_NAMES[a.sunderland_grade]})",

@@ -18,7 +18,7 @@ from cryoplan.cryogen.thermo import Expansion
 from cryoplan.injury.assess import NerveAssessment, assess, regrowth_distance
 from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.thresholds import InjuryThresholds
-from cryoplan.outcome.relief import ReliefDistribution, outcome_data
+from cryoplan.outcome.relief import Patient, ReliefDistribution, outcome_data
 from cryoplan.thermal.solver import ThermalProblem, ThermalResult, solve
 from cryoplan.units import c_to_k
 
@@ -47,6 +47,7 @@ class Outcome:
     regrowth_distance_m: float | None  # the shortest, lesion to end organ
     model: str  # "prior" or the registry refit
     note: str
+    patient: Patient = Patient()
 
     @property
     def retreat_after_months(self) -> float | None:
@@ -94,17 +95,18 @@ def outcome(cfg: ProcedureConfig, nerves: tuple[Nerve, ...], assessments: tuple[
     p = oc.retreat_at_probability or outcome_data()["retreatment"]["return_probability"]
     n = oc.nerves_treated or len(assessments)
     model = resolve.relief_model(oc)
+    patient = resolve.patient(cfg.patient)
     p_block = min((a.block_probability for a in assessments), default=0.0)
     if p_block <= 0:
         return Outcome(None, p, n, 0.0, None, model.origin,
                        "no lasting relief is expected: a nerve cannot be blocked (it did not freeze across "
-                       "its whole section over the length a block needs)")
+                       "its whole section over the length a block needs)", patient)
     distance = regrowth_distance(nerves, assessments)
-    dist = model.distribution(distance, resolve.patient(cfg.patient))
+    dist = model.distribution(distance, patient)
     certain = sum(a.blocked for a in assessments)
     note = (f"{certain} of {len(assessments)} nerve(s) blocked for certain; every nerve blocked with "
             f"probability {p_block:.2f}; relief once blocked")
-    return Outcome(dist, p, n, p_block, distance, model.origin, note)
+    return Outcome(dist, p, n, p_block, distance, model.origin, note, patient)
 
 
 def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = None) -> Result:

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +221,7 @@ def _outcome_json(result: Result) -> dict[str, Any] | None:
         "regrowth_floor_months": None if o.relief is None else round(o.relief.floor_months, 2),
         "curve": None if o.relief is None else relief_curve(o.relief),
         "model": o.model,
+        "patient": asdict(o.patient),
         "note": o.note,
         "sources": "src/cryoplan/data/outcome.toml (calibration: docs/injury.md)",
     }
