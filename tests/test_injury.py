@@ -61,7 +61,8 @@ def test_block_length_comes_from_the_fibres_and_the_4_mm_rule_is_gone():
     """(nodes - 1) internodes of the largest pain fibre: 2 x 100 x 5 um = 1 mm."""
     b = injury_data()["block"]
     assert TH.min_block_length_m == pytest.approx(
-        (b["nodes_required"] - 1) * b["internode_per_fibre_diameter"] * b["pain_fibre_max_diameter_um"] * 1e-6)
+        (b["nodes_required"] - 1) * b["internode_per_fibre_diameter"]
+        * b["pain_fibre_max_diameter_um"] * 1e-6)
     assert TH.min_block_length_m == pytest.approx(1.0e-3)
     assert "4 mm" not in TH.sources["min_block_length_mm"]
 

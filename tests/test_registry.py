@@ -15,9 +15,8 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
-
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -190,11 +189,13 @@ def test_a_fit_stored_before_patient_factors_stays_readable(tmp_path):
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0001")
         conn.execute(text(
-            "INSERT INTO model_fits (records, median_ref_months, sigma, length_exponent, nerves_exponent, "
-            "reference_length_m, reference_nerves, floor_months) VALUES (40, 20.0, 0.6, 0.5, 0.25, 0.006, 2, 1.1)"))
+            "INSERT INTO model_fits (records, median_ref_months, sigma, length_exponent, "
+            "nerves_exponent, reference_length_m, reference_nerves, floor_months) "
+            "VALUES (40, 20.0, 0.6, 0.5, 0.25, 0.006, 2, 1.1)"))
         conn.execute(text(
-            "INSERT INTO procedures (pseudonym, treated_on, kind, probe, gas, protocol, total_freeze_s, levels, "
-            "nerves_treated, blocked_length_mm) VALUES ('pt-0001', '2025-01-01', 'simulation', 'n2o-2.0mm', "
+            "INSERT INTO procedures (pseudonym, treated_on, kind, probe, gas, protocol, total_freeze_s, "
+            "levels, nerves_treated, blocked_length_mm) VALUES ('pt-0001', '2025-01-01', 'simulation', "
+            "'n2o-2.0mm', "
             "'n2o', '2 x 120 s', 240.0, 'L4', 2, 5.0)"))
     engine.dispose()
     reg = Registry(url)

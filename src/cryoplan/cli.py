@@ -252,7 +252,8 @@ def _plan_table(data: dict) -> Table:
                      f"median {r['median']:.0f} months (25-75 %: {r['p25']:.0f}-{r['p75']:.0f})"))
     for k in data["rigid_shift_check"]:
         rows.append((f"re-simulated {k['offset_mm']} mm off",
-                     f"block probability {k['block_probability']} (Monte Carlo: {k['rigid_block_probability']}), coldest "
+                     f"block probability {k['block_probability']} "
+                     f"(Monte Carlo: {k['rigid_block_probability']}), coldest "
                      f"{k['min_temperature_c']:.1f} °C (Monte Carlo {k['rigid_min_temperature_c']:.1f})"))
     for label, value in rows:
         table.add_row(label, value)

@@ -217,7 +217,8 @@ def _outcome_json(result: Result) -> dict[str, Any] | None:
         "retreat_after_months": None if after is None else round(after, 2),
         "retreat_at_probability": o.retreat_at_probability,
         "nerves_treated": o.nerves_treated,
-        "regrowth_distance_mm": None if o.regrowth_distance_m is None else round(o.regrowth_distance_m * 1e3, 2),
+        "regrowth_distance_mm": (None if o.regrowth_distance_m is None
+                                 else round(o.regrowth_distance_m * 1e3, 2)),
         "regrowth_floor_months": None if o.relief is None else round(o.relief.floor_months, 2),
         "curve": None if o.relief is None else relief_curve(o.relief),
         "model": o.model,

@@ -210,7 +210,8 @@ def assess(nerve: Nerve, grid: Grid | VoxelGrid, history: ThermalHistory, th: In
     return NerveAssessment(
         name=nerve.name, sunderland_grade=max_grade, blocked=bool(blocked), blocked_length_m=blocked_len,
         block_probability=p_block, block_temperature_k=t_block,
-        block_reason=_reason(p_block, t_block, blocked_len, th), lesion_arc_m=lesion, min_temperature_k=tmin, reversible=max_grade < 3, mechanism=mechanism,
+        block_reason=_reason(p_block, t_block, blocked_len, th), lesion_arc_m=lesion, min_temperature_k=tmin,
+        reversible=max_grade < 3, mechanism=mechanism,
         dehydration_fraction=dehydration, iif_probability=iif, arc_length_m=s, section_grade=section,
         max_grade=worst, warnings=warnings,
     )

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -78,7 +78,7 @@ class CellModel:
 CELLS: tuple[str, ...] = tuple(injury_data()["cells"])
 
 
-@lru_cache(maxsize=None)
+@cache
 def cell_model(name: str) -> CellModel:
     """The published parameter set ``name`` (one of ``CELLS``) as a ``CellModel``."""
     cells = injury_data()["cells"]
@@ -91,7 +91,8 @@ def cell_model(name: str) -> CellModel:
         radius = d["diameter_um"] * 0.5e-6
         volume, area = 4 / 3 * math.pi * radius**3, 4 * math.pi * radius**2
     vb = d["inactive_volume_fraction"] * volume
-    lp = d["lp_ref_m_per_pa_s"] if "lp_ref_m_per_pa_s" in d else d["lp_ref_um_per_min_per_atm"] * 1e-6 / 60 / ATM_PA
+    lp = (d["lp_ref_m_per_pa_s"] if "lp_ref_m_per_pa_s" in d
+          else d["lp_ref_um_per_min_per_atm"] * 1e-6 / 60 / ATM_PA)
     return CellModel(
         name=name, volume=volume, area=area, inactive_volume=vb,
         solute_osmoles=d["isotonic_osmolality_osm_per_kg"] * (volume - vb) * 1000.0,

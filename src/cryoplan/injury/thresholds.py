@@ -92,7 +92,8 @@ def min_block_length_m() -> float:
     """The length of nerve whose whole cross-section must die for a lasting block (m): the
     (nodes - 1) internodes of the largest pain fibre, internode = ratio x fibre diameter."""
     b = injury_data()["block"]
-    return (b["nodes_required"] - 1) * b["internode_per_fibre_diameter"] * b["pain_fibre_max_diameter_um"] * 1e-6
+    internode_um = b["internode_per_fibre_diameter"] * b["pain_fibre_max_diameter_um"]
+    return (b["nodes_required"] - 1) * internode_um * 1e-6
 
 
 def default_thresholds() -> InjuryThresholds:

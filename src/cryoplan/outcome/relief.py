@@ -65,7 +65,8 @@ class Patient:
 
     def covariates(self) -> dict[str, float]:
         """x_k of the model: 1/0 flags and the number of joints beyond the first."""
-        return {"depression": float(self.depression), "prior_lumbar_surgery": float(self.prior_lumbar_surgery),
+        return {"depression": float(self.depression),
+                "prior_lumbar_surgery": float(self.prior_lumbar_surgery),
                 "extra_joints": float(self.treated_joints - 1), "opioid_use": float(self.opioid_use)}
 
 

@@ -183,7 +183,8 @@ def plan_json(plan: Plan, cfg: PlanConfig) -> dict[str, Any]:
         out["rigid_shift_check"] = [
             {
                 "offset_mm": list(k.offset_mm),
-                "block_probability": None if math.isnan(k.block_probability) else round(k.block_probability, 3),
+                "block_probability": (None if math.isnan(k.block_probability)
+                                      else round(k.block_probability, 3)),
                 "min_temperature_c": round(k_to_c(k.min_temperature_k), 2),
                 "rigid_block_probability": round(k.rigid_block_probability, 3),
                 "rigid_min_temperature_c": round(k_to_c(k.rigid_min_temperature_k), 2),

@@ -120,11 +120,12 @@ def _simulation_summary(data: dict[str, Any]) -> str:
     o = data.get("outcome")
     if o and o.get("relief_months"):
         r = o["relief_months"]
-        parts.append(f"<p class='ok'>Expected relief once blocked (probability {o['block_probability']:.2f}): "
-                     f"median {r['median']:g} months (5-95 %: {r['p5']:g}-{r['p95']:g}; regrowth floor "
-                     f"{r['regrowth_floor_months']:g}); plan re-treatment after {o['retreat_after_months']:g} "
-                     f"months. Patient factors: {_e(', '.join(r['patient_factors']))}. Model: {_e(o['model'])} "
-                     "(calibration on the clinical series: docs/injury.md).</p>")
+        parts.append(
+            f"<p class='ok'>Expected relief once blocked (probability {o['block_probability']:.2f}): "
+            f"median {r['median']:g} months (5-95 %: {r['p5']:g}-{r['p95']:g}; regrowth floor "
+            f"{r['regrowth_floor_months']:g}); plan re-treatment after {o['retreat_after_months']:g} "
+            f"months. Patient factors: {_e(', '.join(r['patient_factors']))}. Model: {_e(o['model'])} "
+            "(calibration on the clinical series: docs/injury.md).</p>")
     elif o:
         parts.append(f"<p class='bad'>{_e(o.get('note'))}</p>")
     return "".join(parts)
@@ -150,9 +151,11 @@ def _plan_summary(data: dict[str, Any]) -> str:
                      f"{', '.join(r['patient_factors'])}"))
     for t in data.get("targets", []):
         rows.append((f"{t['name']} block (nominal)", f"{t['block_probability']:.2f}: {t['block_reason']}"))
-    checks = _table([(k["offset_mm"], k["block_probability"], k["rigid_block_probability"], k["min_temperature_c"],
-                      k["rigid_min_temperature_c"]) for k in data.get("rigid_shift_check", [])],
-                    ("probe displaced by mm", "block probability (re-simulated)", "block probability (Monte Carlo)",
+    checks = _table([(k["offset_mm"], k["block_probability"], k["rigid_block_probability"],
+                      k["min_temperature_c"], k["rigid_min_temperature_c"])
+                     for k in data.get("rigid_shift_check", [])],
+                    ("probe displaced by mm", "block probability (re-simulated)",
+                     "block probability (Monte Carlo)",
                      "coldest °C (re-simulated)", "coldest °C (Monte Carlo)"))
     return (f"<p class='ok'><b>Plan.</b> {_e(data['why'])}</p>" + _table(rows)
             + "<h3>Re-simulation checks of the Monte Carlo</h3>" + checks)

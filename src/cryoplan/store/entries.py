@@ -104,7 +104,8 @@ class ProcedureEntry:
         if self.blocked_length_mm is not None and not self.blocked_length_mm >= 0:
             raise InputError("blocked_length_mm", self.blocked_length_mm, "a length >= 0 or empty")
         if self.regrowth_distance_mm is not None and not 0 <= self.regrowth_distance_mm < 1000:
-            raise InputError("regrowth_distance_mm", self.regrowth_distance_mm, "a distance 0-1000 mm or empty")
+            raise InputError("regrowth_distance_mm", self.regrowth_distance_mm,
+                             "a distance 0-1000 mm or empty")
         if self.treated_joints is not None and not 1 <= self.treated_joints <= 20:
             raise InputError("treated_joints", self.treated_joints, "an integer 1-20 or empty")
         for name in ("probe", "gas", "protocol"):

@@ -208,7 +208,8 @@ class Registry:
         d = json.loads(row.effects_json)
         return replace(prior, median_excess_months=row.median_ref_months, sigma=row.sigma,
                        effects=tuple(Effect(*e) for e in d["effects"]), wallerian_days=d["wallerian_days"],
-                       regrowth_mm_per_day=d["regrowth_mm_per_day"], default_distance_m=d["default_distance_m"],
+                       regrowth_mm_per_day=d["regrowth_mm_per_day"],
+                       default_distance_m=d["default_distance_m"],
                        origin=row.origin or f"registry fit {row.id}")
 
     def durations(self) -> list[Duration]:
@@ -223,7 +224,8 @@ class Registry:
             if back is not None:  # the pain came back after the visit before (or the treatment)
                 before = p.follow_ups[back - 1].seen_on if back else p.treated_on
                 relieved_until = _months(p.treated_on, before)
-            patient = Patient(depression=bool(p.depression), prior_lumbar_surgery=bool(p.prior_lumbar_surgery),
+            patient = Patient(depression=bool(p.depression),
+                              prior_lumbar_surgery=bool(p.prior_lumbar_surgery),
                               treated_joints=p.treated_joints or 1, opioid_use=bool(p.opioid_use))
             out.append(Duration(p.id, p.protocol, _months(p.treated_on, end), back is not None,
                                 p.blocked_length_mm, p.nerves_treated, relieved_until, patient,
