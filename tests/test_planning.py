@@ -41,12 +41,15 @@ def test_placement_error_models_reproduce_their_definitions():
 
 
 def test_a_larger_placement_error_lowers_the_block_probability():
-    """Same ice ball, more scatter: fewer placements keep the whole nerve below -20 C over 4 mm;
-    the nominal placement blocks (it is the first sample) and nothing else is at risk."""
+    """Same ice ball, more scatter: fewer placements keep the whole nerve below -20 C over the
+    block length; the nominal placement blocks (it is the first sample), the probability is the
+    mean of the samples' block probabilities, and nothing else is at risk."""
     tight_ctx, _, cands = context(coarse(placement="stimulation"))
     loose_ctx, _, _ = context(coarse(placement="ct"))
     tight, loose = evaluate(tight_ctx, cands[0]), evaluate(loose_ctx, cands[0])
-    assert tight.sample_blocked[0] and tight.nominal[0].blocked
+    assert tight.sample_block_probability[0] == 1.0 and tight.nominal[0].blocked
+    assert tight.nominal[0].block_probability == 1.0
+    assert tight.block_probability == pytest.approx(float(np.mean(tight.sample_block_probability)))
     assert tight.block_probability > loose.block_probability + 0.1
     assert tight.grade3_probability == 0 and all(m.violation_probability == 0 for m in tight.margins)
     skin = next(m for m in tight.margins if m.name == "skin")

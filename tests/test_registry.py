@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,7 @@ def simulation_json(blocked=True):
 
 def test_a_fresh_registry_is_at_the_newest_migration(url):
     reg = Registry(url)
-    assert reg.revision() == head_revision() == "0001"
+    assert reg.revision() == head_revision() == "0002"
     assert Registry(url).counts() == (0, 0)  # reopening migrates nothing and loses nothing
 
 
@@ -133,9 +134,9 @@ def test_refit_is_stored_and_used_by_later_predictions(url):
     rng = np.random.default_rng(3)
     reg = Registry(url)
     start = dt.date(2023, 1, 1)
-    true_median = 2 * prior.median_ref_months
+    true_median = 2 * prior.median_excess_months
     for k in range(60):
-        months = prior.floor_months + true_median * np.exp(prior.sigma * rng.standard_normal())
+        months = prior.floor_months() + true_median * np.exp(prior.sigma * rng.standard_normal())
         months = min(months, 34.0)  # followed for at most 34 months: censored beyond
         pid = reg.add_procedure(entry(f"pt-{k:04d}", start.isoformat(), blocked=6.0, nerves=2))
         seen = start + dt.timedelta(days=round(months * 365.25 / 12))
@@ -145,10 +146,65 @@ def test_refit_is_stored_and_used_by_later_predictions(url):
     with pytest.raises(InputError, match="outcome.registry"):
         relief_model(OutcomeConfig(registry=url))  # nothing fitted yet
     fitted = refit_from_registry(reg)
-    assert fitted.median_ref_months == pytest.approx(true_median, rel=0.25)
+    assert fitted.median_excess_months == pytest.approx(true_median, rel=0.25)
     used = relief_model(OutcomeConfig(registry=url))
     assert used == fitted == reg.latest_fit()
-    assert used.distribution(6e-3, 2).median > prior.distribution(6e-3, 2).median + 3
+    assert used.distribution().median > prior.distribution().median + 3
+
+
+def test_patient_factors_are_recorded_and_refit(url):
+    """Depressed patients relieved a third as long: the refit finds the effect from the registry."""
+    prior = default_model()
+    rng = np.random.default_rng(4)
+    reg = Registry(url)
+    start = dt.date(2022, 1, 1)
+    for k in range(120):
+        sad = k % 2 == 0
+        median = prior.median_excess_months * (1 / 3 if sad else 1)
+        months = min(prior.floor_months() + median * np.exp(0.4 * rng.standard_normal()), 40.0)
+        pid = reg.add_procedure(replace(entry(f"pt-{k:04d}", start.isoformat(), blocked=6.0),
+                                        depression=sad, treated_joints=1))
+        seen = start + dt.timedelta(days=round(months * 365.25 / 12))
+        reg.add_follow_up(pid, (seen - dt.timedelta(days=7)).isoformat(), 1, False)  # relieved a week before
+        reg.add_follow_up(pid, seen.isoformat(), 5, months < 40.0)
+    fitted = refit_from_registry(reg)
+    depression = fitted.effects[0]
+    assert depression.name == "depression"
+    assert depression.time_ratio == pytest.approx(1 / 3, rel=0.2) and depression.se < 0.15
+    assert reg.latest_fit().effects == fitted.effects
+
+
+def test_a_fit_stored_before_patient_factors_stays_readable(tmp_path):
+    """A registry at migration 0001 with a fit of the first model (length and nerve exponents)
+    upgrades to the newest schema and reads as the prior's factors with its median and sigma."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from cryoplan.store.registry import _alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        cfg = _alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(text(
+            "INSERT INTO model_fits (records, median_ref_months, sigma, length_exponent, "
+            "nerves_exponent, reference_length_m, reference_nerves, floor_months) "
+            "VALUES (40, 20.0, 0.6, 0.5, 0.25, 0.006, 2, 1.1)"))
+        conn.execute(text(
+            "INSERT INTO procedures (pseudonym, treated_on, kind, probe, gas, protocol, total_freeze_s, "
+            "levels, nerves_treated, blocked_length_mm) VALUES ('pt-0001', '2025-01-01', 'simulation', "
+            "'n2o-2.0mm', "
+            "'n2o', '2 x 120 s', 240.0, 'L4', 2, 5.0)"))
+    engine.dispose()
+    reg = Registry(url)
+    assert reg.revision() == head_revision()
+    old = reg.latest_fit()
+    assert old.median_excess_months == 20.0 and old.sigma == 0.6 and "before patient factors" in old.origin
+    assert old.effects == default_model().effects
+    (p,) = reg.procedures()
+    assert p.depression is None and p.blocked_length_mm == 5.0
 
 
 def test_csv_round_trip_and_bad_rows_change_nothing(url, tmp_path):

@@ -69,17 +69,19 @@ def _summary(result: Result) -> Table:
 
 def _nerve_table(result: Result) -> Table:
     table = Table(title="Nerves")
-    for col in ("nerve", "Sunderland grade", "blocked", "blocked mm", "min °C", "reversible"):
+    for col in ("nerve", "grade", "P(block)", "block °C", "<-20 °C mm", "min °C", "reversible"):
         table.add_column(col, justify="left" if col == "nerve" else "right")
     for a in result.nerves:
         table.add_row(a.name, f"{a.sunderland_grade} ({GRADE_NAMES[a.sunderland_grade]})",
-                      "yes" if a.blocked else "no", f"{a.blocked_length_m * 1e3:.1f}",
-                      f"{a.min_temperature_k - 273.15:.0f}", "yes" if a.reversible else "NO")
+                      f"{a.block_probability:.2f}", f"{a.block_temperature_k - 273.15:.1f}",
+                      f"{a.blocked_length_m * 1e3:.1f}", f"{a.min_temperature_k - 273.15:.0f}",
+                      "yes" if a.reversible else "NO")
     return table
 
 
 def _print_outcome(result: Result) -> None:
     for a in result.nerves:
+        out_console.print(f"{a.name}: block {a.block_reason}")
         out_console.print(f"{a.name}: {a.mechanism}")
         for w in a.warnings:
             out_console.print(f"[yellow]warning[/yellow] ({a.name}): {w}")
@@ -89,10 +91,14 @@ def _print_outcome(result: Result) -> None:
     if o.relief is None:
         out_console.print(f"relief: {o.note}")
         return
+    r = o.relief
+    factors = ", ".join(r.applied) or "none (reference patient)"
     out_console.print(
-        f"expected relief: median {o.relief.median:.0f} months (5-95 %: {o.relief.quantile(0.05):.0f}-"
-        f"{o.relief.quantile(0.95):.0f}); plan re-treatment after {o.retreat_after_months:.0f} months "
-        f"(when {100 * o.retreat_at_probability:.0f} % would have pain again)")
+        f"expected relief once blocked (probability {o.block_probability:.2f}): median {r.median:.0f} months "
+        f"(5-95 %: {r.quantile(0.05):.0f}-{r.quantile(0.95):.0f}; regrowth floor {r.floor_months:.1f}); "
+        f"plan re-treatment after {o.retreat_after_months:.0f} months (when "
+        f"{100 * o.retreat_at_probability:.0f} % would have pain again); patient factors: {factors}; "
+        f"model: {o.model} (src/cryoplan/data/outcome.toml, docs/injury.md)")
 
 
 def _report(result: Result, json_out: Path | None, plot_out: Path | None, quiet: bool,
@@ -291,7 +297,8 @@ def _plan_table(data: dict) -> Table:
                      f"median {r['median']:.0f} months (25-75 %: {r['p25']:.0f}-{r['p75']:.0f})"))
     for k in data["rigid_shift_check"]:
         rows.append((f"re-simulated {k['offset_mm']} mm off",
-                     f"blocked {k['blocked']} (Monte Carlo: {k['rigid_blocked']}), coldest "
+                     f"block probability {k['block_probability']} "
+                     f"(Monte Carlo: {k['rigid_block_probability']}), coldest "
                      f"{k['min_temperature_c']:.1f} °C (Monte Carlo {k['rigid_min_temperature_c']:.1f})"))
     for label, value in rows:
         table.add_row(label, value)

@@ -15,9 +15,13 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cryoplan.data import read_toml
 from cryoplan.errors import InputError
+
+#: The cell-model parameter sets of data/injury.toml, for [injury] cell.
+CELL_NAMES = tuple(read_toml("injury.toml")["cells"])
 
 Positive = Annotated[float, Field(gt=0)]
 NonNegative = Annotated[float, Field(ge=0)]
@@ -137,6 +141,7 @@ class NerveConfig(_Section):
     orientation: Literal["perpendicular", "parallel"] | None = None
     offset_along_axis_mm: float = 0.0
     length_mm: Positive = 20.0
+    end_organ_mm: NonNegative | None = None  # arc length from the first point to the end organ
 
 
 class InjuryConfig(_Section):
@@ -146,11 +151,25 @@ class InjuryConfig(_Section):
     axonotmesis_min_cycles: Annotated[int, Field(ge=1)] | None = None
     neurotmesis_below_c: float | None = None
     min_block_length_mm: Positive | None = None
+    cell: Literal[CELL_NAMES] | None = None  # type: ignore[valid-type]
     refine_with_cell_model: bool = False
 
 
 class PatientConfig(_Section):
-    susceptibility: Positive = 1.0
+    depression: bool | None = None
+    prior_lumbar_surgery: bool | None = None
+    treated_joints: Annotated[int, Field(ge=1, le=20)] | None = None
+    opioid_use: bool | None = None
+    susceptibility: Positive | None = None  # an explicit override of the factors
+
+    @model_validator(mode="after")
+    def _override_alone(self) -> PatientConfig:
+        given = [k for k in ("depression", "prior_lumbar_surgery", "treated_joints", "opioid_use")
+                 if getattr(self, k) is not None]
+        if self.susceptibility is not None and given:
+            raise ValueError(f"either susceptibility (an override) or the patient factors, not both "
+                             f"(given: {', '.join(given)})")
+        return self
 
 
 class OutcomeConfig(_Section):

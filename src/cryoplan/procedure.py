@@ -18,10 +18,10 @@ from cryoplan.config import ProcedureConfig
 from cryoplan.cryogen.catalog import CatalogProbe
 from cryoplan.cryogen.operation import OperatingPoint
 from cryoplan.cryogen.summary import operating_warnings
-from cryoplan.injury.assess import NerveAssessment, assess
+from cryoplan.injury.assess import NerveAssessment, assess, regrowth_distance
 from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.thresholds import InjuryThresholds
-from cryoplan.outcome.relief import ReliefDistribution, outcome_data
+from cryoplan.outcome.relief import Patient, ReliefDistribution, outcome_data
 from cryoplan.thermal.solver import ThermalProblem, ThermalResult, solve
 from cryoplan.units import c_to_k
 
@@ -40,13 +40,17 @@ class Setup:
 
 @dataclass(frozen=True)
 class Outcome:
-    """Expected relief, or why there is none (no nerve blocked)."""
+    """Expected relief once the nerves are blocked, the probability that they all are, or why
+    there is none (no nerve can be blocked)."""
 
     relief: ReliefDistribution | None
     retreat_at_probability: float
     nerves_treated: int
-    blocked_length_m: float
+    block_probability: float  # every nerve blocked (one kill temperature per patient)
+    regrowth_distance_m: float | None  # the shortest, lesion to end organ
+    model: str  # "prior" or the registry refit
     note: str
+    patient: Patient = Patient()
 
     @property
     def retreat_after_months(self) -> float | None:
@@ -86,16 +90,27 @@ def setup(cfg: ProcedureConfig) -> Setup:
     return Setup(problem, operating, cat, bore, nerves, injury)
 
 
-def _outcome(cfg: ProcedureConfig, assessments: tuple[NerveAssessment, ...]) -> Outcome:
+def outcome(cfg: ProcedureConfig, nerves: tuple[Nerve, ...], assessments: tuple[NerveAssessment, ...]
+            ) -> Outcome:
+    """Relief of a patient whose listed nerves are all blocked, and the probability of that:
+    the least of the nerves' block probabilities (one unknown kill temperature per patient, so
+    the nerve warmest at its lesion decides)."""
     oc = cfg.outcome
     p = oc.retreat_at_probability or outcome_data()["retreatment"]["return_probability"]
-    blocked = [a for a in assessments if a.blocked]
-    n = oc.nerves_treated or max(len(blocked), 1)
-    if not blocked:
-        return Outcome(None, p, n, 0.0, "no nerve is blocked: no lasting relief is expected")
-    length = sum(a.blocked_length_m for a in blocked) / len(blocked)
-    dist = resolve.relief_model(oc).distribution(length, n, cfg.patient.susceptibility)
-    return Outcome(dist, p, n, length, f"{len(blocked)} of {len(assessments)} nerve(s) blocked")
+    n = oc.nerves_treated or len(assessments)
+    model = resolve.relief_model(oc)
+    patient = resolve.patient(cfg.patient)
+    p_block = min((a.block_probability for a in assessments), default=0.0)
+    if p_block <= 0:
+        return Outcome(None, p, n, 0.0, None, model.origin,
+                       "no lasting relief is expected: a nerve cannot be blocked (it did not freeze across "
+                       "its whole section over the length a block needs)", patient)
+    distance = regrowth_distance(nerves, assessments)
+    dist = model.distribution(distance, patient)
+    certain = sum(a.blocked for a in assessments)
+    note = (f"{certain} of {len(assessments)} nerve(s) blocked for certain; every nerve blocked with "
+            f"probability {p_block:.2f}; relief once blocked")
+    return Outcome(dist, p, n, p_block, distance, model.origin, note, patient)
 
 
 def probe_warnings(s: Setup, thermal: ThermalResult) -> tuple[tuple[str, str], ...]:
@@ -127,8 +142,9 @@ def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = 
     if not s.nerves:
         return Result(s, thermal, wall, warnings=warnings)
     tis = s.problem.tissue
+    cell = resolve.cell(cfg.injury)
     assessments = tuple(
         assess(n, s.problem.grid, thermal.history, s.injury, tis.t_liquidus, tis.t_solidus,
-               cell_rule=cfg.injury.refine_with_cell_model)
+               cell_rule=cfg.injury.refine_with_cell_model, cell=cell)
         for n in s.nerves)
-    return Result(s, thermal, wall, assessments, _outcome(cfg, assessments), warnings)
+    return Result(s, thermal, wall, assessments, outcome(cfg, s.nerves, assessments), warnings)

@@ -18,6 +18,7 @@ from cryoplan.config import (
     InjuryConfig,
     NerveConfig,
     OutcomeConfig,
+    PatientConfig,
     PhaseConfig,
     ProbeConfig,
     ProbeDesignKeys,
@@ -35,6 +36,7 @@ from cryoplan.cryogen.design import ProbeDesign, family_design, family_for_gas
 from cryoplan.cryogen.operation import OperatingPoint, operate
 from cryoplan.cryogen.thermo import CryogenSupply
 from cryoplan.errors import InputError
+from cryoplan.injury.cell import CellModel, cell_model, default_cell
 from cryoplan.injury.nerve import Nerve, straight_nerve
 from cryoplan.injury.sampling import to_grid_coordinates
 from cryoplan.injury.thresholds import (
@@ -43,7 +45,7 @@ from cryoplan.injury.thresholds import (
     default_thresholds,
     with_overrides,
 )
-from cryoplan.outcome.relief import ReliefModel, default_model, regrowth_floor_months
+from cryoplan.outcome.relief import Patient, ReliefModel, default_model
 from cryoplan.protocol import Phase, Protocol
 from cryoplan.thermal.grid import Grid, axisymmetric_grid, radial_grid
 from cryoplan.thermal.probe import ProbeModel
@@ -214,14 +216,15 @@ def nerves(ncs: list[NerveConfig], grid: Grid) -> tuple[Nerve, ...]:
     for k, nc in enumerate(ncs):
         where = f"nerve[{k}]"
         diameter = nc.diameter_mm * 1e-3 if nc.diameter_mm else default_nerve_diameter_m()
+        end_organ = None if nc.end_organ_mm is None else nc.end_organ_mm * 1e-3
         if nc.points_mm is not None:
             if nc.distance_mm is not None or nc.orientation is not None:
                 raise InputError(f"{where}.points_mm", nc.points_mm,
                                  "either points_mm or distance_mm with orientation, not both")
-            nerve = Nerve(nc.name, diameter, np.array(nc.points_mm) * 1e-3)
+            nerve = Nerve(nc.name, diameter, np.array(nc.points_mm) * 1e-3, end_organ)
         elif nc.distance_mm is not None and nc.orientation is not None:
             nerve = straight_nerve(nc.name, diameter, nc.distance_mm * 1e-3, nc.orientation,
-                                   nc.offset_along_axis_mm * 1e-3, nc.length_mm * 1e-3)
+                                   nc.offset_along_axis_mm * 1e-3, nc.length_mm * 1e-3, end_organ)
         else:
             raise InputError(f"{where}", nc.name, "a path: points_mm, or distance_mm with orientation")
         _, pts = nerve.cross_sections(min(grid.min_spacing, diameter / 2))
@@ -232,7 +235,19 @@ def nerves(ncs: list[NerveConfig], grid: Grid) -> tuple[Nerve, ...]:
 
 def injury(ic: InjuryConfig) -> InjuryThresholds:
     """The cited injury thresholds with the file's overrides."""
-    return with_overrides(default_thresholds(), **ic.model_dump(exclude={"refine_with_cell_model"}))
+    return with_overrides(default_thresholds(), **ic.model_dump(exclude={"refine_with_cell_model", "cell"}))
+
+
+def cell(ic: InjuryConfig) -> CellModel:
+    """The cell model named by [injury] cell (default: data/injury.toml [cell_rule] default)."""
+    return cell_model(ic.cell) if ic.cell else default_cell()
+
+
+def patient(pc: PatientConfig) -> Patient:
+    """The patient's documented factors (absent ones: the reference patient's) or the override."""
+    return Patient(depression=bool(pc.depression), prior_lumbar_surgery=bool(pc.prior_lumbar_surgery),
+                   treated_joints=pc.treated_joints or 1, opioid_use=bool(pc.opioid_use),
+                   susceptibility=pc.susceptibility)
 
 
 def protocol(phases: list[PhaseConfig]) -> Protocol:
@@ -244,13 +259,15 @@ def protocol(phases: list[PhaseConfig]) -> Protocol:
 
 def relief_model(oc: OutcomeConfig) -> ReliefModel:
     """The relief model: the newest refit in ``oc.registry`` if one is named, else the prior;
-    a given regrowth distance sets the floor either way."""
-    distance = None if oc.regrowth_distance_mm is None else oc.regrowth_distance_mm * 1e-3
+    a given regrowth distance replaces the anatomy's default either way."""
     if oc.registry is None:
-        return default_model(distance)
-    from cryoplan.store.analysis import model_from_registry  # SQLAlchemy only when asked for
+        model = default_model()
+    else:
+        from cryoplan.store.analysis import model_from_registry  # SQLAlchemy only when asked for
 
-    model = model_from_registry(oc.registry)
-    return model if distance is None else replace(model, floor_months=regrowth_floor_months(distance))
+        model = model_from_registry(oc.registry)
+    if oc.regrowth_distance_mm is None:
+        return model
+    return replace(model, default_distance_m=oc.regrowth_distance_mm * 1e-3)
 
 

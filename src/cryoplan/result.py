@@ -6,6 +6,7 @@ import json
 import math
 import os
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,9 @@ def to_json(result: Result) -> dict[str, Any]:
             "axonotmesis_min_cycles": s.injury.axonotmesis_min_cycles,
             "neurotmesis_below_c": round(s.injury.neurotmesis_below_k - 273.15, 3),
             "min_block_length_mm": round(s.injury.min_block_length_m * 1e3, 3),
+            "block_probability_rule": "linear in the warmest temperature of the coldest stretch of "
+                                      "min_block_length_mm, from 0 at neurapraxia_below_c to 1 at "
+                                      "axonotmesis_below_c",
             "sources": s.injury.sources,
         },
         "solver": {
@@ -114,7 +118,11 @@ def _nerves_json(result: Result) -> list[dict[str, Any]]:
         "name": a.name,
         "sunderland_grade": a.sunderland_grade,
         "blocked": a.blocked,
+        "block_probability": round(a.block_probability, 4),
+        "block_temperature_c": round(a.block_temperature_k - 273.15, 2),
+        "block_reason": a.block_reason,
         "blocked_length_mm": round(a.blocked_length_m * 1e3, 3),
+        "lesion_at_mm": None if a.lesion_arc_m is None else round(a.lesion_arc_m * 1e3, 3),
         "min_temperature_c": round(a.min_temperature_k - 273.15, 2),
         "reversible": a.reversible,
         "mechanism": a.mechanism,
@@ -175,25 +183,32 @@ def _map_json(result: Result, most: int = 160) -> dict[str, Any] | None:
     }
 
 
+def relief_json(dist: ReliefDistribution) -> dict[str, Any]:
+    """Percentiles of a relief distribution (months) and what shaped it."""
+    return {"p5": round(dist.quantile(0.05), 2), "median": round(dist.median, 2),
+            "p95": round(dist.quantile(0.95), 2), "regrowth_floor_months": round(dist.floor_months, 2),
+            "patient_factors": list(dist.applied) or ["none (the reference patient)"]}
+
+
 def _outcome_json(result: Result) -> dict[str, Any] | None:
     o = result.outcome
     if o is None:
         return None
-    relief = None
-    if o.relief is not None:
-        relief = {"p5": round(o.relief.quantile(0.05), 2), "median": round(o.relief.median, 2),
-                  "p95": round(o.relief.quantile(0.95), 2)}
     after = o.retreat_after_months
     return {
-        "relief_months": relief,
+        "block_probability": round(o.block_probability, 4),
+        "relief_months": None if o.relief is None else relief_json(o.relief),
         "retreat_after_months": None if after is None else round(after, 2),
         "retreat_at_probability": o.retreat_at_probability,
         "nerves_treated": o.nerves_treated,
-        "blocked_length_mm": round(o.blocked_length_m * 1e3, 3),
+        "regrowth_distance_mm": (None if o.regrowth_distance_m is None
+                                 else round(o.regrowth_distance_m * 1e3, 2)),
         "regrowth_floor_months": None if o.relief is None else round(o.relief.floor_months, 2),
         "curve": None if o.relief is None else relief_curve(o.relief),
+        "model": o.model,
+        "patient": asdict(o.patient),
         "note": o.note,
-        "sources": "src/cryoplan/data/outcome.toml",
+        "sources": "src/cryoplan/data/outcome.toml (calibration: docs/injury.md)",
     }
 
 

@@ -1,10 +1,13 @@
-"""Per nerve: injury grade along its path, conduction block, reversibility, mechanism, warnings.
+"""Per nerve: injury grade along its path, conduction block probability, reversibility,
+mechanism, warnings.
 
-Conduction block (Evans et al. 1981; lesion-length criterion in data/injury.toml): every point of
-the nerve's cross-section (its centre and a ring on its edge) at grade >= 2, over a continuous
-length of at least the minimum lesion length. The lesion is reversible when no point reaches
-grade 3. Marginal points (grade 1 within ``marginal_band_k`` of the axonotmesis threshold) are
-graded 2 when the cell model gives intracellular ice with probability >= 0.5 (``injury.cell``).
+Conduction block (``cryoplan.injury.block``): the whole cross-section (its centre and a ring on
+its edge) killed over a stretch of at least ``min_block_length_m``; certain when the warmest
+point of that stretch got colder than -20 C, a probability between the freezing point and
+-20 C (Evans et al., Br J Anaesth 53 (1981) 1121). The lesion is reversible when no point
+reaches grade 3. With the cell rule, marginal points (grade 1 within ``marginal_band_k`` of the
+axonotmesis threshold) whose cells likely formed intracellular ice count as killed
+(``injury.cell``).
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cryoplan.errors import InputError
-from cryoplan.injury.cell import default_cell, respond
+from cryoplan.injury.block import window_probabilities, window_probability
+from cryoplan.injury.cell import CellModel, default_cell, respond
 from cryoplan.injury.grade import grade
 from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.sampling import PointHistory, sample
-from cryoplan.injury.thresholds import InjuryThresholds, injury_data
+from cryoplan.injury.thresholds import InjuryThresholds, injury_data, kill_probability
 from cryoplan.thermal.grid import Grid
 from cryoplan.thermal.history import ThermalHistory
 from cryoplan.thermal.voxels import VoxelGrid
@@ -28,8 +32,12 @@ from cryoplan.thermal.voxels import VoxelGrid
 class NerveAssessment:
     name: str
     sunderland_grade: int
-    blocked: bool
-    blocked_length_m: float
+    blocked: bool  # block certain (probability 1)
+    blocked_length_m: float  # longest stretch whose whole cross-section got colder than -20 C
+    block_probability: float
+    block_temperature_k: float  # warmest point of the coldest stretch of min_block_length_m
+    block_reason: str
+    lesion_arc_m: float | None  # centre of the lesion along the nerve (None: no lesion)
     min_temperature_k: float
     reversible: bool
     mechanism: str
@@ -53,15 +61,16 @@ def _longest_run(mask: np.ndarray, s: np.ndarray) -> float:
     return float(best)
 
 
-def _grades(h: PointHistory, th: InjuryThresholds, cell_rule: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Grades per point, and a mask of marginal points promoted by intracellular ice."""
+def _grades(h: PointHistory, th: InjuryThresholds, cell: CellModel | None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Grades per point, and a mask of marginal points promoted by intracellular ice (only
+    with a ``cell`` model)."""
     g = grade(h.min_temperature, h.seconds_below, h.freeze_cycles, th)
     promoted = np.zeros(g.shape, dtype=bool)
-    if not cell_rule:
+    if cell is None:
         return g, promoted
-    band = injury_data()["cell"]["marginal_band_k"]
+    band = injury_data()["cell_rule"]["marginal_band_k"]
     marginal = (g == 1) & (h.min_temperature <= th.axonotmesis_below_k + band) & np.isfinite(h.cooling_rate)
-    cell = default_cell()
     cache: dict[tuple[float, float], float] = {}
     for idx in zip(*np.nonzero(marginal), strict=True):
         key = (round(float(h.cooling_rate[idx]), 3), round(float(h.min_temperature[idx]), 1))
@@ -73,19 +82,72 @@ def _grades(h: PointHistory, th: InjuryThresholds, cell_rule: bool) -> tuple[np.
     return g, promoted
 
 
+def section_probabilities(h: PointHistory, th: InjuryThresholds, promoted: np.ndarray | None = None
+                          ) -> np.ndarray:
+    """Probability that each cross-section dies: that of its warmest point (points on the last
+    axis); points ``promoted`` by the cell rule count as killed."""
+    p = kill_probability(h.min_temperature, th)
+    if promoted is not None:
+        p = np.where(promoted, 1.0, p)
+    return p.min(axis=-1)
+
+
+def station_step(grid: Grid | VoxelGrid, nerve: Nerve, th: InjuryThresholds) -> float:
+    """Spacing of the stations along a nerve (m): half a cell, and fine enough to resolve the
+    nerve's radius and the block length."""
+    return min(grid.min_spacing / 2, nerve.diameter / 2, th.min_block_length_m / 10)
+
+
+def _lesion_centre(section_p: np.ndarray, s: np.ndarray, th: InjuryThresholds, best: float) -> float:
+    """Arc length of the middle of the stretch of best windows (the lesion's centre): symmetric
+    growth of the lesion (longer freezing) leaves it in place."""
+    windows = window_probabilities(section_p, s, th.min_block_length_m)
+    k = int(np.argmax(windows))
+    last = k
+    while last + 1 < len(windows) and windows[last + 1] >= best - 1e-12:
+        last += 1
+    span = len(s) - len(windows)
+    return float((s[k] + s[last + span]) / 2)
+
+
+def _reason(p: float, t_block: float, blocked_len: float, th: InjuryThresholds) -> str:
+    length = f"{th.min_block_length_m * 1e3:g} mm"
+    c = t_block - 273.15
+    if p >= 1 - 1e-12:
+        return (f"certain: the whole cross-section got colder than {th.axonotmesis_below_k - 273.15:g} C "
+                f"over {blocked_len * 1e3:.1f} mm (a block needs {length}); below that temperature the "
+                "block lasts until regrowth, whatever the freeze duration, the cycles or how much colder "
+                "(Evans et al. 1981)")
+    if p > 0:
+        return (f"uncertain: the warmest point of the coldest {length} of nerve reached {c:.1f} C, between "
+                f"the freezing point ({th.neurapraxia_below_k - 273.15:g} C) and "
+                f"{th.axonotmesis_below_k - 273.15:g} C, where Evans et al. 1981 found the block "
+                "unpredictable (probability linear in temperature, an assumption)")
+    return (f"none: no {length} of nerve froze across its whole section (its warmest point stayed at "
+            f"{c:.1f} C or warmer)")
+
+
 def assess(nerve: Nerve, grid: Grid | VoxelGrid, history: ThermalHistory, th: InjuryThresholds,
            t_liquidus: float, t_solidus: float, cell_rule: bool = False,
-           inside_probe_ok: bool = False) -> NerveAssessment:
+           inside_probe_ok: bool = False, cell: CellModel | None = None) -> NerveAssessment:
     """Grade a nerve from the run's thermal history (``inside_probe_ok``: a 3D nerve may touch a
-    voxel the probe occupies, as when a coarse grid puts the probe within a voxel of it)."""
-    step = min(grid.min_spacing / 2, nerve.diameter / 2, th.min_block_length_m / 20)
+    voxel the probe occupies, as when a coarse grid puts the probe within a voxel of it).
+    ``cell`` is the cell model that explains the mechanism (default: ``default_cell()``);
+    ``cell_rule`` lets it also kill marginal points."""
+    cell = cell or default_cell()
+    step = station_step(grid, nerve, th)
     where = f"nerve[{nerve.name}]"
     s, pts = nerve.cross_sections(step)
     h = sample(grid, history, pts, t_liquidus, t_solidus, where, inside_probe_ok)
-    g, promoted = _grades(h, th, cell_rule)
+    g, promoted = _grades(h, th, cell if cell_rule else None)
     section, worst = g.min(axis=1), g.max(axis=1)
-    blocked_len = _longest_run(section >= 2, s)
-    blocked = blocked_len >= th.min_block_length_m - 1e-12
+    section_p = section_probabilities(h, th, promoted)
+    p_block, k0, k1 = window_probability(section_p, s, th.min_block_length_m)
+    t_block = float(np.where(promoted, np.minimum(h.min_temperature, th.axonotmesis_below_k),
+                             h.min_temperature)[k0:k1 + 1].max())
+    blocked_len = _longest_run(section_p >= 1.0, s)
+    blocked = p_block >= 1 - 1e-12
+    lesion = _lesion_centre(section_p, s, th, p_block) if p_block > 0 else None
     tmin = float(h.min_temperature.min())
     max_grade = int(worst.max())
 
@@ -101,7 +163,8 @@ def assess(nerve: Nerve, grid: Grid | VoxelGrid, history: ThermalHistory, th: In
         _, wider = nerve.cross_sections(step, extra_radius=grid.min_spacing)
         try:
             hw = sample(grid, history, wider, t_liquidus, t_solidus, where, inside_probe_ok)
-            thin = _longest_run(_grades(hw, th, cell_rule)[0].min(axis=1) >= 2, s) < th.min_block_length_m
+            pw = section_probabilities(hw, th, _grades(hw, th, cell if cell_rule else None)[1])
+            thin = window_probability(pw, s, th.min_block_length_m)[0] < 1 - 1e-12
         except InputError:  # the widened nerve would reach into the probe or out of the domain
             thin = False
         if thin:
@@ -109,14 +172,11 @@ def assess(nerve: Nerve, grid: Grid | VoxelGrid, history: ThermalHistory, th: In
                 f"the block depends on a margin thinner than one grid cell ({grid.min_spacing * 1e3:g} mm): "
                 "a small placement error or a finer grid may undo it")
     elif (worst >= 2).any():
-        if (section >= 2).any():
-            warnings.append(
-                f"blocked over {blocked_len * 1e3:.1f} mm only, less than the "
-                f"{th.min_block_length_m * 1e3:g} mm a block needs")
-        else:
-            warnings.append(
-                f"the {th.axonotmesis_below_k - 273.15:g} C isotherm only grazes the nerve: part of its "
-                "cross-section reaches grade 2 but no full cross-section does, so it is not blocked")
+        warnings.append(
+            f"the {th.axonotmesis_below_k - 273.15:g} C isotherm only grazes the nerve: part of its "
+            f"cross-section got colder than {th.axonotmesis_below_k - 273.15:g} C but no "
+            f"{th.min_block_length_m * 1e3:g} mm of it did across the whole section: block probability "
+            f"{p_block:.2f}")
     if promoted.any():
         warnings.append(
             f"{int(promoted.sum())} marginal point(s) graded 2 because intracellular ice is likely there "
@@ -124,24 +184,23 @@ def assess(nerve: Nerve, grid: Grid | VoxelGrid, history: ThermalHistory, th: In
 
     # Mechanism: the cell model at the point that decides the block (the warmest point of the
     # most marginal blocked cross-section), or at the coldest point when no section is blocked.
-    warmest = h.min_temperature.max(axis=1)
-    if (section >= 2).any():
-        k = int(np.argmax(np.where(section >= 2, warmest, -np.inf)))
+    if p_block > 0:  # the warmest point of the deciding stretch
+        k = k0 + int(np.argmax(h.min_temperature[k0:k1 + 1].max(axis=1)))
         target = (k, int(np.argmax(h.min_temperature[k])))
     else:
         target = np.unravel_index(int(np.argmin(h.min_temperature)), g.shape)
     rate, t_end = float(h.cooling_rate[target]), float(h.min_temperature[target])
     dehydration = iif = None
     if np.isfinite(rate) and rate > 0 and t_end < t_liquidus:
-        cr = respond(default_cell(), rate, t_end)
+        cr = respond(cell, rate, t_end)
         dehydration, iif = cr.dehydration_fraction, cr.iif_probability
         if iif >= 0.5:
             mechanism = (f"intracellular ice: cooled at {rate * 60:.0f} C/min through freezing, too fast for "
-                         f"the cells to lose their water (P_IIF {iif:.2f})")
+                         f"the cells to lose their water (P_IIF {iif:.2f}; {cell.name} parameters)")
         else:
             mechanism = (f"solution effects: cooled at {rate * 60:.1f} C/min the cells lost "
                          f"{100 * dehydration:.0f} % of their water to the extracellular ice "
-                         f"(P_IIF {iif:.2f})")
+                         f"(P_IIF {iif:.2f}; {cell.name} parameters)")
     else:
         mechanism = ("no freezing at the nerve" if tmin > t_liquidus
                      else "frozen without a recorded cooling rate")
@@ -150,7 +209,17 @@ def assess(nerve: Nerve, grid: Grid | VoxelGrid, history: ThermalHistory, th: In
 
     return NerveAssessment(
         name=nerve.name, sunderland_grade=max_grade, blocked=bool(blocked), blocked_length_m=blocked_len,
-        min_temperature_k=tmin, reversible=max_grade < 3, mechanism=mechanism,
+        block_probability=p_block, block_temperature_k=t_block,
+        block_reason=_reason(p_block, t_block, blocked_len, th), lesion_arc_m=lesion, min_temperature_k=tmin,
+        reversible=max_grade < 3, mechanism=mechanism,
         dehydration_fraction=dehydration, iif_probability=iif, arc_length_m=s, section_grade=section,
         max_grade=worst, warnings=warnings,
     )
+
+
+def regrowth_distance(nerves: tuple[Nerve, ...], assessments: tuple[NerveAssessment, ...]) -> float | None:
+    """The shortest lesion-to-end-organ distance over the nerves that give one (m): pain comes
+    back with the first nerve to regrow. None: none gives an end organ (the anatomy's default)."""
+    given = [n.regrowth_distance(a.lesion_arc_m) for n, a in zip(nerves, assessments, strict=True)
+             if a.lesion_arc_m is not None and n.end_organ_m is not None]
+    return min(given) if given else None

@@ -17,8 +17,13 @@ follows surface-catalysed nucleation (Toner M, Cravalho EG, Karel M, J Appl Phys
     Omega = Omega_0 sqrt(T / T_f0) exp[-kappa_0 (T_f0 / T_f)^4 / ((T_f - T)^2 T^3)]
 
 with T_f the equilibrium freezing temperature of the current cytoplasm and T_f0 the isotonic one
-(the viscosity ratio of Toner's form is taken as 1). Parameters: data/injury.toml [cell].
+(the viscosity ratio of Toner's form is taken as 1). Parameter sets: data/injury.toml [cells.*]
+(``cell_model(name)``, ``CELLS``): mouse ova (Leibo 1980), human and pig hepatocytes (Darr &
+Hubel 1997), adipose stem cells (Devireddy et al. 2005), erythrocytes (2006 DSC study); their
+nucleation parameters are Toner's oocyte values for all (unverified, data/injury.toml).
 
+>>> sorted(CELLS)
+['adipose-stem-cell', 'erythrocyte', 'human-hepatocyte', 'mouse-ovum', 'pig-hepatocyte']
 >>> cell = default_cell()
 >>> slow, fast = respond(cell, 1 / 60, 253.15), respond(cell, 100 / 60, 253.15)
 >>> slow.dehydration_fraction > 0.8 > fast.dehydration_fraction
@@ -31,11 +36,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from cryoplan.errors import InputError
 from cryoplan.injury.thresholds import injury_data
 from cryoplan.units import ATM_PA, c_to_k
 
@@ -51,6 +57,7 @@ T_FLOOR = c_to_k(-60.0)
 class CellModel:
     """A cell's water-transport and ice-nucleation parameters (SI)."""
 
+    name: str
     volume: float  # isotonic volume V_0, m^3
     area: float  # membrane area A, m^2
     inactive_volume: float  # V_b, m^3
@@ -60,6 +67,7 @@ class CellModel:
     t_ref: float  # K
     omega0: float  # 1/(m^2 s)
     kappa0: float  # K^5
+    source: str = ""
 
     @property
     def freezing_point(self) -> float:
@@ -67,20 +75,36 @@ class CellModel:
         return freezing_temperature(self, self.volume)
 
 
-@lru_cache(maxsize=1)
-def default_cell() -> CellModel:
-    d = injury_data()["cell"]
-    radius = d["diameter_um"] * 0.5e-6
-    volume = 4 / 3 * math.pi * radius**3
+CELLS: tuple[str, ...] = tuple(injury_data()["cells"])
+
+
+@cache
+def cell_model(name: str) -> CellModel:
+    """The published parameter set ``name`` (one of ``CELLS``) as a ``CellModel``."""
+    cells = injury_data()["cells"]
+    if name not in cells:
+        raise InputError("injury.cell", name, f"one of {', '.join(cells)}")
+    d, rule = cells[name], injury_data()["cell_rule"]
+    if "volume_um3" in d:
+        volume, area = d["volume_um3"] * 1e-18, d["area_um2"] * 1e-12
+    else:
+        radius = d["diameter_um"] * 0.5e-6
+        volume, area = 4 / 3 * math.pi * radius**3, 4 * math.pi * radius**2
     vb = d["inactive_volume_fraction"] * volume
+    lp = (d["lp_ref_m_per_pa_s"] if "lp_ref_m_per_pa_s" in d
+          else d["lp_ref_um_per_min_per_atm"] * 1e-6 / 60 / ATM_PA)
     return CellModel(
-        volume=volume, area=4 * math.pi * radius**2, inactive_volume=vb,
+        name=name, volume=volume, area=area, inactive_volume=vb,
         solute_osmoles=d["isotonic_osmolality_osm_per_kg"] * (volume - vb) * 1000.0,
-        lp_ref=d["lp_ref_um_per_min_per_atm"] * 1e-6 / 60 / ATM_PA,
-        lp_activation=d["lp_activation_energy_kj_per_mol"] * 1e3,
+        lp_ref=lp, lp_activation=d["lp_activation_energy_kj_per_mol"] * 1e3,
         t_ref=c_to_k(d["lp_reference_temperature_c"]),
-        omega0=d["iif_omega0_per_m2_s"], kappa0=d["iif_kappa0_k5"],
+        omega0=rule["toner_omega0_per_m2_s"], kappa0=rule["toner_kappa0_k5"],
+        source=f"{d['lp_source']}; {d['geometry_source']}; nucleation: {rule['toner_source']}",
     )
+
+
+def default_cell() -> CellModel:
+    return cell_model(injury_data()["cell_rule"]["default"])
 
 
 def _ln_x_in(cell: CellModel, volume):
@@ -109,6 +133,15 @@ class CellResponse:
     dehydration_fraction: float  # share of the osmotically active water lost at the end
     iif_probability: float
     supercooling_k: float  # largest T_f - T on the way
+    iif_cumulative: np.ndarray  # P_IIF reached at each temperature of the path
+
+    def mean_iif_temperature(self) -> float | None:
+        """Mean temperature at which the cells that formed intracellular ice did so (K);
+        None when (almost) none did."""
+        p = self.iif_cumulative
+        if p[-1] < 1e-6:
+            return None
+        return float(np.sum(0.5 * (self.temperatures[1:] + self.temperatures[:-1]) * np.diff(p)) / p[-1])
 
 
 def respond(cell: CellModel, cooling_rate: float, end_temperature: float, points: int = 200) -> CellResponse:
@@ -120,7 +153,7 @@ def respond(cell: CellModel, cooling_rate: float, end_temperature: float, points
     t1 = max(min(end_temperature, t0), T_FLOOR)
     if t1 >= t0:
         grid = np.array([t0])
-        return CellResponse(grid, np.ones(1), 0.0, 0.0, 0.0)
+        return CellResponse(grid, np.ones(1), 0.0, 0.0, 0.0, np.zeros(1))
 
     def rhs(temp, y):
         vol = y[0]
@@ -148,4 +181,5 @@ def respond(cell: CellModel, cooling_rate: float, end_temperature: float, points
         dehydration_fraction=float(1.0 - (vol[-1] - cell.inactive_volume) / active0),
         iif_probability=float(1.0 - math.exp(-sol.y[1][-1])),
         supercooling_k=float(max(supercool.max(), 0.0)),
+        iif_cumulative=1.0 - np.exp(-sol.y[1]),
     )

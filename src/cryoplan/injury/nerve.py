@@ -27,11 +27,14 @@ from cryoplan.errors import InputError
 
 @dataclass(frozen=True)
 class Nerve:
-    """A nerve of ``diameter`` (m) along a polyline ``points`` (n x 3, m)."""
+    """A nerve of ``diameter`` (m) along a polyline ``points`` (n x 3, m) that runs from the
+    spine outwards; ``end_organ_m`` is the arc length from the first point to the end organ its
+    pain fibres serve (None: not given, the anatomy's default regrowth distance applies)."""
 
     name: str
     diameter: float
     points: np.ndarray
+    end_organ_m: float | None = None
 
     def __post_init__(self) -> None:
         pts = np.asarray(self.points, dtype=float)
@@ -71,7 +74,12 @@ class Nerve:
         else:
             k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
             rot = np.eye(3) + k + k @ k / (1.0 + c)
-        return Nerve(self.name, self.diameter, self.points @ rot.T + np.asarray(tip, float))
+        return Nerve(self.name, self.diameter, self.points @ rot.T + np.asarray(tip, float), self.end_organ_m)
+
+    def regrowth_distance(self, lesion_arc_m: float) -> float | None:
+        """Distance from a lesion at ``lesion_arc_m`` along the path to the end organ (m; None
+        without an end organ; 0 for a lesion beyond it)."""
+        return None if self.end_organ_m is None else max(self.end_organ_m - lesion_arc_m, 0.0)
 
     def cross_sections(self, step: float, ring: int = 8, extra_radius: float = 0.0) -> tuple[
             np.ndarray, np.ndarray]:
@@ -91,7 +99,7 @@ class Nerve:
 
 
 def straight_nerve(name: str, diameter: float, distance: float, orientation: str, offset: float,
-                   length: float) -> Nerve:
+                   length: float, end_organ: float | None = None) -> Nerve:
     """A straight nerve at ``distance`` from the probe axis (centreline to axis), crossing it
     (``perpendicular``, along y at height z = offset) or running beside it (``parallel``, centred
     at z = offset)."""
@@ -101,4 +109,4 @@ def straight_nerve(name: str, diameter: float, distance: float, orientation: str
         pts = [[distance, 0.0, offset - length / 2], [distance, 0.0, offset + length / 2]]
     else:
         raise InputError(f"nerve[{name}].orientation", orientation, "perpendicular or parallel")
-    return Nerve(name, diameter, np.array(pts))
+    return Nerve(name, diameter, np.array(pts), end_organ)

@@ -1,14 +1,18 @@
 """Injury thresholds as cited data (data/injury.toml), overridable per procedure.
 
 >>> t = default_thresholds()
->>> round(t.axonotmesis_below_k - 273.15, 2), t.min_block_length_m * 1e3
-(-20.0, 4.0)
+>>> round(t.axonotmesis_below_k - 273.15, 2), round(t.min_block_length_m * 1e3, 3)
+(-20.0, 1.0)
+>>> [round(float(p), 2) for p in kill_probability(c_to_k(np.array([0.0, -10.5, -20.0, -60.0])), t)]
+[0.0, 0.5, 1.0, 1.0]
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+
+import numpy as np
 
 from cryoplan.data import read_toml
 from cryoplan.errors import InputError
@@ -23,6 +27,8 @@ class InjuryThresholds:
     Grade 2 (axonotmesis): colder than ``axonotmesis_below_k`` for ``axonotmesis_min_seconds`` in
     total over at least ``axonotmesis_min_cycles`` freezes.
     Grade 3 (risk of neurotmesis): colder than ``neurotmesis_below_k``.
+    Conduction block: the whole cross-section killed over ``min_block_length_m`` of nerve
+    (``cryoplan.injury.block``); a point is killed with ``kill_probability``.
     """
 
     neurapraxia_below_k: float
@@ -60,6 +66,36 @@ def injury_data() -> dict:
     return read_toml("injury.toml")
 
 
+def kill_probability(min_temperature: np.ndarray, th: InjuryThresholds) -> np.ndarray:
+    """Probability that the axons at a point whose coldest temperature was ``min_temperature``
+    (K) die: 0 where no ice formed (warmer than ``th.neurapraxia_below_k``), 1 at and below
+    ``th.axonotmesis_below_k``, linear in between (Evans et al., Br J Anaesth 53 (1981) 1121:
+    above -20 C the block is unpredictable; the linear curve is an assumption, data/injury.toml).
+
+    Parameters
+    ----------
+    min_temperature : array of float
+        Coldest temperature reached (K).
+    th : InjuryThresholds
+        The neurapraxia and axonotmesis thresholds (K).
+
+    Returns
+    -------
+    array of float
+        Probability in [0, 1], same shape.
+    """
+    span = th.neurapraxia_below_k - th.axonotmesis_below_k
+    return np.clip((th.neurapraxia_below_k - np.asarray(min_temperature, dtype=float)) / span, 0.0, 1.0)
+
+
+def min_block_length_m() -> float:
+    """The length of nerve whose whole cross-section must die for a lasting block (m): the
+    (nodes - 1) internodes of the largest pain fibre, internode = ratio x fibre diameter."""
+    b = injury_data()["block"]
+    internode_um = b["internode_per_fibre_diameter"] * b["pain_fibre_max_diameter_um"]
+    return (b["nodes_required"] - 1) * internode_um * 1e-6
+
+
 def default_thresholds() -> InjuryThresholds:
     d = injury_data()
     return InjuryThresholds(
@@ -68,14 +104,17 @@ def default_thresholds() -> InjuryThresholds:
         axonotmesis_min_seconds=d["axonotmesis"]["min_seconds"],
         axonotmesis_min_cycles=d["axonotmesis"]["min_freeze_cycles"],
         neurotmesis_below_k=c_to_k(d["neurotmesis"]["below_c"]),
-        min_block_length_m=d["block"]["min_length_mm"] * 1e-3,
+        min_block_length_m=min_block_length_m(),
         sources={
             "neurapraxia_below_c": d["neurapraxia"]["source"],
             "axonotmesis_below_c": d["axonotmesis"]["source"],
             "axonotmesis_min_seconds": d["axonotmesis"]["min_seconds_source"],
             "axonotmesis_min_cycles": d["axonotmesis"]["min_freeze_cycles_source"],
             "neurotmesis_below_c": d["neurotmesis"]["source"],
-            "min_block_length_mm": d["block"]["source"],
+            "min_block_length_mm": "(nodes_required - 1) x internode_per_fibre_diameter x "
+                                   f"pain_fibre_max_diameter_um: {d['block']['nodes_source']}; "
+                                   f"{d['block']['internode_source']}; {d['block']['pain_fibre_source']}",
+            "block_probability": d["block"]["probability_curve_source"],
         },
     )
 

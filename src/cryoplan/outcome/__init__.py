@@ -1,5 +1,5 @@
 """Relief duration after cryoneurolysis: the prior model, its refit from outcomes, re-treatment."""
 
-from cryoplan.outcome.relief import ReliefDistribution, ReliefModel, default_model, regrowth_floor_months
+from cryoplan.outcome.relief import Patient, ReliefDistribution, ReliefModel, default_model
 
-__all__ = ["ReliefDistribution", "ReliefModel", "default_model", "regrowth_floor_months"]
+__all__ = ["Patient", "ReliefDistribution", "ReliefModel", "default_model"]

@@ -1,33 +1,44 @@
-"""How long pain relief lasts: a shifted log-normal distribution of months (data/outcome.toml).
+"""How long pain relief lasts once the nerves are blocked: a shifted log-normal distribution of
+months (data/outcome.toml, docs/injury.md).
 
-    relief = floor + X,   ln X ~ Normal(ln m, sigma)
-    floor  = (Wallerian degeneration + regrowth distance / regrowth rate), in months
-    m      = m_ref (L / L_ref)^a (n / n_ref)^b / susceptibility
+    relief = floor + X,   ln X ~ Normal(ln m + sum_k b_k x_k, sqrt(sigma^2 + sum_k (se_k x_k)^2))
+    floor  = Wallerian degeneration + (regrowth distance) / (regrowth rate)
 
-The floor is mechanistic: pain cannot return before the axons have degenerated and regrown to
-the end organ (Evans et al. 1981: about 1 mm/day). ``m_ref`` and ``sigma`` are calibrated so the
-reference treatment (``L_ref`` blocked, ``n_ref`` nerves, susceptibility 1) has its 5th and 95th
-percentiles at the cited clinical range; ``a`` and ``b`` are assumptions to be refit from
-recorded outcomes (``cryoplan.outcome.fit``). An unblocked nerve gives no relief model.
+The floor is mechanistic (Evans et al., Br J Anaesth 53 (1981) 1121: regrowth about 1 mm/day;
+Gaudet et al. 2011: Wallerian degeneration 1-3 weeks): it depends on where the lesion is, the
+distance from it to the end organ, and not on how long or how often the probe froze. ``m`` and
+``sigma`` are calibrated on the clinical series (MacVicar et al. 2013's median, Streitberger et
+al. 2011's decline from 6 to 12 months); the patient factors x_k (depression, previous lumbar
+surgery, further treated joints, prior opioid use) shift the log-time by b_k with the standard
+error se_k of their published intervals, which widens the distribution (a normal coefficient
+integrated out). An explicit ``susceptibility`` s replaces the factors: it divides m, with no
+added spread.
 
 >>> m = default_model()
->>> d = m.distribution(blocked_length_m=6e-3, nerves=2)
->>> round(d.quantile(0.05), 1), round(d.quantile(0.95), 1)
-(6.0, 36.0)
+>>> d = m.distribution(20e-3)
+>>> round(d.median, 1), round(d.floor_months, 2)
+(15.0, 1.12)
+>>> sad = m.distribution(20e-3, Patient(depression=True))
+>>> sad.median < d.median and sad.sigma > d.sigma
+True
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
+from scipy.optimize import brentq
 from scipy.stats import norm
 
 from cryoplan.data import read_toml
 from cryoplan.errors import InputError
 
 DAYS_PER_MONTH = 365.25 / 12
+Z95 = norm.ppf(0.975)
+LOGIT_PER_PROBIT = 1.702  # Camilli, J Educ Behav Stat 19 (1994) 293
+FACTORS = ("depression", "prior_lumbar_surgery", "extra_joints", "opioid_use")
 
 
 @lru_cache(maxsize=1)
@@ -36,10 +47,49 @@ def outcome_data() -> dict:
 
 
 @dataclass(frozen=True)
+class Patient:
+    """The documented patient factors, or an explicit ``susceptibility`` that replaces them
+    (1 = the reference patient; 2 halves the median excess)."""
+
+    depression: bool = False
+    prior_lumbar_surgery: bool = False
+    treated_joints: int = 1
+    opioid_use: bool = False
+    susceptibility: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.treated_joints < 1:
+            raise InputError("patient.treated_joints", self.treated_joints, "an integer >= 1")
+        if self.susceptibility is not None and not self.susceptibility > 0:
+            raise InputError("patient.susceptibility", self.susceptibility, "a number > 0 (1 = typical)")
+
+    def covariates(self) -> dict[str, float]:
+        """x_k of the model: 1/0 flags and the number of joints beyond the first."""
+        return {"depression": float(self.depression),
+                "prior_lumbar_surgery": float(self.prior_lumbar_surgery),
+                "extra_joints": float(self.treated_joints - 1), "opioid_use": float(self.opioid_use)}
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A patient factor's shift of ln(relief excess): coefficient b and its standard error."""
+
+    name: str
+    coefficient: float
+    se: float
+    source: str = ""
+
+    @property
+    def time_ratio(self) -> float:
+        return math.exp(self.coefficient)
+
+
+@dataclass(frozen=True)
 class ReliefDistribution:
     floor_months: float
-    median_excess_months: float  # m
-    sigma: float
+    median_excess_months: float  # m with the patient's factors applied
+    sigma: float  # including the factors' uncertainty
+    applied: tuple[str, ...] = ()  # the factors (or the override) applied, for reports
 
     def quantile(self, p: float) -> float:
         """Months by which a fraction ``p`` of patients have pain again."""
@@ -61,51 +111,89 @@ class ReliefDistribution:
 class ReliefModel:
     """Parameters of the relief distribution (see the module docstring)."""
 
-    median_ref_months: float
+    median_excess_months: float  # m, reference patient
     sigma: float
-    length_exponent: float
-    nerves_exponent: float
-    reference_length_m: float
-    reference_nerves: int
-    floor_months: float
+    effects: tuple[Effect, ...]
+    wallerian_days: float
+    regrowth_mm_per_day: float
+    default_distance_m: float
+    origin: str = "prior"  # "prior" or the refit it came from
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
 
-    def distribution(self, blocked_length_m: float, nerves: int = 1, susceptibility: float = 1.0
+    def floor_months(self, distance_m: float | None = None) -> float:
+        """Wallerian degeneration plus regrowth over ``distance_m`` (default: the anatomy's)."""
+        d = self.default_distance_m if distance_m is None else distance_m
+        if not d >= 0:
+            raise InputError("regrowth distance (mm)", d * 1e3, "a distance >= 0")
+        return (self.wallerian_days + d * 1e3 / self.regrowth_mm_per_day) / DAYS_PER_MONTH
+
+    def distribution(self, regrowth_distance_m: float | None = None, patient: Patient | None = None
                      ) -> ReliefDistribution:
-        if not blocked_length_m > 0:
-            raise InputError("blocked_length_mm", blocked_length_m * 1e3,
-                             "a length > 0 (the nerve must be blocked)")
-        if nerves < 1:
-            raise InputError("outcome.nerves_treated", nerves, "an integer >= 1")
-        if not susceptibility > 0:
-            raise InputError("patient.susceptibility", susceptibility, "a number > 0 (1 = typical)")
-        m = (self.median_ref_months * (blocked_length_m / self.reference_length_m) ** self.length_exponent
-             * (nerves / self.reference_nerves) ** self.nerves_exponent / susceptibility)
-        return ReliefDistribution(self.floor_months, m, self.sigma)
+        """Relief of a blocked nerve whose lesion lies ``regrowth_distance_m`` from its end organ."""
+        patient = patient or Patient()
+        floor = self.floor_months(regrowth_distance_m)
+        if patient.susceptibility is not None:
+            return ReliefDistribution(floor, self.median_excess_months / patient.susceptibility, self.sigma,
+                                      (f"susceptibility {patient.susceptibility:g} (override)",))
+        x = patient.covariates()
+        shift = sum(e.coefficient * x[e.name] for e in self.effects)
+        extra = sum((e.se * x[e.name]) ** 2 for e in self.effects)
+        applied = tuple(f"{e.name} (x{math.exp(e.coefficient * x[e.name]):.2f})"
+                        for e in self.effects if x[e.name])
+        return ReliefDistribution(floor, self.median_excess_months * math.exp(shift),
+                                  math.sqrt(self.sigma**2 + extra), applied)
 
 
-def regrowth_floor_months(distance_m: float | None = None) -> float:
-    """Wallerian degeneration plus regrowth over ``distance_m`` at the cited rate, in months."""
-    r = outcome_data()["regrowth"]
-    distance_mm = r["distance_mm"] if distance_m is None else distance_m * 1e3
-    if distance_mm < 0:
-        raise InputError("outcome.regrowth_distance_mm", distance_mm, "a distance >= 0")
-    return (r["wallerian_days"] + distance_mm / r["rate_mm_per_day"]) / DAYS_PER_MONTH
+def _hazard_effect(name: str, d: dict, sigma: float, source: str) -> Effect:
+    """A Cox hazard ratio as a log-time shift through the Weibull-equivalent shape."""
+    per_k = sigma * math.sqrt(6) / math.pi  # 1 / k
+    se = (math.log(d["hi"]) - math.log(d["lo"])) / (2 * Z95)
+    return Effect(name, -math.log(d["hazard_ratio"]) * per_k, se * per_k, source)
 
 
-def default_model(regrowth_distance_m: float | None = None) -> ReliefModel:
-    """The prior, calibrated to the clinical percentiles in data/outcome.toml."""
+def _odds_effect(name: str, d: dict, sigma: float, source: str) -> Effect:
+    """An odds ratio of still being relieved as a log-time shift (logistic ~ 1.702 probit)."""
+    se = (math.log(d["hi"]) - math.log(d["lo"])) / (2 * Z95)
+    return Effect(name, sigma * math.log(d["odds_ratio"]) / LOGIT_PER_PROBIT, sigma * se / LOGIT_PER_PROBIT,
+                  source)
+
+
+def prior_effects(sigma: float) -> tuple[Effect, ...]:
+    e = outcome_data()["effects"]
+    return tuple(
+        (_odds_effect if "odds_ratio" in e[k] else _hazard_effect)(k, e[k], sigma, e[f"{k}_source"])
+        for k in FACTORS)
+
+
+#: The ratio S(12)/S(6) is smallest near this sigma (about 0.68 for the calibrated median): it has
+#: two roots, and the larger (wider, longer-tailed) is taken, which the cryoneurolysis series'
+#: slow decline favours (docs/injury.md). The ratio varies little with sigma: it fixes it weakly.
+SIGMA_AT_LEAST_RATIO = 0.7
+
+
+def calibrated_sigma(median_excess: float, floor: float) -> float:
+    """sigma that gives Streitberger's ratio of the 12- to the 6-month share still relieved
+    (the larger of its two roots)."""
+    c = outcome_data()["calibration"]
+    t1, t2, ratio = c["shape_early_months"] - floor, c["shape_late_months"] - floor, c["shape_ratio"]
+
+    def still(t: float, s: float) -> float:
+        return 1.0 - norm.cdf(math.log(t / median_excess) / s)
+
+    return float(brentq(lambda s: still(t2, s) / still(t1, s) - ratio, SIGMA_AT_LEAST_RATIO, 5.0))
+
+
+@lru_cache(maxsize=1)
+def default_model() -> ReliefModel:
+    """The prior, calibrated on the clinical series in data/outcome.toml (docs/injury.md)."""
     d = outcome_data()
-    cal, cov = d["calibration"], d["covariates"]
-    floor = regrowth_floor_months(regrowth_distance_m)
-    lo, hi = cal["p5_months"] - floor, cal["p95_months"] - floor
-    if lo <= 0:
-        raise InputError("outcome.regrowth_distance_mm", regrowth_distance_m,
-                         "a regrowth time shorter than the calibration's 5th percentile "
-                         f"({cal['p5_months']} months)")
-    z = norm.ppf(0.95)
-    return ReliefModel(
-        median_ref_months=math.sqrt(lo * hi), sigma=float(math.log(hi / lo) / (2 * z)),
-        length_exponent=cov["length_exponent"], nerves_exponent=cov["nerves_exponent"],
-        reference_length_m=cal["reference_blocked_length_mm"] * 1e-3,
-        reference_nerves=cal["reference_nerves_treated"], floor_months=floor,
-    )
+    r, cal = d["regrowth"], d["calibration"]
+    base = ReliefModel(1.0, 1.0, (), r["wallerian_days"], r["rate_mm_per_day"], r["distance_mm"] * 1e-3)
+    floor = base.floor_months()
+    m = cal["median_months"] * cal["bridge"] - floor
+    sigma = calibrated_sigma(m, floor)
+    sources = {"median": cal["median_source"], "bridge": cal["bridge_source"], "sigma": cal["shape_source"],
+               "floor": f"{r['wallerian_source']}; {r['rate_source']}; {r['distance_source']}",
+               "no effect": d["effects"]["no_effect"]}
+    return ReliefModel(m, sigma, prior_effects(sigma), r["wallerian_days"], r["rate_mm_per_day"],
+                       r["distance_mm"] * 1e-3, "prior", sources)

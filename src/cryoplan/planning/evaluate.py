@@ -8,8 +8,10 @@ how the bone and tissue boundaries near the probe reshape the ice ball when it m
 planner re-runs the chosen plan at displaced placements to report how large that is
 (``Plan.check``).
 
-Constraints (issue #4): every target blocked (``injury.assess``'s rule) with probability >=
-``block_probability``; no target point at Sunderland grade >= 3 in any sample; every protected
+Constraints: every target blocked with probability >= ``block_probability``, the probability
+being the mean over the placement samples of each sample's block probability (the rule of
+``injury.assess``: the warmest point of the coldest stretch decides; all targets blocked is the
+least of theirs); no target point at Sunderland grade >= 3 in any sample; every protected
 structure warmer than its limit in every sample.
 """
 
@@ -22,7 +24,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from cryoplan.errors import InputError
-from cryoplan.injury.assess import NerveAssessment, _longest_run, assess
+from cryoplan.injury.assess import NerveAssessment, assess, section_probabilities, station_step
+from cryoplan.injury.block import window_probabilities
 from cryoplan.injury.grade import grade
 from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.sampling import VoxelSampler
@@ -100,7 +103,7 @@ class Evaluation:
     length_minus20_mm: float = 0.0
     wall_time_s: float = 0.0
     failures: tuple[str, ...] = field(default_factory=tuple)
-    sample_blocked: np.ndarray | None = None  # per placement sample (the first is nominal)
+    sample_block_probability: np.ndarray | None = None  # per placement sample (the first is nominal)
     sample_min_k: np.ndarray | None = None  # coldest point on any target, per sample
 
     @property
@@ -127,22 +130,20 @@ def _shifted(points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 
 def _targets(ctx: Context, sampler: VoxelSampler) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per sample: every target blocked, the highest grade and the coldest temperature on any target."""
+    """Per sample: the probability that every target is blocked, the highest grade and the
+    coldest temperature on any target."""
     th = ctx.injury
     n = len(ctx.offsets)
-    blocked, worst, coldest = np.ones(n, dtype=bool), np.zeros(n, dtype=int), np.full(n, np.inf)
+    p_block, worst, coldest = np.ones(n), np.zeros(n, dtype=int), np.full(n, np.inf)
     for nerve in ctx.targets:
-        step = min(ctx.grid.min_spacing / 2, nerve.diameter / 2, th.min_block_length_m / 20)
-        s, pts = nerve.cross_sections(step)
+        s, pts = nerve.cross_sections(station_step(ctx.grid, nerve, th))
         h = sampler(_shifted(pts, ctx.offsets), f"target[{nerve.name}]", inside_probe_ok=True)
         g = grade(h.min_temperature, h.seconds_below, h.freeze_cycles, th)
-        section = g.min(axis=-1)
-        blocked &= np.array(
-            [_longest_run(section[k] >= 2, s) >= th.min_block_length_m - 1e-12 for k in range(n)]
-        )
+        windows = window_probabilities(section_probabilities(h, th), s, th.min_block_length_m)
+        p_block = np.minimum(p_block, windows.max(axis=-1))
         worst = np.maximum(worst, g.max(axis=(1, 2)))
         coldest = np.minimum(coldest, h.min_temperature.min(axis=(1, 2)))
-    return blocked, worst, coldest
+    return p_block, worst, coldest
 
 
 def _margin(
@@ -221,9 +222,9 @@ def evaluate(ctx: Context, cand: Candidate) -> Evaluation:
         for n in ctx.targets
     )
     sampler = VoxelSampler(ctx.grid, result.history, t_liq, t_sol)
-    blocked, worst, coldest = _targets(ctx, sampler)
+    per_sample, worst, coldest = _targets(ctx, sampler)
     margins = tuple(_margin(ctx, p, result, sampler, cand.tip) for p in ctx.protected)
-    p_block, p_grade3 = float(blocked.mean()), float(np.mean(worst >= 3))
+    p_block, p_grade3 = float(per_sample.mean()), float(np.mean(worst >= 3))
     failures = []
     if p_block < ctx.required:
         failures.append(f"block probability {p_block:.2f} < {ctx.required:g}")
@@ -248,6 +249,6 @@ def evaluate(ctx: Context, cand: Candidate) -> Evaluation:
         length_minus20_mm=float(iso.length[:, 0].max() * 1e3),
         wall_time_s=time.perf_counter() - start,
         failures=tuple(failures),
-        sample_blocked=blocked,
+        sample_block_probability=per_sample,
         sample_min_k=coldest,
     )

@@ -18,7 +18,7 @@ from cryoplan.outcome.relief import ReliefDistribution
 from cryoplan.planning.config import PlanConfig
 from cryoplan.planning.evaluate import Evaluation
 from cryoplan.planning.search import Plan
-from cryoplan.result import isotherm_key, relief_curve
+from cryoplan.result import isotherm_key, relief_curve, relief_json
 from cryoplan.thermal.solver3d import ThermalResult3D
 from cryoplan.units import k_to_c
 
@@ -102,13 +102,12 @@ def _slices(plan: Plan, tip: np.ndarray) -> list[dict[str, Any]]:
 
 def _relief(dist: ReliefDistribution) -> dict[str, Any]:
     return {
-        "p5": round(dist.quantile(0.05), 1),
+        **relief_json(dist),
         "p25": round(dist.quantile(0.25), 1),
-        "median": round(dist.median, 1),
         "p75": round(dist.quantile(0.75), 1),
-        "p95": round(dist.quantile(0.95), 1),
         "curve": relief_curve(dist),
-        "note": "at the nominal placement (src/cryoplan/data/outcome.toml)",
+        "note": "once the targets are blocked, at the nominal placement (src/cryoplan/data/outcome.toml; "
+                "calibration in docs/injury.md)",
     }
 
 
@@ -167,6 +166,8 @@ def plan_json(plan: Plan, cfg: PlanConfig) -> dict[str, Any]:
                 "sunderland_grade": a.sunderland_grade,
                 "grade_name": GRADE_NAMES[a.sunderland_grade],
                 "blocked": a.blocked,
+                "block_probability": round(a.block_probability, 3),
+                "block_reason": a.block_reason,
                 "blocked_length_mm": round(a.blocked_length_m * 1e3, 2),
                 "min_temperature_c": round(k_to_c(a.min_temperature_k), 2),
                 "reversible": a.reversible,
@@ -182,9 +183,10 @@ def plan_json(plan: Plan, cfg: PlanConfig) -> dict[str, Any]:
         out["rigid_shift_check"] = [
             {
                 "offset_mm": list(k.offset_mm),
-                "blocked": k.blocked,
+                "block_probability": (None if math.isnan(k.block_probability)
+                                      else round(k.block_probability, 3)),
                 "min_temperature_c": round(k_to_c(k.min_temperature_k), 2),
-                "rigid_blocked": k.rigid_blocked,
+                "rigid_block_probability": round(k.rigid_block_probability, 3),
                 "rigid_min_temperature_c": round(k_to_c(k.rigid_min_temperature_k), 2),
             }
             for k in plan.checks

@@ -26,7 +26,7 @@ from cryoplan import resolve
 from cryoplan.anatomy.labels import LabelVolume, anatomy_data, read_label_table, read_nifti
 from cryoplan.anatomy.templates import Anatomy, template
 from cryoplan.errors import InputError
-from cryoplan.injury.assess import assess
+from cryoplan.injury.assess import assess, regrowth_distance
 from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.thresholds import default_nerve_diameter_m
 from cryoplan.outcome.relief import ReliefDistribution
@@ -62,9 +62,9 @@ class Check:
     Carlo's rigid-shift estimate for the same displacement."""
 
     offset_mm: tuple[float, float, float]
-    blocked: bool
+    block_probability: float
     min_temperature_k: float
-    rigid_blocked: bool
+    rigid_block_probability: float
     rigid_min_temperature_k: float
 
 
@@ -265,20 +265,20 @@ def _evaluate_in_worker(cand: Candidate) -> Evaluation:
     return evaluate(_WORKER_CONTEXT, cand)
 
 
-def _check_in_worker(job: tuple[Candidate, np.ndarray]) -> tuple[bool, float]:
+def _check_in_worker(job: tuple[Candidate, np.ndarray]) -> tuple[float, float]:
     assert _WORKER_CONTEXT is not None
     return _check(_WORKER_CONTEXT, *job)
 
 
-def _check(ctx: Context, cand: Candidate, offset: np.ndarray) -> tuple[bool, float]:
+def _check(ctx: Context, cand: Candidate, offset: np.ndarray) -> tuple[float, float]:
     try:
         result = simulate(ctx, cand, tip=cand.tip + offset)
     except InputError:  # displaced into bone or out of the volume: no run to compare with
-        return False, float("nan")
+        return float("nan"), float("nan")
     t_liq, t_sol = ctx.grid.materials[0].t_liquidus, ctx.grid.materials[0].t_solidus
     found = [assess(n, ctx.grid, result.history, ctx.injury, t_liq, t_sol, inside_probe_ok=True)
              for n in ctx.targets]
-    return all(a.blocked for a in found), min(a.min_temperature_k for a in found)
+    return min(a.block_probability for a in found), min(a.min_temperature_k for a in found)
 
 
 def _why(chosen: Evaluation | None, evaluations: list[Evaluation], required: float) -> str:
@@ -371,7 +371,7 @@ def plan(
                     tuple(round(float(x), 2) for x in o * 1e3),
                     b,
                     t,
-                    bool(chosen.sample_blocked[k + 1]),
+                    float(chosen.sample_block_probability[k + 1]),
                     float(chosen.sample_min_k[k + 1]),
                 )
                 for k, (o, (b, t)) in enumerate(zip(offsets, runs, strict=True))
@@ -380,14 +380,9 @@ def plan(
         if pool:
             pool.shutdown()
     relief = None
-    if chosen is not None:
-        blocked = [a for a in chosen.nominal if a.blocked]
-        if blocked:
-            relief = resolve.relief_model(cfg.outcome).distribution(
-                sum(a.blocked_length_m for a in blocked) / len(blocked),
-                cfg.outcome.nerves_treated or len(blocked),
-                cfg.patient.susceptibility,
-            )
+    if chosen is not None and min(a.block_probability for a in chosen.nominal) > 0:
+        relief = resolve.relief_model(cfg.outcome).distribution(
+            regrowth_distance(ctx.targets, chosen.nominal), resolve.patient(cfg.patient))
     entry = _exit_point(ctx, chosen) if chosen else None
     nominal = simulate(ctx, chosen.candidate) if chosen else None
     return Plan(

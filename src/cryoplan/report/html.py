@@ -112,16 +112,20 @@ def _simulation_summary(data: dict[str, Any]) -> str:
     if nerves:
         parts.append("<h2>Nerves</h2>")
         parts.append(_table([(n["name"], f"{n['sunderland_grade']} ({GRADE_NAMES[n['sunderland_grade']]})",
-                              "yes" if n["blocked"] else "no", n["blocked_length_mm"], n["min_temperature_c"],
-                              "yes" if n["reversible"] else "NO", n.get("mechanism"))
+                              f"{n['block_probability']:.2f}", n["block_reason"], n["blocked_length_mm"],
+                              n["min_temperature_c"], "yes" if n["reversible"] else "NO", n.get("mechanism"))
                              for n in nerves],
-                            ("nerve", "Sunderland grade", "blocked", "blocked mm", "coldest °C",
-                             "reversible", "why")))
+                            ("nerve", "Sunderland grade", "block probability", "why (block)",
+                             "below -20 °C mm", "coldest °C", "reversible", "why (cells)")))
     o = data.get("outcome")
     if o and o.get("relief_months"):
         r = o["relief_months"]
-        parts.append(f"<p class='ok'>Expected relief: median {r['median']:g} months (5-95 %: {r['p5']:g}-"
-                     f"{r['p95']:g}); plan re-treatment after {o['retreat_after_months']:g} months.</p>")
+        parts.append(
+            f"<p class='ok'>Expected relief once blocked (probability {o['block_probability']:.2f}): "
+            f"median {r['median']:g} months (5-95 %: {r['p5']:g}-{r['p95']:g}; regrowth floor "
+            f"{r['regrowth_floor_months']:g}); plan re-treatment after {o['retreat_after_months']:g} "
+            f"months. Patient factors: {_e(', '.join(r['patient_factors']))}. Model: {_e(o['model'])} "
+            "(calibration on the clinical series: docs/injury.md).</p>")
     elif o:
         parts.append(f"<p class='bad'>{_e(o.get('note'))}</p>")
     return "".join(parts)
@@ -142,10 +146,16 @@ def _plan_summary(data: dict[str, Any]) -> str:
                      f"coldest {m['worst_min_c']:.1f} °C, margin {m['margin_k']:.1f} K"))
     r = data.get("relief_months")
     if r:
-        rows.append(("expected relief", f"median {r['median']:g} months (5-95 %: {r['p5']:g}-{r['p95']:g})"))
-    checks = _table([(k["offset_mm"], k["blocked"], k["rigid_blocked"], k["min_temperature_c"],
-                      k["rigid_min_temperature_c"]) for k in data.get("rigid_shift_check", [])],
-                    ("probe displaced by mm", "blocked (re-simulated)", "blocked (Monte Carlo)",
+        rows.append(("expected relief once blocked",
+                     f"median {r['median']:g} months (5-95 %: {r['p5']:g}-{r['p95']:g}); patient factors: "
+                     f"{', '.join(r['patient_factors'])}"))
+    for t in data.get("targets", []):
+        rows.append((f"{t['name']} block (nominal)", f"{t['block_probability']:.2f}: {t['block_reason']}"))
+    checks = _table([(k["offset_mm"], k["block_probability"], k["rigid_block_probability"],
+                      k["min_temperature_c"], k["rigid_min_temperature_c"])
+                     for k in data.get("rigid_shift_check", [])],
+                    ("probe displaced by mm", "block probability (re-simulated)",
+                     "block probability (Monte Carlo)",
                      "coldest °C (re-simulated)", "coldest °C (Monte Carlo)"))
     return (f"<p class='ok'><b>Plan.</b> {_e(data['why'])}</p>" + _table(rows)
             + "<h3>Re-simulation checks of the Monte Carlo</h3>" + checks)

@@ -92,8 +92,9 @@ def km_png(curves: list[Curve], path: Path | None = None) -> bytes:
 
 
 def refit_from_registry(registry: Registry, min_records: int = 10) -> ReliefModel:
-    """Refit the relief model to the registry's outcomes (procedures with a blocked length and
-    a follow-up) and store it; predictions that name this registry use it from then on."""
+    """Refit the relief model to the registry's outcomes (procedures with a blocked nerve and
+    a follow-up; their patient factors and regrowth distances) and store it; predictions that
+    name this registry use it from then on."""
     records = registry.outcome_records()
     model = refit(records, default_model(), min_records=min_records)
     registry.save_fit(model, len(records))

@@ -126,9 +126,9 @@ def refit(
     from cryoplan.store.analysis import refit_from_registry
 
     m = refit_from_registry(_open(db), min_records)
-    out.print(f"refit stored: median at the reference treatment {m.median_ref_months + m.floor_months:.1f} "
-              f"months, sigma {m.sigma:.2f}, length exponent {m.length_exponent:.2f}, "
-              f"nerves exponent {m.nerves_exponent:.2f}")
+    effects = ", ".join(f"{e.name} x{e.time_ratio:.2f} (se {e.se:.2f})" for e in m.effects)
+    out.print(f"refit stored ({m.origin}): median relief of the reference patient "
+              f"{m.distribution().median:.1f} months, sigma {m.sigma:.2f}; patient factors: {effects}")
 
 
 @registry_app.command("import")

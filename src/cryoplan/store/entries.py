@@ -87,6 +87,11 @@ class ProcedureEntry:
     nerves_treated: int
     blocked_length_mm: float | None = None
     predicted_median_months: float | None = None
+    depression: bool | None = None
+    prior_lumbar_surgery: bool | None = None
+    treated_joints: int | None = None
+    opioid_use: bool | None = None
+    regrowth_distance_mm: float | None = None
     result_json: str | None = None
 
     def __post_init__(self) -> None:
@@ -98,6 +103,11 @@ class ProcedureEntry:
             raise InputError("nerves_treated", self.nerves_treated, "an integer >= 1")
         if self.blocked_length_mm is not None and not self.blocked_length_mm >= 0:
             raise InputError("blocked_length_mm", self.blocked_length_mm, "a length >= 0 or empty")
+        if self.regrowth_distance_mm is not None and not 0 <= self.regrowth_distance_mm < 1000:
+            raise InputError("regrowth_distance_mm", self.regrowth_distance_mm,
+                             "a distance 0-1000 mm or empty")
+        if self.treated_joints is not None and not 1 <= self.treated_joints <= 20:
+            raise InputError("treated_joints", self.treated_joints, "an integer 1-20 or empty")
         for name in ("probe", "gas", "protocol"):
             if not getattr(self, name) or len(getattr(self, name)) > 128:
                 raise InputError(name, getattr(self, name), "1-128 characters")
@@ -129,12 +139,17 @@ def from_result(data: dict[str, Any], who: str, treated_on: Any, treated_levels:
         blocked = [t["blocked_length_mm"] for t in data["targets"] if t["blocked"]]
         median = (data.get("relief_months") or {}).get("median")
         probe, gas = inputs["probe"].get("catalog") or "custom", inputs["cryogen"]["gas"]
+        patient = inputs.get("patient") or {}
+        distance = (inputs.get("outcome") or {}).get("regrowth_distance_mm")
     elif "iceball" in data:
         protocol, total = protocol_text(data["protocol"])
         blocked = [n["blocked_length_mm"] for n in data.get("nerves") or [] if n["blocked"]]
-        median = ((data.get("outcome") or {}).get("relief_months") or {}).get("median")
+        outcome = data.get("outcome") or {}
+        median = (outcome.get("relief_months") or {}).get("median")
         probe = data["probe"].get("catalog") or f"{data['probe']['diameter_mm']:g} mm"
         gas = (data.get("cryogen") or {}).get("gas") or data["probe"]["boundary"]
+        patient = outcome.get("patient") or {}
+        distance = outcome.get("regrowth_distance_mm")
     else:
         raise InputError("RESULT.json", "{...}", "the JSON of cryoplan simulate or cryoplan plan")
     return ProcedureEntry(
@@ -143,4 +158,7 @@ def from_result(data: dict[str, Any], who: str, treated_on: Any, treated_levels:
         probe=probe, gas=gas, protocol=protocol, total_freeze_s=total, levels=lv, nerves_treated=nerves,
         blocked_length_mm=sum(blocked) / len(blocked) if blocked else None,
         predicted_median_months=median, result_json=json.dumps(data),
+        depression=patient.get("depression"), prior_lumbar_surgery=patient.get("prior_lumbar_surgery"),
+        treated_joints=patient.get("treated_joints"), opioid_use=patient.get("opioid_use"),
+        regrowth_distance_mm=distance,
     )

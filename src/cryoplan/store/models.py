@@ -34,6 +34,11 @@ class Procedure(Base):
     nerves_treated: Mapped[int] = mapped_column(Integer)
     blocked_length_mm: Mapped[float | None] = mapped_column(Float)
     predicted_median_months: Mapped[float | None] = mapped_column(Float)
+    depression: Mapped[bool | None]
+    prior_lumbar_surgery: Mapped[bool | None]
+    treated_joints: Mapped[int | None] = mapped_column(Integer)
+    opioid_use: Mapped[bool | None]
+    regrowth_distance_mm: Mapped[float | None] = mapped_column(Float)
     result_json: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -55,7 +60,9 @@ class FollowUp(Base):
 
 
 class ModelFit(Base):
-    """A refit of the relief model (``cryoplan.outcome.relief.ReliefModel``'s fields)."""
+    """A refit of the relief model: the median excess at the reference patient, sigma, and (as
+    JSON) the patient-factor effects and the regrowth constants. Fits stored before migration
+    0002 have exponents on the lesion length and the nerve count instead of effects."""
 
     __tablename__ = "model_fits"
 
@@ -64,8 +71,10 @@ class ModelFit(Base):
     records: Mapped[int] = mapped_column(Integer)
     median_ref_months: Mapped[float] = mapped_column(Float)
     sigma: Mapped[float] = mapped_column(Float)
-    length_exponent: Mapped[float] = mapped_column(Float)
-    nerves_exponent: Mapped[float] = mapped_column(Float)
-    reference_length_m: Mapped[float] = mapped_column(Float)
-    reference_nerves: Mapped[int] = mapped_column(Integer)
     floor_months: Mapped[float] = mapped_column(Float)
+    effects_json: Mapped[str | None] = mapped_column(Text)
+    origin: Mapped[str | None] = mapped_column(String(128))
+    length_exponent: Mapped[float | None] = mapped_column(Float)  # fits before 0002 only
+    nerves_exponent: Mapped[float | None] = mapped_column(Float)
+    reference_length_m: Mapped[float | None] = mapped_column(Float)
+    reference_nerves: Mapped[int | None] = mapped_column(Integer)

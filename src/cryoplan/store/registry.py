@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from cryoplan.errors import InputError
 from cryoplan.outcome.fit import OutcomeRecord
-from cryoplan.outcome.relief import ReliefModel
+from cryoplan.outcome.relief import Effect, Patient, ReliefModel, default_model
 from cryoplan.store import entries
 from cryoplan.store.entries import ProcedureEntry
 from cryoplan.store.models import FollowUp, ModelFit, Procedure
@@ -45,6 +46,8 @@ DEFAULT_URL = "sqlite:///cryoplan-registry.db"
 DAYS_PER_MONTH = 365.25 / 12
 CSV_COLUMNS = ["procedure_ref", *(f.name for f in fields(ProcedureEntry) if f.name != "result_json"),
                "seen_on", "pain_score", "pain_returned"]
+#: Columns added with migration 0002: a CSV exported before may lack them (read as empty).
+CSV_OPTIONAL = ("depression", "prior_lumbar_surgery", "treated_joints", "opioid_use", "regrowth_distance_mm")
 
 
 def registry_url(url: str | None = None) -> str:
@@ -109,6 +112,8 @@ class Duration:
     blocked_length_mm: float | None
     nerves_treated: int
     relieved_until_months: float | None = None
+    patient: Patient = Patient()
+    regrowth_distance_mm: float | None = None
 
 
 class Registry:
@@ -165,8 +170,13 @@ class Registry:
             return row.id
 
     def save_fit(self, model: ReliefModel, records: int) -> int:
+        effects = {"effects": [[e.name, e.coefficient, e.se, e.source] for e in model.effects],
+                   "wallerian_days": model.wallerian_days, "regrowth_mm_per_day": model.regrowth_mm_per_day,
+                   "default_distance_m": model.default_distance_m}
         with self._write() as s:
-            row = ModelFit(records=records, **{f.name: getattr(model, f.name) for f in fields(ReliefModel)})
+            row = ModelFit(records=records, median_ref_months=model.median_excess_months, sigma=model.sigma,
+                           floor_months=model.floor_months(), effects_json=json.dumps(effects),
+                           origin=model.origin)
             s.add(row)
             s.flush()
             return row.id
@@ -184,11 +194,23 @@ class Registry:
                     s.scalar(select(func.count()).select_from(FollowUp)) or 0)
 
     def latest_fit(self) -> ReliefModel | None:
+        """The newest fit; one stored before migration 0002 keeps its median and sigma, with
+        the prior's patient factors and regrowth (its length and nerve exponents are unused)."""
         with Session(self.engine) as s:
             row = s.scalars(select(ModelFit).order_by(ModelFit.id.desc()).limit(1)).first()
         if row is None:
             return None
-        return ReliefModel(**{f.name: getattr(row, f.name) for f in fields(ReliefModel)})
+        prior = default_model()
+        if row.effects_json is None:
+            return replace(prior, median_excess_months=row.median_ref_months, sigma=row.sigma,
+                           origin=f"registry fit {row.id} of {row.records} outcomes (before patient factors: "
+                                  "its lesion-length and nerve-count exponents are not used)")
+        d = json.loads(row.effects_json)
+        return replace(prior, median_excess_months=row.median_ref_months, sigma=row.sigma,
+                       effects=tuple(Effect(*e) for e in d["effects"]), wallerian_days=d["wallerian_days"],
+                       regrowth_mm_per_day=d["regrowth_mm_per_day"],
+                       default_distance_m=d["default_distance_m"],
+                       origin=row.origin or f"registry fit {row.id}")
 
     def durations(self) -> list[Duration]:
         """One relief duration per procedure with at least one follow-up."""
@@ -202,14 +224,20 @@ class Registry:
             if back is not None:  # the pain came back after the visit before (or the treatment)
                 before = p.follow_ups[back - 1].seen_on if back else p.treated_on
                 relieved_until = _months(p.treated_on, before)
+            patient = Patient(depression=bool(p.depression),
+                              prior_lumbar_surgery=bool(p.prior_lumbar_surgery),
+                              treated_joints=p.treated_joints or 1, opioid_use=bool(p.opioid_use))
             out.append(Duration(p.id, p.protocol, _months(p.treated_on, end), back is not None,
-                                p.blocked_length_mm, p.nerves_treated, relieved_until))
+                                p.blocked_length_mm, p.nerves_treated, relieved_until, patient,
+                                p.regrowth_distance_mm))
         return out
 
     def outcome_records(self) -> list[OutcomeRecord]:
-        """Durations with a blocked length, as the relief model's refit takes them."""
-        return [OutcomeRecord(d.months, d.event, d.blocked_length_mm * 1e-3, d.nerves_treated,
-                              relieved_until_months=d.relieved_until_months)
+        """Durations of procedures whose nerves were blocked, as the relief model's refit takes
+        them (unrecorded patient factors count as absent)."""
+        return [OutcomeRecord(d.months, d.event,
+                              None if d.regrowth_distance_mm is None else d.regrowth_distance_mm * 1e-3,
+                              d.patient, d.relieved_until_months)
                 for d in self.durations() if d.blocked_length_mm and d.months > 0]
 
     # -- CSV ----------------------------------------------------------------------------------
@@ -263,7 +291,7 @@ def _read_csv(path: Path) -> tuple[dict[str, ProcedureEntry], dict[str, list[tup
     follows: dict[str, list[tuple[dt.date, int, bool]]] = {}
     with fh:
         reader = csv.DictReader(fh)
-        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or []) and c not in CSV_OPTIONAL]
         if missing:
             raise InputError("CSV columns", reader.fieldnames, f"the exported columns (missing: {missing})")
         for n, row in enumerate(reader, start=2):
@@ -301,4 +329,13 @@ def _entry(row: dict[str, str]) -> ProcedureEntry:
         nerves_treated=_number("nerves_treated", row["nerves_treated"], int) or 0,
         blocked_length_mm=_number("blocked_length_mm", row["blocked_length_mm"]),
         predicted_median_months=_number("predicted_median_months", row["predicted_median_months"]),
+        depression=_flag("depression", row.get("depression")),
+        prior_lumbar_surgery=_flag("prior_lumbar_surgery", row.get("prior_lumbar_surgery")),
+        treated_joints=_number("treated_joints", row.get("treated_joints"), int),
+        opioid_use=_flag("opioid_use", row.get("opioid_use")),
+        regrowth_distance_mm=_number("regrowth_distance_mm", row.get("regrowth_distance_mm")),
     )
+
+
+def _flag(field: str, value: str | None) -> bool | None:
+    return None if value in ("", None) else entries.flag(field, value)
