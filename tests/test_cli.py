@@ -51,7 +51,10 @@ def test_simulate_writes_json_and_plot(tmp_path, geometry):
     radius = iso["0"]["radius_mm"]
     assert radius[20] > iso["-20"]["radius_mm"][20] > 1.0  # nested isotherms
     assert data["probe"]["cooling_power_w"][1] > 0 and data["probe"]["cooling_power_w"][-1] == 0
-    assert data["cryogen"]["outlet_temperature_c"] == pytest.approx(-88.47, abs=0.02)
+    # the N2O expands to the tip's pressure, a little above the console's 1 atm exhaust
+    cryo = data["cryogen"]
+    assert 1.01325 < cryo["tip_pressure_bar"] < 1.3 and -88.47 < cryo["inlet_temperature_c"] < -85.0
+    assert len(data["probe"]["tip_pressure_bar"]) == n
     if geometry == "radial":
         assert all(x is None for x in iso["-20"]["length_mm"])
     else:
@@ -78,14 +81,36 @@ def test_demo_writes_its_files(tmp_path):
 
 
 def test_probe_command_json():
-    result = runner.invoke(app, ["probe", "--gas", "n2o", "--json", "-"])
-    assert result.exit_code == 0
+    """A family probe given by gas and gauge: its flow, tip state and capacity, consistent with
+    each other (the boiling capacity is the flow times what its liquid fraction can boil)."""
+    result = runner.invoke(app, ["probe", "--gas", "n2o", "--gauge", "16", "--json", "-"])
+    assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["outlet_temperature_c"] == pytest.approx(-88.47, abs=0.02)
-    assert data["outlet_quality"] == pytest.approx(0.573, abs=0.001)
-    assert data["cooling_capacity_w"] == pytest.approx(0.4e-3 * 159.9e3, rel=1e-3)
-    argon = json.loads(runner.invoke(app, ["probe", "--gas", "argon", "--json", "-"]).stdout)
-    assert argon["outlet_quality"] is None and math.isclose(argon["supply_pressure_bar"], 300)
+    assert data["family"] == "jt-n2o" and data["design"]["outer_diameter_mm"] == pytest.approx(1.651)
+    assert data["supply_choked"] and data["mass_flow_g_per_s"] > 0
+    assert data["standard_flow_l_per_min"] == pytest.approx(
+        data["mass_flow_g_per_s"] * 60 / 1.9781, rel=0.01)  # N2O gas at 0 C, 1 atm: 1.978 kg/m3
+    latent = data["mass_flow_g_per_s"] * 1e-3 * (1 - data["inlet_quality"]) * 374e3
+    assert data["latent_capacity_w"] == pytest.approx(latent, rel=0.03)
+    assert -88.5 < data["inlet_temperature_c"] < -80.0
+    argon = json.loads(runner.invoke(app, ["probe", "--catalog", "argon-2.4mm", "--json", "-"]).stdout)
+    assert math.isclose(argon["console"]["supply_pressure_bar"], 300)
+    assert argon["design"]["recuperator_effectiveness"] == 0.9 and argon["inlet_quality"] is not None
+
+
+def test_an_argon_probe_without_recuperator_says_it_cannot_boil():
+    result = runner.invoke(app, ["probe", "--catalog", "argon-2.4mm", "--json", "-"],
+                           catch_exceptions=False)
+    assert result.exit_code == 0
+    path = Path(__file__).parent / "_argon_no_recuperator.toml"
+    try:
+        path.write_text('[probe]\ncatalog = "argon-2.4mm"\nrecuperator_effectiveness = 0.0\n')
+        data = json.loads(runner.invoke(app, ["probe", str(path), "--json", "-"]).stdout)
+    finally:
+        path.unlink()
+    assert data["inlet_quality"] is None and data["latent_capacity_w"] == 0.0
+    assert [w["code"] for w in data["warnings"]] == ["probe.no_liquid"]
+    assert "-65" in data["warnings"][0]["message"] or "-6" in data["warnings"][0]["message"]
 
 
 BAD = [

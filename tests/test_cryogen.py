@@ -103,8 +103,10 @@ def test_catalog_probes_fit_their_cannulas_and_cite_sources():
     for p in list_probes():
         if p.cannula_gauge is not None:
             check_fits(p.diameter_m, cannula(p.cannula_gauge).inner_diameter_m, p.cannula_gauge)
-        for key in ("diameter", "active_length", "mass_flow", "internal_htc"):
+        size = "gauge" if p.keys.gauge is not None else "diameter"
+        for key in (size, "active_length"):
             assert p.sources.get(key), f"{p.name}: {key} has no source"
+        assert p.keys.family, f"{p.name}: no probe family"
     assert catalog_probe("n2o-1.4mm").cannula_gauge == 14
     with pytest.raises(InputError, match="probe.catalog"):
         catalog_probe("nope")

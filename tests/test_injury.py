@@ -87,9 +87,14 @@ def test_longest_run():
     assert _longest_run(np.zeros(10, bool), s) == 0.0
 
 
-def _radial(seconds=60.0, gas="n2o", nerve=None, injury=None, phases=None):
+def _radial(seconds=60.0, gas="n2o", nerve=None, injury=None, phases=None, wall_c=None):
+    """A radial run of the demo probe; ``wall_c`` holds its wall at a set temperature instead (a
+    far colder probe than N2O for the tests of what colder does to a nerve)."""
+    probe = {"catalog": "n2o-2.0mm"}
+    if wall_c is not None:
+        probe.update(boundary="fixed-temperature", temperature_c=wall_c)
     data = {
-        "probe": {"catalog": "n2o-2.0mm"},
+        "probe": probe,
         "cryogen": {"gas": gas},
         "tissue": {"type": "muscle"},
         "protocol": {"phases": phases or [{"kind": "freeze", "seconds": seconds}]},
@@ -141,7 +146,7 @@ def test_evans_below_minus_20_duration_cycles_and_colder_change_neither_block_no
     temperatures; regeneration time is independent of the freeze duration and of a repeat cycle."""
     nerve = {"name": "n", "distance_mm": 1.75, "orientation": "perpendicular", "end_organ_mm": 30.0}
     runs = [_radial(phases=_freezes(s, c), nerve=nerve) for s, c in ((90.0, 1), (180.0, 1), (90.0, 3))]
-    runs.append(_radial(phases=_freezes(90.0, 1), gas="ln2", nerve=nerve))  # far colder
+    runs.append(_radial(phases=_freezes(90.0, 1), wall_c=-160.0, nerve=nerve))  # far colder
     for r in runs:
         a = r.nerves[0]
         assert a.block_temperature_k < TH.axonotmesis_below_k and a.sunderland_grade >= 2
@@ -166,8 +171,10 @@ def test_evans_above_minus_20_the_block_is_a_probability_with_its_reason():
     assert a.block_reason.startswith("uncertain") and "unpredictable" in a.block_reason
 
 
-def test_ln2_probe_touching_the_nerve_warns_of_grade_3():
-    a = _radial(60.0, gas="ln2", nerve={"name": "n", "distance_mm": 1.5, "orientation": "parallel"}).nerves[0]
+def test_a_probe_far_colder_than_n2o_touching_the_nerve_warns_of_grade_3():
+    """A wall at -160 C (an LN2 probe's, colder than the -100 C neurotmesis threshold)."""
+    nerve = {"name": "n", "distance_mm": 1.5, "orientation": "parallel"}
+    a = _radial(60.0, wall_c=-160.0, nerve=nerve).nerves[0]
     assert a.sunderland_grade == 3 and not a.reversible
     assert any("grade 3" in w and "neurotmesis" in w for w in a.warnings)
 

@@ -29,12 +29,13 @@ def test_co2_dry_ice_temperature():
 
 
 def test_demo_tip_between_the_boiling_gas_and_the_published_minimum():
-    """Published N2O probe temperatures run from about -70 C (AccessAnesthesiology) to -89 C
-    (Irwin & Trescot). Under load the modelled wall must stay warmer than the gas and, after a
-    2-minute freeze, within 10 K of the -70 C figure (the assumed internal h sets where)."""
+    """Published N2O probe temperatures run from "as cold as -89 C at the tip itself" (Irwin &
+    Trescot) to "as low as -70 C" (apmsurgery.com; AccessAnesthesiology's "-70 C"). Under load the
+    modelled tip (the closed end, where probes carry their thermocouple) must stay warmer than the
+    boiling gas and, after a 2-minute freeze in muscle, inside that published range."""
     text = resources.files("cryoplan.data").joinpath("demo.toml").read_text()
     res = run(config.parse(tomllib.loads(text))).thermal
     k = int(res.times.searchsorted(120.0))
     tip = k_to_c(res.tip_temperature[k])
-    assert -88.5 < tip < -60.0
-    assert tip == pytest.approx(-70.0, abs=10.0)
+    assert k_to_c(res.gas_temperature[k]) < tip
+    assert -89.0 <= tip <= -70.0

@@ -199,54 +199,27 @@ def _probe_sections(file: Path | None, catalog: str | None, gas: str | None, dia
     return sections.probe, sections.cryogen
 
 
-def _probe_rows(data: dict) -> list[tuple[str, str]]:
-    d, c, ht = data["design"], data["console"], data["heat_transfer"]
-    sup, ex = d["supply"], d["exhaust"]
-    rows = [
-        ("gas / family", f"{data['gas']} / {data['family']}"),
-        ("console", f"supply {c['supply_pressure_bar']:.1f} bar at {c['supply_temperature_c']:.1f} °C "
-                    f"({c['supply_phase']}), exhaust {c['exhaust_pressure_bar']:.2f} bar"),
-        ("outer tube", f"{d['outer_diameter_mm']:.3f} mm, bore {d['bore_mm']:.3f} mm, "
-                       f"active {d['active_length_mm']:.1f} mm"),
-        ("supply", f"{sup['kind']} {sup['inner_diameter_mm'] * 1e3:.0f} µm"
-                   + (f" x {sup['length_mm']:.0f} mm" if sup["kind"] == "capillary" else
-                      f" (C_d {sup['discharge_coefficient']:g})")
-                   + f", tube {sup['outer_diameter_mm']:.3f} mm"),
-        ("exhaust", f"annulus x {ex['shaft_length_mm']:.0f} mm, return {ex['return_inner_diameter_mm']:.1f} mm"
-                    f" x {ex['return_length_mm'] / 1e3:.1f} m"),
-        ("gas flow", f"{data['mass_flow_g_per_s']:.4g} g/s = {data['standard_flow_l_per_min']:.3g} standard L/min"
-                     + (" (choked)" if data["supply_choked"] else "")),
-        ("tip pressure", f"{data['tip_pressure_bar']:.3f} bar"),
-        ("cryogen at the tip", f"{data['inlet_temperature_c']:.1f} °C"
-                               + (f", vapour quality {data['inlet_quality']:.2f}" if data["inlet_quality"] is not None
-                                  else ", dry gas")),
-        ("capacity", f"{data['latent_capacity_w']:.2f} W boiling, {data['capacity_to_20c_w']:.2f} W to a 20 °C exhaust"),
-        ("inside heat transfer", f"boiling (liquid-only) {ht['boiling_liquid_only_w_per_m2_k']:.0f}, jet on the tip "
-                                 f"{ht['tip_jet_liquid_only_w_per_m2_k']:.0f}, dry gas {ht['dry_gas_w_per_m2_k']:.0f} W/m²K"
-                                 + (f"; film boiling above {ht['leidenfrost_c']:.0f} °C" if ht["film_boiling"] else "")),
-    ]
-    rows += [("note", n) for n in data["notes"]]
-    rows += [("warning", f"{w['code']}: {w['message']}") for w in data["warnings"]]
-    return rows
-
-
 @app.command()
 @_guarded
 def probe(
-    file: Annotated[Path | None, typer.Argument(help="procedure file whose [probe] and [cryogen] to use")] = None,
+    file: Annotated[Path | None, typer.Argument(
+        help="procedure file whose [probe] and [cryogen] to use")] = None,
     catalog: Annotated[str | None, typer.Option(help="catalog probe (see data/probes.toml)")] = None,
     gas: Annotated[str | None, typer.Option(help="n2o, ln2, argon or co2")] = None,
-    diameter_mm: Annotated[float | None, typer.Option(help="outer diameter (with --gas: a family probe)")] = None,
+    diameter_mm: Annotated[float | None, typer.Option(
+        help="outer diameter (with --gas: a family probe)")] = None,
     gauge: Annotated[int | None, typer.Option(help="outer diameter as a needle gauge")] = None,
     active_length_mm: Annotated[float | None, typer.Option(help="active (freezing) length")] = None,
-    supply_pressure_bar: Annotated[float | None, typer.Option(help="default: the gas's own (see docs)")] = None,
-    supply_temperature_c: Annotated[float | None, typer.Option(help="default 20 °C (LN2: its boiling point)")] = None,
+    supply_pressure_bar: Annotated[float | None, typer.Option(
+        help="default: the gas's own (see docs)")] = None,
+    supply_temperature_c: Annotated[float | None, typer.Option(
+        help="default 20 °C (LN2: its boiling point)")] = None,
     back_pressure_bar: Annotated[float | None, typer.Option(help="exhaust pressure at the console")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write JSON here ('-' for stdout)")] = None,
 ) -> None:
     """A probe on its console: gas flow, tip pressure and temperature, capacity, heat transfer."""
     from cryoplan import resolve
-    from cryoplan.cryogen.summary import operating_json, operating_warnings
+    from cryoplan.cryogen.summary import operating_json, operating_rows, operating_warnings
 
     pc, cc = _probe_sections(file, catalog, gas, diameter_mm, gauge, active_length_mm, supply_pressure_bar,
                              supply_temperature_c, back_pressure_bar)
@@ -264,7 +237,7 @@ def probe(
     table = Table(title=f"{pc.catalog or 'probe'} on its console")
     table.add_column("")
     table.add_column("value", overflow="fold")
-    for label, value in _probe_rows(data):
+    for label, value in operating_rows(data):
         table.add_row(label, value)
     out_console.print(table)
 

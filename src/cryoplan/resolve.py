@@ -32,7 +32,7 @@ from cryoplan.cryogen.catalog import (
     outer_diameter,
     read_catalog_file,
 )
-from cryoplan.cryogen.design import ProbeDesign, family_design, family_for_gas
+from cryoplan.cryogen.design import ProbeDesign, families, family_design, family_for_gas
 from cryoplan.cryogen.operation import OperatingPoint, operate
 from cryoplan.cryogen.thermo import CryogenSupply
 from cryoplan.errors import InputError
@@ -73,10 +73,19 @@ def _merged_keys(cat: CatalogProbe | None, pc: ProbeConfig) -> ProbeDesignKeys:
     return ProbeDesignKeys.model_validate({**base, **own})
 
 
-def _design(keys: ProbeDesignKeys, gas: str, diameter: float, active: float) -> ProbeDesign:
+def _family(keys: ProbeDesignKeys, pc: ProbeConfig, gas: str) -> str:
+    """The file's family; else the catalog's, if it carries this gas; else the gas's own (a
+    catalog probe's size run with another gas becomes that gas's kind of probe)."""
+    if pc.family is not None:
+        return pc.family
+    if keys.family is not None and gas in families().get(keys.family, {}).get("gases", ()):
+        return keys.family
+    return family_for_gas(gas)
+
+
+def _design(keys: ProbeDesignKeys, family: str, gas: str, diameter: float, active: float) -> ProbeDesign:
     """The probe's design: its family scaled to its size, with every key given replacing the
     family's value."""
-    family = keys.family or family_for_gas(gas)
     base = family_design(family, diameter, active, gas)
     changes: dict = {}
     if keys.wall_thickness_mm is not None:
@@ -161,7 +170,7 @@ def probe(pc: ProbeConfig, cc: CryogenConfig, geometry: str = "axisymmetric",
     gas = cc.gas or (cat.gas if cat else None)
     if gas is None:
         raise InputError("cryogen.gas", None, "one of n2o, ln2, argon, co2 (or a probe.catalog entry)")
-    design = _design(keys, gas, diameter, active)
+    design = _design(keys, _family(keys, pc, gas), gas, diameter, active)
     flow = None if keys.mass_flow_g_per_s is None else keys.mass_flow_g_per_s * 1e-3
     op = operate(design, console(cc, gas), flow)
     return ProbeModel(diameter, active, "cryogen", operating=op), op, cat, bore

@@ -16,7 +16,7 @@ from cryoplan import __version__
 from cryoplan.cryogen.summary import operating_json
 from cryoplan.outcome.relief import ReliefDistribution
 from cryoplan.procedure import Result
-from cryoplan.units import k_to_c
+from cryoplan.units import BAR_PA, k_to_c
 
 
 def _clean(values) -> list[float | None]:
@@ -60,7 +60,10 @@ def to_json(result: Result) -> dict[str, Any]:
             "phase": th.phase,
             "tip_temperature_c": _clean(th.tip_temperature - 273.15),
             "gas_temperature_c": _clean(th.gas_temperature - 273.15),
+            "wall_temperature_c": _clean(th.wall_temperature - 273.15),
             "exhaust_temperature_c": _clean(th.exhaust_temperature - 273.15),
+            "tip_pressure_bar": _clean(th.tip_pressure / BAR_PA),
+            "mass_flow_g_per_s": _clean(th.mass_flow * 1e3),
             "dry_fraction": _clean(th.dry_fraction),
             "cooling_power_w": _clean(th.cooling_power),
             "gas_used_g": None if s.operating is None else round(probe.mass_flow * freeze_s * 1e3, 2),

@@ -73,7 +73,8 @@ def outer_diameter(keys: ProbeDesignKeys, field: str = "probe") -> float:
         return keys.diameter_mm * 1e-3
     if keys.gauge is not None:
         return cannula(keys.gauge, f"{field}.gauge").outer_diameter_m
-    raise InputError(f"{field}.diameter_mm", None, "a diameter > 0 or a needle gauge (or a probe.catalog entry)")
+    raise InputError(f"{field}.diameter_mm", None,
+                     "a diameter > 0 or a needle gauge (or a probe.catalog entry)")
 
 
 def _entries(data: dict[str, Any], where: str) -> dict[str, CatalogProbe]:

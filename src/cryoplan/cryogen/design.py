@@ -14,7 +14,7 @@ the shaft and the return line, each with its source or its reasoning.
 
 >>> d = family_design("jt-n2o", outer_diameter=2.108e-3, active_length=6e-3)
 >>> round(d.bore * 1e3, 3), d.supply.kind
-(1.6, 'capillary')
+(1.6, 'orifice')
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class ProbeDesign:
     film_boiling: bool = False
     heat_transfer_multiplier: float = 1.0
     shaft_insulation: float = math.inf  # m2 K/W between the exhaust and the shaft's tissue
+    wall_effusivity: float = 4400.0  # J/(m2 K s^0.5), (rho c k)^0.5 of the wall near 100 K
     family: str | None = None
     sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
@@ -87,7 +88,8 @@ class ProbeDesign:
                              "to leave an exhaust gap")
         if not sup.inner_diameter < sup.outer_diameter:
             raise InputError("probe.supply.inner_diameter_mm", round(sup.inner_diameter * 1e3, 4),
-                             f"less than the supply tube's outer diameter ({sup.outer_diameter * 1e3:.3f} mm)")
+                             "less than the supply tube's outer diameter "
+                             f"({sup.outer_diameter * 1e3:.3f} mm)")
 
 
 @lru_cache(maxsize=1)
@@ -160,7 +162,8 @@ def family_design(name: str, outer_diameter: float, active_length: float, gas: s
         jet_height=f["jet_height_to_nozzle"] * supply_id,
         recuperator_effectiveness=f.get("recuperator_effectiveness", 0.0),
         film_boiling=f.get("film_boiling", False),
-        shaft_insulation=f.get("shaft_insulation_m2_k_per_w", math.inf), family=name, sources=sources,
+        shaft_insulation=f.get("shaft_insulation_m2_k_per_w", math.inf),
+        wall_effusivity=f.get("wall_effusivity", 4400.0), family=name, sources=sources,
     )
     design = replace(design, **overrides) if overrides else design
     design.check()

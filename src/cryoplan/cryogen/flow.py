@@ -28,9 +28,10 @@ probe's shaft, then the return line to the console) is isothermal compressible p
     p_1^2 - p_2^2 = G^2 Z R T (f L / D_h + 2 ln(p_1 / p_2)),
 
 with the hydraulic diameter D_h of an annulus (White, *Fluid Mechanics*, 7th ed., 2011, §6.8) and a
-segment exit no faster than the isothermal sonic speed (p_2 >= G sqrt(Z R T)). The shaft's gas is
-taken at its boiling temperature (it returns cold beside the supply), the return line's at room
-temperature: both assumptions, stated in the result.
+segment exit no faster than the isothermal sonic speed (p_2 >= G sqrt(Z R T)); a two-phase exhaust
+(vapour quality below 1: the liquid has not all boiled) is homogeneous at its boiling temperature.
+A dry exhaust is taken at its boiling temperature in the shaft (it returns cold beside the
+supply) and at room temperature in the return line: both assumptions, stated in the result.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def churchill_friction(re: float, relative_roughness: float = 0.0) -> float:
     >>> round(churchill_friction(1000.0), 4)   # laminar 64 / Re
     0.064
     >>> round(churchill_friction(1e5), 4)       # smooth turbulent (Blasius 0.0178)
-    0.018
+    0.0179
     """
     re = max(re, 1e-6)
     a = (2.457 * math.log(1 / ((7 / re) ** 0.9 + 0.27 * relative_roughness))) ** 16
@@ -210,44 +211,63 @@ def tube(inner_diameter: float, length: float, cold: bool = False) -> Duct:
     return Duct(inner_diameter, math.pi * inner_diameter ** 2 / 4, length, cold)
 
 
-def _segment_inlet(gas: str, m_dot: float, duct: Duct, p2: float, t_room: float) -> float:
-    """Inlet pressure of one isothermal segment for outlet pressure p2 (Pa)."""
+def _segment_inlet(gas: str, m_dot: float, duct: Duct, p2: float, t_room: float, quality: float) -> float:
+    """Inlet pressure of one segment for outlet pressure p2 (Pa): homogeneous flow of vapour
+    quality ``quality`` (1: gas), isothermal, with friction and acceleration:
+    integral_{p2}^{p1} dp / v(p) = G^2 (f L / (2 D_h) + ln(v(p2) / v(p1))), v = x Z R T / p +
+    (1 - x) v_l (Shapiro 1953 §6.5 for x = 1)."""
     g = m_dot / duct.area
+    two_phase = quality < 1.0
 
     def temperature(p: float) -> float:
-        return fluids.saturation_temperature_or_critical(gas, p) + 0.5 if duct.cold else t_room
+        if duct.cold or two_phase:
+            return fluids.saturation_temperature_or_critical(gas, p) + (0.0 if two_phase else 0.5)
+        return t_room
 
-    def z_rt(p: float, t: float) -> float:
-        st = fluids.gas(gas, p, t)
-        return p / st.rho
+    def zrt_and_liquid(p: float, t: float) -> tuple[float, float, float]:
+        """Z R T (m2/s2), liquid specific volume and mixture viscosity at (p, t)."""
+        st = fluids.gas(gas, p, t + (0.01 if two_phase else 0.0))
+        if not two_phase:
+            return p / st.rho, 0.0, st.mu
+        sat = fluids.saturation(gas, min(p, 0.99 * fluids.critical_pressure(gas)))
+        mu = 1.0 / (quality / sat.mu_v + (1 - quality) / sat.mu_l)
+        return p / sat.rho_v, 1.0 / sat.rho_l, mu
 
     t = temperature(p2)
-    p2 = max(p2, g * math.sqrt(z_rt(p2, t)))  # an exit no faster than the isothermal sonic speed
+    zrt, v_l, mu = zrt_and_liquid(p2, t)
+    a, b = quality * zrt, (1 - quality) * v_l
+    if b == 0.0:
+        p2 = max(p2, g * math.sqrt(zrt))  # an exit no faster than the isothermal sonic speed
+    p1 = p2
     for _ in range(20):  # the segment's temperature depends on its mean pressure when cold
-        zrt = z_rt(p2, t)
-        mu = fluids.gas(gas, p2, t).mu
+        zrt, v_l, mu = zrt_and_liquid(0.5 * (p1 + p2), temperature(0.5 * (p1 + p2)))
+        a, b = quality * zrt, (1 - quality) * v_l
         f = churchill_friction(g * duct.hydraulic_diameter / mu, ROUGHNESS_M / duct.hydraulic_diameter)
-        k = g * g * zrt
 
-        def residual(p1: float, k=k, f=f) -> float:
-            return p1 * p1 - p2 * p2 - k * (f * duct.length / duct.hydraulic_diameter + 2 * math.log(p1 / p2))
+        def primitive(p: float, a=a, b=b) -> float:  # integral of dp / (a / p + b)
+            return p * p / (2 * a) if b == 0.0 else p / b - a / b ** 2 * math.log(a + b * p)
+
+        def residual(p_in: float, a=a, b=b, f=f) -> float:
+            accel = math.log((a / p2 + b) / (a / p_in + b))
+            return primitive(p_in) - primitive(p2) - g * g * (f * duct.length / (2 * duct.hydraulic_diameter)
+                                                              + accel)
 
         hi = p2 * 2
         while residual(hi) < 0:
             hi *= 2
-        p1 = brentq(residual, p2, hi, xtol=1e-3)
-        t_new = temperature(0.5 * (p1 + p2))
-        if abs(t_new - t) < 0.01:
-            return p1
-        t = t_new
+        p_new = brentq(residual, p2, hi, xtol=1e-3)
+        if abs(p_new - p1) < 1e-3 * p2:
+            return p_new
+        p1 = p_new
     return p1
 
 
 def exhaust_inlet_pressure(gas: str, m_dot: float, ducts: tuple[Duct, ...], p_out: float,
-                           t_room: float = 293.15) -> float:
+                           t_room: float = 293.15, quality: float = 1.0) -> float:
     """Pressure at the start of the exhaust path (the probe's tip chamber) for the outlet
-    (console) pressure ``p_out``: segments from the console back to the tip."""
+    (console) pressure ``p_out``: segments from the console back to the tip, the exhaust of
+    vapour quality ``quality``."""
     p = p_out
     for duct in reversed(ducts):
-        p = _segment_inlet(gas, m_dot, duct, p, t_room)
+        p = _segment_inlet(gas, m_dot, duct, p, t_room, quality)
     return p

@@ -16,9 +16,11 @@
 * Film boiling on a wall far above its Leidenfrost point: Bromley, Chem Eng Prog 46 (1950) 221,
   horizontal cylinder, h = 0.62 [k_v^3 rho_v (rho_l - rho_v) g h'_fg / (mu_v D dT)]^(1/4),
   h'_fg = h_fg + 0.4 c_p,v dT, written as q'' = C dT^(3/4) at a reference superheat of 100 K.
-* Minimum film-boiling (Leidenfrost) temperature: the homogeneous-nucleation limit
-  T_MFB = (27/32) T_c (Spiegler, Hopenfeld, Silberberg, Bumpus & Norman, Int J Heat Mass Transfer
-  6 (1963) 987).
+* Film boiling under a flowing liquid: Bromley, LeRoy & Robbers, Ind Eng Chem 45 (1953) 2639,
+  h = 2.7 [v k_v rho_v h'_fg / (D dT)]^(1/2); the film flux is the larger of the two.
+* Minimum film-boiling (rewetting, Leidenfrost) temperature of cryogens: Kalinin, Berlin &
+  Kostyuk 1975, from the thermal effusivities of liquid and wall (``leidenfrost_temperature``).
+  The supply's jet keeps the end face wetted.
 * Single-phase gas along the wall: Gnielinski, Int Chem Eng 16 (1976) 359,
   Nu = (f/8)(Re - 1000) Pr / (1 + 12.7 (f/8)^0.5 (Pr^(2/3) - 1)), f = (0.79 ln Re - 1.64)^-2,
   laminar Nu = 4.36 below Re 2300.
@@ -82,9 +84,28 @@ def film_boiling_constant(sat: Saturation, diameter: float, reference_superheat:
     return h * dt / dt ** 0.75
 
 
-def leidenfrost_temperature(sat: Saturation) -> float:
-    """Minimum film-boiling temperature, K: 27/32 of the critical temperature (Spiegler 1963)."""
-    return 27.0 / 32.0 * sat.t_critical
+def forced_film_boiling_constant(sat: Saturation, diameter: float, velocity: float,
+                                 reference_superheat: float = 100.0) -> float:
+    """C in q'' = C dT^0.5 for film boiling under a liquid flowing at ``velocity`` (m/s)
+    (Bromley, LeRoy & Robbers, Ind Eng Chem 45 (1953) 2639):
+    h = 2.7 [v k_v rho_v h'_fg / (D dT)]^(1/2), h'_fg = h_fg + 0.4 c_p,v dT."""
+    h_fg = sat.h_fg + 0.4 * sat.cp_v * reference_superheat
+    return 2.7 * math.sqrt(max(velocity, 0.0) * sat.k_v * sat.rho_v * h_fg / diameter)
+
+
+def leidenfrost_temperature(sat: Saturation, wall_effusivity: float) -> float:
+    """Minimum film-boiling (rewetting) temperature of a cryogen on a wall, K (Kalinin, Berlin &
+    Kostyuk, Adv Heat Transfer 11 (1975) 51):
+    (T_MFB - T_sat) / (T_c - T_sat) = 0.16 + 2.4 (e_l / e_w)^0.5, e = (rho c k)^0.5 the thermal
+    effusivities of the liquid and the wall (a poorly conducting wall rewets warmer).
+
+    >>> from cryoplan.cryogen.fluids import saturation
+    >>> round(leidenfrost_temperature(saturation("ln2", 101325.0), 4400.0) - 273.15, 1)  # steel
+    -148.9
+    """
+    e_l = math.sqrt(sat.rho_l * sat.cp_l * sat.k_l)
+    ratio = min(0.16 + 2.4 * math.sqrt(e_l / wall_effusivity), 1.0)
+    return sat.t + ratio * (sat.t_critical - sat.t)
 
 
 def martinelli_factor(sat: Saturation) -> float:

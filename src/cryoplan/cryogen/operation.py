@@ -21,8 +21,8 @@ boiling temperature at the tip, and the heat-transfer law of its inside wall.
 >>> from cryoplan.cryogen.design import family_design
 >>> from cryoplan.cryogen.thermo import CryogenSupply
 >>> op = operate(family_design("jt-n2o", 2.108e-3, 6e-3), CryogenSupply("n2o"))
->>> op.choked, round(op.mass_flow * 1e3, 2), round(op.boiling_temperature - 273.15, 1)
-(True, 0.16, -83.9)
+>>> op.choked, round(op.mass_flow * 1e3, 3), round(op.boiling_temperature - 273.15, 1)
+(True, 0.075, -87.1)
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ from cryoplan.cryogen.wall_law import (
     N_PARAMS,
     P_COOPER,
     P_FILM,
+    P_FILM_FORCED,
     P_H_FG,
     P_H_LIQUID,
     P_H_LIQUID_TIP,
@@ -90,6 +91,22 @@ class OperatingPoint:
     expansion: Expansion
     law: WallLaw
     notes: tuple[str, ...]
+    given_mass_flow: float | None = None
+    exhaust_quality: float = 1.0
+
+    def at_load(self, power_w: float, step: float = 0.05) -> OperatingPoint:
+        """The operating point when the probe takes ``power_w`` (W): the exhaust then leaves with
+        the quality its boiling reached (rounded to ``step``), which sets the exhaust's pressure
+        drop and so the tip pressure (and, for a supply that is not choked, the flow)."""
+        x0 = float(self.law.quality[0])
+        h_fg = float(self.law.params[P_H_FG])
+        if x0 >= 1.0 or h_fg <= 0 or self.mass_flow <= 0:
+            return self
+        x = min(max(x0 + max(power_w, 0.0) / (self.mass_flow * h_fg), x0), 1.0)
+        x = min(1.0, max(step, round(x / step) * step))
+        if abs(x - self.exhaust_quality) < 1e-9:
+            return self
+        return operate(self.design, self.supply, self.given_mass_flow, x)
 
     @property
     def mass_flow(self) -> float:
@@ -215,58 +232,81 @@ def _wall_law(design: ProbeDesign, op_flow: float, p_tip: float, h_in: float) ->
         params[P_COOPER] = ht.cooper_coefficient(sat)
         if design.film_boiling:
             params[P_FILM] = ht.film_boiling_constant(sat, design.bore)
-            params[P_T_LEIDENFROST] = ht.leidenfrost_temperature(sat)
+            params[P_FILM_FORCED] = ht.forced_film_boiling_constant(sat, d_h, g_mass / sat.rho_l)
+            params[P_T_LEIDENFROST] = ht.leidenfrost_temperature(sat, design.wall_effusivity)
             params[P_Q_CHF] = ht.critical_heat_flux(sat)
     else:
         params[P_T_SAT] = float(temps[0])
     # a calibrated multiplier scales every inside coefficient alike (Cooper's law through its
     # coefficient, so that the boiling flux at a given superheat scales by the multiplier)
     f = design.heat_transfer_multiplier
-    for k in (P_H_LIQUID, P_H_LIQUID_TIP, P_H_VAPOUR, P_FILM):
+    for k in (P_H_LIQUID, P_H_LIQUID_TIP, P_H_VAPOUR, P_FILM, P_FILM_FORCED):
         params[k] *= f
     params[P_COOPER] *= f ** 0.33
     return WallLaw(params, absorbed, temps, quality)
 
 
-@lru_cache(maxsize=64)
-def operate(design: ProbeDesign, supply: CryogenSupply, mass_flow: float | None = None) -> OperatingPoint:
+def _flow_to(design: ProbeDesign, supply: CryogenSupply, p_tip: float) -> SupplyFlow:
+    """The supply's flow to a tip pressure (the recuperator's precooling depends on the pressure
+    the expansion ends at)."""
+    h1 = expand(replace(supply, back_pressure_pa=p_tip)).precooled_enthalpy_j_per_kg
+    return _mass_flow(design, supply, h1, p_tip)
+
+
+@lru_cache(maxsize=32)
+def _supply_curve(design: ProbeDesign, supply: CryogenSupply) -> tuple[np.ndarray, np.ndarray]:
+    """The supply's flow at tip pressures from the exhaust's to the supply's (ln p, kg/s), for a
+    supply that is not choked (its flow falls as the tip pressure rises)."""
+    p = np.geomspace(supply.back_pressure_pa, supply.supply_pressure_pa * 0.999, 12)
+    return np.log(p), np.array([_flow_to(design, supply, float(x)).mass_flow for x in p])
+
+
+@lru_cache(maxsize=512)
+def operate(design: ProbeDesign, supply: CryogenSupply, mass_flow: float | None = None,
+            exhaust_quality: float = 1.0) -> OperatingPoint:
     """The steady operation of a probe on its console (raises InputError for one that cannot
     run: a supply below the exhaust pressure, an exhaust that cannot pass the flow). A measured
-    ``mass_flow`` (kg/s) replaces the supply's."""
+    ``mass_flow`` (kg/s) replaces the supply's. ``exhaust_quality`` is the vapour quality of the
+    exhaust (1: all the liquid has boiled, the probe at its capacity; less when the load is
+    lighter: a denser exhaust, a lower tip pressure); the thermal solver updates it from the
+    probe's load (``at_load``)."""
     supply = resolve_supply(replace(supply, recuperator_effectiveness=design.recuperator_effectiveness))
     notes = []
     p_exhaust = supply.back_pressure_pa
     ducts = _exhaust(design)
 
-    def flow_to(p_tip: float) -> SupplyFlow:
-        # the recuperator's precooling depends on the pressure the expansion ends at
-        h1 = expand(replace(supply, back_pressure_pa=p_tip)).precooled_enthalpy_j_per_kg
-        if mass_flow:
-            return SupplyFlow(mass_flow, mass_flow / supply_area(design), p_tip, False)
-        return _mass_flow(design, supply, h1, p_tip)
+    def exhaust(m: float) -> float:
+        return exhaust_inlet_pressure(design.gas, m, ducts, p_exhaust, quality=exhaust_quality)
 
-    def mismatch(p_tip: float) -> float:  # falls with p_tip: less flow, less exhaust drop
-        return exhaust_inlet_pressure(design.gas, flow_to(p_tip).mass_flow, ducts, p_exhaust) - p_tip
-
-    flow = flow_to(p_exhaust)
-    p_tip = exhaust_inlet_pressure(design.gas, flow.mass_flow, ducts, p_exhaust)
-    if flow.choked and p_tip < flow.exit_pressure:
-        pass  # a choked supply's flow does not depend on the tip pressure: solved
+    if mass_flow:
+        flow = SupplyFlow(mass_flow, mass_flow / supply_area(design), p_exhaust, False)
+        p_tip = exhaust(mass_flow)
+        flow = replace(flow, exit_pressure=p_tip)
     else:
-        p_top = supply.supply_pressure_pa * (1 - 1e-6)
-        if mismatch(p_top) > 0:
-            raise InputError("probe.exhaust", round(p_tip / 1e5, 2),
-                             "an exhaust path that can pass the supply's flow below the supply "
-                             f"pressure ({supply.supply_pressure_pa / 1e5:.2f} bar)")
-        p_tip = brentq(mismatch, p_exhaust, p_top, xtol=1e-4 * p_exhaust)
-        flow = flow_to(p_tip)
+        flow = _flow_to(design, supply, p_exhaust)
+        p_tip = exhaust(flow.mass_flow)
+        if not (flow.choked and p_tip < flow.exit_pressure):
+            # the flow falls as the tip pressure rises: find where the exhaust passes it
+            ln_p, m = _supply_curve(design, supply)
+
+            def mismatch(p: float) -> float:
+                return exhaust(float(np.interp(math.log(p), ln_p, m))) - p
+
+            p_top = supply.supply_pressure_pa * 0.999
+            if mismatch(p_top) > 0:
+                raise InputError("probe.exhaust", round(p_tip / 1e5, 2),
+                                 "an exhaust path that can pass the supply's flow below the supply "
+                                 f"pressure ({supply.supply_pressure_pa / 1e5:.2f} bar)")
+            p_tip = brentq(mismatch, p_exhaust, p_top, xtol=1e-4 * p_exhaust)
+            flow = SupplyFlow(float(np.interp(math.log(p_tip), ln_p, m)), 0.0, p_tip, False)
+            flow = replace(flow, mass_flux=flow.mass_flow / supply_area(design))
     exp = expand(replace(supply, back_pressure_pa=p_tip))
     if mass_flow:
         notes.append("mass flow as given (measured), not from the supply's geometry")
     elif flow.choked:
         notes.append(f"supply choked at {flow.exit_pressure / 1e5:.1f} bar: the flow does not depend on the "
                      "tip pressure")
-    notes.append("exhaust gas taken at its boiling temperature in the shaft and at room temperature "
-                 "in the return line (assumed)")
+    notes.append("a dry exhaust taken at its boiling temperature in the shaft and at room temperature "
+                 "in the return line, a two-phase one as a homogeneous mixture (assumed)")
     law = _wall_law(design, flow.mass_flow, p_tip, exp.precooled_enthalpy_j_per_kg)
-    return OperatingPoint(design, supply, flow, p_tip, exp, law, tuple(notes))
+    return OperatingPoint(design, supply, flow, p_tip, exp, law, tuple(notes), mass_flow, exhaust_quality)

@@ -85,6 +85,43 @@ def operating_warnings(op: OperatingPoint) -> list[tuple[str, str]]:
             f"no liquid forms at the tip: the {op.design.gas} expands to dry gas at "
             f"{k_to_c(op.boiling_temperature):.1f} °C, so the probe cools only as cold gas and can "
             "take no heat from tissue colder than that"
-            + (" (argon reaches its boiling point only with a recuperator)" if op.design.gas == "argon" else ""),
+            + (" (argon reaches its boiling point only with a recuperator)"
+               if op.design.gas == "argon" else ""),
         ))
     return out
+
+
+def operating_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """``operating_json`` (with its ``warnings``) as labelled lines for a terminal table."""
+    d, c, ht = data["design"], data["console"], data["heat_transfer"]
+    sup, ex = d["supply"], d["exhaust"]
+    if sup["kind"] == "capillary":
+        supply = f"capillary {sup['inner_diameter_mm'] * 1e3:.0f} µm x {sup['length_mm']:.0f} mm"
+    else:
+        supply = f"orifice {sup['inner_diameter_mm'] * 1e3:.0f} µm (C_d {sup['discharge_coefficient']:g})"
+    at_tip = f"{data['inlet_temperature_c']:.1f} °C, " + (
+        f"vapour quality {data['inlet_quality']:.2f}" if data["inlet_quality"] is not None else "dry gas")
+    heat = (f"boiling (liquid-only) {ht['boiling_liquid_only_w_per_m2_k']:.0f}, jet on the tip "
+            f"{ht['tip_jet_liquid_only_w_per_m2_k']:.0f}, dry gas {ht['dry_gas_w_per_m2_k']:.0f} W/m²K")
+    if ht["film_boiling"]:
+        heat += f"; film boiling above {ht['leidenfrost_c']:.0f} °C"
+    rows = [
+        ("gas / family", f"{data['gas']} / {data['family']}"),
+        ("console", f"supply {c['supply_pressure_bar']:.1f} bar at {c['supply_temperature_c']:.1f} °C "
+                    f"({c['supply_phase']}), exhaust {c['exhaust_pressure_bar']:.2f} bar"),
+        ("outer tube", f"{d['outer_diameter_mm']:.3f} mm, bore {d['bore_mm']:.3f} mm, "
+                       f"active {d['active_length_mm']:.1f} mm"),
+        ("supply", f"{supply}, tube {sup['outer_diameter_mm']:.3f} mm"),
+        ("exhaust", f"annulus x {ex['shaft_length_mm']:.0f} mm, return "
+                    f"{ex['return_inner_diameter_mm']:.1f} mm x {ex['return_length_mm'] / 1e3:.1f} m"),
+        ("gas flow", f"{data['mass_flow_g_per_s']:.4g} g/s = {data['standard_flow_l_per_min']:.3g} "
+                     "standard L/min" + (" (choked)" if data["supply_choked"] else "")),
+        ("tip pressure", f"{data['tip_pressure_bar']:.3f} bar"),
+        ("cryogen at the tip", at_tip),
+        ("capacity", f"{data['latent_capacity_w']:.2f} W boiling, {data['capacity_to_20c_w']:.2f} W "
+                     "to a 20 °C exhaust"),
+        ("inside heat transfer", heat),
+    ]
+    rows += [("note", n) for n in data["notes"]]
+    rows += [("warning", f"{w['code']}: {w['message']}") for w in data.get("warnings", [])]
+    return rows

@@ -11,8 +11,9 @@ import numpy as np
 
 # positions in WallLaw.params
 (P_T_SAT, P_H_LIQUID, P_H_LIQUID_TIP, P_MASS_FLUX, P_H_FG, P_RE_LIQUID, P_MARTINELLI, P_COOPER,
- P_H_VAPOUR, P_FILM, P_T_LEIDENFROST, P_Q_CHF, P_R_SIDE, P_RATIO_SIDE, P_R_TIP, P_R_SHAFT) = range(16)
-N_PARAMS = 16
+ P_H_VAPOUR, P_FILM, P_T_LEIDENFROST, P_Q_CHF, P_R_SIDE, P_RATIO_SIDE, P_R_TIP, P_R_SHAFT,
+ P_FILM_FORCED) = range(17)
+N_PARAMS = 17
 
 #: Boiling regimes of a wall face.
 DRY, NUCLEATE, FILM = 0, 1, 2
@@ -26,7 +27,8 @@ class WallLaw:
     """Regime coefficients (``params``, indices ``P_*``: boiling temperature K; liquid-only
     coefficients of the wall and the end face, W/(m2 K); mass flux kg/(m2 s); latent heat J/kg;
     liquid-only Reynolds number; Lockhart-Martinelli factor; Cooper coefficient; dry-gas
-    coefficient W/(m2 K); Bromley film constant W/(m2 K^0.75); Leidenfrost temperature K; critical
+    coefficient W/(m2 K); Bromley film constant W/(m2 K^0.75); forced-convection film constant
+    W/(m2 K^0.5); Leidenfrost temperature K; critical
     heat flux W/m2; wall resistances m2 K/W and inner/outer radius ratio; the shaft insulation's
     resistance m2 K/W) and the cryogen's
     temperature (K) and vapour quality against the enthalpy it has absorbed since the tip (J/kg;

@@ -40,6 +40,7 @@ from cryoplan.cryogen.wall_law import (
     NUCLEATE,
     P_COOPER,
     P_FILM,
+    P_FILM_FORCED,
     P_H_FG,
     P_H_LIQUID,
     P_H_LIQUID_TIP,
@@ -91,14 +92,17 @@ def _inside_flux(tw_in, t_gas, x, regime, kind, q_prev, law):
     """Heat flux into the cryogen (W/m2 of inside wall) and its slope in the inside wall
     temperature, for one regime (cryoplan.cryogen.heat_transfer): forced convection of dry gas;
     Gungor-Winterton flow boiling (convective E h_l plus Cooper's nucleate S h_pool); or
-    Bromley film boiling."""
+    film boiling (pool or forced convection, whichever passes more)."""
     if regime == DRY:
         h = law[P_H_VAPOUR]
         return h * (tw_in - t_gas), h
     superheat = tw_in - law[P_T_SAT]
-    if regime == FILM:
+    if regime == FILM:  # the larger of pool (Bromley) and forced-convection film boiling
         dt = max(superheat, 1e-3)
-        return law[P_FILM] * dt ** 0.75, 0.75 * law[P_FILM] * dt ** -0.25
+        pool, forced = law[P_FILM] * dt ** 0.75, law[P_FILM_FORCED] * dt ** 0.5
+        if forced > pool:
+            return forced, 0.5 * law[P_FILM_FORCED] * dt ** -0.5
+        return pool, 0.75 * law[P_FILM] * dt ** -0.25
     xc = min(max(x, 1e-4), 1.0 - 1e-4)
     h_l = (law[P_H_LIQUID_TIP] if kind == FACE_TIP else law[P_H_LIQUID]) * (1.0 - xc) ** 0.8
     inv_xtt = 1.0 / (((1.0 - xc) / xc) ** 0.9 * law[P_MARTINELLI])
@@ -115,41 +119,6 @@ def _inside_flux(tw_in, t_gas, x, regime, kind, q_prev, law):
 
 
 @njit(cache=True)
-def _solve_face(g, area, kind, t_gas, x, regime, q_prev, law, t_p, u_p, props, m):
-    """Heat flow (W) from the tissue cell into the cryogen through one face of the wall, the
-    tissue-side wall temperature and the inside heat flux: G (u_P - u(T_w)) = q'' A_in, with
-    T_w = T_in + q'' r R'' across the steel (and the shaft's insulation; safeguarded Newton on
-    the inside wall temperature T_in)."""
-    if kind == FACE_TIP:
-        r_wall, ratio = law[P_R_TIP], 1.0
-    elif kind == FACE_SHAFT:
-        r_wall, ratio = law[P_R_SIDE] + law[P_R_SHAFT], law[P_RATIO_SIDE]
-    else:
-        r_wall, ratio = law[P_R_SIDE], law[P_RATIO_SIDE]
-    lo, hi = min(t_gas, t_p), max(t_gas, t_p)
-    tw = min(max(0.5 * (t_gas + t_p), lo), hi)
-    q = 0.0
-    for _ in range(60):
-        q, dq = _inside_flux(tw, t_gas, x, regime, kind, q_prev, law)
-        t_out = tw + q * ratio * r_wall
-        res = g * (u_p - kirchhoff(t_out, props, m)) - q * ratio * area
-        if res > 0.0:
-            lo = tw
-        else:
-            hi = tw
-        slope = -g * conductivity(t_out, props, m) * (1.0 + dq * ratio * r_wall) - dq * ratio * area
-        new = tw - res / slope if slope < 0.0 else 0.5 * (lo + hi)
-        if not lo <= new <= hi:
-            new = 0.5 * (lo + hi)
-        if abs(new - tw) < 1e-7:
-            tw = new
-            break
-        tw = new
-    q, _ = _inside_flux(tw, t_gas, x, regime, kind, q_prev, law)
-    return q * ratio * area, tw + q * ratio * r_wall, q, tw
-
-
-@njit(cache=True)
 def _state_after(absorbed, tab_h, tab_t, tab_x):
     """Cryogen temperature and quality after absorbing ``absorbed`` J/kg (linear in the table)."""
     n = tab_h.size
@@ -163,66 +132,187 @@ def _state_after(absorbed, tab_h, tab_t, tab_x):
 
 
 @njit(cache=True)
-def _march(mass_flow, law, tab_h, tab_t, tab_x, order, stations, face_kind, cells, pg, area, mat,
-           props, t, u, t_wall, flows, regime, q_last, face_x):
-    """The cryogen marched along the wall from the tip: every face of a station sees the state
-    the cryogen has when it reaches that station, and the station's heat is added to it before
-    the next. Each face's regime (film or nucleate boiling with hysteresis; dry gas) follows its
-    wall. Returns the cryogen's temperature where it leaves the active segment."""
-    absorbed = 0.0
-    for st in range(stations.size - 1):
-        t_gas, x = _state_after(absorbed, tab_h, tab_t, tab_x)
-        heat = 0.0
-        for k in range(stations[st], stations[st + 1]):
-            f = order[k]
-            i, j = cells[f, 0], cells[f, 1]
-            m = mat[i, j]
-            if x >= 1.0:
-                reg = DRY
-            elif regime[f] == FILM:
-                reg = FILM
+def _absorbed_to_reach(temp, tab_h, tab_t, tab_x):
+    """Enthalpy (J/kg) the cryogen must absorb to come out of boiling and reach ``temp`` as gas
+    (the dry part of the table; its start if ``temp`` is not above the boiling point)."""
+    n = tab_h.size
+    k0 = 0
+    while k0 < n - 1 and tab_x[k0] < 1.0:
+        k0 += 1
+    if temp <= tab_t[k0]:
+        return tab_h[k0]
+    if temp >= tab_t[n - 1]:
+        return tab_h[n - 1]
+    k = k0
+    while tab_t[k + 1] < temp:
+        k += 1
+    w = (temp - tab_t[k]) / (tab_t[k + 1] - tab_t[k])
+    return tab_h[k] + w * (tab_h[k + 1] - tab_h[k])
+
+
+@njit(cache=True)
+def _through_wall(t_w, t_gas, x, regime, kind, q_prev, law):
+    """The inside flux q'' (W/m2) that a tissue-side wall temperature ``t_w`` drives through the
+    steel (and a shaft's insulation) into the cryogen, its slope in ``t_w``, and the inside wall
+    temperature: t_w = T_in + q''(T_in) r R'' (safeguarded Newton on T_in)."""
+    if kind == FACE_TIP:
+        r_wall, ratio = law[P_R_TIP], 1.0
+    elif kind == FACE_SHAFT:
+        r_wall, ratio = law[P_R_SIDE] + law[P_R_SHAFT], law[P_RATIO_SIDE]
+    else:
+        r_wall, ratio = law[P_R_SIDE], law[P_RATIO_SIDE]
+    lo, hi = min(t_gas, t_w), max(t_gas, t_w)
+    ti = 0.5 * (lo + hi)
+    for _ in range(80):
+        q, dq = _inside_flux(ti, t_gas, x, regime, kind, q_prev, law)
+        res = ti + q * ratio * r_wall - t_w
+        if res > 0.0:
+            hi = ti
+        else:
+            lo = ti
+        new = ti - res / (1.0 + dq * ratio * r_wall)
+        if not lo <= new <= hi:
+            new = 0.5 * (lo + hi)
+        if abs(new - ti) < 1e-9:
+            ti = new
+            break
+        ti = new
+    q, dq = _inside_flux(ti, t_gas, x, regime, kind, q_prev, law)
+    return q * ratio, dq * ratio / (1.0 + dq * ratio * r_wall), ti
+
+
+@njit(cache=True)
+def _capped(q, dq, t_w, absorbed, mass_flow, area, tab_h, tab_t, tab_x):
+    """A station cannot heat the cryogen past its own wall's temperature: its uptake is at most
+    m_dot (h(T_w) - h) (the pinch of a heat exchanger); flux and slope per m2 of the station."""
+    if q <= 0.0:
+        return q, dq
+    limit = mass_flow * (_absorbed_to_reach(t_w, tab_h, tab_t, tab_x) - absorbed) / area
+    if limit >= q:
+        return q, dq
+    # the limit grows with the wall temperature as the gas's heat capacity: d(absorbed)/dT
+    h1 = _absorbed_to_reach(t_w + 0.5, tab_h, tab_t, tab_x)
+    h0 = _absorbed_to_reach(t_w - 0.5, tab_h, tab_t, tab_x)
+    return max(limit, 0.0), mass_flow * (h1 - h0) / area
+
+
+@njit(cache=True)
+def _solve_wall(fluid, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, stations, kind, link,
+                cells, pg, area, mat, props, t, u, st_t, st_regime, st_q, st_x):
+    """Wall temperatures of every station and the cryogen's state along the wall, for one state
+    of the tissue. Each station (a ring of the steel wall, isothermal round the probe) balances
+    the heat its tissue faces conduct in, sum_f G_f (u_P - u(T_s)), the conduction along the
+    steel to its neighbours, G_link (T_nb - T_s), and the flux into the cryogen through its
+    inside, q''(T_s) A (Newton with a tridiagonal Jacobian, the cryogen re-marched from the tip
+    each iteration). ``fluid``: 0 none (gas stopped), 1 gas at ``t_set`` (active thaw), 2 the
+    cryogen marched from the tip. Returns the cryogen's temperature leaving the active segment."""
+    n = stations.size - 1
+    if n == 0:
+        return np.nan
+    phi = np.empty(n)
+    dphi = np.empty(n)
+    a = np.empty(n)
+    b = np.empty(n)
+    c = np.empty(n)
+    r = np.empty(n)
+    t_out = t_set
+    for _ in range(60):
+        absorbed = 0.0
+        for st in range(n):
+            f0 = order[stations[st]]
+            if fluid == 2:
+                t_gas, x = _state_after(absorbed, tab_h, tab_t, tab_x)
             else:
-                reg = NUCLEATE
-            flow, tw_out, q, tw_in = _solve_face(pg[f], area[f], face_kind[f], t_gas, x, reg, q_last[f],
-                                                 law, t[i, j], u[i, j], props, m)
-            # boiling-curve hysteresis: film boiling ends below the Leidenfrost point, the
-            # boiling crisis starts it above the critical heat flux
-            if reg == FILM and tw_in < law[P_T_LEIDENFROST]:
-                regime[f] = NUCLEATE
+                t_gas, x = t_set, 1.0
+            reg = DRY if (fluid == 1 or x >= 1.0) else st_regime[st]
+            if reg == FILM and kind[f0] == FACE_TIP:
+                reg = NUCLEATE  # the supply's jet keeps the end face wetted (no vapour film there)
+            tw = st_t[st]
+            tissue_in, slope, area_st = 0.0, 0.0, 0.0
+            for k in range(stations[st], stations[st + 1]):
+                f = order[k]
+                i, j = cells[f, 0], cells[f, 1]
+                m = mat[i, j]
+                tissue_in += pg[f] * (u[i, j] - kirchhoff(tw, props, m))
+                slope -= pg[f] * conductivity(tw, props, m)
+                area_st += area[f]
+            q, dq = 0.0, 0.0
+            if fluid != 0:
+                q, dq, _ = _through_wall(tw, t_gas, x, reg, kind[f0], st_q[st], law)
+            if fluid == 2:
+                q, dq = _capped(q, dq, tw, absorbed, mass_flow, area_st, tab_h, tab_t, tab_x)
+            phi[st] = tissue_in - q * area_st
+            dphi[st] = slope - dq * area_st
+            st_x[st] = x
+            if fluid == 2:
+                absorbed += q * area_st / mass_flow
+        # tridiagonal Newton step for the wall temperatures
+        for st in range(n):
+            g_lo = link[st - 1] if st > 0 else 0.0
+            g_hi = link[st] if st < n - 1 else 0.0
+            res = phi[st]
+            if st > 0:
+                res += g_lo * (st_t[st - 1] - st_t[st])
+            if st < n - 1:
+                res += g_hi * (st_t[st + 1] - st_t[st])
+            a[st] = g_lo
+            c[st] = g_hi
+            b[st] = dphi[st] - g_lo - g_hi
+            r[st] = -res
+        for st in range(1, n):  # Thomas: forward elimination
+            w = a[st] / b[st - 1]
+            b[st] -= w * c[st - 1]
+            r[st] -= w * r[st - 1]
+        worst = 0.0
+        delta_next = 0.0
+        for st in range(n - 1, -1, -1):
+            d = (r[st] - c[st] * delta_next) / b[st]
+            delta_next = d
+            d = min(max(d, -20.0), 20.0)  # damped: the boiling law is steep
+            st_t[st] += d
+            worst = max(worst, abs(d))
+        if worst < 1e-7:
+            break
+    # final fluxes from the converged wall, and the boiling-curve hysteresis: film boiling ends
+    # below the Leidenfrost point, the boiling crisis starts it above the critical heat flux
+    absorbed = 0.0
+    for st in range(n):
+        f0 = order[stations[st]]
+        if fluid == 2:
+            t_gas, x = _state_after(absorbed, tab_h, tab_t, tab_x)
+        else:
+            t_gas, x = t_set, 1.0
+        reg = DRY if (fluid == 1 or x >= 1.0) else st_regime[st]
+        if reg == FILM and kind[f0] == FACE_TIP:
+            reg = NUCLEATE
+        area_st = 0.0
+        for k in range(stations[st], stations[st + 1]):
+            area_st += area[order[k]]
+        q = 0.0
+        t_in = st_t[st]
+        if fluid != 0:
+            q, dq, t_in = _through_wall(st_t[st], t_gas, x, reg, kind[f0], st_q[st], law)
+        if fluid == 2:
+            q, _ = _capped(q, dq, st_t[st], absorbed, mass_flow, area_st, tab_h, tab_t, tab_x)
+        st_q[st] = q
+        st_x[st] = x
+        if fluid == 2:
+            absorbed += q * area_st / mass_flow
+            if reg == FILM and t_in < law[P_T_LEIDENFROST]:
+                st_regime[st] = NUCLEATE
             elif reg == NUCLEATE and q > law[P_Q_CHF]:
-                regime[f] = FILM
-            flows[f] = flow
-            t_wall[f] = tw_out
-            q_last[f] = q
-            face_x[f] = x
-            heat += flow
-        absorbed += heat / mass_flow
-    t_out, _ = _state_after(absorbed, tab_h, tab_t, tab_x)
+                st_regime[st] = FILM
+    if fluid == 2:
+        t_out, _ = _state_after(absorbed, tab_h, tab_t, tab_x)
     return t_out
 
 
 @njit(cache=True)
-def _gas_flows(t_set, cells, pg, area, face_kind, law, mat, props, t, u, t_wall, flows, q_last):
-    """Warm gas at ``t_set`` behind the dry-gas coefficient (active thaw)."""
-    for f in range(cells.shape[0]):
-        i, j = cells[f, 0], cells[f, 1]
-        flow, tw_out, q, _ = _solve_face(pg[f], area[f], face_kind[f], t_set, 1.0, DRY, 0.0, law,
-                                         t[i, j], u[i, j], props, mat[i, j])
-        flows[f] = flow
-        t_wall[f] = tw_out
-        q_last[f] = q
-
-
-@njit(cache=True)
-def probe_flows(mode, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, stations, face_kind,
-                cells, pg, area, mat, props, t, u, t_wall, flows, regime, q_last, face_x):
-    """Heat flow into the probe through each cooled face (W, in ``flows``); returns the
-    cryogen's temperature where it leaves the active segment (NaN when there is no gas)."""
-    if mode == OFF:
-        for f in range(cells.shape[0]):
-            flows[f] = 0.0
-            t_wall[f] = t[cells[f, 0], cells[f, 1]]
-        return np.nan
+def probe_flows(mode, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, stations, kind, link,
+                cells, pg, area, mat, props, t, u, t_wall, flows, st_t, st_regime, st_q, st_x):
+    """Heat flow into the probe through each cooled face (W, in ``flows``) and its wall
+    temperature; returns the cryogen's temperature where it leaves the active segment (NaN when
+    there is no gas)."""
     if mode == WALL:
         for f in range(cells.shape[0]):
             i, j = cells[f, 0], cells[f, 1]
@@ -236,11 +326,18 @@ def probe_flows(mode, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, station
             flows[f] = t_set * area[f] / total_area
             t_wall[f] = t[i, j] - flows[f] / (pg[f] * conductivity(t[i, j], props, mat[i, j]))
         return np.nan
-    if mode == GAS:
-        _gas_flows(t_set, cells, pg, area, face_kind, law, mat, props, t, u, t_wall, flows, q_last)
-        return t_set
-    return _march(mass_flow, law, tab_h, tab_t, tab_x, order, stations, face_kind, cells, pg, area,
-                  mat, props, t, u, t_wall, flows, regime, q_last, face_x)
+    fluid = 0 if mode == OFF else (1 if mode == GAS else 2)
+    t_out = _solve_wall(fluid, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, stations, kind, link,
+                        cells, pg, area, mat, props, t, u, st_t, st_regime, st_q, st_x)
+    for st in range(stations.size - 1):
+        for k in range(stations[st], stations[st + 1]):
+            f = order[k]
+            i, j = cells[f, 0], cells[f, 1]
+            t_wall[f] = st_t[st]
+            flows[f] = pg[f] * (u[i, j] - kirchhoff(st_t[st], props, mat[i, j]))
+    if mode == OFF:
+        return np.nan
+    return t_out
 
 
 @njit(cache=True)
@@ -346,7 +443,7 @@ def _sweep(h, t, u, t_new, u_new, mat, props, tissue, vol, inv_vol, g_r, g_z, dt
 
 @njit(cache=True)
 def advance(h, t, u, mat, props, tissue, vol, g_r, g_z, t_far,
-            cells, pg, area, face_kind, order, stations, t_wall, flows, regime, q_last, face_x,
+            cells, pg, area, order, stations, kind, link, t_wall, flows, st_t, st_regime, st_q, st_x,
             mode, t_set, mass_flow, law, tab_h, tab_t, tab_x,
             dt, n_steps, t0,
             t_min, thresholds, seconds_below, t_liquidus_at, t_solidus_at, frozen, cycles,
@@ -363,9 +460,9 @@ def advance(h, t, u, mat, props, tissue, vol, g_r, g_z, t_far,
     inv_vol = 1.0 / vol
     cur_t, cur_u, nxt_t, nxt_u = t, u, t_next, u_next
     for step in range(n_steps):
-        t_gas = probe_flows(mode, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, stations,
-                            face_kind, cells, pg, area, mat, props, cur_t, cur_u, t_wall, flows,
-                            regime, q_last, face_x)
+        t_gas = probe_flows(mode, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, stations, kind,
+                            link, cells, pg, area, mat, props, cur_t, cur_u, t_wall, flows, st_t,
+                            st_regime, st_q, st_x)
         e_probe = 0.0
         for f in range(cells.shape[0]):
             i, j = cells[f, 0], cells[f, 1]

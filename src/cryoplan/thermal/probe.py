@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from cryoplan.cryogen.wall_law import FACE_SHAFT, FILM, NUCLEATE, P_FILM, P_T_LEIDENFROST, WallLaw
+from cryoplan.cryogen.wall_law import FACE_SHAFT, FACE_TIP, FILM, NUCLEATE, P_FILM, P_T_LEIDENFROST, WallLaw
 from cryoplan.protocol import DEFAULT_ACTIVE_THAW_K, Phase
 from cryoplan.thermal.kernel import CRYOGEN, GAS, HEAT_FLOW, OFF, WALL
 
@@ -75,14 +75,15 @@ class ProbeModel:
         return CRYOGEN, self.operating.boiling_temperature
 
 
-def stations(path: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+def stations(path: np.ndarray, kind: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
     """Faces in the order the cryogen reaches them and the start of each station.
 
     ``path`` is each face's distance along the cryogen's path from the tip's centre (m): over the
-    end face, then back along the side wall. Faces within ``width`` of one another along the path
-    (a ring of voxel faces round a 3D probe) form one station and see the same cryogen state.
+    end face, then back along the side wall and the shaft. Faces of one kind within ``width`` of
+    one another along the path (a ring of voxel faces round a 3D probe) form one station: one
+    ring of the steel wall, which sees one cryogen state.
 
-    >>> order, start = stations(np.array([0.3, 0.1, 0.1, 0.5]), 0.05)
+    >>> order, start = stations(np.array([0.3, 0.1, 0.1, 0.5]), np.zeros(4, int), 0.05)
     >>> order.tolist(), start.tolist()
     ([1, 2, 0, 3], [0, 2, 3, 4])
     """
@@ -90,48 +91,88 @@ def stations(path: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
     if order.size == 0:
         return order.astype(np.int64), np.zeros(1, dtype=np.int64)
     bins = np.floor(path[order] / width + 1e-9).astype(np.int64)
-    start = np.flatnonzero(np.concatenate([[True], np.diff(bins) != 0]))
-    return order.astype(np.int64), np.concatenate([start, [order.size]]).astype(np.int64)
+    new = np.concatenate([[True], (np.diff(bins) != 0) | (np.diff(kind[order]) != 0)])
+    return order.astype(np.int64), np.concatenate([np.flatnonzero(new), [order.size]]).astype(np.int64)
 
 
 @dataclass
 class ProbeWall:
-    """The per-face state of one probe's cooled wall, carried from one kernel call to the next:
-    the marching order, the wall temperature, the heat flow, the boiling regime (film boiling
-    holds until the wall falls below the Leidenfrost point), the last inside heat flux (for the
-    boiling number) and the cryogen's vapour quality at the face."""
+    """The steel wall of one probe, station by station along the cryogen's path, carried from one
+    kernel call to the next: the marching order and stations, the axial conductance of the wall
+    between consecutive stations, and per station its temperature, boiling regime (film boiling
+    holds until the wall falls below the Leidenfrost point), last inside heat flux (for the
+    boiling number) and the cryogen's vapour quality there."""
 
     order: np.ndarray
     start: np.ndarray
     kind: np.ndarray
-    t_wall: np.ndarray
-    flows: np.ndarray
+    link: np.ndarray
+    station_t: np.ndarray
     regime: np.ndarray
     q_last: np.ndarray
     quality: np.ndarray
+    t_wall: np.ndarray
+    flows: np.ndarray
 
     @classmethod
-    def of(cls, model: ProbeModel, path: np.ndarray, kind: np.ndarray, width: float,
+    def of(cls, model: ProbeModel, path: np.ndarray, kind: np.ndarray, area: np.ndarray, width: float,
            t_start: np.ndarray) -> ProbeWall:
         """The wall of ``model`` with faces at ``path`` (m along the cryogen's path) of ``kind``
-        (side, tip or shaft), grouped into stations ``width`` long, starting at temperatures
-        ``t_start``."""
-        order, start = stations(path, width)
+        (side, tip or shaft) and ``area`` (m2), grouped into stations ``width`` long, starting at
+        temperatures ``t_start``.
+
+        The wall conducts along the path between station centres s apart through its section
+        2 pi r t (r the station's radius: its distance from the axis on the end face, the probe's
+        radius on the side): G = k_w 2 pi r t / s (W/K)."""
+        order, start = stations(path, kind, width)
+        n = start.size - 1
+        centre = np.array([np.average(path[order[start[s]:start[s + 1]]],
+                                      weights=area[order[start[s]:start[s + 1]]] + 1e-300)
+                           for s in range(n)])
+        link = np.zeros(max(n, 1))
+        op = model.operating
+        if op is not None and n > 1:
+            d = op.design
+            radius = np.minimum(0.5 * (centre[1:] + centre[:-1]), model.radius)
+            link[:n - 1] = d.wall_conductivity * 2 * np.pi * radius * d.wall_thickness / np.diff(centre)
+        t0 = np.array([np.average(t_start[order[start[s]:start[s + 1]]]) for s in range(n)])
         p = model.law.params
-        film = (p[P_FILM] > 0) & (t_start > p[P_T_LEIDENFROST])
-        n = path.size
-        return cls(order, start, np.asarray(kind, dtype=np.int64), np.array(t_start, dtype=float),
-                   np.zeros(n), np.where(film, FILM, NUCLEATE).astype(np.int64), np.zeros(n),
-                   np.zeros(n))
+        film = (p[P_FILM] > 0) & (t0 > p[P_T_LEIDENFROST])
+        return cls(order, start, np.asarray(kind, dtype=np.int64), link, t0,
+                   np.where(film, FILM, NUCLEATE).astype(np.int64), np.zeros(n), np.zeros(n),
+                   np.array(t_start, dtype=float), np.zeros(path.size))
 
     def dry_fraction(self, area: np.ndarray) -> float:
         """Share of the active segment's area that the cryogen reaches as dry gas (its liquid
         boiled off before)."""
+        x = np.empty(self.kind.size)
+        for s in range(self.start.size - 1):
+            x[self.order[self.start[s]:self.start[s + 1]]] = self.quality[s]
         active = self.kind != FACE_SHAFT
         total = float(area[active].sum())
-        dry = active & (self.quality >= 1.0 - 1e-9)
+        dry = active & (x >= 1.0 - 1e-9)
         return float(area[dry].sum()) / total if total > 0 else 0.0
 
-    @property
-    def shaft_cooled(self) -> bool:
-        return bool((self.kind == FACE_SHAFT).any())
+    def args(self) -> tuple:
+        """The wall's arrays in the order ``kernel.probe_flows`` takes them after ``tab_x``."""
+        return (self.order, self.start, self.kind, self.link)
+
+    def state(self) -> tuple:
+        """The state arrays ``kernel.probe_flows`` updates, in its order."""
+        return (self.t_wall, self.flows, self.station_t, self.regime, self.q_last, self.quality)
+
+
+def tip_temperature(t_wall: np.ndarray, area: np.ndarray, kind: np.ndarray) -> float:
+    """Temperature of the probe's closed end (area-weighted over its end face), where the supply's
+    jet hits and where probes carry their thermocouple; the active wall's where there is no end
+    face (an infinitely long probe)."""
+    end = kind == FACE_TIP
+    if not end.any():
+        return active_wall_temperature(t_wall, area, kind)
+    return float(np.sum(t_wall[end] * area[end]) / np.sum(area[end]))
+
+
+def active_wall_temperature(t_wall: np.ndarray, area: np.ndarray, kind: np.ndarray) -> float:
+    """Area-weighted temperature of the active segment's wall (end face and side, not the shaft)."""
+    w = area * (kind != FACE_SHAFT)
+    return float(np.sum(t_wall * w) / np.sum(w))

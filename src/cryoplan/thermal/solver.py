@@ -15,13 +15,12 @@ from typing import Literal
 
 import numpy as np
 
-from cryoplan.cryogen.wall_law import FACE_SHAFT
 from cryoplan.protocol import Protocol
 from cryoplan.thermal import kernel
 from cryoplan.thermal.grid import Grid
 from cryoplan.thermal.history import ThermalHistory
 from cryoplan.thermal.isotherms import measure, wall_temperatures
-from cryoplan.thermal.probe import ProbeModel, ProbeWall
+from cryoplan.thermal.probe import ProbeModel, ProbeWall, active_wall_temperature, tip_temperature
 from cryoplan.tissue.enthalpy import enthalpy_array
 from cryoplan.tissue.properties import Tissue
 
@@ -68,9 +67,12 @@ class ThermalResult:
     times: np.ndarray
     phase: list[str]
     tip_temperature: np.ndarray
+    wall_temperature: np.ndarray
     gas_temperature: np.ndarray
     exhaust_temperature: np.ndarray
     dry_fraction: np.ndarray
+    tip_pressure: np.ndarray
+    mass_flow: np.ndarray
     cooling_power: np.ndarray
     isotherms: dict[float, IsothermSeries]
     temperature: np.ndarray
@@ -120,9 +122,10 @@ def solve(problem: ThermalProblem,
     history = ThermalHistory.start(t, problem.history_thresholds, grid.tissue)
     # a radial grid is one metre of an infinitely long probe: gas flow and set powers per metre
     per_metre = 1.0 / grid.active_length if grid.geometry == "radial" else 1.0
+    op = probe.operating  # follows the probe's load: the tip pressure (and flow) move with it
     law = probe.law
     cells = grid.probe_cells
-    wall = ProbeWall.of(probe, grid.probe_path, grid.probe_kind, 1e-9,
+    wall = ProbeWall.of(probe, grid.probe_path, grid.probe_kind, grid.probe_area, 1e-9,
                         t[cells[:, 0], cells[:, 1]])
     energy = np.zeros(4)
     h_start = float((h * grid.volume)[grid.tissue].sum())
@@ -130,6 +133,7 @@ def solve(problem: ThermalProblem,
 
     times, phases, tips, gases, exhausts, drys, powers = ([0.0], ["start"], [problem.initial_temperature],
                                                           [np.nan], [np.nan], [0.0], [0.0])
+    pressures, flows_g, walls = [np.nan], [0.0], [problem.initial_temperature]
     sizes: dict[float, list[tuple[float, float, float]]] = {th: [] for th in problem.isotherms}
 
     def record() -> None:
@@ -141,6 +145,8 @@ def solve(problem: ThermalProblem,
     now, total = 0.0, problem.protocol.total_seconds
     for phase in problem.protocol.phases:
         mode, t_set = probe.mode(phase)
+        if mode == kernel.CRYOGEN and op is not None:
+            t_set = op.boiling_temperature
         n_out = max(1, math.ceil(phase.seconds / problem.output_interval - 1e-9))
         for k in range(n_out):
             span = min(problem.output_interval, phase.seconds - k * problem.output_interval)
@@ -149,10 +155,11 @@ def solve(problem: ThermalProblem,
             e_before = energy[kernel.E_PROBE]
             t_exhaust = kernel.advance(
                 h, t, u, mat, props, grid.tissue, grid.volume, g_r, g_z,
-                problem.initial_temperature, cells, grid.probe_g, grid.probe_area, wall.kind,
-                wall.order, wall.start, wall.t_wall, wall.flows, wall.regime, wall.q_last, wall.quality,
+                problem.initial_temperature, cells, grid.probe_g, grid.probe_area, *wall.args(),
+                *wall.state(),
                 mode, t_set * (per_metre if mode == kernel.HEAT_FLOW else 1.0),
-                probe.mass_flow * per_metre, law.params, law.absorbed, law.temperature, law.quality,
+                (op.mass_flow if op else 0.0) * per_metre, law.params, law.absorbed, law.temperature,
+                law.quality,
                 dt, n_steps, now,
                 history.min_temperature, thresholds, history.seconds_below,
                 history.liquidus_time, history.solidus_time, history.frozen, history.freeze_cycles,
@@ -165,12 +172,17 @@ def solve(problem: ThermalProblem,
             phases.append(phase.kind)
             cryogen = mode == kernel.CRYOGEN
             weights = grid.probe_area
-            active = weights * (wall.kind != FACE_SHAFT)  # the tip: its active segment's wall
-            tips.append(float(np.sum(wall.t_wall * active) / np.sum(active)))
+            tips.append(tip_temperature(wall.t_wall, weights, wall.kind))
+            walls.append(active_wall_temperature(wall.t_wall, weights, wall.kind))
             gases.append(float(t_set) if mode in (kernel.CRYOGEN, kernel.GAS) else np.nan)
             exhausts.append(float(t_exhaust) if cryogen else np.nan)
             drys.append(wall.dry_fraction(weights) if cryogen else 0.0)
             powers.append((energy[kernel.E_PROBE] - e_before) / span)
+            pressures.append(op.tip_pressure if cryogen and op else np.nan)
+            flows_g.append(op.mass_flow if cryogen and op else 0.0)
+            if cryogen and op is not None:
+                op = op.at_load(powers[-1] / per_metre)
+                law = op.law
             record()
             if progress is not None:
                 progress(now, total)
@@ -181,9 +193,12 @@ def solve(problem: ThermalProblem,
         times=np.array(times),
         phase=phases,
         tip_temperature=np.array(tips),
+        wall_temperature=np.array(walls),
         gas_temperature=np.array(gases),
         exhaust_temperature=np.array(exhausts),
         dry_fraction=np.array(drys),
+        tip_pressure=np.array(pressures),
+        mass_flow=np.array(flows_g),
         cooling_power=np.array(powers) * scale,
         isotherms={th: IsothermSeries(*map(np.array, zip(*sizes[th], strict=True)))
                    for th in problem.isotherms},

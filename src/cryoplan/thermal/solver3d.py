@@ -36,13 +36,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cryoplan.cryogen.wall_law import FACE_SHAFT
 from cryoplan.protocol import Protocol
 from cryoplan.thermal import kernel, kernel3d, rkl
 from cryoplan.thermal.history import ThermalHistory
 from cryoplan.thermal.isotherms3d import measure
 from cryoplan.thermal.placement import PlacedProbe, ProbeFaces, rasterise
-from cryoplan.thermal.probe import ProbeWall
+from cryoplan.thermal.probe import ProbeWall, tip_temperature
 from cryoplan.thermal.solver import energy_balance_error
 from cryoplan.thermal.steady import unsteady_voxels
 from cryoplan.thermal.voxels import VoxelGrid, boundary_faces, neighbour
@@ -197,8 +196,10 @@ class _Sparse:
         self.probe_flows = np.zeros(n_f)
         self.t_gas = np.full(len(problem.probes), np.nan)
         width = float(problem.grid.spacing.min())
-        self.walls = [ProbeWall.of(p.model, faces.path[faces.of(k)], faces.kind[faces.of(k)], width,
-                                   self.t_wall[faces.of(k)])
+        # each probe's operating point follows its load (the tip pressure moves with it)
+        self.ops = [p.model.operating for p in problem.probes]
+        self.walls = [ProbeWall.of(p.model, faces.path[faces.of(k)], faces.kind[faces.of(k)],
+                                   faces.wall_area[faces.of(k)], width, self.t_wall[faces.of(k)])
                       for k, p in enumerate(problem.probes)]
         self.b_flows = np.zeros(self.b_cells.size)
         self.mat2d = mat.reshape(-1, 1)
@@ -222,12 +223,14 @@ class _Sparse:
             if sl.start == sl.stop:
                 continue
             mode, t_set = modes[p]
-            wall, law = self.walls[p], probe.model.law
+            op = self.ops[p]
+            wall, law = self.walls[p], probe.model.law if op is None else op.law
+            if mode == kernel.CRYOGEN and op is not None:
+                t_set = op.boiling_temperature
             self.t_gas[p] = kernel.probe_flows(
-                mode, t_set, probe.model.mass_flow, law.params, law.absorbed, law.temperature,
-                law.quality, wall.order, wall.start, wall.kind, self.cells2d[sl], self.faces.g[sl],
-                self.faces.wall_area[sl], self.mat2d, self.props, t2, u2, wall.t_wall, wall.flows,
-                wall.regime, wall.q_last, wall.quality)
+                mode, t_set, 0.0 if op is None else op.mass_flow, law.params, law.absorbed, law.temperature,
+                law.quality, *wall.args(), self.cells2d[sl], self.faces.g[sl], self.faces.wall_area[sl],
+                self.mat2d, self.props, t2, u2, *wall.state())
             self.t_wall[sl] = wall.t_wall
             self.probe_flows[sl] = wall.flows
             per_probe[p] = self.probe_flows[sl].sum()
@@ -372,6 +375,9 @@ def solve3d(problem: ThermalProblem3D,
             cooling = np.array([m[0] != kernel.OFF for m in modes])
             gas_t.append(np.where(cooling, sparse.t_gas, np.nan))
             power.append((energy[3:] - e_before) / span)
+            for p in range(n_p):
+                if modes[p][0] == kernel.CRYOGEN and sparse.ops[p] is not None:
+                    sparse.ops[p] = sparse.ops[p].at_load(float(power[-1][p]))
             record()
             if progress is not None:
                 progress(now, total)
@@ -417,7 +423,8 @@ def _box_inflow(grid: VoxelGrid, k: np.ndarray, tissue: np.ndarray, t: np.ndarra
 
 
 def _mean_wall(sparse: _Sparse, faces: ProbeFaces, p: int) -> float:
-    """Area-weighted wall temperature of probe ``p``'s active segment (its tip)."""
+    """Temperature of probe ``p``'s closed end (``thermal.probe.tip_temperature``)."""
     sl = faces.of(p)
-    w = faces.wall_area[sl] * (faces.kind[sl] != FACE_SHAFT)
-    return float(np.sum(sparse.t_wall[sl] * w) / max(np.sum(w), 1e-300))
+    if sl.start == sl.stop:
+        return float("nan")
+    return tip_temperature(sparse.t_wall[sl], faces.wall_area[sl], faces.kind[sl])
