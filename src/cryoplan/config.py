@@ -104,8 +104,8 @@ class TissueConfig(_Section):
     perfusion_per_s: NonNegative | None = None
     blood_heat_capacity_j_per_m3_k: Positive | None = None
     metabolic_w_per_m3: NonNegative | None = None
-    initial_temperature_c: Annotated[float, Field(gt=0, lt=45)] = 37.0
-    arterial_temperature_c: Annotated[float, Field(gt=0, lt=45)] = 37.0
+    initial_temperature_c: Annotated[float, Field(gt=0, lt=45)] | None = None
+    arterial_temperature_c: Annotated[float, Field(gt=0, lt=45)] | None = None
 
 
 class PhaseConfig(_Section):

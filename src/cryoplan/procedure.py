@@ -11,8 +11,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
 from cryoplan import resolve
 from cryoplan.config import ProcedureConfig
 from cryoplan.cryogen.catalog import CatalogProbe
@@ -82,7 +80,7 @@ def setup(cfg: ProcedureConfig) -> Setup:
                            if all(abs(t - u) > 1e-9 for u in history_t))
     problem = ThermalProblem(
         grid=grid, tissue=tissue, probe=probe, protocol=resolve.protocol(cfg.protocol.phases),
-        initial_temperature=c_to_k(cfg.tissue.initial_temperature_c),
+        initial_temperature=c_to_k(resolve.initial_temperature_c(cfg.tissue)),
         outer_boundary=cfg.grid.outer_boundary, isotherms=iso,
         history_thresholds=history_t,
         output_interval=cfg.output.interval_s,
@@ -115,21 +113,35 @@ def outcome(cfg: ProcedureConfig, nerves: tuple[Nerve, ...], assessments: tuple[
 
 def probe_warnings(s: Setup, thermal: ThermalResult) -> tuple[tuple[str, str], ...]:
     """The probe's named warnings over the run: no liquid at the tip; the flow boiled off before
-    the end of the active segment (its capacity binds)."""
+    the end of the active segment at the end of a freeze (its capacity binds: the start-up, when
+    warm tissue loads any probe, is not counted)."""
     if s.operating is None:
         return ()
     out = list(operating_warnings(s.operating))
-    freezing = np.array([p == "freeze" for p in thermal.phase])
-    if freezing.any() and s.operating.law.quality[0] < 1.0:
-        dry = float(np.max(thermal.dry_fraction[freezing]))
-        if dry > 0.01:
-            k = int(np.argmax(np.where(freezing, thermal.dry_fraction, -1.0)))
+    if s.operating.law.quality[0] < 1.0:
+        phase = thermal.phase
+        ends = [k for k in range(1, len(phase))
+                if phase[k] == "freeze" and (k + 1 == len(phase) or phase[k + 1] != "freeze")]
+        dry = [(float(thermal.dry_fraction[k]), k) for k in ends]
+        worst, k = max(dry, default=(0.0, 0))
+        if worst > 0.01:
             out.append(("probe.capacity_binds",
-                        f"the cryogen's liquid boiled off before the end of the active segment: up to "
-                        f"{100 * dry:.0f} % of it was cooled by dry gas only (at {thermal.times[k]:.0f} s, "
-                        f"{thermal.cooling_power[k]:.1f} W against a latent capacity of "
-                        f"{s.operating.latent_capacity_w:.1f} W); more flow would freeze more"))
+                        f"the cryogen's liquid boils off before the end of the active segment: at "
+                        f"{thermal.times[k]:.0f} s {100 * worst:.0f} % of it is cooled by dry gas only "
+                        f"({thermal.cooling_power[k]:.1f} W taken against a boiling capacity of "
+                        f"{s.operating.latent_capacity_w:.1f} W); more gas flow would freeze more"))
     return tuple(out)
+
+
+def tissue_warnings(cfg: ProcedureConfig, s: Setup) -> tuple[tuple[str, str], ...]:
+    """A perfused tissue started away from its arterial temperature drifts towards it."""
+    tis = s.problem.tissue
+    if tis.perfusion_per_s > 0 and abs(s.problem.initial_temperature - tis.t_arterial) > 0.5:
+        return (("tissue.not_at_rest",
+                 f"the {tis.name} starts at {s.problem.initial_temperature - 273.15:.1f} °C but its blood "
+                 f"arrives at {tis.t_arterial - 273.15:.1f} °C: it drifts towards that during the run "
+                 "(set tissue.arterial_temperature_c, or use a bench medium for a tissue on the bench)"),)
+    return ()
 
 
 def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = None) -> Result:
@@ -138,7 +150,7 @@ def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = 
     start = time.perf_counter()
     thermal = solve(s.problem, progress)
     wall = time.perf_counter() - start
-    warnings = probe_warnings(s, thermal)
+    warnings = probe_warnings(s, thermal) + tissue_warnings(cfg, s)
     if not s.nerves:
         return Result(s, thermal, wall, warnings=warnings)
     tis = s.problem.tissue

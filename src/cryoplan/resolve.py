@@ -49,9 +49,12 @@ from cryoplan.outcome.relief import Patient, ReliefModel, default_model
 from cryoplan.protocol import Phase, Protocol
 from cryoplan.thermal.grid import Grid, axisymmetric_grid, radial_grid
 from cryoplan.thermal.probe import ProbeModel
-from cryoplan.tissue.library import blood_heat_capacity, get_tissue
+from cryoplan.tissue.library import blood_heat_capacity, get_tissue, is_bench_medium
 from cryoplan.tissue.properties import Tissue
 from cryoplan.units import BAR_PA, c_to_k
+
+BODY_TEMPERATURE_C = 37.0
+ROOM_TEMPERATURE_C = 20.0
 
 CUSTOM_TISSUE_KEYS = (
     "k_unfrozen_w_per_m_k", "k_frozen_w_per_m_k", "c_unfrozen_j_per_m3_k", "c_frozen_j_per_m3_k",
@@ -176,9 +179,23 @@ def probe(pc: ProbeConfig, cc: CryogenConfig, geometry: str = "axisymmetric",
     return ProbeModel(diameter, active, "cryogen", operating=op), op, cat, bore
 
 
+def initial_temperature_c(tc: TissueConfig) -> float:
+    """The tissue's starting temperature (C): as given; else room temperature (20 C) for a bench
+    medium and body temperature (37 C) for living tissue."""
+    if tc.initial_temperature_c is not None:
+        return tc.initial_temperature_c
+    return ROOM_TEMPERATURE_C if tc.type != "custom" and is_bench_medium(tc.type) else BODY_TEMPERATURE_C
+
+
 def tissue(tc: TissueConfig) -> Tissue:
-    """The tissue: a library entry with any properties the file overrides, or a custom one."""
-    t_art = c_to_k(tc.arterial_temperature_c)
+    """The tissue: a library entry with any properties the file overrides, or a custom one. The
+    arterial temperature is the body's (37 C) for living tissue and follows the initial one for
+    a bench medium (which has no blood flow to warm it)."""
+    bench = tc.type != "custom" and is_bench_medium(tc.type)
+    if tc.arterial_temperature_c is not None:
+        t_art = c_to_k(tc.arterial_temperature_c)
+    else:
+        t_art = c_to_k(initial_temperature_c(tc) if bench else BODY_TEMPERATURE_C)
     given = tc.model_dump(exclude_none=True)
     if tc.type == "custom":
         for key in CUSTOM_TISSUE_KEYS:

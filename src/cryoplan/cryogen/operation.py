@@ -269,7 +269,8 @@ def operate(design: ProbeDesign, supply: CryogenSupply, mass_flow: float | None 
     ``mass_flow`` (kg/s) replaces the supply's. ``exhaust_quality`` is the vapour quality of the
     exhaust (1: all the liquid has boiled, the probe at its capacity; less when the load is
     lighter: a denser exhaust, a lower tip pressure); the thermal solver updates it from the
-    probe's load (``at_load``)."""
+    probe's load (``at_load``). A recuperator is taken to precool the supply as if the exhaust
+    reached it as saturated vapour (the probe at its rated load: an assumption, stated)."""
     supply = resolve_supply(replace(supply, recuperator_effectiveness=design.recuperator_effectiveness))
     notes = []
     p_exhaust = supply.back_pressure_pa

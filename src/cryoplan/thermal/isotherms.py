@@ -25,11 +25,14 @@ from cryoplan.thermal.grid import Grid
 
 
 def wall_temperatures(grid: Grid, t_wall_faces: np.ndarray) -> np.ndarray:
-    """Per row, the temperature of the cooled side wall touching it (NaN where none)."""
-    out = np.full(grid.shape[1], np.nan)
+    """Per row, the temperature of the cooled side wall touching it, then per column the
+    temperature of the cooled tip face above it (NaN where none): nr + nz values."""
+    nr, nz = grid.shape
+    out = np.full(nz + nr, np.nan)
     i, j = grid.probe_cells[:, 0], grid.probe_cells[:, 1]
     side = grid.r_faces[i] >= grid.probe_radius - 1e-12
     out[j[side]] = t_wall_faces[side]
+    out[nz + i[~side]] = t_wall_faces[~side]
     return out
 
 
@@ -40,8 +43,9 @@ def measure(grid: Grid, temperature: np.ndarray, wall_rows: np.ndarray,
     Radial grids report the volume along the probe's active length (an infinitely long probe
     has no length of its own).
     """
+    nz = grid.shape[1]
     radius, length, volume = _measure(temperature, grid.tissue, grid.r_faces, grid.z_faces,
-                                      wall_rows, grid.probe_radius, theta)
+                                      wall_rows[:nz], wall_rows[nz:], grid.probe_radius, theta)
     if grid.geometry != "axisymmetric":
         return radius, float("nan"), volume * grid.active_length
     return radius, length, volume
@@ -53,7 +57,7 @@ def _crossing(x0, t0, x1, t1, theta):
 
 
 @njit(cache=True)
-def _measure(t, tissue, rf, zf, wall_rows, a, theta):
+def _measure(t, tissue, rf, zf, wall_rows, tip_cols, a, theta):
     nr, nz = t.shape
     rc = 0.5 * (rf[1:] + rf[:-1])
     zc = 0.5 * (zf[1:] + zf[:-1])
@@ -104,24 +108,52 @@ def _measure(t, tissue, rf, zf, wall_rows, a, theta):
             volume += np.pi * (hi * hi - lo * lo) * dz
         if ts[n - 1] <= theta:
             volume += np.pi * (rf[nr] ** 2 - rs[n - 1] ** 2) * dz
-    # length along the axis, column by column
+    # length along the axis, column by column, from the same nodes: cell centres, the side wall
+    # (a column of its own at r = a) and the tip face (a node at z = 0 on top of each column
+    # under it), so that any region the radius or volume counts also has a length
     bottom, top = np.inf, -np.inf
-    for i in range(nr):
-        for j in range(nz):
-            if tissue[i, j] and t[i, j] <= theta:
-                if j > 0 and tissue[i, j - 1] and t[i, j - 1] > theta:
-                    zb = _crossing(zc[j], t[i, j], zc[j - 1], t[i, j - 1], theta)
-                elif j == 0:
-                    zb = zf[0]
-                else:
-                    zb = zc[j]
-                bottom = min(bottom, zb)
-                if j < nz - 1 and tissue[i, j + 1] and t[i, j + 1] > theta:
-                    zt = _crossing(zc[j], t[i, j], zc[j + 1], t[i, j + 1], theta)
-                elif j == nz - 1:
-                    zt = zf[nz]
-                else:
-                    zt = zc[j]
-                top = max(top, zt)
+    zs = np.empty(nz + 1)
+    ts = np.empty(nz + 1)
+    for i in range(nr + 1):
+        n = 0
+        if i < nr:
+            for j in range(nz):
+                if tissue[i, j]:
+                    zs[n], ts[n] = zc[j], t[i, j]
+                    n += 1
+                elif n > 0 and not np.isnan(tip_cols[i]) and zs[n - 1] < 0.0:
+                    zs[n], ts[n] = 0.0, tip_cols[i]
+                    n += 1
+                    # the slab between the last cell centre and the tip face, as the rows do
+                    # between the first centre and the side wall
+                    z0, t0 = zs[n - 2], ts[n - 2]
+                    ring = np.pi * (rf[i + 1] ** 2 - rf[i] ** 2)
+                    if tip_cols[i] <= theta:
+                        radius = max(radius, rc[i])
+                        if t0 > theta:  # the rows count that cell only where its centre is cold
+                            volume += ring * (0.0 - _crossing(0.0, tip_cols[i], z0, t0, theta))
+                    break
+        else:
+            for j in range(nz):
+                if not np.isnan(wall_rows[j]):
+                    zs[n], ts[n] = zc[j], wall_rows[j]
+                    n += 1
+        for k in range(n):
+            if ts[k] > theta:
+                continue
+            if k > 0 and ts[k - 1] > theta and zs[k - 1] < zs[k]:
+                zb = _crossing(zs[k], ts[k], zs[k - 1], ts[k - 1], theta)
+            elif k == 0 and i < nr and zs[0] == zc[0]:
+                zb = zf[0]
+            else:
+                zb = zs[k]
+            if k < n - 1 and ts[k + 1] > theta:
+                zt = _crossing(zs[k], ts[k], zs[k + 1], ts[k + 1], theta)
+            elif k == n - 1 and i < nr and zs[k] == zc[nz - 1]:
+                zt = zf[nz]
+            else:
+                zt = zs[k]
+            bottom = min(bottom, zb)
+            top = max(top, zt)
     length = top - bottom if top >= bottom else 0.0
     return radius, length, volume

@@ -46,6 +46,12 @@ def blood_heat_capacity() -> float:
     return blood["density_kg_per_m3"] * blood["specific_heat_j_per_kg_k"]
 
 
+def is_bench_medium(name: str) -> bool:
+    """Whether a library tissue is a bench medium (a phantom or ex vivo tissue: no blood flow, no
+    metabolism, at room temperature unless told otherwise)."""
+    return bool(_data()["tissue"].get(name, {}).get("bench", False))
+
+
 def get_tissue(name: str, t_arterial_k: float = c_to_k(37.0)) -> Tissue:
     """A library tissue with frozen properties derived by the composition model."""
     data = _data()
@@ -57,10 +63,10 @@ def get_tissue(name: str, t_arterial_k: float = c_to_k(37.0)) -> Tissue:
     k_u = row["conductivity_w_per_m_k"]
     phi_w = w * rho / WATER_DENSITY_KG_PER_M3
     sources = {k.removesuffix("_source"): v for k, v in row.items() if k.endswith("_source")}
+    sources.setdefault("freezing_range", rng["source"])
     sources.update(
         frozen="composition model (Choi & Okos 1986) with " + water["k_ice_source"],
         latent_heat=water["latent_heat_source"],
-        freezing_range=rng["source"],
         blood=data["blood"]["source"],
     )
     return Tissue(
@@ -70,8 +76,8 @@ def get_tissue(name: str, t_arterial_k: float = c_to_k(37.0)) -> Tissue:
         c_unfrozen=rho * c_u_mass,
         c_frozen=rho * (c_u_mass + w * (water["c_ice_j_per_kg_k"] - water["c_water_j_per_kg_k"])),
         latent_heat=rho * w * water["latent_heat_j_per_kg"],
-        t_solidus=c_to_k(rng["t_solidus_c"]),
-        t_liquidus=c_to_k(rng["t_liquidus_c"]),
+        t_solidus=c_to_k(row.get("t_solidus_c", rng["t_solidus_c"])),
+        t_liquidus=c_to_k(row.get("t_liquidus_c", rng["t_liquidus_c"])),
         # mL/min/kg -> m^3 of blood per s per m^3 of tissue
         perfusion_per_s=row["perfusion_ml_per_min_per_kg"] * 1e-6 / 60.0 * rho,
         blood_heat_capacity=blood_heat_capacity(),
