@@ -5,6 +5,7 @@ import pytest
 
 from cryoplan.errors import InputError
 from cryoplan.tissue import Tissue, get_tissue, tissue_names
+from cryoplan.tissue.library import is_bench_medium
 from cryoplan.tissue import enthalpy as ent
 
 
