@@ -5,8 +5,8 @@ import pytest
 
 from cryoplan.errors import InputError
 from cryoplan.tissue import Tissue, get_tissue, tissue_names
-from cryoplan.tissue.library import is_bench_medium
 from cryoplan.tissue import enthalpy as ent
+from cryoplan.tissue.library import is_bench_medium
 
 
 def test_enthalpy_and_temperature_are_inverse(reference_tissue):
