@@ -17,12 +17,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cryoplan import config
+from cryoplan.atomic import write_json
 from cryoplan.cryogen.thermo import CryogenSupply, expand, standard_gas_density_kg_per_m3
 from cryoplan.data import read_toml
 from cryoplan.errors import InputError, exit_on_input_error
 from cryoplan.injury.grade import GRADE_NAMES
 from cryoplan.procedure import Result, run
-from cryoplan.result import expansion_json, isotherm_key, to_json, write_json
+from cryoplan.result import expansion_json, isotherm_key, to_json
 from cryoplan.units import BAR_PA, c_to_k, k_to_c
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,

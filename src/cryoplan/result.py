@@ -1,12 +1,8 @@
-"""A run's result as JSON (degrees Celsius, mm, ml, W at this boundary) and atomic file writes."""
+"""A run's result as JSON (degrees Celsius, mm, ml, W at this boundary)."""
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -211,35 +207,6 @@ def _outcome_json(result: Result) -> dict[str, Any] | None:
         "note": o.note,
         "sources": "src/cryoplan/data/outcome.toml",
     }
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)  # the only way to read it; done once at import, before any threads write
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-
-
-def write_atomic(path: str | Path, write) -> None:
-    """Write a file through a temporary file in the same folder and a rename, so a crash or an
-    error never leaves a half-written result. ``write(tmp_path)`` produces the content."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it owner-only; give it a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: str | Path, data: dict[str, Any]) -> None:
-    write_atomic(path, lambda p: p.write_text(json.dumps(data, indent=1, allow_nan=False)))
 
 
 def final_history_summary(result: Result) -> dict[str, Any]:

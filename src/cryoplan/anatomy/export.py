@@ -1,6 +1,6 @@
 """Voxel fields to files that 3D Slicer and ParaView open: NIfTI-1 (.nii / .nii.gz, one field per
 file, affine in mm) and VTK XML image data (.vti, every field in one file, base64 binary).
-Both are written atomically (``result.write_atomic``).
+Both are written atomically (``atomic.write_atomic``).
 
 >>> import numpy as np, tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cryoplan.anatomy.labels import nifti_bytes
-from cryoplan.result import write_atomic
+from cryoplan.atomic import write_atomic
 
 
 def affine_mm(origin: np.ndarray, spacing: np.ndarray) -> np.ndarray:

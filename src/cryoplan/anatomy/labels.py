@@ -200,7 +200,7 @@ def read_nifti(path: str | Path, structures: dict[int, Structure]) -> LabelVolum
 
 
 def nifti_bytes(values: np.ndarray, affine_mm: np.ndarray, gzip_it: bool) -> bytes:
-    """A NIfTI-1 image of ``values`` (for ``result.write_atomic``)."""
+    """A NIfTI-1 image of ``values`` (for ``atomic.write_atomic``)."""
     import nibabel as nib
 
     img = nib.Nifti1Image(np.asarray(values), affine_mm)

@@ -25,10 +25,10 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from cryoplan import __version__
+from cryoplan.atomic import write_atomic
 from cryoplan.data import read_toml
 from cryoplan.errors import InputError
 from cryoplan.report import figures, static
-from cryoplan.result import write_atomic
 
 REQUIRED = {"simulation": ("iceball", "probe", "protocol"), "plan": ("anatomy", "status", "why")}
 GRADE_NAMES = {0: "none", 1: "neurapraxia", 2: "axonotmesis", 3: "neurotmesis risk"}

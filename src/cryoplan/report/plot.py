@@ -10,8 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from cryoplan.atomic import write_atomic  # noqa: E402
 from cryoplan.procedure import Result  # noqa: E402
-from cryoplan.result import write_atomic  # noqa: E402
 
 
 def plot(result: Result, path: str | Path) -> None:

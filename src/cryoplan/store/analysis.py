@@ -68,7 +68,7 @@ def km_png(curves: list[Curve], path: Path | None = None) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cryoplan.result import write_atomic
+    from cryoplan.atomic import write_atomic
 
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     for c in curves:

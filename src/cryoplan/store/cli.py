@@ -95,7 +95,7 @@ def km(
     db: DB = None,
 ) -> None:
     """Kaplan-Meier curves of relief duration by protocol."""
-    from cryoplan.result import write_json
+    from cryoplan.atomic import write_json
     from cryoplan.store.analysis import curves_json, kaplan_meier, km_png
 
     curves = kaplan_meier(_open(db).durations())

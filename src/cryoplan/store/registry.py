@@ -217,7 +217,7 @@ class Registry:
     def export_csv(self, path: Path) -> int:
         """One row per follow-up (procedure columns repeated; a procedure without follow-ups
         gets one row with the follow-up columns empty). Returns the rows written."""
-        from cryoplan.result import write_atomic
+        from cryoplan.atomic import write_atomic
 
         rows = []
         for p in self.procedures():

@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from cryoplan.atomic import write_atomic, write_json
 from cryoplan.errors import InputError
-from cryoplan.result import write_atomic, write_json
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 Kind = Literal["simulation", "plan"]
