@@ -44,12 +44,6 @@ from cryoplan.units import BAR_PA, c_to_k
 DEFAULT_MASS_FLOW_G_PER_S = 0.4
 DEFAULT_INTERNAL_HTC = 5000.0
 
-CUSTOM_TISSUE_KEYS = (
-    "k_unfrozen_w_per_m_k", "k_frozen_w_per_m_k", "c_unfrozen_j_per_m3_k", "c_frozen_j_per_m3_k",
-    "latent_heat_j_per_m3", "t_solidus_c", "t_liquidus_c", "perfusion_per_s", "metabolic_w_per_m3",
-)
-
-
 def probe(pc: ProbeConfig, cc: CryogenConfig, geometry: str = "axisymmetric",
           ) -> tuple[ProbeModel, Expansion | None, CatalogProbe | None, float | None]:
     """The probe (catalog, cannula and cryogen resolved), its expansion, catalog entry and the
@@ -105,16 +99,11 @@ def probe(pc: ProbeConfig, cc: CryogenConfig, geometry: str = "axisymmetric",
 
 
 def tissue(tc: TissueConfig) -> Tissue:
-    """The tissue: a library entry with any properties the file overrides, or a custom one."""
+    """The tissue: a library entry with any properties the file overrides, or a custom one
+    (which the schema has checked to give every property)."""
     t_art = c_to_k(tc.arterial_temperature_c)
     given = tc.model_dump(exclude_none=True)
-    if tc.type == "custom":
-        for key in CUSTOM_TISSUE_KEYS:
-            if key not in given:
-                raise InputError(f"tissue.{key}", "<missing>", "a value: custom tissues need every property")
-        base = None
-    else:
-        base = get_tissue(tc.type, t_art)
+    base = None if tc.type == "custom" else get_tissue(tc.type, t_art)
 
     def pick(key: str, attr: str, convert=lambda x: x):
         return convert(given[key]) if key in given else getattr(base, attr)
@@ -148,21 +137,18 @@ def grid(gc: GridConfig, probe: ProbeModel) -> Grid:
 
 
 def nerves(ncs: list[NerveConfig], grid: Grid) -> tuple[Nerve, ...]:
-    """The [[nerve]] entries as paths, each checked to lie in the tissue of the grid."""
+    """The [[nerve]] entries as paths (points, or a straight nerve: the schema has checked that
+    each has one), each checked to lie in the tissue of the grid."""
     out = []
     for k, nc in enumerate(ncs):
         where = f"nerve[{k}]"
         diameter = nc.diameter_mm * 1e-3 if nc.diameter_mm else default_nerve_diameter_m()
         if nc.points_mm is not None:
-            if nc.distance_mm is not None or nc.orientation is not None:
-                raise InputError(f"{where}.points_mm", nc.points_mm,
-                                 "either points_mm or distance_mm with orientation, not both")
             nerve = Nerve(nc.name, diameter, np.array(nc.points_mm) * 1e-3)
-        elif nc.distance_mm is not None and nc.orientation is not None:
+        else:
+            assert nc.distance_mm is not None and nc.orientation is not None
             nerve = straight_nerve(nc.name, diameter, nc.distance_mm * 1e-3, nc.orientation,
                                    nc.offset_along_axis_mm * 1e-3, nc.length_mm * 1e-3)
-        else:
-            raise InputError(f"{where}", nc.name, "a path: points_mm, or distance_mm with orientation")
         _, pts = nerve.cross_sections(min(grid.min_spacing, diameter / 2))
         to_grid_coordinates(grid, pts, f"{where} ({nc.name})")  # inside the probe or the domain: error now
         out.append(nerve)
