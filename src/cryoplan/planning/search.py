@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 from cryoplan import resolve
 from cryoplan.anatomy.labels import LabelVolume, anatomy_data, read_label_table, read_nifti
 from cryoplan.anatomy.templates import Anatomy, template
+from cryoplan.atomic import write_atomic
 from cryoplan.errors import InputError
 from cryoplan.injury.assess import assess
 from cryoplan.injury.nerve import Nerve
@@ -47,6 +47,7 @@ from cryoplan.planning.space import (
     sigma_from_mean_error,
     sigma_from_radius95,
 )
+from cryoplan.progress import Progress, Reporter
 from cryoplan.thermal.placement import PlacedProbe, rasterise
 from cryoplan.thermal.solver3d import ThermalResult3D
 from cryoplan.thermal.steady import steady_temperature
@@ -59,13 +60,15 @@ CHECK_RUNS = 4
 @dataclass(frozen=True)
 class Check:
     """The chosen plan re-simulated with the probe displaced by ``offset_mm``, against the Monte
-    Carlo's rigid-shift estimate for the same displacement."""
+    Carlo's rigid-shift estimate for the same displacement. ``refused`` says why a displaced
+    probe could not be simulated (through bone, out of the volume): it then has no temperature."""
 
     offset_mm: tuple[float, float, float]
     blocked: bool
-    min_temperature_k: float
+    min_temperature_k: float | None
     rigid_blocked: bool
     rigid_min_temperature_k: float
+    refused: str | None = None
 
 
 @dataclass(frozen=True)
@@ -228,8 +231,12 @@ def _init_worker(ctx: Context) -> None:
     import numba
     from threadpoolctl import threadpool_limits
 
+    from cryoplan.procs import exit_with_parent, ignore_interrupts
+
     global _WORKER_CONTEXT
     _WORKER_CONTEXT = ctx
+    exit_with_parent()
+    ignore_interrupts()
     # One process per core: one numba thread, and one BLAS thread. OpenBLAS otherwise starts a
     # thread per core in every worker, whose spin-waiting after each small call (the steady
     # start's conjugate gradients) slowed two workers to less than one (benchmarks/README.md).
@@ -237,25 +244,40 @@ def _init_worker(ctx: Context) -> None:
     threadpool_limits(limits=1)
 
 
-def _evaluate_in_worker(cand: Candidate) -> Evaluation:
+def _evaluate_in_worker(job: tuple[int, Candidate]) -> tuple[int, Evaluation]:
     assert _WORKER_CONTEXT is not None
-    return evaluate(_WORKER_CONTEXT, cand)
+    return job[0], evaluate(_WORKER_CONTEXT, job[1])
 
 
-def _check_in_worker(job: tuple[Candidate, np.ndarray]) -> tuple[bool, float]:
+CheckRun = tuple[bool, float | None, str | None]
+
+
+def _check_in_worker(job: tuple[int, Candidate, np.ndarray]) -> tuple[int, CheckRun]:
     assert _WORKER_CONTEXT is not None
-    return _check(_WORKER_CONTEXT, *job)
+    return job[0], _check(_WORKER_CONTEXT, job[1], job[2])
 
 
-def _check(ctx: Context, cand: Candidate, offset: np.ndarray) -> tuple[bool, float]:
+def _check(ctx: Context, cand: Candidate, offset: np.ndarray) -> CheckRun:
+    """(blocked, coldest target temperature, why not simulated) of the displaced candidate."""
     try:
         result = simulate(ctx, cand, tip=cand.tip + offset)
-    except InputError:  # displaced into bone or out of the volume: no run to compare with
-        return False, float("nan")
+    except InputError as err:  # displaced into bone or out of the volume: no run to compare with
+        return False, None, f"the displaced probe is refused ({err.field}: {err.allowed})"
     t_liq, t_sol = ctx.grid.materials[0].t_liquidus, ctx.grid.materials[0].t_solidus
     found = [assess(n, ctx.grid, result.history, ctx.injury, t_liq, t_sol, inside_probe_ok=True)
              for n in ctx.targets]
-    return all(a.blocked for a in found), min(a.min_temperature_k for a in found)
+    return all(a.blocked for a in found), min(a.min_temperature_k for a in found), None
+
+
+def _run_all(pool, fn, serial, jobs: list, tick: Callable[[], None]) -> list:
+    """``fn`` over ``jobs`` (each job's first item its index) in the pool, or ``serial`` here;
+    ``tick()`` after each; results in the jobs' order."""
+    found = {}
+    results = pool.imap_unordered(fn, jobs) if pool else ((j[0], serial(*j[1:])) for j in jobs)
+    for k, value in results:
+        found[k] = value
+        tick()
+    return [found[j[0]] for j in jobs]
 
 
 def _why(chosen: Evaluation | None, evaluations: list[Evaluation], required: float) -> str:
@@ -295,11 +317,45 @@ def _why(chosen: Evaluation | None, evaluations: list[Evaluation], required: flo
     return text
 
 
-def plan(
-    cfg: PlanConfig, base: Path = Path("."), progress: Callable[[int, int, str], None] | None = None
-) -> Plan:
-    """Search for the plan (raises InputError for a bad plan file)."""
+class _Tracker:
+    """The planner's progress: candidate runs done, of the most it may still need (the rest of
+    this protocol's placements, at most ``keep`` of them at each longer protocol, then the checks
+    and the nominal run)."""
+
+    def __init__(self, report: Reporter | None, levels: int, keep: int):
+        self.report, self.levels_left, self.keep = report, levels, keep
+        self.done, self.alive, self.final_left = 0, 0, CHECK_RUNS + 1
+        self.phase, self.phase_done, self.phase_total = "", 0, 0
+
+    def bound(self) -> int:
+        later = max(self.levels_left - 1, 0) * min(self.keep or self.alive, self.alive)
+        return self.done + (self.phase_total - self.phase_done) + later + self.final_left
+
+    def start(self, phase: str, runs: int, final: bool = False) -> None:
+        self.phase, self.phase_done, self.phase_total = phase, 0, runs
+        if final:  # the checks and the nominal run are this phase now
+            self.levels_left, self.final_left = 0, 0
+        else:
+            self.alive = runs
+        self._send()
+
+    def tick(self) -> None:
+        self.done += 1
+        self.phase_done += 1
+        self._send()
+
+    def _send(self) -> None:
+        if self.report is not None:
+            self.report(Progress(self.phase, self.phase_done, self.phase_total, "runs",
+                                 self.done / self.bound(), at_most=True))
+
+
+def plan(cfg: PlanConfig, base: Path = Path("."), progress: Reporter | None = None) -> Plan:
+    """Search for the plan (raises InputError for a bad plan file); ``progress`` gets a
+    ``Progress`` after each candidate run."""
     start = time.perf_counter()
+    if progress is not None:
+        progress(Progress("setting up the anatomy and its resting temperature", 0, 0, "", 0.0, at_most=True))
     ctx, anatomy, cands = context(cfg, base)
     refusals: dict[tuple, str | None] = {}
     for c in cands:  # the geometry does not depend on the protocol: check each tip and direction once
@@ -311,51 +367,46 @@ def plan(
     levels: dict[tuple[int, float], list[Candidate]] = {}
     for c in cands:
         levels.setdefault((c.cycles, c.freeze_s), []).append(c)
-    pool = (
-        ProcessPoolExecutor(
-            workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(ctx,)
-        )
-        if workers > 1
-        else None
-    )
+    alive = {key for key, why in refusals.items() if why is None}
+    track = _Tracker(progress, len(levels), cfg.plan.keep)
+    pool = (get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(ctx,))
+            if workers > 1 else None)
     try:
-        done = 0
-        alive = {key for key, why in refusals.items() if why is None}
-        for (cycles, freeze), level in levels.items():
+        for n, ((cycles, freeze), level) in enumerate(levels.items()):
             evaluations += [Evaluation(c, refused=refusals[_key(c)]) for c in level if refusals[_key(c)]]
             runnable = [c for c in level if _key(c) in alive]
-            found = (
-                list(pool.map(_evaluate_in_worker, runnable))
-                if pool
-                else [evaluate(ctx, c) for c in runnable]
-            )
+            track.start(f"protocol {n + 1} of {len(levels)} ({cycles} x {freeze:g} s): placements",
+                        len(runnable))
+            found = _run_all(pool, _evaluate_in_worker, lambda c: evaluate(ctx, c),
+                             list(enumerate(runnable)), track.tick)
+            track.levels_left -= 1
             evaluations += found
-            done += len(level)
-            if progress is not None:
-                progress(done, len(cands), f"{cycles} x {freeze:g} s")
             ok = [e for e in found if e.feasible]
             if ok:
                 chosen = max(ok, key=lambda e: (e.block_probability, e.worst_margin_k))
                 break
             alive = _survivors(found, cfg.plan.keep)
         checks: tuple[Check, ...] = ()
+        nominal = None
         if chosen is not None:
             offsets = ctx.offsets[1 : 1 + CHECK_RUNS]
-            jobs = [(chosen.candidate, o) for o in offsets]
-            runs = list(pool.map(_check_in_worker, jobs)) if pool else [_check(ctx, *j) for j in jobs]
+            track.start("re-simulating the plan at displaced placements", len(offsets) + 1, final=True)
+            jobs = [(k, chosen.candidate, o) for k, o in enumerate(offsets)]
+            runs = _run_all(pool, _check_in_worker, lambda c, o: _check(ctx, c, o), jobs, track.tick)
             checks = tuple(
-                Check(
-                    tuple(round(float(x), 2) for x in o * 1e3),
-                    b,
-                    t,
-                    bool(chosen.sample_blocked[k + 1]),
-                    float(chosen.sample_min_k[k + 1]),
-                )
-                for k, (o, (b, t)) in enumerate(zip(offsets, runs, strict=True))
+                Check(tuple(round(float(x), 2) for x in o * 1e3), b, t, bool(chosen.sample_blocked[k + 1]),
+                      float(chosen.sample_min_k[k + 1]), why)
+                for k, (o, (b, t, why)) in enumerate(zip(offsets, runs, strict=True))
             )
+            nominal = simulate(ctx, chosen.candidate)
+            track.tick()
+        if pool:
+            pool.close()
+            pool.join()
     finally:
         if pool:
-            pool.shutdown()
+            pool.terminate()  # an error or Ctrl-C: no worker outlives the search
+            pool.join()
     relief = None
     if chosen is not None:
         blocked = [a for a in chosen.nominal if a.blocked]
@@ -366,7 +417,8 @@ def plan(
                 cfg.patient.susceptibility,
             )
     entry = _exit_point(ctx, chosen) if chosen else None
-    nominal = simulate(ctx, chosen.candidate) if chosen else None
+    if progress is not None:
+        progress(Progress("plan found" if chosen else "no safe plan", 1, 1, "", 1.0))
     return Plan(
         anatomy.name,
         ctx.required,
@@ -397,9 +449,9 @@ def _exit_point(ctx: Context, chosen: Evaluation) -> np.ndarray:
     return tip + float(s.min()) * axis
 
 
-def export(plan: Plan, out_dir: Path) -> list[Path]:
+def export(plan: Plan, out_dir: Path, write=write_atomic) -> list[Path]:
     """The chosen plan's labels and coldest temperatures as NIfTI (one file each) and VTK image
-    data (all fields), for 3D Slicer and ParaView."""
+    data (all fields), for 3D Slicer and ParaView, written with ``write(path, writer)``."""
     from cryoplan.anatomy.export import write_nifti, write_vti
 
     if plan.run is None:
@@ -407,12 +459,8 @@ def export(plan: Plan, out_dir: Path) -> list[Path]:
     vol, coldest = plan.volume, plan.coldest_c
     probe = (~plan.run.history.tissue).astype(np.uint8)
     paths = [out_dir / "labels.nii.gz", out_dir / "min_temperature_c.nii.gz", out_dir / "plan.vti"]
-    write_nifti(paths[0], vol.labels.astype(np.int16), vol.origin, vol.spacing)
-    write_nifti(paths[1], coldest.astype(np.float32), vol.origin, vol.spacing)
-    write_vti(
-        paths[2],
-        vol.origin,
-        vol.spacing,
-        {"labels": vol.labels, "min_temperature_c": coldest, "probe": probe},
-    )
+    write_nifti(paths[0], vol.labels.astype(np.int16), vol.origin, vol.spacing, write)
+    write_nifti(paths[1], coldest.astype(np.float32), vol.origin, vol.spacing, write)
+    write_vti(paths[2], vol.origin, vol.spacing,
+              {"labels": vol.labels, "min_temperature_c": coldest, "probe": probe}, write)
     return paths
