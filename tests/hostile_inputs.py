@@ -59,6 +59,15 @@ def _numbers() -> list[tuple[str, str]]:
 NERVE = '[[nerve]]\nname = "L4 medial branch"\ndistance_mm = 2.0\norientation = "perpendicular"\n'
 
 
+def _phase(seconds: str) -> str:
+    return f'[protocol]\nphases = [{{kind = "freeze", seconds = {seconds}}}]\n'
+
+
+def _named(name: str) -> str:
+    """A small valid procedure whose nerve has ``name``."""
+    return BASE + SMALL_GRID + NERVE.replace("L4 medial branch", name)
+
+
 def procedure_cases() -> list[tuple[str, str]]:
     """(name, TOML text) of hostile procedure files."""
     cases: list[tuple[str, str]] = []
@@ -66,11 +75,12 @@ def procedure_cases() -> list[tuple[str, str]]:
         for bad in ("nan", "inf", "-inf", "true", '"1.5"', "1e308", "-1e308"):
             cases.append((f"{section}.{key} = {bad}", _with(section, f"{key} = {bad}")))
     for bad in ("nan", "inf", "true", "1e12", "0", "-1", '"60"'):
-        cases.append((f"seconds = {bad}", PROBE + f'[protocol]\nphases = [{{kind = "freeze", seconds = {bad}}}]\n'))
+        cases.append((f"seconds = {bad}", PROBE + _phase(bad)))
     for bad in ("nan", "inf", "-inf", "true"):
         cases.append((f"isotherms {bad}", _with("output", f"isotherms_c = [0.0, {bad}]")))
         cases.append((f"history thresholds {bad}", _with("output", f"history_thresholds_c = [{bad}]")))
-        cases.append((f"points {bad}", BASE + f'[[nerve]]\nname = "n"\npoints_mm = [[2.0, -5, 1], [2.0, 5, {bad}]]\n'))
+        points = f'[[nerve]]\nname = "n"\npoints_mm = [[2.0, -5, 1], [2, 5, {bad}]]\n'
+        cases.append((f"points {bad}", BASE + points))
         cases.append((f"nerve distance {bad}", BASE + NERVE.replace("2.0", bad)))
         cases.append((f"nerve offset {bad}", BASE + NERVE + f"offset_along_axis_mm = {bad}\n"))
         cases.append((f"nerve length {bad}", BASE + NERVE + f"length_mm = {bad}\n"))
@@ -100,11 +110,11 @@ def procedure_cases() -> list[tuple[str, str]]:
         ("deep array", "x = " + "[" * 100_000 + "]" * 100_000 + "\n"),
         ("deep inline tables", "x = " + "{a = " * 3000 + "1" + "}" * 3000 + "\n"),
         ("deep dotted table", "[" + ".".join(["a"] * 5000) + "]\n"),
-        ("markup in a nerve name", BASE + SMALL_GRID + NERVE.replace("L4 medial branch", "L4 [/oops] branch")),
-        ("markup tag in a name", BASE + SMALL_GRID + NERVE.replace("L4 medial branch", "[bold red]L4[/]")),
-        ("emoji code in a name", BASE + SMALL_GRID + NERVE.replace("L4 medial branch", ":skull: L4")),
-        ("control characters in a name", BASE + SMALL_GRID + NERVE.replace("L4 medial branch", "L4\\u001b[2J\\r\\n")),
-        ("a megabyte name", BASE + NERVE.replace("L4 medial branch", "x" * 1_000_000)),
+        ("markup in a nerve name", _named("L4 [/oops] branch")),
+        ("markup tag in a name", _named("[bold red]L4[/]")),
+        ("emoji code in a name", _named(":skull: L4")),
+        ("control characters in a name", _named("L4\\u001b[2J\\r\\n")),
+        ("a megabyte name", _named("x" * 1_000_000)),
         ("typo seconds", PROBE + '[protocol]\nphases = [{kind = "freeze", secconds = 60}]\n'),
         ("typo section", PROBE + '[protocl]\nphases = [{kind = "freeze", seconds = 60}]\n'),
         ("typo grid key", _with("grid", "spacing = 0.25")),
@@ -181,6 +191,7 @@ def plan_cases() -> list[tuple[str, str]]:
     return cases
 
 
+CLI = [sys.executable, "-c", "from cryoplan.cli import app; app()"]
 BINARY = [("binary", b"\x00\x01\x02\xff\xfe" * 100), ("utf-16", "[probe]\n".encode("utf-16")),
           ("NUL in a string", b'[probe]\ncatalog = "n2o\x00"\n')]
 
@@ -200,7 +211,7 @@ def main() -> None:  # pragma: no cover - a report, not a test
         (folder / "in.toml").write_bytes(body)
         start = time.monotonic()
         try:
-            res = subprocess.run([sys.executable, "-c", "from cryoplan.cli import app; app()", command, "in.toml", "--json", "out.json"],
+            res = subprocess.run([*CLI, command, "in.toml", "--json", "out.json"],
                                  cwd=folder, capture_output=True, text=True, timeout=args.timeout)
             verdict = ("traceback" if "Traceback" in res.stderr + res.stdout
                        else f"exit {res.returncode}" + (", one line" if res.stderr.count("\n") <= 1 else ""))

@@ -133,4 +133,4 @@ def test_missing_and_malformed_files(tmp_path):
 
 def test_probe_command_bad_gas():
     result = runner.invoke(app, ["probe", "--gas", "helium"])
-    assert result.exit_code == 2 and "cryogen.gas" in result.stderr
+    assert result.exit_code == 2 and "--gas = 'helium'" in result.stderr

@@ -90,11 +90,15 @@ def test_relief_curve_falls_through_its_percentiles(simulated):
 def test_a_warning_reaches_the_page(simulated):
     data, _ = simulated
     data = json.loads(json.dumps(data))
-    data["nerves"][0]["warnings"] = ["an isotherm only grazes the nerve"]
+    data["warnings"].append({"code": "nerve", "message": "an isotherm only grazes the nerve",
+                             "about": "test branch"})
     data["nerves"][0]["reversible"] = False
     page = render(data)
     assert "test branch: an isotherm only grazes the nerve" in page
     assert "may not be reversible" in page
+    del data["warnings"]  # a result written before warnings were named: its nerves' are shown
+    data["nerves"][0]["warnings"] = ["an older caveat"]
+    assert "test branch: an older caveat" in render(data)
 
 
 def test_report_command_and_bad_results(simulated, tmp_path):

@@ -81,6 +81,7 @@ class OutputSet:
 
     def __init__(self) -> None:
         self._staged: list[tuple[Path, Path]] = []
+        self.written: list[Path] = []  # after the ``with`` block: the files written
 
     def stage(self, path: str | Path, write: Writer) -> None:
         self._staged.append((_stage(Path(path), write), Path(path)))
@@ -102,6 +103,7 @@ class OutputSet:
             self.discard()
             raise
         self._staged = []
+        self.written += done
         return done
 
     def discard(self) -> None:

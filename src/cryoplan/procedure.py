@@ -63,7 +63,9 @@ def setup(cfg: ProcedureConfig) -> Setup:
     """Resolve a validated procedure into the solver's problem (raises InputError)."""
     probe, expansion, cat, bore = resolve.probe(cfg.probe, cfg.cryogen, cfg.grid.geometry)
     tissue = resolve.tissue(cfg.tissue)
-    grid = resolve.grid(cfg.grid, probe)
+    grid = resolve.grid(cfg.grid, cfg.probe)
+    assert abs(grid.probe_radius - probe.radius) < 1e-12 and (
+        grid.geometry == "radial" or abs(grid.active_length - probe.active_length) < 1e-12)
     nerves = resolve.nerves(cfg.nerve, grid)
     injury = resolve.injury(cfg.injury)
     iso = tuple(c_to_k(x) for x in cfg.output.isotherms_c)

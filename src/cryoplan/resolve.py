@@ -20,6 +20,8 @@ from cryoplan.config import (
     PhaseConfig,
     ProbeConfig,
     TissueConfig,
+    probe_active_length_mm,
+    probe_diameter_mm,
 )
 from cryoplan.cryogen.catalog import CatalogProbe, cannula, catalog_probe, check_fits
 from cryoplan.cryogen.thermo import CryogenSupply, Expansion, expand
@@ -126,13 +128,17 @@ def tissue(tc: TissueConfig) -> Tissue:
     )
 
 
-def grid(gc: GridConfig, probe: ProbeModel) -> Grid:
-    """The radial or axisymmetric grid around the probe."""
+def grid(gc: GridConfig, pc: ProbeConfig) -> Grid:
+    """The radial or axisymmetric grid around the probe (its diameter and active length from the
+    file or its catalog entry, as ``probe`` takes them; a radial run without a length stands for
+    one metre of probe). Needs no cryogen, so a run's geometry can be checked before it starts."""
+    radius = probe_diameter_mm(pc) / 2 * 1e-3
     uniform = gc.uniform_extent_mm * 1e-3 if gc.uniform_extent_mm else None
     if gc.geometry == "radial":
-        return radial_grid(probe.radius, gc.extent_mm * 1e-3, gc.spacing_mm * 1e-3, gc.growth, uniform,
-                           active_length=probe.active_length)
-    return axisymmetric_grid(probe.radius, probe.active_length, gc.extent_mm * 1e-3,
+        length = probe_active_length_mm(pc) * 1e-3 if pc.active_length_mm or pc.catalog else 1.0
+        return radial_grid(radius, gc.extent_mm * 1e-3, gc.spacing_mm * 1e-3, gc.growth, uniform,
+                           active_length=length)
+    return axisymmetric_grid(radius, probe_active_length_mm(pc) * 1e-3, gc.extent_mm * 1e-3,
                              gc.spacing_mm * 1e-3, gc.growth, uniform)
 
 

@@ -17,7 +17,7 @@ from rich.table import Table
 from cryoplan.errors import exit_on_input_error
 
 registry_app = typer.Typer(no_args_is_help=True, help="The outcome registry (SQLite or PostgreSQL).")
-out = Console()
+out = Console(markup=False, emoji=False, highlight=False)
 DB = Annotated[str | None, typer.Option("--db", help="database URL (default: $CRYOPLAN_REGISTRY or "
                                                      "sqlite:///cryoplan-registry.db)")]
 
@@ -47,7 +47,7 @@ def add(
     db: DB = None,
 ) -> None:
     """Record a procedure from its simulation or plan result."""
-    from cryoplan.report.html import load_result
+    from cryoplan.service import load_result
     from cryoplan.store.entries import from_result
 
     entry = from_result(load_result(result_json), pseudonym, treated_on, levels, nerves)
