@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from cryoplan.cli import app as cli_app
 from cryoplan.web.app import create_app
 
-SHORT = {"template": "demo", "protocol": {"cycles": 1, "freeze_s": 30, "thaw_s": 0}}
+SHORT = {"template": "demo", "protocol": {"cycles": 1, "freeze_seconds": 30, "thaw_seconds": 0}}
 
 
 def wait_done(client: TestClient, run_id: str, seconds: float = 120) -> dict:
