@@ -31,8 +31,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from cryoplan.errors import MISSING, InputError
 
-Positive = Annotated[float, Field(gt=0)]
-NonNegative = Annotated[float, Field(ge=0)]
+
+def upto(most: float, low: float = 0.0, open_low: bool = True) -> Any:
+    """A number above ``low`` (or at least it) and at most ``most``: the bound of a physical
+    quantity far beyond any real value, so that a number that is merely huge (1e308) is refused
+    here rather than overflowing the solver."""
+    return Annotated[float, Field(gt=low, le=most) if open_low else Field(ge=low, le=most)]
+
 Celsius = Annotated[float, Field(gt=-273.15, lt=100)]
 #: Longest text a name may have (it is printed in tables and reports).
 MAX_NAME = 80
@@ -62,38 +67,38 @@ class ProbeConfig(_Section):
     temperature_c: Celsius | None = None
     cannula_gauge: Annotated[int, Field(ge=10, le=27)] | None = None
     cannula_inner_diameter_mm: Annotated[float, Field(ge=0.1, le=20)] | None = None
-    mass_flow_g_per_s: Positive | None = None
-    internal_htc_w_per_m2_k: Positive | None = None
+    mass_flow_g_per_s: upto(1000) | None = None
+    internal_htc_w_per_m2_k: upto(1e8) | None = None
 
 
 class CryogenConfig(_Section):
     gas: Literal["n2o", "ln2", "argon", "co2"] | None = None
-    supply_pressure_bar: Positive | None = None
+    supply_pressure_bar: upto(1000) | None = None
     supply_temperature_c: Annotated[float, Field(gt=-273.15, lt=200)] | None = None
-    back_pressure_bar: Positive = 1.01325
+    back_pressure_bar: upto(100) = 1.01325
     recuperator_effectiveness: Annotated[float, Field(ge=0, le=1)] | None = None
     supply_phase: Literal["liquid", "vapour"] | None = None
 
 
 class TissueConfig(_Section):
     type: str = "muscle"
-    k_unfrozen_w_per_m_k: Positive | None = None
-    k_frozen_w_per_m_k: Positive | None = None
-    c_unfrozen_j_per_m3_k: Positive | None = None
-    c_frozen_j_per_m3_k: Positive | None = None
-    latent_heat_j_per_m3: NonNegative | None = None
+    k_unfrozen_w_per_m_k: upto(1000) | None = None
+    k_frozen_w_per_m_k: upto(1000) | None = None
+    c_unfrozen_j_per_m3_k: upto(1e8) | None = None
+    c_frozen_j_per_m3_k: upto(1e8) | None = None
+    latent_heat_j_per_m3: upto(1e10, open_low=False) | None = None
     t_solidus_c: Annotated[float, Field(gt=-273.15, lt=40)] | None = None
     t_liquidus_c: Annotated[float, Field(gt=-273.15, lt=40)] | None = None
-    perfusion_per_s: NonNegative | None = None
-    blood_heat_capacity_j_per_m3_k: Positive | None = None
-    metabolic_w_per_m3: NonNegative | None = None
+    perfusion_per_s: upto(10, open_low=False) | None = None
+    blood_heat_capacity_j_per_m3_k: upto(1e8) | None = None
+    metabolic_w_per_m3: upto(1e7, open_low=False) | None = None
     initial_temperature_c: Annotated[float, Field(gt=0, lt=45)] = 37.0
     arterial_temperature_c: Annotated[float, Field(gt=0, lt=45)] = 37.0
 
 
 class PhaseConfig(_Section):
     kind: Literal["freeze", "passive-thaw", "active-thaw"]
-    seconds: Positive
+    seconds: upto(1e9)  # the run's budget refuses what would take too long
     temperature_c: Celsius | None = None
 
     @model_validator(mode="after")
@@ -113,7 +118,7 @@ class GridConfig(_Section):
     spacing_mm: Annotated[float, Field(gt=0, le=10)] = 0.25
     extent_mm: Annotated[float, Field(gt=0, le=1000)] = 20.0
     growth: Annotated[float, Field(ge=1.0, le=1.5)] = 1.0
-    uniform_extent_mm: Positive | None = None
+    uniform_extent_mm: upto(1000) | None = None
     outer_boundary: Literal["initial-temperature", "insulated"] = "initial-temperature"
 
     @model_validator(mode="after")
@@ -136,7 +141,7 @@ Temperatures = Annotated[list[Celsius], Field(min_length=1, max_length=20), Afte
 class OutputConfig(_Section):
     isotherms_c: Temperatures = [0.0, -20.0, -40.0]
     history_thresholds_c: Temperatures | None = None
-    interval_s: Positive = 1.0
+    interval_s: upto(1e9) = 1.0
 
 
 Point = Annotated[list[Annotated[float, Field(ge=-1000, le=1000)]], Field(min_length=3, max_length=3)]
@@ -166,20 +171,20 @@ class NerveConfig(_Section):
 class InjuryConfig(_Section):
     neurapraxia_below_c: Celsius | None = None
     axonotmesis_below_c: Celsius | None = None
-    axonotmesis_min_seconds: NonNegative | None = None
+    axonotmesis_min_seconds: upto(86400, open_low=False) | None = None
     axonotmesis_min_cycles: Annotated[int, Field(ge=1)] | None = None
     neurotmesis_below_c: Celsius | None = None
-    min_block_length_mm: Positive | None = None
+    min_block_length_mm: upto(1000) | None = None
     refine_with_cell_model: bool = False
 
 
 class PatientConfig(_Section):
-    susceptibility: Positive = 1.0
+    susceptibility: upto(1000, 1e-3, open_low=False) = 1.0
 
 
 class OutcomeConfig(_Section):
     nerves_treated: Annotated[int, Field(ge=1)] | None = None
-    regrowth_distance_mm: NonNegative | None = None
+    regrowth_distance_mm: upto(2000, open_low=False) | None = None
     retreat_at_probability: Annotated[float, Field(gt=0, lt=1)] | None = None
     # a registry URL: use its newest refit instead of the prior (never from an upload)
     registry: Annotated[str, Field(min_length=1, max_length=2000)] | None = None

@@ -108,10 +108,12 @@ def prepare(kind: Kind, data: dict[str, Any], *, base: str | Path = ".", upload:
         cfg = config.parse(data)
         estimate = budget.simulation(cfg)
     budget.check(estimate, limits, allow_large and not upload)
-    if kind == "simulation":
-        from cryoplan import resolve
+    from cryoplan import resolve
 
+    if kind == "simulation":
         resolve.nerves(cfg.nerve, resolve.grid(cfg.grid, cfg.probe))  # in the domain, not in the probe
+    if cfg.outcome.registry is not None:
+        resolve.relief_model(cfg.outcome)  # a registry that cannot be read is named now, not after the run
     return Job(kind, cfg, Path(base), estimate)
 
 

@@ -30,7 +30,6 @@ from cryoplan.config import (
 )
 from cryoplan.errors import MISSING, InputError
 
-Positive = Annotated[float, Field(gt=0)]
 Point = Annotated[list[Annotated[float, Field(ge=-1000, le=1000)]], Field(min_length=3, max_length=3)]
 Path_ = Annotated[str, Field(min_length=1, max_length=4096)]
 #: Longest freeze the planner tries (s).

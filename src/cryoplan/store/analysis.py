@@ -16,7 +16,7 @@ from lifelines import KaplanMeierFitter
 from cryoplan.errors import InputError
 from cryoplan.outcome.fit import refit
 from cryoplan.outcome.relief import ReliefModel, default_model
-from cryoplan.store.registry import Duration, Registry
+from cryoplan.store.registry import Duration, Registry, masked
 
 
 @dataclass(frozen=True)
@@ -104,5 +104,6 @@ def model_from_registry(url: str) -> ReliefModel:
     """The newest refit stored in the registry at ``url``."""
     model = Registry(url).latest_fit()
     if model is None:
-        raise InputError("outcome.registry", url, "a registry with a refit (run: cryoplan registry refit)")
+        raise InputError("outcome.registry", masked(url),
+                         "a registry with a refit (run: cryoplan registry refit)")
     return model

@@ -33,7 +33,9 @@ def _open(db: str | None):
 def init(db: DB = None) -> None:
     """Create the registry (or bring its schema up to date)."""
     reg = _open(db)
-    out.print(f"registry at {reg.url}, schema revision {reg.revision()}")
+    from cryoplan.store.registry import masked
+
+    out.print(f"registry at {masked(reg.url)}, schema revision {reg.revision()}")
 
 
 @registry_app.command()
