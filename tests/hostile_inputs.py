@@ -65,7 +65,7 @@ def _phase(seconds: str) -> str:
 
 def _named(name: str) -> str:
     """A small valid procedure whose nerve has ``name``."""
-    return BASE + SMALL_GRID + NERVE.replace("L4 medial branch", name)
+    return BASE + SMALL_GRID + NERVE.replace("L4 medial branch", name) + "length_mm = 10.0\n"
 
 
 def procedure_cases() -> list[tuple[str, str]]:

@@ -73,6 +73,7 @@ def test_demo_writes_its_files(tmp_path):
     data = json.loads((tmp_path / "cryoplan-demo.json").read_text())
     assert [p["kind"] for p in data["protocol"]] == ["freeze", "passive-thaw", "freeze"]
     assert data["probe"]["cannula_bore_mm"] == pytest.approx(2.159)
+    assert data["warnings"] == []  # a domain sized for the run, cited tissue properties
     assert (tmp_path / "cryoplan-demo.png").exists()
     assert "Ice ball" in result.stdout
 

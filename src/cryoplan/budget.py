@@ -77,6 +77,16 @@ class Estimate:
                 "memory_mb": round(self.memory_bytes / 2**20, 1), "seconds": round(self.seconds, 1)}
 
 
+def count(x: float) -> int:
+    """``ceil(x)`` for counting cells and steps, capped at 1e30 (a count that large is refused
+    anyway, and infinity has no integer).
+
+    >>> count(2.5), count(float("inf"))
+    (3, 1000000000000000019884624838656)
+    """
+    return math.ceil(min(x - 1e-9, 1e30))
+
+
 def cells_along(length: float, spacing: float, uniform: float, growth: float) -> int:
     """Cells over ``length``: uniform ``spacing`` up to ``uniform``, then each cell ``growth``
     times the last (``grid.stretched_faces``), counted in closed form.
@@ -85,14 +95,14 @@ def cells_along(length: float, spacing: float, uniform: float, growth: float) ->
     (5, 20)
     """
     core = min(length, uniform)
-    n = math.ceil(core / spacing - 1e-9)
+    n = count(core / spacing)
     rest = length - core
     if rest <= 0:
         return max(n, 1)
     if growth <= 1.0:
-        return n + math.ceil(rest / spacing - 1e-9)
+        return n + count(rest / spacing)
     # cells spacing g, spacing g^2, ... until their sum reaches rest (a sliver joins the last one)
-    return n + max(1, round(math.log(1 + rest * (growth - 1) / (spacing * growth)) / math.log(growth)))
+    return n + max(1, count(math.log(1 + rest * (growth - 1) / (spacing * growth)) / math.log(growth) - 0.5))
 
 
 def _max_diffusivity(cfg) -> tuple[float, float]:
@@ -115,16 +125,16 @@ def simulation(cfg) -> Estimate:
     if radial:
         cells = n_r
     else:
-        n_active = math.ceil(probe_active_length_mm(cfg.probe) / g.spacing_mm - 1e-9)
+        n_active = count(probe_active_length_mm(cfg.probe) / g.spacing_mm)
         n_z = 2 * cells_along(g.extent_mm, g.spacing_mm, uniform, g.growth) + n_active
-        cells = (n_r + round(a / g.spacing_mm)) * n_z
+        cells = (n_r + count(a / g.spacing_mm - 0.5)) * n_z
     alpha, perfusion = _max_diffusivity(cfg)
     c = (2 if radial else 4) + (2 if cfg.probe.boundary == "fixed-temperature" else 0)
     dt = 0.9 / (c * alpha / (g.spacing_mm * 1e-3) ** 2 + perfusion)
     phases = cfg.protocol.phases
     interval = cfg.output.interval_s
-    outputs = 1 + sum(max(1, math.ceil(p.seconds / interval - 1e-9)) for p in phases)
-    steps = sum(math.ceil(p.seconds / dt) for p in phases) + outputs
+    outputs = 1 + sum(max(1, count(p.seconds / interval)) for p in phases)
+    steps = sum(count(p.seconds / dt) for p in phases) + outputs
     thresholds = len(cfg.output.history_thresholds_c or cfg.output.isotherms_c) + 4 * bool(cfg.nerve)
     series = 5 + 3 * len(cfg.output.isotherms_c)
     memory = cells * (BYTES_PER_CELL + 8 * (thresholds + 6)) + outputs * series * BYTES_PER_SAMPLE
@@ -187,7 +197,7 @@ def plan(cfg, base=None) -> Estimate:
     workers = pc.workers or os.cpu_count() or 1
     steps = sum(runs) + CHECK_RUNS + 1
     memory = voxels * BYTES_PER_VOXEL * (min(workers, steps) + 1)
-    outputs = math.ceil(longest / pc.max_step_s) + 1
+    outputs = count(longest / pc.max_step_s) + 1
     slow = "anatomy.spacing_mm" if voxels > 1e6 else "plan"
     return Estimate("plan", voxels, steps, outputs, memory, work / min(workers, placements), dt_explicit, {
         "cells": ("anatomy.spacing_mm", "voxels of the anatomy's box"),

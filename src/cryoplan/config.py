@@ -98,7 +98,7 @@ class TissueConfig(_Section):
 
 class PhaseConfig(_Section):
     kind: Literal["freeze", "passive-thaw", "active-thaw"]
-    seconds: upto(1e9)  # the run's budget refuses what would take too long
+    seconds: upto(1e9, 1e-3, open_low=False)  # the run's budget refuses what would take too long
     temperature_c: Celsius | None = None
 
     @model_validator(mode="after")
@@ -115,7 +115,7 @@ class ProtocolConfig(_Section):
 
 class GridConfig(_Section):
     geometry: Literal["radial", "axisymmetric"] = "axisymmetric"
-    spacing_mm: Annotated[float, Field(gt=0, le=10)] = 0.25
+    spacing_mm: Annotated[float, Field(ge=1e-3, le=10)] = 0.25  # a micron at least
     extent_mm: Annotated[float, Field(gt=0, le=1000)] = 20.0
     growth: Annotated[float, Field(ge=1.0, le=1.5)] = 1.0
     uniform_extent_mm: upto(1000) | None = None
@@ -141,7 +141,7 @@ Temperatures = Annotated[list[Celsius], Field(min_length=1, max_length=20), Afte
 class OutputConfig(_Section):
     isotherms_c: Temperatures = [0.0, -20.0, -40.0]
     history_thresholds_c: Temperatures | None = None
-    interval_s: upto(1e9) = 1.0
+    interval_s: upto(1e9, 1e-3, open_low=False) = 1.0
 
 
 Point = Annotated[list[Annotated[float, Field(ge=-1000, le=1000)]], Field(min_length=3, max_length=3)]
@@ -339,20 +339,24 @@ def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | 
     return model
 
 
+_TAG = re.compile(r"^[a-z][a-z-]*\[.*\]$")  # e.g. "function-after[_plain_text(), str]", "list[float]"
+
+
 def _field_name(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
     for item in loc:
         if isinstance(item, int) and parts:
             parts[-1] = f"{parts[-1]}[{item}]"
-        elif item in ("literal", "constrained-float", "list", "function-after") or "[" in str(item):
-            continue
-        else:
-            parts.append(str(item))
+        elif item in ("literal", "constrained-float", "list", "function-after") or _TAG.match(str(item)):
+            continue  # pydantic's name for a branch of a type, not a key
+        else:  # a key from the file: quoted unless it is a plain name
+            parts.append(str(item) if re.fullmatch(r"[A-Za-z0-9_-]+", str(item)) else repr(str(item)))
     return ".".join(parts)
 
 
 def _unknown_key(root: type[BaseModel], loc: tuple[Any, ...], value: Any) -> InputError:
-    key, field = str(loc[-1]), _field_name(loc)
+    key = str(loc[-1])
+    field = _field_name(loc) or repr(key)
     model = _model_at(root, loc[:-1])
     known = list(model.model_fields) if model else []
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)

@@ -17,6 +17,12 @@ def shown(value: object) -> str:
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
 
 
+def _printable(field: str) -> str:
+    """A field name as one printable line (a key from a file may hold anything), shortened."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(field))
+    return text if len(text) <= 2 * MAX_SHOWN else text[: 2 * MAX_SHOWN - 3] + "..."
+
+
 class _Missing:
     def __repr__(self) -> str:
         return "(missing)"
@@ -36,7 +42,7 @@ class InputError(ValueError):
     def __init__(self, field: str, value: object, allowed: str):
         self.field, self.value, self.allowed = field, value, allowed
         allowed = " ".join(str(allowed).split())  # one line, whatever an underlying message held
-        super().__init__(f"{field} = {shown(value)}: allowed is {allowed}")
+        super().__init__(f"{_printable(field)} = {shown(value)}: allowed is {allowed}")
 
     def __reduce__(self):  # travels between processes (the planner's workers)
         return type(self), (self.field, self.value, self.allowed)
