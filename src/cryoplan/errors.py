@@ -23,6 +23,19 @@ def _printable(field: str) -> str:
     return text if len(text) <= 2 * MAX_SHOWN else text[: 2 * MAX_SHOWN - 3] + "..."
 
 
+def masked(url: str) -> str:
+    """A URL fit to print: its password replaced by ***.
+
+    >>> masked("postgresql+psycopg://alice:s3cr%40t@db.example:5432/reg")
+    'postgresql+psycopg://alice:***@db.example:5432/reg'
+    >>> masked("sqlite:///reg.db")
+    'sqlite:///reg.db'
+    """
+    import re
+
+    return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", url)
+
+
 class _Missing:
     def __repr__(self) -> str:
         return "(missing)"

@@ -35,7 +35,7 @@ from typing import Any, Literal
 from cryoplan import budget
 from cryoplan.atomic import OutputSet, check_writable, check_writable_dir
 from cryoplan.config import read_toml_file, read_toml_text
-from cryoplan.errors import InputError
+from cryoplan.errors import InputError, masked
 from cryoplan.progress import Progress, Reporter
 from cryoplan.warnings import NamedWarning
 
@@ -82,7 +82,8 @@ def _refuse_server_keys(data: dict[str, Any]) -> None:
     for section, key in SERVER_KEYS:
         part = data.get(section)
         if isinstance(part, dict) and part.get(key) is not None:
-            raise InputError(f"{section}.{key}", part[key], "nothing in an upload: a path, URL or host is a "
+            value = masked(part[key]) if isinstance(part[key], str) else part[key]
+            raise InputError(f"{section}.{key}", value, "nothing in an upload: a path, URL or host is a "
                              "setting of the server (cryoplan serve), not of an uploaded file")
 
 

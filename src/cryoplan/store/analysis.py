@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 from lifelines import KaplanMeierFitter
 
-from cryoplan.errors import InputError
+from cryoplan.errors import InputError, masked
 from cryoplan.outcome.fit import refit
 from cryoplan.outcome.relief import ReliefModel, default_model
-from cryoplan.store.registry import Duration, Registry, masked
+from cryoplan.store.registry import Duration, Registry
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def _open(db: str | None):
 def init(db: DB = None) -> None:
     """Create the registry (or bring its schema up to date)."""
     reg = _open(db)
-    from cryoplan.store.registry import masked
+    from cryoplan.errors import masked
 
     out.print(f"registry at {masked(reg.url)}, schema revision {reg.revision()}")
 

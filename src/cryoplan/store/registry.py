@@ -38,7 +38,7 @@ from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
-from cryoplan.errors import InputError
+from cryoplan.errors import InputError, masked
 from cryoplan.outcome.fit import OutcomeRecord
 from cryoplan.outcome.relief import ReliefModel
 from cryoplan.store import entries
@@ -49,17 +49,6 @@ DEFAULT_URL = "sqlite:///cryoplan-registry.db"
 DAYS_PER_MONTH = 365.25 / 12
 CSV_COLUMNS = ["procedure_ref", *(f.name for f in fields(ProcedureEntry) if f.name != "result_json"),
                "seen_on", "pain_score", "pain_returned"]
-
-
-def masked(url: str) -> str:
-    """A database URL fit to print: its password replaced by ***.
-
-    >>> masked("postgresql+psycopg://alice:s3cr%40t@db.example:5432/reg")
-    'postgresql+psycopg://alice:***@db.example:5432/reg'
-    >>> masked("sqlite:///reg.db")
-    'sqlite:///reg.db'
-    """
-    return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", url)
 
 
 def _hide(text: str, url: str) -> str:

@@ -22,6 +22,8 @@ from typing import Annotated, Any, Literal
 
 import tomli_w
 from fastapi import FastAPI, HTTPException, Path, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,12 +41,15 @@ TEMPLATES: dict[str, tuple[Literal["simulation", "plan"], str, str]] = {
 }
 GASES = ("n2o", "ln2", "argon", "co2")
 MAX_TOML_CHARS = 100_000
+#: Request bodies as the files are read: no unknown keys, numbers are numbers (not true/false or
+#: text), finite ones only.
+STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class ProtocolChoice(BaseModel):
     """A freeze-thaw protocol, named as in plan files ([plan] cycles, freeze_seconds, thaw_seconds)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = STRICT
     cycles: int = Field(ge=1, le=4, description="freeze cycles")
     freeze_seconds: float = Field(gt=0, le=900, description="seconds per freeze")
     thaw_seconds: float = Field(ge=0, le=900, description="passive thaw between freezes, s")
@@ -54,7 +59,7 @@ class RunRequest(BaseModel):
     """A built-in template, or a procedure/plan file's text, with optional probe, gas and
     protocol choices that replace the file's."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = STRICT
     template: Literal["demo", "plan-l4"] | None = None
     procedure_toml: str | None = Field(None, max_length=MAX_TOML_CHARS)
     kind: Literal["simulation", "plan"] | None = Field(None, description="required with procedure_toml")
@@ -101,7 +106,7 @@ class Options(BaseModel):
 
 
 class RecordIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     run_id: str = Field(pattern=r"^[0-9a-f]{32}$")
     pseudonym: str = Field(max_length=64)
     treated_on: str = Field(max_length=10, description="YYYY-MM-DD")
@@ -109,7 +114,7 @@ class RecordIn(BaseModel):
 
 
 class FollowUpIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     seen_on: str = Field(max_length=10, description="YYYY-MM-DD")
     pain_score: int = Field(ge=0, le=10)
     pain_returned: bool
@@ -136,7 +141,8 @@ class ErrorOut(BaseModel):
 
 ERRORS = {400: {"model": ErrorOut, "description": "a body that cannot be parsed"},
           413: {"model": ErrorOut, "description": "upload too large"},
-          401: {"model": ErrorOut, "description": "token missing or wrong"}}
+          401: {"model": ErrorOut, "description": "token missing or wrong"},
+          503: {"model": ErrorOut, "description": "the server's registry cannot be opened"}}
 
 
 def _unprocessable(err: InputError) -> HTTPException:
@@ -263,6 +269,13 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
                   description="Simulate and plan cryoneurolysis; record outcomes.")
     app.add_middleware(BodyLimit, limit=max_upload_bytes)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own answer, but a NaN in the body (JSON allows it) is echoed as null, not a 500
+        from cryoplan.service import finite
+
+        return JSONResponse({"detail": jsonable_encoder(finite(list(exc.errors()))[0])}, status_code=422)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         headers = dict(exc.headers or {})
@@ -283,7 +296,10 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
                 import cryoplan.store.analysis  # noqa: F401 - imports lifelines, pandas
                 from cryoplan.store.registry import Registry
 
-                registry_cache.append(Registry(registry_url))
+                try:
+                    registry_cache.append(Registry(registry_url))
+                except InputError as err:  # the server's setting, not the request: its message is masked
+                    raise HTTPException(503, detail=str(err)) from None
             return registry_cache[0]
 
     @app.middleware("http")
