@@ -56,6 +56,7 @@ def test_the_report_is_self_contained_and_complete(simulated):
                       "Coldest temperature reached (mirrored about the probe axis)",
                       "Injury along each nerve", "Expected pain relief"]
     assert page.count('class="plotly-graph-div"') == len(figs)
+    assert "Citation keys" in page and "Hasgall PA" in page  # "ITIS (muscle)" spelled out
     pngs = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)", page)
     assert len(pngs) == len(figs)
     assert all(base64.b64decode(p)[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)

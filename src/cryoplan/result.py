@@ -14,6 +14,16 @@ from cryoplan.procedure import Result
 from cryoplan.units import BAR_PA, k_to_c
 
 
+def sig(x: float, digits: int = 4) -> float:
+    """``x`` to ``digits`` significant digits, as a plain float (a property known to 3-4
+    digits is not written with 17).
+
+    >>> sig(1.8143500000000001), sig(0.0006703499999999999), sig(272677125.0)
+    (1.814, 0.0006703, 272700000.0)
+    """
+    return float(f"{float(x):.{digits}g}")
+
+
 def _clean(values) -> list[float | None]:
     """Round to 4 decimals; NaN becomes null."""
     return [None if (v is None or not math.isfinite(v)) else round(float(v), 4) for v in values]
@@ -38,8 +48,8 @@ def expansion_json(e: Expansion, mass_flow_kg_per_s: float) -> dict[str, Any]:
         "recuperator_effectiveness": e.recuperator_effectiveness,
         "outlet_temperature_c": round(k_to_c(e.outlet_temperature_k), 3),
         "outlet_quality": None if e.outlet_quality is None else round(e.outlet_quality, 4),
-        "refrigeration_j_per_kg": round(e.refrigeration_j_per_kg, 1),
-        "mass_flow_g_per_s": round(mass_flow_kg_per_s * 1e3, 9),
+        "refrigeration_j_per_kg": sig(e.refrigeration_j_per_kg, 5),
+        "mass_flow_g_per_s": sig(mass_flow_kg_per_s * 1e3),
         "cooling_capacity_w": round(e.cooling_capacity_w(mass_flow_kg_per_s), 3),
     }
 
@@ -58,15 +68,16 @@ def to_json(result: Result) -> dict[str, Any]:
     cryogen = None
     if s.expansion is not None:
         cryogen = {**expansion_json(s.expansion, probe.mass_flow),
-                   "internal_htc_w_per_m2_k": probe.internal_htc}
+                   "internal_htc_w_per_m2_k": sig(probe.internal_htc)}
     freeze_s = sum(p.seconds for p in prob.protocol.phases if p.kind == "freeze")
+    axisymmetric = prob.grid.geometry == "axisymmetric"
     return {
         "cryoplan_version": __version__,
         "kind": "simulation",
         "geometry": prob.grid.geometry,
         "probe": {
-            "diameter_mm": probe.diameter * 1e3,
-            "active_length_mm": probe.active_length * 1e3 if prob.grid.geometry == "axisymmetric" else None,
+            "diameter_mm": sig(probe.diameter * 1e3),
+            "active_length_mm": sig(probe.active_length * 1e3) if axisymmetric else None,
             "boundary": probe.boundary,
             "catalog": s.catalog.name if s.catalog else None,
             "cannula_bore_mm": None if s.cannula_bore_m is None else round(s.cannula_bore_m * 1e3, 3),
@@ -80,20 +91,20 @@ def to_json(result: Result) -> dict[str, Any]:
         "cryogen": cryogen,
         "tissue": {
             "type": prob.tissue.name,
-            "k_unfrozen_w_per_m_k": prob.tissue.k_unfrozen,
-            "k_frozen_w_per_m_k": prob.tissue.k_frozen,
-            "c_unfrozen_j_per_m3_k": prob.tissue.c_unfrozen,
-            "c_frozen_j_per_m3_k": prob.tissue.c_frozen,
-            "latent_heat_j_per_m3": prob.tissue.latent_heat,
+            "k_unfrozen_w_per_m_k": sig(prob.tissue.k_unfrozen),
+            "k_frozen_w_per_m_k": sig(prob.tissue.k_frozen),
+            "c_unfrozen_j_per_m3_k": sig(prob.tissue.c_unfrozen),
+            "c_frozen_j_per_m3_k": sig(prob.tissue.c_frozen),
+            "latent_heat_j_per_m3": sig(prob.tissue.latent_heat),
             "t_solidus_c": round(k_to_c(prob.tissue.t_solidus), 3),
             "t_liquidus_c": round(k_to_c(prob.tissue.t_liquidus), 3),
-            "perfusion_per_s": prob.tissue.perfusion_per_s,
-            "metabolic_w_per_m3": prob.tissue.metabolic,
+            "perfusion_per_s": sig(prob.tissue.perfusion_per_s),
+            "metabolic_w_per_m3": sig(prob.tissue.metabolic),
             "sources": prob.tissue.sources,
         },
         "protocol": [
             {"kind": p.kind, "seconds": p.seconds,
-             "temperature_c": None if p.temperature_k is None else k_to_c(p.temperature_k)}
+             "temperature_c": None if p.temperature_k is None else round(k_to_c(p.temperature_k), 3)}
             for p in prob.protocol.phases
         ],
         "iceball": {"times_s": _clean(th.times), "isotherms": iso},
@@ -112,10 +123,10 @@ def to_json(result: Result) -> dict[str, Any]:
         "solver": {
             "cells": int(prob.grid.tissue.sum()),
             "min_spacing_mm": round(prob.grid.min_spacing * 1e3, 5),
-            "time_step_s": th.time_step,
+            "time_step_s": sig(th.time_step),
             "outer_boundary": prob.outer_boundary,
-            "energy_j": {k: round(v, 6) for k, v in th.energy.items()},
-            "energy_balance_error": th.energy_balance_error,
+            "energy_j": {k: sig(v, 7) for k, v in th.energy.items()},
+            "energy_balance_error": sig(th.energy_balance_error, 2),
             "wall_time_s": round(result.wall_time_s, 3),
         },
     }

@@ -133,11 +133,14 @@ class Ran:
 
 
 def finite(data: Any, path: str = "") -> tuple[Any, list[str]]:
-    """``data`` with every NaN or infinity replaced by None, and where they were.
+    """``data`` as plain Python values (numpy scalars become floats, ints and bools) with every
+    NaN or infinity replaced by None, and where they were.
 
     >>> finite({"a": [1.0, float("nan")], "b": {"c": float("inf")}})
     ({'a': [1.0, None], 'b': {'c': None}}, ['a[1]', 'b.c'])
     """
+    if hasattr(data, "item") and not isinstance(data, dict | list | tuple | str):  # a numpy scalar
+        data = data.item()
     if isinstance(data, float) and not math.isfinite(data):
         return None, [path]
     if isinstance(data, dict):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,42 @@ def _data_file_sources(name: str, already: dict[str, None]) -> list[str]:
     return [s for s in found if s not in already]
 
 
+#: The data files whose sources a report may show (and whose citation keys it spells out).
+DATA_FILES = ("tissues.toml", "injury.toml", "outcome.toml", "anatomy.toml", "probes.toml")
+_KEY = re.compile(r"^# ([A-Z][A-Z0-9]+)\s+= (.*)$")
+
+
+def citation_keys() -> dict[str, str]:
+    """The short keys the data files cite by (``ITIS (muscle)``), each with its full citation: the
+    files define them in their header comments (``# ITIS = Hasgall PA et al., ...``, continued on
+    indented comment lines)."""
+    from importlib import resources
+
+    keys: dict[str, str] = {}
+    for name in DATA_FILES:
+        current = None
+        for line in resources.files("cryoplan.data").joinpath(name).read_text(encoding="utf-8").splitlines():
+            match = _KEY.match(line)
+            if match:
+                current = match.group(1)
+                keys[current] = match.group(2).strip()
+            elif current and line.startswith("#   "):
+                keys[current] += " " + line[1:].strip()
+            else:
+                current = None
+    return keys
+
+
+def _keys_cited(texts) -> str:
+    """The citation keys used in ``texts``, spelled out."""
+    keys = citation_keys()
+    used = [k for k in keys if any(re.search(rf"\b{k}\b", t) for t in texts)]
+    if not used:
+        return ""
+    return ("<h3>Citation keys</h3><ul>" + "".join(f"<li><b>{_e(k)}</b>: {_e(keys[k])}</li>" for k in used)
+            + "</ul>")
+
+
 def sources(data: dict[str, Any]) -> str:
     kind = kind_of(data)
     models = [m for m in read_toml("models.toml").values() if kind in m["used_by"]]
@@ -176,11 +213,14 @@ def sources(data: dict[str, Any]) -> str:
         parts.append("<h3>Data in this result</h3><ul>"
                      + "".join(f"<li>{_e(s)}</li>" for s in in_result) + "</ul>")
     files = ["injury.toml", "outcome.toml"] + (["anatomy.toml"] if kind == "plan" else [])
+    shown = list(in_result)
     for name in files:
         cited = _data_file_sources(name, in_result)
+        shown += cited
         if cited:
             parts.append(f"<h3>More in data/{name}</h3><ul>"
                          + "".join(f"<li>{_e(s)}</li>" for s in cited) + "</ul>")
+    parts.append(_keys_cited(shown))
     return "".join(parts)
 
 
