@@ -10,14 +10,12 @@ import time
 import pytest
 from hostile_inputs import BINARY, CLI, PROBE, _phase, plan_cases, procedure_cases
 
+#: One case of each kind (every case is in the slow suite, and in-process in test_fuzz_schema.py).
 PICK = {
-    "simulation": ["seconds = nan", "seconds = true", "seconds = 1e12", "interval 1e-9", "extent 10000 mm",
-                   "spacing 1e-6 mm", "deep array", "deep dotted table", "duplicate isotherms",
-                   "typo seconds", "diameter in metres", "a megabyte name", "nerve outside the domain",
-                   "registry host with a password", "control characters in a name",
-                   "tissue.k_frozen_w_per_m_k = inf"],
-    "plan": ["plan.freeze_seconds = [1e9]", "plan.seed = -1", "huge search", "fine voxels", "nifti path",
-             "typo plan key"],
+    "simulation": ["seconds = true", "tissue.k_frozen_w_per_m_k = inf", "interval 1e-9", "deep dotted table",
+                   "duplicate isotherms", "typo seconds", "nerve outside the domain",
+                   "registry host with a password"],
+    "plan": ["plan.seed = -1", "huge search"],
 }
 
 
@@ -57,20 +55,22 @@ def test_binary_files_are_refused(tmp_path, name, body):
     _assert_refused(res, tmp_path, name)
 
 
-@pytest.mark.parametrize("name", ["markup in a nerve name", "markup tag in a name", "emoji code in a name"])
-def test_markup_in_a_name_is_printed_as_it_is(tmp_path, name):
-    text = dict(procedure_cases())[name]
+def test_markup_in_names_is_printed_as_it_is(tmp_path):
+    names = ["L4 [/oops] branch", "[bold red]L4[/]", ":skull: L4"]
+    text = dict(procedure_cases())["markup in a nerve name"] + "".join(
+        f'[[nerve]]\nname = "{n}"\ndistance_mm = {2.0 + k}\norientation = "parallel"\nlength_mm = 10.0\n'
+        for k, n in enumerate(names[1:]))
     res, _ = _run(tmp_path, "simulation", text.encode())
     assert res.returncode == 0, res.stderr
-    shown = {"markup in a nerve name": "L4 [/oops] branch", "markup tag in a name": "[bold red]L4[/]",
-             "emoji code in a name": ":skull: L4"}[name]
-    assert shown in res.stdout and (tmp_path / "out.json").exists() and (tmp_path / "out.html").exists()
+    for name in names:
+        assert name in res.stdout
+    assert (tmp_path / "out.json").exists() and (tmp_path / "out.html").exists()
 
 
 def test_unwritable_outputs_are_refused_before_the_run(tmp_path):
     (tmp_path / "in.toml").write_text(dict(procedure_cases())["markup in a nerve name"])
     (tmp_path / "a-file").write_text("")
-    for option, target in (("--json", "a-file/r.json"), ("--report", "a-file/r.html"), ("--json", ".")):
+    for option, target in (("--report", "a-file/r.html"), ("--json", ".")):
         start = time.monotonic()
         res = subprocess.run([*CLI, "simulate", "in.toml", option, target, "--plot", "r.png"], cwd=tmp_path,
                              capture_output=True, text=True, timeout=60)

@@ -66,7 +66,8 @@ def _call(url: str, body: dict | None = None) -> dict:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
-@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT,
+                                 pytest.param(signal.SIGKILL, marks=pytest.mark.slow)])
 def test_stopping_the_server_during_a_plan_leaves_no_process(tmp_path, how):
     port = _free_port()
     server = subprocess.Popen(

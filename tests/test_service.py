@@ -103,7 +103,7 @@ def test_the_planner_writes_null_and_says_why_when_a_check_cannot_run(monkeypatc
     data = service.plan({"anatomy": {"template": "lumbar-medial-branch", "level": "L4", "spacing_mm": 1.0},
                          "probe": {"catalog": "n2o-2.0mm"},
                          "plan": {"placement": "stimulation", "block_probability": 0.5, "samples": 16,
-                                  "freeze_seconds": [120], "cycles": [1], "ring_deg": [], "gaps_mm": [0.0],
+                                  "freeze_seconds": [90], "cycles": [1], "ring_deg": [], "gaps_mm": [0.0],
                                   "workers": 1}})
     assert data["status"] == "plan"
     checks = data["rigid_shift_check"]
@@ -118,8 +118,8 @@ def test_the_planner_pool_reports_progress_and_leaves_no_worker():
     job = service.prepare("plan", {
         "anatomy": {"template": "lumbar-medial-branch", "level": "L4", "spacing_mm": 1.0},
         "probe": {"catalog": "n2o-2.0mm"},
-        "plan": {"placement": "stimulation", "block_probability": 0.5, "samples": 16, "cycles": [1],
-                 "freeze_seconds": [60, 120], "ring_deg": [], "gaps_mm": [0.0, 2.0], "workers": 2}})
+        "plan": {"placement": "stimulation", "block_probability": 0.99, "samples": 16, "cycles": [1],
+                 "freeze_seconds": [60, 90], "ring_deg": [], "gaps_mm": [0.0], "workers": 2}})
     ran = service.run(job, events.append)
     assert multiprocessing.active_children() == []
     fractions = [e.fraction for e in events]

@@ -8,9 +8,10 @@ how the bone and tissue boundaries near the probe reshape the ice ball when it m
 planner re-runs the chosen plan at displaced placements to report how large that is
 (``Plan.check``).
 
-Constraints (docs/planning.md, "How the planner decides"): every target blocked (``injury.assess``'s rule) with probability >=
-``block_probability``; no target point at Sunderland grade >= 3 in any sample; every protected
-structure warmer than its limit in every sample.
+Constraints (docs/planning.md, "How the planner decides"): every target blocked
+(``injury.assess``'s rule) with probability >= ``block_probability``; no target point at
+Sunderland grade >= 3 in any sample; every protected structure warmer than its limit in every
+sample.
 """
 
 from __future__ import annotations

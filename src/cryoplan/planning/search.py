@@ -318,36 +318,40 @@ def _why(chosen: Evaluation | None, evaluations: list[Evaluation], required: flo
 
 
 class _Tracker:
-    """The planner's progress: candidate runs done, of the most it may still need (the rest of
-    this protocol's placements, at most ``keep`` of them at each longer protocol, then the checks
-    and the nominal run)."""
+    """The planner's progress: the runs done in this phase, and the share of the simulated
+    seconds done out of the most the search may still need (the rest of this protocol's
+    placements, at most ``keep`` of them at each longer protocol, then the checks and the nominal
+    run at the longest protocol), so the time left it gives is an upper bound."""
 
-    def __init__(self, report: Reporter | None, levels: int, keep: int):
-        self.report, self.levels_left, self.keep = report, levels, keep
-        self.done, self.alive, self.final_left = 0, 0, CHECK_RUNS + 1
-        self.phase, self.phase_done, self.phase_total = "", 0, 0
+    def __init__(self, report: Reporter | None, level_seconds: list[float], keep: int):
+        self.report, self.level_seconds, self.keep = report, level_seconds, keep
+        self.level, self.alive, self.final, self.done = 0, 0, False, 0.0
+        self.phase, self.phase_done, self.phase_total, self.seconds = "", 0, 0, 0.0
 
-    def bound(self) -> int:
-        later = max(self.levels_left - 1, 0) * min(self.keep or self.alive, self.alive)
-        return self.done + (self.phase_total - self.phase_done) + later + self.final_left
+    def bound(self) -> float:
+        """Simulated seconds done plus the most still to do."""
+        later = 0.0 if self.final else sum(self.level_seconds[self.level + 1:]) * min(
+            self.keep or self.alive, self.alive)
+        final = 0.0 if self.final else (CHECK_RUNS + 1) * max(self.level_seconds)
+        return self.done + (self.phase_total - self.phase_done) * self.seconds + later + final
 
-    def start(self, phase: str, runs: int, final: bool = False) -> None:
-        self.phase, self.phase_done, self.phase_total = phase, 0, runs
-        if final:  # the checks and the nominal run are this phase now
-            self.levels_left, self.final_left = 0, 0
-        else:
-            self.alive = runs
+    def start(self, phase: str, runs: int, seconds: float, level: int = 0, final: bool = False) -> None:
+        self.phase, self.phase_done, self.phase_total, self.seconds = phase, 0, runs, seconds
+        self.final = final
+        if not final:
+            self.level, self.alive = level, runs
         self._send()
 
     def tick(self) -> None:
-        self.done += 1
+        self.done += self.seconds
         self.phase_done += 1
         self._send()
 
     def _send(self) -> None:
         if self.report is not None:
+            bound = self.bound()
             self.report(Progress(self.phase, self.phase_done, self.phase_total, "runs",
-                                 self.done / self.bound(), at_most=True))
+                                 self.done / bound if bound else 0.0, at_most=True))
 
 
 def plan(cfg: PlanConfig, base: Path = Path("."), progress: Reporter | None = None) -> Plan:
@@ -368,7 +372,7 @@ def plan(cfg: PlanConfig, base: Path = Path("."), progress: Reporter | None = No
     for c in cands:
         levels.setdefault((c.cycles, c.freeze_s), []).append(c)
     alive = {key for key, why in refusals.items() if why is None}
-    track = _Tracker(progress, len(levels), cfg.plan.keep)
+    track = _Tracker(progress, [level[0].protocol.total_seconds for level in levels.values()], cfg.plan.keep)
     pool = (get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(ctx,))
             if workers > 1 else None)
     try:
@@ -376,10 +380,9 @@ def plan(cfg: PlanConfig, base: Path = Path("."), progress: Reporter | None = No
             evaluations += [Evaluation(c, refused=refusals[_key(c)]) for c in level if refusals[_key(c)]]
             runnable = [c for c in level if _key(c) in alive]
             track.start(f"protocol {n + 1} of {len(levels)} ({cycles} x {freeze:g} s): placements",
-                        len(runnable))
+                        len(runnable), level[0].protocol.total_seconds, level=n)
             found = _run_all(pool, _evaluate_in_worker, lambda c: evaluate(ctx, c),
                              list(enumerate(runnable)), track.tick)
-            track.levels_left -= 1
             evaluations += found
             ok = [e for e in found if e.feasible]
             if ok:
@@ -390,7 +393,8 @@ def plan(cfg: PlanConfig, base: Path = Path("."), progress: Reporter | None = No
         nominal = None
         if chosen is not None:
             offsets = ctx.offsets[1 : 1 + CHECK_RUNS]
-            track.start("re-simulating the plan at displaced placements", len(offsets) + 1, final=True)
+            track.start("re-simulating the plan at displaced placements", len(offsets) + 1,
+                        chosen.candidate.protocol.total_seconds, final=True)
             jobs = [(k, chosen.candidate, o) for k, o in enumerate(offsets)]
             runs = _run_all(pool, _check_in_worker, lambda c, o: _check(ctx, c, o), jobs, track.tick)
             checks = tuple(
