@@ -357,6 +357,13 @@ class _Tracker:
 def plan(cfg: PlanConfig, base: Path = Path("."), progress: Reporter | None = None) -> Plan:
     """Search for the plan (raises InputError for a bad plan file); ``progress`` gets a
     ``Progress`` after each candidate run."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # one BLAS thread here too, as in the workers (_init_worker)
+        return _search(cfg, base, progress)
+
+
+def _search(cfg: PlanConfig, base: Path, progress: Reporter | None) -> Plan:
     start = time.perf_counter()
     if progress is not None:
         progress(Progress("setting up the anatomy and its resting temperature", 0, 0, "", 0.0, at_most=True))
