@@ -125,9 +125,6 @@ def _summary(data: dict) -> Table:
     return table
 
 
-GRADE_NAMES = {0: "none", 1: "neurapraxia", 2: "axonotmesis", 3: "neurotmesis risk"}
-
-
 def _nerve_table(nerves: list[dict]) -> Table:
     """One row per nerve: its name and what happened to it (two folding columns fit any width)."""
     from rich import box
@@ -139,7 +136,7 @@ def _nerve_table(nerves: list[dict]) -> Table:
     for n in nerves:
         blocked = f"blocked over {_fmt(n['blocked_length_mm'])} mm" if n["blocked"] else "not blocked"
         grade = n["sunderland_grade"]
-        table.add_row(n["name"], f"Sunderland grade {grade} ({GRADE_NAMES[grade]}), {blocked}, coldest "
+        table.add_row(n["name"], f"Sunderland grade {grade} ({n['grade_name']}), {blocked}, coldest "
                                  f"{_fmt(n['min_temperature_c'], 0)} °C, "
                                  + ("reversible" if n["reversible"] else "NOT reversible (grade 3 risk)"))
     return table

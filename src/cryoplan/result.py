@@ -9,6 +9,7 @@ import numpy as np
 
 from cryoplan import __version__
 from cryoplan.cryogen.thermo import Expansion
+from cryoplan.injury.grade import GRADE_NAMES
 from cryoplan.outcome.relief import ReliefDistribution
 from cryoplan.procedure import Result
 from cryoplan.units import BAR_PA, k_to_c
@@ -136,6 +137,7 @@ def _nerves_json(result: Result) -> list[dict[str, Any]]:
     return [{
         "name": a.name,
         "sunderland_grade": a.sunderland_grade,
+        "grade_name": GRADE_NAMES[a.sunderland_grade],
         "blocked": a.blocked,
         "blocked_length_mm": round(a.blocked_length_m * 1e3, 3),
         "min_temperature_c": round(a.min_temperature_k - 273.15, 2),
