@@ -261,6 +261,10 @@ def test_registry_command_line(tmp_path):
     res = runner.invoke(app, ["registry", "add", str(result), "--pseudonym", "Jane Doe", "--treated-on",
                               "2025-01-02", "--levels", "L4", "--db", db])
     assert res.exit_code == 2 and "pseudonym" in res.output
+    result.write_text('{"kind": "simulation", "iceball": 1, "probe": 1, "protocol": 1}')
+    res = runner.invoke(app, ["registry", "add", str(result), "--pseudonym", "pt-0002", "--treated-on",
+                              "2025-01-02", "--levels", "L4", "--db", db])
+    assert res.exit_code == 2 and "RESULT.json" in res.output and res.exception.__class__ is SystemExit
     res = runner.invoke(app, ["registry", "list", "--db", "mysql+nodriver://x"])
     assert res.exit_code == 2 and "registry URL" in res.output
 

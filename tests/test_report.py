@@ -108,7 +108,10 @@ def test_report_command_and_bad_results(simulated, tmp_path):
     src.write_text(json.dumps(data))
     res = runner.invoke(app, ["report", str(src), "-o", str(tmp_path / "out.html")])
     assert res.exit_code == 0 and (tmp_path / "out.html").stat().st_size > 3_000_000
-    for name, text in (("junk.json", "{not json"), ("other.json", '{"hello": 1}'), ("list.json", "[1, 2]")):
+    broken = '{"kind": "simulation", "iceball": 1, "probe": 1, "protocol": 1}'  # the keys, not the contents
+    deep = '{"kind": "plan", "anatomy": ' + "[" * 100000 + "]" * 100000 + "}"
+    for name, text in (("junk.json", "{not json"), ("other.json", '{"hello": 1}'), ("list.json", "[1, 2]"),
+                       ("broken.json", broken), ("deep.json", deep)):
         (tmp_path / name).write_text(text)
         out = tmp_path / f"{name}.html"
         res = runner.invoke(app, ["report", str(tmp_path / name), "-o", str(out)])

@@ -406,13 +406,14 @@ def report(
 ) -> None:
     """Turn a result JSON into one self-contained HTML report (figures, inputs, warnings, sources)."""
     from cryoplan.atomic import check_writable
-    from cryoplan.service import load_result
+    from cryoplan.service import load_result, reading_result
 
     data = load_result(result_json)
     check_writable("--out", out)
     from cryoplan.report.html import write_report
 
-    write_report(data, out)
+    with reading_result(result_json):
+        write_report(data, out)
     _console().print(f"wrote {out}")
 
 

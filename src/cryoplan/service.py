@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -265,6 +266,19 @@ def read_result(data: Any) -> dict[str, Any]:
         raise InputError("RESULT.json", data if len(str(data)) < 80 else "{...}",
                          f"the JSON of cryoplan simulate or cryoplan plan (missing: {', '.join(missing)})")
     return data
+
+
+@contextmanager
+def reading_result(name: str | Path):
+    """Use a result JSON inside this block: a file that has the top-level keys but not the
+    contents cryoplan wrote (edited by hand, cut short) is one InputError, not a traceback."""
+    try:
+        yield
+    except InputError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+        raise InputError("RESULT.json", str(name), "the JSON of cryoplan simulate or cryoplan plan as it "
+                         f"was written ({type(err).__name__}: {err})") from None
 
 
 def load_result(path: str | Path) -> dict[str, Any]:

@@ -49,10 +49,11 @@ def add(
     db: DB = None,
 ) -> None:
     """Record a procedure from its simulation or plan result."""
-    from cryoplan.service import load_result
+    from cryoplan.service import load_result, reading_result
     from cryoplan.store.entries import from_result
 
-    entry = from_result(load_result(result_json), pseudonym, treated_on, levels, nerves)
+    with reading_result(result_json):
+        entry = from_result(load_result(result_json), pseudonym, treated_on, levels, nerves)
     pid = _open(db).add_procedure(entry)
     out.print(f"procedure {pid}: {entry.pseudonym}, {entry.levels}, {entry.protocol}")
 
