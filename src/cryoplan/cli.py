@@ -34,7 +34,9 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+# An unexpected error's traceback shows no local variables (they could hold a database password).
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  pretty_exceptions_show_locals=False,
                   help="Simulate and plan percutaneous cryoneurolysis.")
 
 

@@ -16,7 +16,8 @@ from rich.table import Table
 
 from cryoplan.errors import exit_on_input_error
 
-registry_app = typer.Typer(no_args_is_help=True, help="The outcome registry (SQLite or PostgreSQL).")
+registry_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False,
+                           help="The outcome registry (SQLite or PostgreSQL).")
 out = Console(markup=False, emoji=False, highlight=False)
 DB = Annotated[str | None, typer.Option("--db", help="database URL (default: $CRYOPLAN_REGISTRY or "
                                                      "sqlite:///cryoplan-registry.db)")]
