@@ -16,6 +16,7 @@ stoppable. Progress comes back through a pipe.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -115,21 +116,23 @@ class _Worker:
         child_conn.close()
         self.cancelled = False
 
+    def _signal(self, sig: int) -> None:
+        pid = self.process.pid
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:  # no group yet (it has just started): the process alone
+            if self.process.is_alive():  # not reaped: the pid is still its own
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+
     def stop(self) -> None:
         """End the run's process group: SIGTERM, then SIGKILL after ``GRACE_S``."""
-        pid = self.process.pid
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
+            self._signal(sig)
             self.process.join(GRACE_S if sig == signal.SIGTERM else None)
             if not self.process.is_alive():
                 break
-        try:  # the group may outlive its leader (planner workers): end what is left of it
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        self._signal(signal.SIGKILL)  # the group may outlive its leader (planner workers)
 
 
 class Runs:
