@@ -1,4 +1,4 @@
-"""Benchmark of the 3D solver (issue #4): the 3-probe case, the kernel's throughput against this
+"""Benchmark of the 3D solver: the 3-probe case, the kernel's throughput against this
 machine's memory bandwidth (a STREAM-like triad in the same process), and the step's effect on
 accuracy.
 

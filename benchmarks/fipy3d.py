@@ -1,5 +1,5 @@
 """Benchmark: cryoplan's 3D solver against FiPy on the same 3D freezing problem, at equal accuracy
-of the -20 C radius (issue #4's "at least 20 times faster than FiPy" target).
+of the -20 C radius (the target: at least 20 times faster than FiPy).
 
     pip install -e ".[bench]" && python benchmarks/fipy3d.py [--quick]
 

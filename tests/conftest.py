@@ -6,7 +6,7 @@ from cryoplan.units import c_to_k
 
 @pytest.fixture
 def reference_tissue():
-    """The properties of ../shared/NUMERICS.md (k_s 2.0, C_s 1.8e6, k_l 0.5, C_l 3.6e6)."""
+    """The properties of the verification problems (k_s 2.0, C_s 1.8e6, k_l 0.5, C_l 3.6e6)."""
 
     def make(latent=3.0e8, t_solidus_c=-8.0, t_liquidus_c=-1.0, **kw):
         return Tissue("reference", 0.5, 2.0, 3.6e6, 1.8e6, latent,

@@ -1,4 +1,4 @@
-"""Cryogen thermodynamics against the figures in ../shared/NUMERICS.md and physical limits."""
+"""Cryogen thermodynamics against reference figures and physical limits."""
 
 import pytest
 

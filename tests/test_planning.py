@@ -109,12 +109,15 @@ def test_cli_plan_finds_and_explains_a_plan(tmp_path):
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
     assert data["status"] == "plan" and data["block_probability"] >= 0.5
-    assert data["plan"]["total_freeze_s"] in (60.0, 120.0)
+    assert data["plan"]["total_freeze_seconds"] in (60.0, 120.0)
     assert {m["name"] for m in data["margins"]} == {"skin", "nerve root", "dural sac"}
     assert all(m["margin_k"] > 0 for m in data["margins"])
     assert data["targets"][0]["blocked"] and data["relief_months"]["median"] > 0
     assert "shortest total freezing time" in data["why"]
     assert len(data["rigid_shift_check"]) == 4
+    from test_cli import _noisy_numbers
+
+    assert _noisy_numbers({k: v for k, v in data.items() if k != "inputs"}) == []
     for name in ("labels.nii.gz", "min_temperature_c.nii.gz", "plan.vti"):
         assert (tmp_path / "x" / name).stat().st_size > 0
     # the report: growth of the nominal run, three planes through the tip with the structures

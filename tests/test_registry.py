@@ -317,5 +317,99 @@ def test_registry_command_line(tmp_path):
     res = runner.invoke(app, ["registry", "add", str(result), "--pseudonym", "Jane Doe", "--treated-on",
                               "2025-01-02", "--levels", "L4", "--db", db])
     assert res.exit_code == 2 and "pseudonym" in res.output
+    result.write_text('{"kind": "simulation", "iceball": 1, "probe": 1, "protocol": 1}')
+    res = runner.invoke(app, ["registry", "add", str(result), "--pseudonym", "pt-0002", "--treated-on",
+                              "2025-01-02", "--levels", "L4", "--db", db])
+    assert res.exit_code == 2 and "RESULT.json" in res.output and res.exception.__class__ is SystemExit
     res = runner.invoke(app, ["registry", "list", "--db", "mysql+nodriver://x"])
     assert res.exit_code == 2 and "registry URL" in res.output
+
+
+HEADER = ("procedure_ref,pseudonym,treated_on,kind,probe,gas,protocol,total_freeze_s,levels,nerves_treated,"
+          "blocked_length_mm,predicted_median_months,seen_on,pain_score,pain_returned")
+ROW = "1,pt-0001,2025-01-01,simulation,n2o-2.0mm,n2o,1 x 120 s,120,L4,1,5.0,12.0,2025-06-01,3,no"
+
+
+@pytest.mark.parametrize("change, field", [
+    (("5.0", "inf"), "blocked_length_mm"),
+    (("5.0", "nan"), "blocked_length_mm"),
+    (("5.0", "-2"), "blocked_length_mm"),
+    (("12.0", "-3"), "predicted_median_months"),
+    (("12.0", "1e400"), "predicted_median_months"),
+    ((",120,", ",inf,"), "total_freeze_s"),
+    ((",L4,1,", ",L4,1.5,"), "nerves_treated"),
+    (("n2o-2.0mm", "p" * 65), "probe"),
+    ((",n2o,1 x", "," + "g" * 17 + ",1 x"), "gas"),
+    (("1 x 120 s", "1 x 120\x00 s"), "protocol"),
+    (("pt-0001", "smith-03121958"), "pseudonym"),
+    (("pt-0001", "DOB-12-03-1958"), "pseudonym"),
+    ((",3,no", ",3,no,extra"), "columns"),
+])
+def test_an_import_checks_every_field(tmp_path, change, field):
+    reg = Registry(f"sqlite:///{tmp_path / 'r.db'}")
+    (tmp_path / "bad.csv").write_text(HEADER + "\n" + ROW.replace(*change) + "\n")
+    with pytest.raises(InputError, match=f"CSV line 2: {field}"):
+        reg.import_csv(tmp_path / "bad.csv")
+    assert reg.counts() == (0, 0)
+
+
+def test_rows_that_share_a_reference_but_differ_are_refused(tmp_path):
+    reg = Registry(f"sqlite:///{tmp_path / 'r.db'}")
+    second = ROW.replace("pt-0001", "pt-0002").replace("2025-06-01", "2025-07-01")
+    (tmp_path / "dup.csv").write_text("\n".join([HEADER, ROW, second]) + "\n")
+    with pytest.raises(InputError, match="lines 2 and 3 share it but differ in pseudonym"):
+        reg.import_csv(tmp_path / "dup.csv")
+    again = ROW.replace("2025-06-01,3,no", "2025-09-01,7,yes")  # the same procedure, a later visit
+    (tmp_path / "ok.csv").write_text("\n".join([HEADER, ROW, again]) + "\n")
+    assert reg.import_csv(tmp_path / "ok.csv") == (1, 2)
+
+
+def test_a_file_that_is_not_a_registry_csv_is_not_repeated(tmp_path):
+    reg = Registry(f"sqlite:///{tmp_path / 'r.db'}")
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$saltsalt$hashedsecret:19000:0:99999:7:::\n")
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x01" * 50)
+    nul = tmp_path / "nul.csv"
+    nul.write_text(HEADER + "\n" + ROW.replace("pt-0001", "pt-00\x0001") + "\n")
+    for path in (secret, binary, nul):
+        with pytest.raises(InputError) as err:
+            reg.import_csv(path)
+        assert "hashedsecret" not in str(err.value) and "root:" not in str(err.value)
+        assert "\n" not in str(err.value)
+    res = runner.invoke(app, ["registry", "import", str(secret), "--db", f"sqlite:///{tmp_path / 'r.db'}"])
+    assert res.exit_code == 2 and "hashedsecret" not in res.output
+
+
+def test_a_refit_never_sees_an_infinity(tmp_path):
+    """A value stored before imports were checked (written here past the checks) stops the refit
+    with a message naming the record."""
+    from sqlalchemy import update
+
+    from cryoplan.store.models import Procedure
+
+    reg = Registry(f"sqlite:///{tmp_path / 'r.db'}")
+    pid = reg.add_procedure(entry())
+    reg.add_follow_up(pid, "2025-06-01", 6, True)
+    with reg.engine.begin() as conn:
+        conn.execute(update(Procedure).values(blocked_length_mm=float("inf")))
+    with pytest.raises(InputError, match=f"procedure {pid}: blocked_length_mm"):
+        refit_from_registry(reg, min_records=1)
+
+
+def test_passwords_are_masked_and_foreign_databases_untouched(tmp_path):
+    import sqlite3
+
+    url = "postgresql://admin:hunter2secret@127.0.0.1:1/registry"
+    with pytest.raises(InputError) as err:
+        Registry(url)
+    assert "hunter2secret" not in str(err.value) and "admin:***@" in str(err.value)
+    res = runner.invoke(app, ["registry", "list", "--db", url])
+    assert res.exit_code == 2 and "hunter2secret" not in res.output
+    foreign = tmp_path / "other.db"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE notes (x TEXT)")
+    before = foreign.read_bytes()
+    with pytest.raises(InputError, match="not changed"):
+        Registry(f"sqlite:///{foreign}")
+    assert foreign.read_bytes() == before and not Path(f"{foreign}-wal").exists()

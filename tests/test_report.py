@@ -56,6 +56,7 @@ def test_the_report_is_self_contained_and_complete(simulated):
                       "Coldest temperature reached (mirrored about the probe axis)",
                       "Injury along each nerve", "Expected pain relief"]
     assert page.count('class="plotly-graph-div"') == len(figs)
+    assert "Citation keys" in page and "Hasgall PA" in page  # "ITIS (muscle)" spelled out
     pngs = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)", page)
     assert len(pngs) == len(figs)
     assert all(base64.b64decode(p)[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
@@ -90,11 +91,15 @@ def test_relief_curve_falls_through_its_percentiles(simulated):
 def test_a_warning_reaches_the_page(simulated):
     data, _ = simulated
     data = json.loads(json.dumps(data))
-    data["nerves"][0]["warnings"] = ["an isotherm only grazes the nerve"]
+    data["warnings"].append({"code": "nerve", "message": "an isotherm only grazes the nerve",
+                             "about": "test branch"})
     data["nerves"][0]["reversible"] = False
     page = render(data)
     assert "test branch: an isotherm only grazes the nerve" in page
     assert "may not be reversible" in page
+    del data["warnings"]  # a result written before warnings were named: its nerves' are shown
+    data["nerves"][0]["warnings"] = ["an older caveat"]
+    assert "test branch: an older caveat" in render(data)
 
 
 def test_report_command_and_bad_results(simulated, tmp_path):
@@ -103,7 +108,10 @@ def test_report_command_and_bad_results(simulated, tmp_path):
     src.write_text(json.dumps(data))
     res = runner.invoke(app, ["report", str(src), "-o", str(tmp_path / "out.html")])
     assert res.exit_code == 0 and (tmp_path / "out.html").stat().st_size > 3_000_000
-    for name, text in (("junk.json", "{not json"), ("other.json", '{"hello": 1}'), ("list.json", "[1, 2]")):
+    broken = '{"kind": "simulation", "iceball": 1, "probe": 1, "protocol": 1}'  # the keys, not the contents
+    deep = '{"kind": "plan", "anatomy": ' + "[" * 100000 + "]" * 100000 + "}"
+    for name, text in (("junk.json", "{not json"), ("other.json", '{"hello": 1}'), ("list.json", "[1, 2]"),
+                       ("broken.json", broken), ("deep.json", deep)):
         (tmp_path / name).write_text(text)
         out = tmp_path / f"{name}.html"
         res = runner.invoke(app, ["report", str(tmp_path / name), "-o", str(out)])

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from cryoplan.cli import app as cli_app
 from cryoplan.web.app import create_app
 
-SHORT = {"template": "demo", "protocol": {"cycles": 1, "freeze_s": 30, "thaw_s": 0}}
+SHORT = {"template": "demo", "protocol": {"cycles": 1, "freeze_seconds": 30, "thaw_seconds": 0}}
 
 
 def wait_done(client: TestClient, run_id: str, seconds: float = 120) -> dict:
@@ -166,3 +166,124 @@ def test_concurrent_first_requests_open_one_registry(tmp_path, monkeypatch):
         for t in threads:
             t.join()
     assert answers == [200, 200, 200] and len(opened) == 1
+
+
+def test_uploads_cannot_reach_the_host(tmp_path):
+    """A file may name no registry, NIfTI volume or label table: 422 naming the key, nothing
+    created, no password repeated."""
+    target = tmp_path / "elsewhere" / "foreign.db"
+    base = '[probe]\ncatalog = "n2o-2.0mm"\n[protocol]\nphases = [{kind = "freeze", seconds = 10}]\n'
+    cases = [
+        ("simulation", base + f'[outcome]\nregistry = "sqlite:///{target}"\n', "outcome.registry"),
+        ("simulation", base + '[outcome]\nregistry = "postgresql://admin:hunter2secret@127.0.0.1:1/x"\n',
+         "outcome.registry"),
+        ("plan", '[anatomy]\nnifti = "/etc/passwd"\nlabel_table = "/etc/hostname"\n', "anatomy.nifti"),
+        ("plan", '[anatomy]\ntemplate = "lumbar-medial-branch"\nlabel_table = "/etc/hostname"\n',
+         "anatomy.label_table"),
+    ]
+    with TestClient(create_app(tmp_path / "data", workers=0)) as c:
+        for kind, text, field in cases:
+            res = c.post("/api/runs", json={"procedure_toml": text, "kind": kind})
+            assert res.status_code == 422 and field in res.text, res.text
+            assert "hunter2secret" not in res.text and "setting of the server" in res.text
+        assert c.get("/api/runs").json() == []
+    assert not target.parent.exists()
+
+
+def test_the_web_refuses_what_the_command_line_refuses_with_the_same_line(tmp_path):
+    from cryoplan import service
+
+    text = ('[probe]\ncatalog = "n2o-2.0mm"\n[protocol]\nphases = [{kind = "freeze", seconds = 1e6}]\n')
+    with pytest.raises(Exception) as cli_error:
+        service.prepare("simulation", service.read_text(text))
+    with TestClient(create_app(tmp_path, workers=0)) as c:
+        res = c.post("/api/runs", json={"procedure_toml": text, "kind": "simulation"})
+        assert res.status_code == 422 and res.json()["detail"][0]["msg"] == str(cli_error.value)
+        for protocol in ({"cycles": True, "freeze_seconds": 30, "thaw_seconds": 0},
+                         {"cycles": 1, "freeze_seconds": "30", "thaw_seconds": 0}):
+            assert c.post("/api/runs", json={"template": "demo", "protocol": protocol}).status_code == 422
+        nan = b'{"template": "demo", "protocol": {"cycles": 1, "freeze_seconds": NaN, "thaw_seconds": 0}}'
+        res = c.post("/api/runs", content=nan, headers={"content-type": "application/json"})
+        assert res.status_code == 422  # not a 500 from echoing NaN
+        deep = b'{"title": ' + b"[" * 20000 + b"]" * 20000 + b"}"
+        res = c.post("/api/runs", content=deep, headers={"content-type": "application/json"})
+        assert res.status_code == 400
+        assert c.get("/api/runs").json() == []
+
+
+def test_a_run_can_be_cancelled_queued_or_running(tmp_path):
+    import os
+
+    long = {"template": "demo", "protocol": {"cycles": 2, "freeze_seconds": 900, "thaw_seconds": 30}}
+    with TestClient(create_app(tmp_path / "q", workers=0)) as c:
+        run_id = c.post("/api/runs", json=long).json()["id"]
+        res = c.delete(f"/api/runs/{run_id}")
+        assert res.status_code == 200 and res.json()["state"] == "cancelled"
+        assert c.delete(f"/api/runs/{run_id}").status_code == 409
+        assert c.delete("/api/runs/" + "0" * 32).status_code == 404
+    with TestClient(create_app(tmp_path / "r", workers=1)) as c:
+        run_id = c.post("/api/runs", json=long).json()["id"]
+        end = time.monotonic() + 60
+        while c.get(f"/api/runs/{run_id}").json()["phase"] != "simulating" and time.monotonic() < end:
+            time.sleep(0.2)
+        st = c.get(f"/api/runs/{run_id}").json()
+        assert st["state"] == "running" and st["unit"] == "s simulated" and st["total"] == 1830
+        pid = c.app.state.runs._running[run_id].process.pid
+        res = c.delete(f"/api/runs/{run_id}")
+        assert res.status_code == 200 and res.json()["state"] == "cancelled"
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # the run's process is gone (reaped)
+        assert c.get(f"/api/runs/{run_id}/result").status_code == 404
+
+
+def test_progress_and_title_say_what_the_run_is(client):
+    body = {"template": "demo", "probe": "n2o-1.4mm", "protocol": SHORT["protocol"]}
+    st = client.post("/api/runs", json=body).json()
+    assert st["title"] == "demo with probe n2o-1.4mm, 1 x 30 s freeze"  # not the template's 2.0 mm title
+    seen = set()
+    end = time.monotonic() + 120
+    while st["state"] not in ("done", "failed") and time.monotonic() < end:
+        st = client.get(f"/api/runs/{st['id']}").json()
+        seen.add(st["phase"])
+        time.sleep(0.1)
+    assert st["state"] == "done" and st["message"].startswith("finished in") and st["progress"] == 1.0
+    assert "starting" not in st["message"] and st["phase"] == "finished"
+    assert seen & {"setting up the probe, the tissue and the grid", "simulating",
+                   "writing the result and the report"}
+
+
+def test_a_server_registry_that_cannot_be_opened_is_503_without_its_password(tmp_path):
+    url = "postgresql://admin:hunter2secret@127.0.0.1:1/registry"
+    with TestClient(create_app(tmp_path, workers=0, registry_url=url)) as c:
+        res = c.get("/api/registry/procedures")
+        assert res.status_code == 503 and "***" in res.text and "hunter2secret" not in res.text
+
+
+def test_a_short_token_is_refused(tmp_path):
+    res = CliRunner().invoke(cli_app, ["serve", "--token", "a", "--data-dir", str(tmp_path)])
+    assert res.exit_code == 2 and "--token" in res.output and "at least 16" in res.output
+
+
+def test_first_registry_requests_at_once_import_pandas_once(tmp_path):
+    """A fresh interpreter (nothing imported yet): the Kaplan-Meier JSON and PNG and the list,
+    asked for at once, all answer (two threads importing pandas at once saw it half initialised:
+    "partially initialized module 'pandas' has no attribute 'Series'")."""
+    import subprocess
+    import sys
+
+    script = f"""
+import threading
+from fastapi.testclient import TestClient
+from cryoplan.web.app import create_app
+codes = []
+with TestClient(create_app({str(tmp_path)!r}, workers=0)) as c:
+    paths = ["/api/registry/km", "/api/registry/km.png", "/api/registry/procedures"] * 3
+    threads = [threading.Thread(target=lambda p=p: codes.append(c.get(p).status_code)) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+print(sorted(codes))
+"""
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert res.stdout.strip() == str([200] * 9), res.stdout + res.stderr[-3000:]

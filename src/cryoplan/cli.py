@@ -1,145 +1,220 @@
-"""The ``cryoplan`` command line: demo, simulate, probe, plan.
+"""The ``cryoplan`` command line: demo, simulate, probe, plan, report, serve, registry.
 
-Bad input prints one line naming the field, the value and what is allowed, and exits with 2;
-nothing is written.
+Every command goes through ``cryoplan.service``: the file is validated, the run's cost is
+estimated and refused over the limits (``--allow-large`` lifts them), the outputs are checked to
+be writable before the run and written all or none after it. Bad input prints one line naming
+the field, the value and what is allowed, exits with 2 and writes nothing. Text from files
+(names) is printed as it is, never read as markup. The physics, CoolProp and the report's
+libraries are imported only by the commands that use them, so ``--help`` answers at once.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from cryoplan import config
-from cryoplan.data import read_toml
+from cryoplan import __version__
 from cryoplan.errors import InputError, exit_on_input_error
-from cryoplan.injury.grade import GRADE_NAMES
-from cryoplan.procedure import Result, run
-from cryoplan.result import isotherm_key, to_json, write_json
-from cryoplan.units import BAR_PA, k_to_c
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from cryoplan.service import Ran
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"cryoplan {__version__}")
+        raise typer.Exit()
+
+
+# An unexpected error's traceback shows no local variables (they could hold a database password).
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  pretty_exceptions_show_locals=False,
                   help="Simulate and plan percutaneous cryoneurolysis.")
-err_console = Console(stderr=True)
-out_console = Console()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="print the version and exit")] = False) -> None:
+    """Simulate and plan percutaneous cryoneurolysis."""
 
 
 _guarded = exit_on_input_error
+ALLOW_LARGE = Annotated[bool, typer.Option(
+    "--allow-large", help="run even when the estimated cells, memory or time exceed the limits "
+                          "(docs/config.md)")]
 
 
-def _run_with_progress(cfg: config.ProcedureConfig, show: bool) -> Result:
+def _console(stderr: bool = False) -> Console:
+    """A console that prints text as it is: no markup, no emoji codes, no highlighting."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False)
+
+
+def _progress_bar(console: Console):
+    """A labelled progress bar: the phase and its count, the whole run's share, the time so far
+    and the time left (an upper bound for plans, marked "at most")."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(bar_width=20), TaskProgressColumn(),
+                    TimeElapsedColumn(), TextColumn("{task.fields[left]}"), console=console, transient=True)
+
+
+def _run(job, show: bool) -> Ran:
+    """Run a prepared job, with a progress bar on a terminal."""
+    from cryoplan import service
+    from cryoplan.progress import Progress, clock, eta
+
     if not show:
-        return run(cfg)
-    with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.fields[t]:.0f} s"),
-                  TimeElapsedColumn(), console=err_console, transient=True) as bar:
-        task = bar.add_task("run", total=1.0, t=0.0)
-        return run(cfg, lambda now, total: bar.update(task, completed=now / total, t=now))
+        return service.run(job)
+    err = _console(stderr=True)
+    start = time.monotonic()
+    with _progress_bar(err) as bar:
+        task = bar.add_task("starting", total=1.0, left="")
+
+        def report(p: Progress) -> None:
+            left = eta(p, time.monotonic() - start)
+            text = "" if left is None else ("at most " if p.at_most else "about ") + clock(left) + " left"
+            bar.update(task, completed=p.fraction, description=p.text(), left=text)
+
+        return service.run(job, report)
 
 
-def _summary(result: Result) -> Table:
-    th, prob = result.thermal, result.setup.problem
-    table = Table(title="Ice ball at the end of each phase")
-    table.add_column("phase end")
-    table.add_column("t (s)", justify="right")
-    table.add_column("tip °C", justify="right")
-    for t_iso in sorted(th.isotherms, reverse=True):
-        name = f"{k_to_c(t_iso):g} °C"
-        table.add_column(f"{name} radius mm", justify="right")
-        if prob.grid.geometry == "axisymmetric":
-            table.add_column(f"{name} length mm", justify="right")
-        table.add_column(f"{name} volume ml", justify="right")
-    ends = [k for k in range(1, len(th.times)) if k == len(th.times) - 1 or th.phase[k + 1] != th.phase[k]]
+def _prepare(kind: str, data: dict, allow_large: bool, outputs, base: Path | str = "."):
+    """Validate and bound the input and check its outputs, before anything runs."""
+    from cryoplan import service
+
+    job = service.prepare(kind, data, base=base, allow_large=allow_large)  # type: ignore[arg-type]
+    outputs.check()
+    return job
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _summary(data: dict) -> Table:
+    """The ice ball at the end of each phase: one row per isotherm (fits 80 columns)."""
+    from rich import box
+    from rich.table import Table
+
+    axisymmetric = data["geometry"] == "axisymmetric"
+    table = Table(title="Ice ball at the end of each phase", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("phase", "t s", "tip °C", "isotherm", "radius mm", "length mm", "volume ml"):
+        if col != "length mm" or axisymmetric:
+            table.add_column(col, justify="left" if col == "phase" else "right", overflow="fold")
+    times, phases = data["iceball"]["times_s"], data["probe"]["phase"]
+    tips = data["probe"]["tip_temperature_c"]
+    iso = data["iceball"]["isotherms"]
+    ends = [k for k in range(1, len(times)) if k == len(times) - 1 or phases[k + 1] != phases[k]]
     for k in ends:
-        row = [th.phase[k], f"{th.times[k]:.0f}", f"{k_to_c(th.tip_temperature[k]):.1f}"]
-        for t_iso in sorted(th.isotherms, reverse=True):
-            s = th.isotherms[t_iso]
-            row.append(f"{s.radius[k] * 1e3:.2f}")
-            if prob.grid.geometry == "axisymmetric":
-                row.append(f"{s.length[k] * 1e3:.2f}")
-            row.append(f"{s.volume[k] * 1e6:.3f}")
-        table.add_row(*row)
+        for n, key in enumerate(sorted(iso, key=float, reverse=True)):
+            s = iso[key]
+            row = [phases[k] if n == 0 else "", f"{times[k]:.0f}" if n == 0 else "",
+                   _fmt(tips[k]) if n == 0 else "", f"{float(key):g} °C", _fmt(s["radius_mm"][k], 2)]
+            if axisymmetric:
+                row.append(_fmt(s["length_mm"][k], 2))
+            row.append(_fmt(s["volume_ml"][k], 3))
+            table.add_row(*row)
     return table
 
 
-def _nerve_table(result: Result) -> Table:
-    table = Table(title="Nerves")
-    for col in ("nerve", "grade", "P(block)", "block °C", "<-20 °C mm", "min °C", "reversible"):
-        table.add_column(col, justify="left" if col == "nerve" else "right")
-    for a in result.nerves:
-        table.add_row(a.name, f"{a.sunderland_grade} ({GRADE_NAMES[a.sunderland_grade]})",
-                      f"{a.block_probability:.2f}", f"{a.block_temperature_k - 273.15:.1f}",
-                      f"{a.blocked_length_m * 1e3:.1f}", f"{a.min_temperature_k - 273.15:.0f}",
-                      "yes" if a.reversible else "NO")
+def _nerve_table(nerves: list[dict]) -> Table:
+    """One row per nerve: its name and what happened to it (two folding columns fit any width)."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title="Nerves", box=box.SIMPLE_HEAD, pad_edge=False, show_header=False)
+    table.add_column("nerve", overflow="fold", ratio=1)
+    table.add_column("injury", overflow="fold", ratio=3)
+    for n in nerves:
+        grade = n["sunderland_grade"]
+        table.add_row(n["name"], f"Sunderland grade {grade} ({n['grade_name']}), block probability "
+                                 f"{n['block_probability']:.2f} (block temperature "
+                                 f"{_fmt(n['block_temperature_c'])} °C), "
+                                 f"below -20 °C over {_fmt(n['blocked_length_mm'])} mm, coldest "
+                                 f"{_fmt(n['min_temperature_c'], 0)} °C, "
+                                 + ("reversible" if n["reversible"] else "NOT reversible (grade 3 risk)"))
     return table
 
 
-def _print_outcome(result: Result) -> None:
-    for a in result.nerves:
-        out_console.print(f"{a.name}: block {a.block_reason}")
-        out_console.print(f"{a.name}: {a.mechanism}")
-        for w in a.warnings:
-            out_console.print(f"[yellow]warning[/yellow] ({a.name}): {w}")
-    o = result.outcome
-    if o is None:
-        return
-    if o.relief is None:
-        out_console.print(f"relief: {o.note}")
-        return
-    r = o.relief
-    factors = ", ".join(r.applied) or "none (reference patient)"
-    out_console.print(
-        f"expected relief once blocked (probability {o.block_probability:.2f}): median {r.median:.0f} months "
-        f"(5-95 %: {r.quantile(0.05):.0f}-{r.quantile(0.95):.0f}; regrowth floor {r.floor_months:.1f}); "
-        f"plan re-treatment after {o.retreat_after_months:.0f} months (when "
-        f"{100 * o.retreat_at_probability:.0f} % would have pain again); patient factors: {factors}; "
-        f"model: {o.model} (src/cryoplan/data/outcome.toml, docs/injury.md)")
+def _print_warnings(out: Console, ran: Ran) -> None:
+    from rich.text import Text
+
+    for w in ran.warnings:
+        about = f" ({w['about']})" if w.get("about") else ""
+        out.print(Text.assemble(("warning", "yellow"), f" [{w['code']}]{about}: {w['message']}"))
 
 
-def _report(result: Result, json_out: Path | None, plot_out: Path | None, quiet: bool,
-            html_out: Path | None = None) -> None:
-    data = to_json(result)
-    if html_out is not None:  # first: a report that fails to render leaves no other output behind
-        from cryoplan.report.html import write_report
+def _relief_line(r: dict) -> str:
+    """The expected relief with the 5-95 % band (the report shows the same band)."""
+    return f"median {r['median']:.0f} months (5-95 %: {r['p5']:.0f}-{r['p95']:.0f})"
 
-        write_report(data, html_out)
-    if json_out is not None:
-        if str(json_out) == "-":
-            sys.stdout.write(json.dumps(data, indent=1) + "\n")
+
+def _print_simulation(out: Console, ran: Ran) -> None:
+    data = ran.data
+    out.print(_summary(data))
+    if data["nerves"]:
+        out.print(_nerve_table(data["nerves"]))
+        for n in data["nerves"]:
+            out.print(f"{n['name']}: block {n['block_reason']}")
+            out.print(f"{n['name']}: {n['mechanism']}")
+    o = data.get("outcome")
+    if o is not None:
+        if o["relief_months"] is None:
+            out.print(f"relief: {o['note']}")
         else:
-            write_json(json_out, data)
-    if plot_out is not None:
-        from cryoplan.report.plot import plot
+            r = o["relief_months"]
+            share = 100 * o["retreat_at_probability"]
+            out.print(f"expected relief once blocked (block probability {o['block_probability']:.2f}): "
+                      f"{_relief_line(r)}, regrowth floor {r['regrowth_floor_months']:.1f} months; plan "
+                      f"re-treatment after {o['retreat_after_months']:.0f} months (when {share:.0f} % would "
+                      f"have pain again); patient factors: {', '.join(r['patient_factors'])}; model: "
+                      f"{o['model']} (docs/injury.md)")
+    c = data.get("cryogen")
+    if c is not None:
+        out.print(f"cryogen {c['gas']}: {c['mass_flow_g_per_s']:.3g} g/s ({c['standard_flow_l_per_min']:.3g} "
+                  f"standard L/min), tip {c['tip_pressure_bar']:.2f} bar, enters at "
+                  f"{c['inlet_temperature_c']:.1f} °C; boiling capacity {c['latent_capacity_w']:.1f} W")
+    s = data["solver"]
+    out.print(f"solved {s['cells']} cells, time step {s['time_step_s'] * 1e3:.2f} ms, "
+              f"{s['wall_time_s']:.1f} s; energy balance error {s['energy_balance_error']:.1e}")
+    _print_warnings(out, ran)
 
-        plot(result, plot_out)
-    if quiet:
-        return
-    out_console.print(_summary(result))
-    if result.nerves:
-        out_console.print(_nerve_table(result))
-        _print_outcome(result)
-    op = result.setup.operating
-    if op is not None:
-        out_console.print(
-            f"cryogen {op.design.gas}: {op.mass_flow * 1e3:.3g} g/s ({op.standard_flow_l_per_min:.3g} "
-            f"standard L/min), tip {op.tip_pressure / BAR_PA:.2f} bar, enters at "
-            f"{k_to_c(op.boiling_temperature):.1f} °C; capacity {op.latent_capacity_w:.1f} W boiling"
-        )
-    for code, message in result.warnings:
-        out_console.print(f"[yellow]warning[/yellow] {code}: {message}", markup=True, highlight=False)
-    out_console.print(
-        f"solved {data['solver']['cells']} cells, dt {result.thermal.time_step * 1e3:.2f} ms, "
-        f"{result.wall_time_s:.2f} s wall time; energy balance error "
-        f"{result.thermal.energy_balance_error:.1e}"
-    )
-    for label, path in (("JSON", json_out), ("plot", plot_out), ("report", html_out)):
-        if path is not None and str(path) != "-":
-            out_console.print(f"wrote {label}: {path}")
+
+def _print_written(out: Console, written: list[Path]) -> None:
+    for path in written:
+        out.print(f"wrote {path}")
+
+
+def _finish(ran: Ran, outputs, json_out: Path | None, printer) -> list[Path]:
+    """Write the outputs (all or none), then tell the user: the JSON alone on stdout with
+    ``--json -``, else the tables, the warnings and the files written."""
+    from cryoplan import service
+
+    piped = json_out is not None and str(json_out) == "-"
+    written = service.write(ran, outputs)
+    if piped:
+        sys.stdout.write(json.dumps(ran.data, indent=1, allow_nan=False) + "\n")
+        return written
+    out = _console()
+    printer(out, ran)
+    _print_written(out, written)
+    return written
+
+
+def _outputs(json_out: Path | None, **paths: Path | None):
+    from cryoplan.service import Outputs
+
+    return Outputs(json=None if json_out is None or str(json_out) == "-" else json_out, **paths)
 
 
 @app.command()
@@ -152,12 +227,16 @@ def simulate(
         "--plot", help="write the ice-ball figure (PNG) here")] = None,
     html_out: Annotated[Path | None, typer.Option(
         "--report", help="write the HTML report here")] = None,
+    allow_large: ALLOW_LARGE = False,
 ) -> None:
     """Simulate the ice ball of one probe through a freeze/thaw protocol."""
-    cfg = config.load(file)
+    from cryoplan import service
+
+    outputs = _outputs(json_out, plot=plot_out, report=html_out)
+    job = _prepare("simulation", service.read_file(file), allow_large, outputs)
     piped = json_out is not None and str(json_out) == "-"
-    result = _run_with_progress(cfg, show=err_console.is_terminal and not piped)
-    _report(result, json_out, plot_out, quiet=piped, html_out=html_out)
+    ran = _run(job, show=_console(stderr=True).is_terminal and not piped)
+    _finish(ran, outputs, json_out, _print_simulation)
 
 
 @app.command()
@@ -166,22 +245,32 @@ def demo(
     out_dir: Annotated[Path, typer.Option(help="folder for cryoplan-demo.json, .png and .html")] = Path("."),
 ) -> None:
     """Run the built-in example: 2.0 mm N2O probe, 12 G cannula, muscle, 2 x 2 min freezes."""
-    cfg = config.parse(read_toml("demo.toml"))
-    out_console.print("cryoplan demo: 2.0 mm N2O probe through a 12 G cannula in muscle, "
-                      "freeze 120 s / passive thaw 30 s / freeze 120 s, a lumbar medial branch "
-                      "crossing the active tip 2 mm from the probe axis")
-    result = _run_with_progress(cfg, show=err_console.is_terminal)
-    _report(result, out_dir / "cryoplan-demo.json", out_dir / "cryoplan-demo.png", quiet=False,
-            html_out=out_dir / "cryoplan-demo.html")
+    from cryoplan import service
+
+    outputs = _outputs(out_dir / "cryoplan-demo.json", plot=out_dir / "cryoplan-demo.png",
+                       report=out_dir / "cryoplan-demo.html")
+    job = _prepare("simulation", service.builtin("demo")[1], False, outputs)
+    _console().print("cryoplan demo: 2.0 mm N2O probe through a 12 G cannula in muscle, freeze 120 s / "
+                     "passive thaw 30 s / freeze 120 s, a lumbar medial branch crossing the active tip "
+                     "2 mm from the probe axis")
+    ran = _run(job, show=_console(stderr=True).is_terminal)
+    _finish(ran, outputs, None, _print_simulation)
+
+
+def _cli_error(err: InputError) -> InputError:
+    """An error of the [cryogen] schema, named by the option that gave the value."""
+    name = "--" + err.field.split(".")[-1].replace("_", "-")
+    return InputError(name, err.value, err.allowed)
 
 
 def _probe_sections(file: Path | None, catalog: str | None, gas: str | None, diameter_mm: float | None,
                     gauge: int | None, active_length_mm: float | None, supply_pressure_bar: float | None,
-                    supply_temperature_c: float | None, back_pressure_bar: float | None
-                    ) -> tuple[config.ProbeConfig, config.CryogenConfig]:
+                    supply_temperature_c: float | None, back_pressure_bar: float | None):
     """[probe] and [cryogen] from a procedure file, with the options on top (validated by the
     same schema as the file)."""
-    data = config.read_file(file) if file is not None else {}
+    from cryoplan import config
+
+    data = config.read_toml_file(file) if file is not None else {}
     probe_keys = dict(data.get("probe", {}))
     cryogen_keys = dict(data.get("cryogen", {}))
     for key, value in (("catalog", catalog), ("diameter_mm", diameter_mm), ("gauge", gauge),
@@ -225,34 +314,46 @@ def probe(
                              supply_temperature_c, back_pressure_bar)
     if pc.boundary != "cryogen":
         raise InputError("probe.boundary", pc.boundary, '"cryogen" (a fixed-temperature probe has no gas)')
+    if json_out is not None and str(json_out) != "-":
+        from cryoplan.atomic import check_writable
+
+        check_writable("--json", json_out)
     _, op, _, _ = resolve.probe(pc, cc)
     assert op is not None
-    data = {**operating_json(op),
-            "warnings": [{"code": c, "message": m} for c, m in operating_warnings(op)]}
+    data = {**operating_json(op), "warnings": [w.as_json() for w in operating_warnings(op)]}
     if json_out is not None and str(json_out) == "-":
         sys.stdout.write(json.dumps(data, indent=1) + "\n")
         return
     if json_out is not None:
+        from cryoplan.atomic import write_json
+
         write_json(json_out, data)
-    table = Table(title=f"{pc.catalog or 'probe'} on its console")
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=f"{pc.catalog or 'probe'} on its console", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("")
     table.add_column("value", overflow="fold")
     for label, value in operating_rows(data):
         table.add_row(label, value)
-    out_console.print(table)
+    _console().print(table)
 
 
 def _plan_table(data: dict) -> Table:
+    from rich import box
+    from rich.table import Table
+
     p = data["plan"]
-    table = Table(title=f"Plan: {data['anatomy']}")
-    table.add_column("")
-    table.add_column("value", justify="right")
+    table = Table(title=f"Plan: {data['anatomy']}", box=box.SIMPLE_HEAD, pad_edge=False, show_header=False)
+    table.add_column("", overflow="fold", ratio=2)
+    table.add_column("", overflow="fold", ratio=3)
     ci = data["block_probability_ci95"]
     rows = [
         ("entry (skin) mm", str(p["entry_mm"])), ("tip mm", str(p["tip_mm"])),
         ("direction (tip to hub)", str(p["direction_tip_to_hub"])),
-        ("protocol", f"{p['cycles']} x {p['freeze_s']:g} s freeze, {p['thaw_s']:g} s passive thaw"),
-        ("total freezing", f"{p['total_freeze_s']:g} s"),
+        ("protocol", f"{p['cycles']} x {p['freeze_seconds']:g} s freeze, "
+                     f"{p['thaw_seconds']:g} s passive thaw"),
+        ("total freezing", f"{p['total_freeze_seconds']:g} s"),
         ("block probability", f"{data['block_probability']:.2f} (95 % CI {ci[0]:.2f}-{ci[1]:.2f}; "
                               f"required {data['required_block_probability']:g})"),
         ("grade 3 probability", f"{data['grade3_probability']:.3f}"),
@@ -264,11 +365,12 @@ def _plan_table(data: dict) -> Table:
         where = f", {dist:.1f} mm from the {m['limit_c']:g} °C isotherm)" if dist is not None else ")"
         rows.append((f"{m['name']} (limit {m['limit_c']:g} °C)",
                      f"coldest {m['worst_min_c']:.1f} °C (margin {m['margin_k']:.1f} K{where}"))
-    r = data["relief_months"]
-    if r:
-        rows.append(("expected relief",
-                     f"median {r['median']:.0f} months (25-75 %: {r['p25']:.0f}-{r['p75']:.0f})"))
+    if data["relief_months"]:
+        rows.append(("expected relief", _relief_line(data["relief_months"])))
     for k in data["rigid_shift_check"]:
+        if k["min_temperature_c"] is None:
+            rows.append((f"re-simulated {k['offset_mm']} mm off", f"not simulated: {k['not_simulated']}"))
+            continue
         rows.append((f"re-simulated {k['offset_mm']} mm off",
                      f"block probability {k['block_probability']} "
                      f"(Monte Carlo: {k['rigid_block_probability']}), coldest "
@@ -276,6 +378,15 @@ def _plan_table(data: dict) -> Table:
     for label, value in rows:
         table.add_row(label, value)
     return table
+
+
+def _print_plan(out: Console, ran: Ran) -> None:
+    data = ran.data
+    if data["status"] == "plan":
+        out.print(_plan_table(data))
+        out.print("why: " + data["why"])
+    out.print(f"{len(data['candidates'])} candidates in {data['wall_time_s']:.0f} s")
+    _print_warnings(out, ran)
 
 
 @app.command()
@@ -289,51 +400,21 @@ def plan(
         "--export", help="write labels and coldest temperatures (NIfTI, VTK) of the plan here")] = None,
     html_out: Annotated[Path | None, typer.Option(
         "--report", help="write the HTML report here")] = None,
+    allow_large: ALLOW_LARGE = False,
 ) -> None:
     """Choose the probe placement and freeze protocol: the least freezing that blocks the target
     with the required probability under placement error, safely. Exit 1 when no safe plan exists."""
-    from cryoplan.planning import config as plan_config
-    from cryoplan.planning.report import plan_json
-    from cryoplan.planning.search import export
-    from cryoplan.planning.search import plan as search
+    from cryoplan import service
 
     if (file is None) == (not example):
-        raise InputError("FILE", None if file is None else str(file),
-                         "a plan file, or --example (not both)")
-    if example:
-        cfg, base = plan_config.parse(read_toml("plan-l4.toml")), Path(".")
-    else:
-        cfg, base = plan_config.load(file)
+        raise InputError("FILE", None if file is None else str(file), "a plan file, or --example (not both)")
+    data = service.builtin("plan-l4")[1] if example else service.read_file(file)
+    outputs = _outputs(json_out, report=html_out, export_dir=export_dir)
+    job = _prepare("plan", data, allow_large, outputs, base=Path(".") if example else file.parent)
     piped = json_out is not None and str(json_out) == "-"
-    with Progress(TextColumn("planning"), BarColumn(), TextColumn("{task.fields[level]}"),
-                  TimeElapsedColumn(), console=err_console, transient=True,
-                  disable=not err_console.is_terminal) as bar:
-        task = bar.add_task("plan", total=1.0, level="")
-        result = search(cfg, base, lambda d, n, level: bar.update(task, completed=d / n, level=level))
-    data = plan_json(result, cfg)
-    if html_out is not None:
-        from cryoplan.report.html import write_report
-
-        write_report(data, html_out)
-    if piped:
-        sys.stdout.write(json.dumps(data, indent=1) + "\n")
-    elif json_out is not None:
-        write_json(json_out, data)
-    if export_dir is not None and result.chosen is not None:
-        written = export(result, export_dir)
-    else:
-        written = []
-    if not piped:
-        if result.chosen is not None:
-            out_console.print(_plan_table(data))
-            for a in data["targets"]:
-                for w in a["warnings"]:
-                    out_console.print(f"[yellow]warning[/yellow] ({a['name']}): {w}")
-        out_console.print(("why: " if result.chosen else "[red]") + data["why"])
-        out_console.print(f"{len(data['candidates'])} candidates in {data['wall_time_s']:.0f} s")
-        for path in [p for p in (json_out, html_out) if p is not None] + written:
-            out_console.print(f"wrote {path}")
-    if result.chosen is None:
+    ran = _run(job, show=_console(stderr=True).is_terminal and not piped)
+    _finish(ran, outputs, json_out, _print_plan)
+    if ran.data["status"] != "plan":
         raise typer.Exit(1)
 
 
@@ -344,13 +425,21 @@ def report(
     out: Annotated[Path, typer.Option("-o", "--out", help="the HTML file to write")] = Path("report.html"),
 ) -> None:
     """Turn a result JSON into one self-contained HTML report (figures, inputs, warnings, sources)."""
-    from cryoplan.report.html import load_result, write_report
+    from cryoplan.atomic import check_writable
+    from cryoplan.service import load_result, reading_result
 
-    write_report(load_result(result_json), out)
-    out_console.print(f"wrote report: {out}")
+    data = load_result(result_json)
+    check_writable("--out", out)
+    from cryoplan.report.html import write_report
+
+    with reading_result(result_json):
+        write_report(data, out)
+    _console().print(f"wrote {out}")
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: Shortest token ``serve`` accepts (a made-up one is 32 characters).
+MIN_TOKEN = 16
 
 
 @app.command()
@@ -361,27 +450,31 @@ def serve(
     data_dir: Annotated[Path, typer.Option(help="runs and the default registry live here")] = Path(
         "cryoplan-data"),
     token: Annotated[str | None, typer.Option(
-        help="required on every request; made up and printed when HOST is not loopback")] = None,
+        help=f"required on every request, at least {MIN_TOKEN} characters; made up and printed when "
+             "HOST is not loopback")] = None,
     registry: Annotated[str | None, typer.Option(help="registry database URL")] = None,
-    workers: Annotated[int, typer.Option(help="runs executed at once")] = 1,
+    workers: Annotated[int, typer.Option(help="runs executed at once, each in its own process")] = 1,
 ) -> None:
     """The local web planner: pick a template or upload a file, run it, see the report, record
     outcomes."""
     import secrets
 
+    if not 1 <= port <= 65535:
+        raise InputError("--port", port, "1-65535")
+    if not 1 <= workers <= 64:
+        raise InputError("--workers", workers, "an integer from 1 to 64")
+    if token is not None and (len(token) < MIN_TOKEN or not token.isprintable() or " " in token):
+        raise InputError("--token", "(the token given)",
+                         f"at least {MIN_TOKEN} printable characters, no spaces")
+    if host not in LOOPBACK and not token:
+        token = secrets.token_urlsafe(24)
     import uvicorn
 
     from cryoplan.web.app import create_app
 
-    if not 1 <= port <= 65535:
-        raise InputError("--port", port, "1-65535")
-    if workers < 1:
-        raise InputError("--workers", workers, "an integer >= 1")
-    if host not in LOOPBACK and not token:
-        token = secrets.token_urlsafe(24)
     web = create_app(data_dir, token=token, registry_url=registry, workers=workers)
     shown = f"[{host}]" if ":" in host else host
-    out_console.print(f"cryoplan web planner: http://{shown}:{port}/" + (f"?token={token}" if token else ""))
+    _console().print(f"cryoplan web planner: http://{shown}:{port}/" + (f"?token={token}" if token else ""))
     uvicorn.run(web, host=host, port=port, log_level="warning")
 
 
@@ -394,4 +487,5 @@ def main() -> None:  # pragma: no cover
     app()
 
 
-_ = isotherm_key  # re-exported for scripts that format isotherm keys like the JSON
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,42 +1,73 @@
 """The procedure file (TOML): schema, validation and loading. Every key is documented in
 docs/config.md; units are in the key names and temperatures are in degrees Celsius here only.
 
-Bad input raises ``InputError`` naming the field, the value and what is allowed.
+Every rule lives here, including those that span several keys (model validators): numbers are
+finite numbers (never NaN, infinity, true/false or text), names are plain text, unknown keys are
+named with the closest valid one. Bad input raises ``InputError`` naming the field, the value and
+what is allowed.
 
 >>> cfg = parse({"probe": {"catalog": "n2o-2.0mm"}, "protocol": {"phases": [
 ...     {"kind": "freeze", "seconds": 60}]}})
 >>> cfg.grid.geometry, cfg.tissue.type
 ('axisymmetric', 'muscle')
+>>> parse({"probe": {"catalog": "n2o-2.0mm"}, "protocol": {"phases": [{"kind": "freeze", "secconds": 60}]}})
+Traceback (most recent call last):
+...
+cryoplan.errors.InputError: protocol.phases[0].secconds = 60: allowed is no such key: did you mean \
+'seconds'? (keys here: kind, seconds, temperature_c)
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 import tomllib
+import types
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cryoplan.data import read_toml
-from cryoplan.errors import InputError
+from cryoplan.errors import MISSING, InputError
 
 #: The cell-model parameter sets of data/injury.toml, for [injury] cell.
 CELL_NAMES = tuple(read_toml("injury.toml")["cells"])
 
-Positive = Annotated[float, Field(gt=0)]
-NonNegative = Annotated[float, Field(ge=0)]
+
+def upto(most: float, low: float = 0.0, open_low: bool = True) -> Any:
+    """A number above ``low`` (or at least it) and at most ``most``: the bound of a physical
+    quantity far beyond any real value, so that a number that is merely huge (1e308) is refused
+    here rather than overflowing the solver."""
+    return Annotated[float, Field(gt=low, le=most) if open_low else Field(ge=low, le=most)]
+
+Celsius = Annotated[float, Field(gt=-273.15, lt=100)]
+#: Longest text a name may have (it is printed in tables and reports).
+MAX_NAME = 80
+
+
+def _plain_text(value: str) -> str:
+    if not value.strip() or len(value) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"plain text of 1-{MAX_NAME} characters without control characters")
+    return value
+
+
+#: A name shown to users: printed as it is (never read as markup), one line.
+Name = Annotated[str, AfterValidator(_plain_text)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+    # strict: a number is a number (not true/false, not "1.5"); allow_inf_nan: finite only
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
 
 class SupplyConfig(_Section):
     """The supply capillary or orifice (every key optional: the family fills the rest)."""
 
     kind: Literal["capillary", "orifice"] | None = None
-    inner_diameter_mm: Annotated[float, Field(gt=0, le=5)] | None = None
-    outer_diameter_mm: Annotated[float, Field(gt=0, le=10)] | None = None
+    inner_diameter_mm: Annotated[float, Field(ge=1e-3, le=5)] | None = None
+    outer_diameter_mm: Annotated[float, Field(ge=1e-3, le=10)] | None = None
     length_mm: Annotated[float, Field(gt=0, le=5000)] | None = None
     discharge_coefficient: Annotated[float, Field(gt=0, le=1)] | None = None
 
@@ -45,17 +76,18 @@ class ExhaustConfig(_Section):
     """The exhaust path: the annulus along the shaft, then the return line to the console."""
 
     shaft_length_mm: Annotated[float, Field(gt=0, le=2000)] | None = None
-    return_inner_diameter_mm: Annotated[float, Field(gt=0, le=50)] | None = None
+    return_inner_diameter_mm: Annotated[float, Field(ge=0.1, le=50)] | None = None
     return_length_mm: Annotated[float, Field(ge=0, le=20000)] | None = None
 
 
 class ProbeDesignKeys(_Section):
     """What an engineer knows about a probe; shared by [probe] and the catalog's entries."""
 
-    family: str | None = None
+    family: Name | None = None
     gauge: Annotated[int, Field(ge=8, le=30)] | None = None
-    diameter_mm: Annotated[float, Field(gt=0, le=20)] | None = None
-    active_length_mm: Annotated[float, Field(gt=0, le=200)] | None = None
+    # a cryoprobe is 0.3-10 mm wide (a value below that is metres written as mm)
+    diameter_mm: Annotated[float, Field(ge=0.3, le=10)] | None = None
+    active_length_mm: Annotated[float, Field(ge=0.5, le=200)] | None = None
     wall_thickness_mm: Annotated[float, Field(gt=0, le=5)] | None = None
     supply: SupplyConfig | None = None
     exhaust: ExhaustConfig | None = None
@@ -68,89 +100,128 @@ class ProbeDesignKeys(_Section):
 class CatalogEntryConfig(ProbeDesignKeys):
     """One [probe.NAME] table of a catalog file (its ``*_source`` keys are read apart)."""
 
-    description: str
+    description: Annotated[str, Field(min_length=1, max_length=500)]
     gas: Literal["n2o", "ln2", "argon", "co2"]
     cannula_gauge: Annotated[int, Field(ge=10, le=27)] | None = None
 
 
 class ProbeConfig(ProbeDesignKeys):
-    catalog: str | None = None
-    catalog_file: str | None = None
+    catalog: Name | None = None
+    catalog_file: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
     boundary: Literal["cryogen", "fixed-temperature"] = "cryogen"
-    temperature_c: Annotated[float, Field(gt=-273.15, lt=100)] | None = None
+    temperature_c: Celsius | None = None
     cannula_gauge: Annotated[int, Field(ge=10, le=27)] | Literal["none"] | None = None
-    cannula_inner_diameter_mm: Positive | None = None
+    cannula_inner_diameter_mm: Annotated[float, Field(ge=0.1, le=20)] | None = None
 
 
 class CryogenConfig(_Section):
     """The console: the gas, its supply pressure and temperature, and the exhaust pressure."""
 
     gas: Literal["n2o", "ln2", "argon", "co2"] | None = None
-    supply_pressure_bar: Annotated[float, Field(gt=0, le=1000)] | None = None
+    supply_pressure_bar: upto(1000) | None = None
     supply_temperature_c: Annotated[float, Field(gt=-273.15, lt=200)] | None = None
-    back_pressure_bar: Annotated[float, Field(gt=0, le=100)] = 1.01325
+    back_pressure_bar: upto(100) = 1.01325
     supply_phase: Literal["liquid", "vapour"] | None = None
 
 
 class TissueConfig(_Section):
     type: str = "muscle"
-    k_unfrozen_w_per_m_k: Positive | None = None
-    k_frozen_w_per_m_k: Positive | None = None
-    c_unfrozen_j_per_m3_k: Positive | None = None
-    c_frozen_j_per_m3_k: Positive | None = None
-    latent_heat_j_per_m3: NonNegative | None = None
-    t_solidus_c: float | None = None
-    t_liquidus_c: float | None = None
-    perfusion_per_s: NonNegative | None = None
-    blood_heat_capacity_j_per_m3_k: Positive | None = None
-    metabolic_w_per_m3: NonNegative | None = None
+    k_unfrozen_w_per_m_k: upto(1000) | None = None
+    k_frozen_w_per_m_k: upto(1000) | None = None
+    c_unfrozen_j_per_m3_k: upto(1e8) | None = None
+    c_frozen_j_per_m3_k: upto(1e8) | None = None
+    latent_heat_j_per_m3: upto(1e10, open_low=False) | None = None
+    t_solidus_c: Annotated[float, Field(gt=-273.15, lt=40)] | None = None
+    t_liquidus_c: Annotated[float, Field(gt=-273.15, lt=40)] | None = None
+    perfusion_per_s: upto(10, open_low=False) | None = None
+    blood_heat_capacity_j_per_m3_k: upto(1e8) | None = None
+    metabolic_w_per_m3: upto(1e7, open_low=False) | None = None
+    # default: 37 C for living tissue, 20 C for a bench medium (cryoplan.resolve)
     initial_temperature_c: Annotated[float, Field(gt=0, lt=45)] | None = None
+    # default: 37 C for living tissue, the initial temperature for a bench medium
     arterial_temperature_c: Annotated[float, Field(gt=0, lt=45)] | None = None
 
 
 class PhaseConfig(_Section):
     kind: Literal["freeze", "passive-thaw", "active-thaw"]
-    seconds: Positive
-    temperature_c: Annotated[float, Field(gt=-273.15, lt=100)] | None = None
+    seconds: upto(1e9, 1e-3, open_low=False)  # the run's budget refuses what would take too long
+    temperature_c: Celsius | None = None
+
+    @model_validator(mode="after")
+    def _temperature_only_for_active_thaw(self) -> PhaseConfig:
+        if self.temperature_c is not None and self.kind != "active-thaw":
+            raise InputError("temperature_c", self.temperature_c,
+                             "only on an active-thaw phase (a freeze's temperature comes from the probe)")
+        return self
 
 
 class ProtocolConfig(_Section):
-    phases: Annotated[list[PhaseConfig], Field(min_length=1)]
+    phases: Annotated[list[PhaseConfig], Field(min_length=1, max_length=1000)]
 
 
 class GridConfig(_Section):
     geometry: Literal["radial", "axisymmetric"] = "axisymmetric"
-    spacing_mm: Positive = 0.25
-    extent_mm: Positive = 20.0
+    spacing_mm: Annotated[float, Field(ge=1e-3, le=10)] = 0.25  # a micron at least
+    extent_mm: Annotated[float, Field(gt=0, le=1000)] = 20.0
     growth: Annotated[float, Field(ge=1.0, le=1.5)] = 1.0
-    uniform_extent_mm: Positive | None = None
+    uniform_extent_mm: upto(1000) | None = None
     outer_boundary: Literal["initial-temperature", "insulated"] = "initial-temperature"
+
+    @model_validator(mode="after")
+    def _uniform_within_extent(self) -> GridConfig:
+        if self.uniform_extent_mm is not None and self.uniform_extent_mm > self.extent_mm:
+            raise InputError("uniform_extent_mm", self.uniform_extent_mm,
+                             f"at most extent_mm ({self.extent_mm:g})")
+        return self
+
+
+def _distinct(values: list[float] | None) -> list[float] | None:
+    if values is not None and len(set(values)) != len(values):
+        raise ValueError("distinct temperatures (one is given twice)")
+    return values
+
+
+Temperatures = Annotated[list[Celsius], Field(min_length=1, max_length=20), AfterValidator(_distinct)]
 
 
 class OutputConfig(_Section):
-    isotherms_c: Annotated[list[float], Field(min_length=1)] = [0.0, -20.0, -40.0]
-    history_thresholds_c: list[float] | None = None
-    interval_s: Positive = 1.0
+    isotherms_c: Temperatures = [0.0, -20.0, -40.0]
+    history_thresholds_c: Temperatures | None = None
+    interval_s: upto(1e9, 1e-3, open_low=False) = 1.0
+
+
+Point = Annotated[list[Annotated[float, Field(ge=-1000, le=1000)]], Field(min_length=3, max_length=3)]
 
 
 class NerveConfig(_Section):
-    name: str
-    diameter_mm: Positive | None = None
-    points_mm: list[Annotated[list[float], Field(min_length=3, max_length=3)]] | None = None
-    distance_mm: Positive | None = None
+    name: Name
+    diameter_mm: Annotated[float, Field(gt=0, le=20)] | None = None
+    points_mm: Annotated[list[Point], Field(min_length=2, max_length=1000)] | None = None
+    distance_mm: Annotated[float, Field(gt=0, le=1000)] | None = None
     orientation: Literal["perpendicular", "parallel"] | None = None
-    offset_along_axis_mm: float = 0.0
-    length_mm: Positive = 20.0
-    end_organ_mm: NonNegative | None = None  # arc length from the first point to the end organ
+    offset_along_axis_mm: Annotated[float, Field(ge=-1000, le=1000)] = 0.0
+    length_mm: Annotated[float, Field(gt=0, le=1000)] = 20.0
+    end_organ_mm: upto(2000, open_low=False) | None = None  # arc length from the first point to the end organ
+
+    @model_validator(mode="after")
+    def _one_path(self) -> NerveConfig:
+        straight = self.distance_mm is not None or self.orientation is not None
+        if self.points_mm is not None and straight:
+            raise InputError("points_mm", self.points_mm,
+                             "either points_mm or distance_mm with orientation, not both")
+        if self.points_mm is None and (self.distance_mm is None or self.orientation is None):
+            missing = "orientation" if self.distance_mm is not None else "distance_mm"
+            raise InputError(missing, MISSING, "a path: points_mm, or distance_mm with orientation")
+        return self
 
 
 class InjuryConfig(_Section):
-    neurapraxia_below_c: float | None = None
-    axonotmesis_below_c: float | None = None
-    axonotmesis_min_seconds: NonNegative | None = None
+    neurapraxia_below_c: Celsius | None = None
+    axonotmesis_below_c: Celsius | None = None
+    axonotmesis_min_seconds: upto(86400, open_low=False) | None = None
     axonotmesis_min_cycles: Annotated[int, Field(ge=1)] | None = None
-    neurotmesis_below_c: float | None = None
-    min_block_length_mm: Positive | None = None
+    neurotmesis_below_c: Celsius | None = None
+    min_block_length_mm: upto(1000) | None = None
     cell: Literal[CELL_NAMES] | None = None  # type: ignore[valid-type]
     refine_with_cell_model: bool = False
 
@@ -160,7 +231,7 @@ class PatientConfig(_Section):
     prior_lumbar_surgery: bool | None = None
     treated_joints: Annotated[int, Field(ge=1, le=20)] | None = None
     opioid_use: bool | None = None
-    susceptibility: Positive | None = None  # an explicit override of the factors
+    susceptibility: upto(1000, 1e-3, open_low=False) | None = None  # an explicit override of the factors
 
     @model_validator(mode="after")
     def _override_alone(self) -> PatientConfig:
@@ -174,9 +245,113 @@ class PatientConfig(_Section):
 
 class OutcomeConfig(_Section):
     nerves_treated: Annotated[int, Field(ge=1)] | None = None
-    regrowth_distance_mm: NonNegative | None = None
+    regrowth_distance_mm: upto(2000, open_low=False) | None = None
     retreat_at_probability: Annotated[float, Field(gt=0, lt=1)] | None = None
-    registry: str | None = None  # a registry URL: use its newest refit instead of the prior
+    # a registry URL: use its newest refit instead of the prior (never from an upload)
+    registry: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+
+
+# -- rules across sections ----------------------------------------------------------------------
+
+CUSTOM_TISSUE_KEYS = (
+    "k_unfrozen_w_per_m_k", "k_frozen_w_per_m_k", "c_unfrozen_j_per_m3_k", "c_frozen_j_per_m3_k",
+    "latent_heat_j_per_m3", "t_solidus_c", "t_liquidus_c", "perfusion_per_s", "metabolic_w_per_m3",
+)
+
+
+def probe_diameter_mm(pc: ProbeConfig) -> float:
+    """The probe's outer diameter (mm): the file's (mm or gauge), else its catalog entry's (raises
+    InputError)."""
+    from cryoplan.cryogen.catalog import design_keys, outer_diameter
+
+    return outer_diameter(design_keys(pc)[1]) * 1e3
+
+
+def probe_active_length_mm(pc: ProbeConfig) -> float:
+    """The probe's active length (mm): the file's, else its catalog entry's."""
+    from cryoplan.cryogen.catalog import design_keys
+
+    length = design_keys(pc)[1].active_length_mm
+    if length is None:
+        raise InputError("probe.active_length_mm", MISSING, "a length in mm (or a probe.catalog entry)")
+    return length
+
+
+def check_probe(pc: ProbeConfig, cc: CryogenConfig, needs_length: bool = True) -> None:
+    """The probe's cross-key rules: a catalog entry that exists (in the catalog or the named
+    catalog file), a diameter and an active length from the file or the catalog, a set
+    temperature exactly for a fixed-temperature probe, a gas for a cryogen probe, and a probe that
+    fits through its cannula (unless ``cannula_gauge = "none"``)."""
+    from cryoplan.cryogen.catalog import cannula, check_fits, design_keys
+
+    cat, _ = design_keys(pc)
+    diameter = probe_diameter_mm(pc)
+    if needs_length:
+        probe_active_length_mm(pc)
+    if pc.boundary == "fixed-temperature" and pc.temperature_c is None:
+        raise InputError("probe.temperature_c", MISSING, "a wall temperature for a fixed-temperature probe")
+    if pc.boundary == "cryogen" and pc.temperature_c is not None:
+        raise InputError("probe.temperature_c", pc.temperature_c,
+                         'only with boundary = "fixed-temperature" (a cryogen probe\'s temperature '
+                         "comes from its gas)")
+    if pc.boundary == "cryogen" and cc.gas is None and cat is None:
+        raise InputError("cryogen.gas", MISSING, "one of n2o, ln2, argon, co2 (or a probe.catalog entry)")
+    gauge = pc.cannula_gauge if pc.cannula_gauge is not None else (cat.cannula_gauge if cat else None)
+    if pc.cannula_inner_diameter_mm is not None:
+        check_fits(diameter * 1e-3, pc.cannula_inner_diameter_mm * 1e-3,
+                   gauge if isinstance(gauge, int) else None)
+    elif isinstance(gauge, int):
+        check_fits(diameter * 1e-3, cannula(gauge).inner_diameter_m, gauge)
+
+
+def freezing_range_c(tc: TissueConfig) -> tuple[float, float]:
+    """(solidus, liquidus) in °C: the file's, else the library tissue's (its own, or the default
+    range)."""
+    from cryoplan.data import read_toml
+
+    data = read_toml("tissues.toml")
+    lib = {**data["freezing_range"], **{k: v for k, v in data["tissue"].get(tc.type, {}).items()
+                                         if k in ("t_solidus_c", "t_liquidus_c")}}
+    solidus = tc.t_solidus_c if tc.t_solidus_c is not None else lib["t_solidus_c"]
+    liquidus = tc.t_liquidus_c if tc.t_liquidus_c is not None else lib["t_liquidus_c"]
+    return solidus, liquidus
+
+
+def check_tissue(tc: TissueConfig) -> None:
+    """A library tissue or a custom one with every property, and a freezing range in order."""
+    from cryoplan.tissue.library import tissue_names
+
+    if tc.type == "custom":
+        given = tc.model_dump(exclude_none=True)
+        for key in CUSTOM_TISSUE_KEYS:
+            if key not in given:
+                raise InputError(f"tissue.{key}", MISSING, "a value: custom tissues need every property")
+    elif tc.type not in tissue_names():
+        raise InputError("tissue.type", tc.type, "one of " + ", ".join(tissue_names()) + ", custom")
+    solidus, liquidus = freezing_range_c(tc)
+    if not solidus < liquidus:
+        raise InputError("tissue.t_solidus_c", solidus,
+                         f"below t_liquidus_c ({liquidus:g}): the freezing range must not be inverted "
+                         "or empty")
+    from cryoplan.resolve import initial_temperature_c
+
+    start = initial_temperature_c(tc)
+    if not liquidus < start:
+        raise InputError("tissue.t_liquidus_c", liquidus, f"below the initial temperature ({start:g} °C)")
+
+
+def check_grid(gc: GridConfig, pc: ProbeConfig) -> None:
+    """Cells no wider than the probe's radius, and a domain reaching beyond the probe."""
+    radius = probe_diameter_mm(pc) / 2
+    if gc.spacing_mm > radius:
+        raise InputError("grid.spacing_mm", gc.spacing_mm,
+                         f"at most the probe radius ({radius:g} mm), so the probe is resolved")
+    if not gc.extent_mm > radius + 2 * gc.spacing_mm:
+        raise InputError("grid.extent_mm", gc.extent_mm,
+                         f"more than the probe radius plus two cells ({radius + 2 * gc.spacing_mm:g} mm)")
+    if gc.uniform_extent_mm is not None and gc.uniform_extent_mm <= radius:
+        raise InputError("grid.uniform_extent_mm", gc.uniform_extent_mm,
+                         f"more than the probe radius ({radius:g} mm)")
 
 
 class ProcedureConfig(_Section):
@@ -186,22 +361,61 @@ class ProcedureConfig(_Section):
     protocol: ProtocolConfig
     grid: GridConfig = GridConfig()
     output: OutputConfig = OutputConfig()
-    nerve: list[NerveConfig] = []
+    nerve: Annotated[list[NerveConfig], Field(max_length=50)] = []
     injury: InjuryConfig = InjuryConfig()
     patient: PatientConfig = PatientConfig()
     outcome: OutcomeConfig = OutcomeConfig()
+
+    @model_validator(mode="after")
+    def _across_sections(self) -> ProcedureConfig:
+        check_probe(self.probe, self.cryogen, needs_length=self.grid.geometry != "radial")
+        check_tissue(self.tissue)
+        check_grid(self.grid, self.probe)
+        return self
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The model classes inside an annotation (through Optional, list and Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (list, typing.Union, types.UnionType):
+        return [m for a in typing.get_args(annotation) for m in _unwrap(a)]
+    return []
+
+
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The section (model class) at ``loc`` below ``root``."""
+    model = root
+    for item in loc:
+        if isinstance(item, int):
+            continue
+        field = model.model_fields.get(str(item))
+        inner = _unwrap(field.annotation) if field else []
+        if not inner:
+            return None
+        model = inner[0]
+    return model
+
+
+_TAG = re.compile(r"^[a-z][a-z-]*\[.*\]$")  # e.g. "function-after[_plain_text(), str]", "list[float]"
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
     for item in loc:
-        if isinstance(item, int):
+        if isinstance(item, int) and parts:
             parts[-1] = f"{parts[-1]}[{item}]"
-        elif item in ("literal", "constrained-float", "list") or "[" in str(item):
-            continue
-        else:
-            parts.append(str(item))
-    return ".".join(parts) or "procedure"
+        elif item in ("literal", "constrained-float", "list", "function-after") or _TAG.match(str(item)):
+            continue  # pydantic's name for a branch of a type, not a key
+        else:  # a key from the file: quoted unless it is a plain name
+            parts.append(str(item) if re.fullmatch(r"[A-Za-z0-9_-]+", str(item)) else repr(str(item)))
+    return ".".join(parts)
 
 
 #: Keys of earlier versions and what replaced them.
@@ -212,28 +426,144 @@ MOVED_KEYS = {
 }
 
 
-def _translate(err: ValidationError) -> InputError:
-    first = err.errors(include_url=False)[0]
+def _unknown_key(root: type[BaseModel], loc: tuple[Any, ...], value: Any) -> InputError:
+    key = str(loc[-1])
+    field = _field_name(loc) or repr(key)
+    model = _model_at(root, loc[:-1])
+    known = list(model.model_fields) if model else []
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    where = f"(keys here: {', '.join(known)})" if known else "(see docs/config.md for the keys)"
+    return InputError(field, value, f"no such key: {hint}{where}")
+
+
+#: Pydantic's wording -> ours, by error type.
+_ALLOWED = {
+    "float_type": "a number",
+    "int_type": "an integer",
+    "bool_type": "true or false",
+    "string_type": "text (in quotes)",
+    "list_type": "a list [...]",
+    "model_type": "a section (a table of keys)",
+    "finite_number": "a finite number (not nan or inf)",
+    "int_from_float": "an integer",
+}
+
+
+#: Range errors: (operator, the context key holding the limit).
+_BOUNDS = {"greater_than": (">", "gt"), "greater_than_equal": (">=", "ge"),
+           "less_than": ("<", "lt"), "less_than_equal": ("<=", "le")}
+
+
+def _unit_hint(field: str, value: Any, op: str, limit: float) -> str:
+    """A hint when a value out of range would be in range in the unit a user may have meant:
+    metres for a key in mm, kelvin for one in °C.
+
+    >>> _unit_hint("probe.diameter_mm", 0.002, ">=", 0.3), _unit_hint("x_c", 310.15, "<", 45)
+    (' (the key is in mm: is this metres?)', ' (the key is in °C: is this kelvin?)')
+    """
+    field = re.sub(r"\[\d+\]$", "", field)
+    if field.endswith("_mm") and op.startswith(">") and value * 1e3 >= limit:
+        return " (the key is in mm: is this metres?)"
+    if field.endswith("_c") and op.startswith("<") and value - 273.15 < limit:
+        return " (the key is in °C: is this kelvin?)"
+    return ""
+
+
+def _rank(error: dict) -> int:
+    """Which error to show first: an unknown key explains a missing one (a typo) best."""
+    return {"extra_forbidden": 0, "missing": 2}.get(error["type"], 1)
+
+
+def translate(err: ValidationError, root: type[BaseModel], top: str = "procedure") -> InputError:
+    """One InputError for a ValidationError: the most telling of its errors."""
+    first = sorted(err.errors(include_url=False), key=_rank)[0]
     loc, kind = first["loc"], first["type"]
     value = first.get("input")
-    field = _field_name(loc)
+    field = _field_name(loc) or top
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, InputError):  # a rule across keys, raised by a model validator
+        name = cause.field if "." in cause.field or not loc else f"{field}.{cause.field}"
+        return InputError(name, cause.value, cause.allowed)
     if kind == "extra_forbidden":
         moved = MOVED_KEYS.get(field) or MOVED_KEYS.get(field.rsplit(".", 1)[-1])
-        return InputError(field, value, moved or "no such key (see docs/config.md for the keys)")
+        if moved:
+            return InputError(field, value, moved)
+        return _unknown_key(root, loc, value)
     if kind == "missing":
-        return InputError(field, "<missing>", "a value: this key is required")
+        return InputError(field, MISSING, "a value: this key is required")
+    if kind in _ALLOWED:
+        allowed = _ALLOWED[kind]
+        if isinstance(value, bool) and kind in ("float_type", "int_type"):
+            allowed += " (true/false is not a number)"
+        elif isinstance(value, str) and kind in ("float_type", "int_type"):
+            allowed += " without quotes"
+        return InputError(field, value, allowed)
+    ctx = first.get("ctx") or {}
+    if kind in _BOUNDS:
+        op, key = _BOUNDS[kind]
+        hint = _unit_hint(field, value, op, ctx[key])
+        return InputError(field, value, f"a number {op} {ctx[key]:g}{hint}")
+    if kind == "too_short":
+        return InputError(field, value, f"a list of at least {ctx['min_length']} item(s)")
+    if kind == "too_long":
+        return InputError(field, value, f"a list of at most {ctx['max_length']} items")
     msg = first["msg"]
     for prefix in ("Input should be ", "Value error, "):
         msg = msg.removeprefix(prefix)
     return InputError(field, value, msg)
 
 
+# -- reading files --------------------------------------------------------------------------------
+
+#: Largest procedure or plan file read (characters): a real one is a few hundred.
+MAX_FILE_CHARS = 1_000_000
+
+
+def read_toml_text(text: str, what: str = "FILE") -> dict[str, Any]:
+    """Parse TOML text (raises InputError: bad TOML, too large, too deeply nested)."""
+    if len(text) > MAX_FILE_CHARS:
+        raise InputError(what, f"{len(text)} characters", f"a file of at most {MAX_FILE_CHARS} characters")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(what, "(the file)", f"valid TOML ({err})") from None
+    except RecursionError:
+        raise InputError(what, "(the file)", "TOML nested less deeply (arrays or tables within "
+                         "each other)") from None
+
+
+def read_toml_file(path: str | Path, what: str = "procedure file") -> dict[str, Any]:
+    """Read a TOML file (raises InputError for a missing, binary, huge or invalid file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("FILE", str(path), f"an existing {what} (.toml)")
+    if path.stat().st_size > 4 * MAX_FILE_CHARS:
+        raise InputError("FILE", str(path), f"a file of at most {MAX_FILE_CHARS} characters")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError("FILE", str(path), "a UTF-8 text file") from None
+    except OSError as err:
+        raise InputError("FILE", str(path), f"a file that can be read ({err.strerror})") from None
+    return read_toml_text(text, "FILE")
+
+
+def validate(model: type[BaseModel], data: Any, top: str) -> Any:
+    """``model`` validated from ``data`` (raises InputError)."""
+    if not isinstance(data, dict):
+        raise InputError(top, type(data).__name__, "a table of sections")
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise translate(err, model, top) from None
+    except RecursionError:
+        raise InputError(top, "(nested values)", "values nested less deeply") from None
+
+
 def parse(data: dict[str, Any]) -> ProcedureConfig:
     """Validate a procedure given as a dict (what a TOML file holds)."""
-    try:
-        return ProcedureConfig.model_validate(data)
-    except ValidationError as err:
-        raise _translate(err) from None
+    return validate(ProcedureConfig, data, "procedure")
 
 
 class ProbeSections(_Section):
@@ -245,25 +575,9 @@ class ProbeSections(_Section):
 
 def parse_sections(data: dict[str, Any]) -> ProbeSections:
     """Validate [probe] and [cryogen] given as a dict."""
-    try:
-        return ProbeSections.model_validate(data)
-    except ValidationError as err:
-        raise _translate(err) from None
-
-
-def read_file(path: str | Path) -> dict[str, Any]:
-    """The TOML of a procedure file as a dict (InputError if it is not readable TOML)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("FILE", str(path), "an existing procedure file (.toml)")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise InputError("FILE", str(path), f"valid TOML ({err})") from None
-    except UnicodeDecodeError:
-        raise InputError("FILE", str(path), "a UTF-8 text file") from None
+    return validate(ProbeSections, data, "procedure")
 
 
 def load(path: str | Path) -> ProcedureConfig:
     """Read and validate a procedure file."""
-    return parse(read_file(path))
+    return parse(read_toml_file(path, "procedure file"))

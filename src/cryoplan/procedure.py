@@ -15,7 +15,6 @@ from cryoplan import resolve
 from cryoplan.config import ProcedureConfig
 from cryoplan.cryogen.catalog import CatalogProbe
 from cryoplan.cryogen.operation import OperatingPoint
-from cryoplan.cryogen.summary import operating_warnings
 from cryoplan.injury.assess import NerveAssessment, assess, regrowth_distance
 from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.thresholds import InjuryThresholds
@@ -62,14 +61,15 @@ class Result:
     wall_time_s: float
     nerves: tuple[NerveAssessment, ...] = ()
     outcome: Outcome | None = None
-    warnings: tuple[tuple[str, str], ...] = ()
 
 
 def setup(cfg: ProcedureConfig) -> Setup:
     """Resolve a validated procedure into the solver's problem (raises InputError)."""
     probe, operating, cat, bore = resolve.probe(cfg.probe, cfg.cryogen, cfg.grid.geometry)
     tissue = resolve.tissue(cfg.tissue)
-    grid = resolve.grid(cfg.grid, probe)
+    grid = resolve.grid(cfg.grid, cfg.probe, probe.shaft_cooled)
+    assert abs(grid.probe_radius - probe.radius) < 1e-12 and (
+        grid.geometry == "radial" or abs(grid.active_length - probe.active_length) < 1e-12)
     nerves = resolve.nerves(cfg.nerve, grid)
     injury = resolve.injury(cfg.injury)
     iso = tuple(c_to_k(x) for x in cfg.output.isotherms_c)
@@ -111,52 +111,18 @@ def outcome(cfg: ProcedureConfig, nerves: tuple[Nerve, ...], assessments: tuple[
     return Outcome(dist, p, n, p_block, distance, model.origin, note, patient)
 
 
-def probe_warnings(s: Setup, thermal: ThermalResult) -> tuple[tuple[str, str], ...]:
-    """The probe's named warnings over the run: no liquid at the tip; the flow boiled off before
-    the end of the active segment at the end of a freeze (its capacity binds: the start-up, when
-    warm tissue loads any probe, is not counted)."""
-    if s.operating is None:
-        return ()
-    out = list(operating_warnings(s.operating))
-    if s.operating.law.quality[0] < 1.0:
-        phase = thermal.phase
-        ends = [k for k in range(1, len(phase))
-                if phase[k] == "freeze" and (k + 1 == len(phase) or phase[k + 1] != "freeze")]
-        dry = [(float(thermal.dry_fraction[k]), k) for k in ends]
-        worst, k = max(dry, default=(0.0, 0))
-        if worst > 0.01:
-            out.append(("probe.capacity_binds",
-                        f"the cryogen's liquid boils off before the end of the active segment: at "
-                        f"{thermal.times[k]:.0f} s {100 * worst:.0f} % of it is cooled by dry gas only "
-                        f"({thermal.cooling_power[k]:.1f} W taken against a boiling capacity of "
-                        f"{s.operating.latent_capacity_w:.1f} W); more gas flow would freeze more"))
-    return tuple(out)
-
-
-def tissue_warnings(cfg: ProcedureConfig, s: Setup) -> tuple[tuple[str, str], ...]:
-    """A perfused tissue started away from its arterial temperature drifts towards it."""
-    tis = s.problem.tissue
-    if tis.perfusion_per_s > 0 and abs(s.problem.initial_temperature - tis.t_arterial) > 0.5:
-        return (("tissue.not_at_rest",
-                 f"the {tis.name} starts at {s.problem.initial_temperature - 273.15:.1f} °C but its blood "
-                 f"arrives at {tis.t_arterial - 273.15:.1f} °C: it drifts towards that during the run "
-                 "(set tissue.arterial_temperature_c, or use a bench medium for a tissue on the bench)"),)
-    return ()
-
-
 def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = None) -> Result:
     """Simulate a procedure."""
     s = setup(cfg)
     start = time.perf_counter()
     thermal = solve(s.problem, progress)
     wall = time.perf_counter() - start
-    warnings = probe_warnings(s, thermal) + tissue_warnings(cfg, s)
     if not s.nerves:
-        return Result(s, thermal, wall, warnings=warnings)
+        return Result(s, thermal, wall)
     tis = s.problem.tissue
     cell = resolve.cell(cfg.injury)
     assessments = tuple(
         assess(n, s.problem.grid, thermal.history, s.injury, tis.t_liquidus, tis.t_solidus,
                cell_rule=cfg.injury.refine_with_cell_model, cell=cell)
         for n in s.nerves)
-    return Result(s, thermal, wall, assessments, outcome(cfg, s.nerves, assessments), warnings)
+    return Result(s, thermal, wall, assessments, outcome(cfg, s.nerves, assessments))

@@ -9,6 +9,8 @@ holds its wall at that temperature). Typical cryoneurolysis protocols are two or
 >>> p = Protocol.of([Phase("freeze", 120), Phase("passive-thaw", 30), Phase("freeze", 120)])
 >>> p.total_seconds
 270.0
+>>> [(q.kind, q.seconds) for q in cycles(2, 120, 30, observe=60)]
+[('freeze', 120.0), ('passive-thaw', 30.0), ('freeze', 120.0), ('passive-thaw', 60.0)]
 """
 
 from __future__ import annotations
@@ -52,3 +54,17 @@ class Protocol:
     @property
     def total_seconds(self) -> float:
         return float(sum(p.seconds for p in self.phases))
+
+
+def cycles(n: int, freeze: float, thaw: float, observe: float = 0.0) -> list[Phase]:
+    """``n`` freezes of ``freeze`` s with passive thaws of ``thaw`` s between them (none when
+    0), then a last passive thaw of ``observe`` s that follows the cold spreading after the gas
+    stops (none when 0): the one freeze-thaw protocol of the planner and the web planner."""
+    phases: list[Phase] = []
+    for k in range(n):
+        if k and thaw > 0:
+            phases.append(Phase("passive-thaw", float(thaw)))
+        phases.append(Phase("freeze", float(freeze)))
+    if observe > 0:
+        phases.append(Phase("passive-thaw", float(observe)))
+    return phases

@@ -23,19 +23,13 @@ from cryoplan.config import (
     ProbeConfig,
     ProbeDesignKeys,
     TissueConfig,
+    probe_active_length_mm,
+    probe_diameter_mm,
 )
-from cryoplan.cryogen.catalog import (
-    CatalogProbe,
-    cannula,
-    catalog_probe,
-    check_fits,
-    outer_diameter,
-    read_catalog_file,
-)
+from cryoplan.cryogen.catalog import CatalogProbe, cannula, design_keys, outer_diameter
 from cryoplan.cryogen.design import ProbeDesign, families, family_design, family_for_gas
 from cryoplan.cryogen.operation import OperatingPoint, operate
 from cryoplan.cryogen.thermo import CryogenSupply
-from cryoplan.errors import InputError
 from cryoplan.injury.cell import CellModel, cell_model, default_cell
 from cryoplan.injury.nerve import Nerve, straight_nerve
 from cryoplan.injury.sampling import to_grid_coordinates
@@ -55,26 +49,6 @@ from cryoplan.units import BAR_PA, c_to_k
 
 BODY_TEMPERATURE_C = 37.0
 ROOM_TEMPERATURE_C = 20.0
-
-CUSTOM_TISSUE_KEYS = (
-    "k_unfrozen_w_per_m_k", "k_frozen_w_per_m_k", "c_unfrozen_j_per_m3_k", "c_frozen_j_per_m3_k",
-    "latent_heat_j_per_m3", "t_solidus_c", "t_liquidus_c", "perfusion_per_s", "metabolic_w_per_m3",
-)
-
-
-def _merged_keys(cat: CatalogProbe | None, pc: ProbeConfig) -> ProbeDesignKeys:
-    """The catalog entry's design keys with the file's own on top (key by key, also inside the
-    supply and exhaust tables)."""
-    base = cat.keys.model_dump(exclude_none=True) if cat else {}
-    own = pc.model_dump(include=set(ProbeDesignKeys.model_fields), exclude_none=True)
-    if "diameter_mm" in own or "gauge" in own:  # the file's size replaces the catalog's
-        base.pop("diameter_mm", None)
-        base.pop("gauge", None)
-    for table in ("supply", "exhaust"):
-        if table in own:
-            own[table] = {**base.get(table, {}), **own[table]}
-    return ProbeDesignKeys.model_validate({**base, **own})
-
 
 def _family(keys: ProbeDesignKeys, pc: ProbeConfig, gas: str) -> str:
     """The file's family; else the catalog's, if it carries this gas; else the gas's own (a
@@ -138,41 +112,23 @@ def console(cc: CryogenConfig, gas: str) -> CryogenSupply:
 
 def probe(pc: ProbeConfig, cc: CryogenConfig, geometry: str = "axisymmetric",
           ) -> tuple[ProbeModel, OperatingPoint | None, CatalogProbe | None, float | None]:
-    """The probe (catalog, cannula, design and console resolved), its operating point, catalog
-    entry and the cannula's bore (m)."""
-    extra = read_catalog_file(pc.catalog_file) if pc.catalog_file else None
-    if extra is not None and pc.catalog is None:
-        raise InputError("probe.catalog", None, "the name of an entry of probe.catalog_file: "
-                         + ", ".join(sorted(extra)))
-    cat = catalog_probe(pc.catalog, extra=extra) if pc.catalog else None
-    keys = _merged_keys(cat, pc)
+    """The probe (catalog, cannula, design and console resolved; the schema has checked them), its
+    operating point, catalog entry and the cannula's bore (m)."""
+    cat, keys = design_keys(pc)
     diameter = outer_diameter(keys)
-    active = keys.active_length_mm * 1e-3 if keys.active_length_mm else None
-    if active is None and geometry != "radial":
-        raise InputError("probe.active_length_mm", None, "a length > 0 (or a probe.catalog entry)")
-    active = active or 1.0
-
+    active = keys.active_length_mm * 1e-3 if keys.active_length_mm else 1.0  # radial: per metre
     gauge = pc.cannula_gauge if pc.cannula_gauge is not None else (cat.cannula_gauge if cat else None)
     bore = None
     if pc.cannula_inner_diameter_mm is not None:
         bore = pc.cannula_inner_diameter_mm * 1e-3
     elif isinstance(gauge, int):
         bore = cannula(gauge).inner_diameter_m
-    if bore is not None:
-        check_fits(diameter, bore, gauge if isinstance(gauge, int) else None)
-
     if pc.boundary == "fixed-temperature":
-        if pc.temperature_c is None:
-            raise InputError("probe.temperature_c", None, "a wall temperature for a fixed-temperature probe")
+        assert pc.temperature_c is not None
         model = ProbeModel(diameter, active, "fixed-temperature", wall_temperature=c_to_k(pc.temperature_c))
         return model, None, cat, bore
-    if pc.temperature_c is not None:
-        raise InputError("probe.temperature_c", pc.temperature_c,
-                         "only with boundary = \"fixed-temperature\" "
-                         "(a cryogen probe's temperature comes from its gas)")
     gas = cc.gas or (cat.gas if cat else None)
-    if gas is None:
-        raise InputError("cryogen.gas", None, "one of n2o, ln2, argon, co2 (or a probe.catalog entry)")
+    assert gas is not None
     design = _design(keys, _family(keys, pc, gas), gas, diameter, active)
     flow = None if keys.mass_flow_g_per_s is None else keys.mass_flow_g_per_s * 1e-3
     op = operate(design, console(cc, gas), flow)
@@ -188,22 +144,17 @@ def initial_temperature_c(tc: TissueConfig) -> float:
 
 
 def tissue(tc: TissueConfig) -> Tissue:
-    """The tissue: a library entry with any properties the file overrides, or a custom one. The
-    arterial temperature is the body's (37 C) for living tissue and follows the initial one for
-    a bench medium (which has no blood flow to warm it)."""
+    """The tissue: a library entry with any properties the file overrides, or a custom one
+    (which the schema has checked to give every property). The arterial temperature is the
+    body's (37 C) for living tissue and follows the initial one for a bench medium (which has no
+    blood flow to warm it)."""
     bench = tc.type != "custom" and is_bench_medium(tc.type)
     if tc.arterial_temperature_c is not None:
         t_art = c_to_k(tc.arterial_temperature_c)
     else:
         t_art = c_to_k(initial_temperature_c(tc) if bench else BODY_TEMPERATURE_C)
     given = tc.model_dump(exclude_none=True)
-    if tc.type == "custom":
-        for key in CUSTOM_TISSUE_KEYS:
-            if key not in given:
-                raise InputError(f"tissue.{key}", "<missing>", "a value: custom tissues need every property")
-        base = None
-    else:
-        base = get_tissue(tc.type, t_art)
+    base = None if tc.type == "custom" else get_tissue(tc.type, t_art)
 
     def pick(key: str, attr: str, convert=lambda x: x):
         return convert(given[key]) if key in given else getattr(base, attr)
@@ -226,33 +177,36 @@ def tissue(tc: TissueConfig) -> Tissue:
     )
 
 
-def grid(gc: GridConfig, probe: ProbeModel) -> Grid:
-    """The radial or axisymmetric grid around the probe."""
+def grid(gc: GridConfig, pc: ProbeConfig, shaft_cooled: bool = False) -> Grid:
+    """The radial or axisymmetric grid around the probe (its diameter and active length from the
+    file or its catalog entry, as ``probe`` takes them; a radial run without a length stands for
+    one metre of probe), with cooled shaft faces when the probe's exhaust cools its shaft
+    (``ProbeModel.shaft_cooled``). Needs no cryogen, so a run's geometry can be checked before it
+    starts."""
+    radius = probe_diameter_mm(pc) / 2 * 1e-3
     uniform = gc.uniform_extent_mm * 1e-3 if gc.uniform_extent_mm else None
     if gc.geometry == "radial":
-        return radial_grid(probe.radius, gc.extent_mm * 1e-3, gc.spacing_mm * 1e-3, gc.growth, uniform,
-                           active_length=probe.active_length)
-    return axisymmetric_grid(probe.radius, probe.active_length, gc.extent_mm * 1e-3,
-                             gc.spacing_mm * 1e-3, gc.growth, uniform, shaft_cooled=probe.shaft_cooled)
+        length = design_keys(pc)[1].active_length_mm
+        return radial_grid(radius, gc.extent_mm * 1e-3, gc.spacing_mm * 1e-3, gc.growth, uniform,
+                           active_length=1.0 if length is None else length * 1e-3)
+    return axisymmetric_grid(radius, probe_active_length_mm(pc) * 1e-3, gc.extent_mm * 1e-3,
+                             gc.spacing_mm * 1e-3, gc.growth, uniform, shaft_cooled=shaft_cooled)
 
 
 def nerves(ncs: list[NerveConfig], grid: Grid) -> tuple[Nerve, ...]:
-    """The [[nerve]] entries as paths, each checked to lie in the tissue of the grid."""
+    """The [[nerve]] entries as paths (points, or a straight nerve: the schema has checked that
+    each has one), each checked to lie in the tissue of the grid."""
     out = []
     for k, nc in enumerate(ncs):
         where = f"nerve[{k}]"
         diameter = nc.diameter_mm * 1e-3 if nc.diameter_mm else default_nerve_diameter_m()
         end_organ = None if nc.end_organ_mm is None else nc.end_organ_mm * 1e-3
         if nc.points_mm is not None:
-            if nc.distance_mm is not None or nc.orientation is not None:
-                raise InputError(f"{where}.points_mm", nc.points_mm,
-                                 "either points_mm or distance_mm with orientation, not both")
             nerve = Nerve(nc.name, diameter, np.array(nc.points_mm) * 1e-3, end_organ)
-        elif nc.distance_mm is not None and nc.orientation is not None:
+        else:
+            assert nc.distance_mm is not None and nc.orientation is not None
             nerve = straight_nerve(nc.name, diameter, nc.distance_mm * 1e-3, nc.orientation,
                                    nc.offset_along_axis_mm * 1e-3, nc.length_mm * 1e-3, end_organ)
-        else:
-            raise InputError(f"{where}", nc.name, "a path: points_mm, or distance_mm with orientation")
         _, pts = nerve.cross_sections(min(grid.min_spacing, diameter / 2))
         to_grid_coordinates(grid, pts, f"{where} ({nc.name})")  # inside the probe or the domain: error now
         out.append(nerve)

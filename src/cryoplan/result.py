@@ -1,22 +1,29 @@
-"""A run's result as JSON (degrees Celsius, mm, ml, W at this boundary) and atomic file writes."""
+"""A run's result as JSON (degrees Celsius, mm, ml, W at this boundary)."""
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cryoplan import __version__
 from cryoplan.cryogen.summary import operating_json
+from cryoplan.injury.grade import GRADE_NAMES
 from cryoplan.outcome.relief import ReliefDistribution
 from cryoplan.procedure import Result
 from cryoplan.units import BAR_PA, k_to_c
+
+
+def sig(x: float, digits: int = 4) -> float:
+    """``x`` to ``digits`` significant digits, as a plain float (a property known to 3-4
+    digits is not written with 17).
+
+    >>> sig(1.8143500000000001), sig(0.0006703499999999999), sig(272677125.0)
+    (1.814, 0.0006703, 272700000.0)
+    """
+    return float(f"{float(x):.{digits}g}")
 
 
 def _clean(values) -> list[float | None]:
@@ -33,6 +40,7 @@ def isotherm_key(celsius: float) -> str:
     return f"{celsius:g}"
 
 
+
 def to_json(result: Result) -> dict[str, Any]:
     s, th = result.setup, result.thermal
     prob, probe = s.problem, s.problem.probe
@@ -46,13 +54,14 @@ def to_json(result: Result) -> dict[str, Any]:
     }
     cryogen = None if s.operating is None else operating_json(s.operating)
     freeze_s = sum(p.seconds for p in prob.protocol.phases if p.kind == "freeze")
+    axisymmetric = prob.grid.geometry == "axisymmetric"
     return {
         "cryoplan_version": __version__,
         "kind": "simulation",
         "geometry": prob.grid.geometry,
         "probe": {
-            "diameter_mm": probe.diameter * 1e3,
-            "active_length_mm": probe.active_length * 1e3 if prob.grid.geometry == "axisymmetric" else None,
+            "diameter_mm": sig(probe.diameter * 1e3),
+            "active_length_mm": sig(probe.active_length * 1e3) if axisymmetric else None,
             "boundary": probe.boundary,
             "catalog": s.catalog.name if s.catalog else None,
             "cannula_bore_mm": None if s.cannula_bore_m is None else round(s.cannula_bore_m * 1e3, 3),
@@ -69,23 +78,22 @@ def to_json(result: Result) -> dict[str, Any]:
             "gas_used_g": None if s.operating is None else round(probe.mass_flow * freeze_s * 1e3, 2),
         },
         "cryogen": cryogen,
-        "warnings": [{"code": c, "message": m} for c, m in result.warnings],
         "tissue": {
             "type": prob.tissue.name,
-            "k_unfrozen_w_per_m_k": prob.tissue.k_unfrozen,
-            "k_frozen_w_per_m_k": prob.tissue.k_frozen,
-            "c_unfrozen_j_per_m3_k": prob.tissue.c_unfrozen,
-            "c_frozen_j_per_m3_k": prob.tissue.c_frozen,
-            "latent_heat_j_per_m3": prob.tissue.latent_heat,
+            "k_unfrozen_w_per_m_k": sig(prob.tissue.k_unfrozen),
+            "k_frozen_w_per_m_k": sig(prob.tissue.k_frozen),
+            "c_unfrozen_j_per_m3_k": sig(prob.tissue.c_unfrozen),
+            "c_frozen_j_per_m3_k": sig(prob.tissue.c_frozen),
+            "latent_heat_j_per_m3": sig(prob.tissue.latent_heat),
             "t_solidus_c": round(k_to_c(prob.tissue.t_solidus), 3),
             "t_liquidus_c": round(k_to_c(prob.tissue.t_liquidus), 3),
-            "perfusion_per_s": prob.tissue.perfusion_per_s,
-            "metabolic_w_per_m3": prob.tissue.metabolic,
+            "perfusion_per_s": sig(prob.tissue.perfusion_per_s),
+            "metabolic_w_per_m3": sig(prob.tissue.metabolic),
             "sources": prob.tissue.sources,
         },
         "protocol": [
             {"kind": p.kind, "seconds": p.seconds,
-             "temperature_c": None if p.temperature_k is None else k_to_c(p.temperature_k)}
+             "temperature_c": None if p.temperature_k is None else round(k_to_c(p.temperature_k), 3)}
             for p in prob.protocol.phases
         ],
         "iceball": {"times_s": _clean(th.times), "isotherms": iso},
@@ -107,10 +115,10 @@ def to_json(result: Result) -> dict[str, Any]:
         "solver": {
             "cells": int(prob.grid.tissue.sum()),
             "min_spacing_mm": round(prob.grid.min_spacing * 1e3, 5),
-            "time_step_s": th.time_step,
+            "time_step_s": sig(th.time_step),
             "outer_boundary": prob.outer_boundary,
-            "energy_j": {k: round(v, 6) for k, v in th.energy.items()},
-            "energy_balance_error": th.energy_balance_error,
+            "energy_j": {k: sig(v, 7) for k, v in th.energy.items()},
+            "energy_balance_error": sig(th.energy_balance_error, 2),
             "wall_time_s": round(result.wall_time_s, 3),
         },
     }
@@ -120,6 +128,7 @@ def _nerves_json(result: Result) -> list[dict[str, Any]]:
     return [{
         "name": a.name,
         "sunderland_grade": a.sunderland_grade,
+        "grade_name": GRADE_NAMES[a.sunderland_grade],
         "blocked": a.blocked,
         "block_probability": round(a.block_probability, 4),
         "block_temperature_c": round(a.block_temperature_k - 273.15, 2),
@@ -213,35 +222,6 @@ def _outcome_json(result: Result) -> dict[str, Any] | None:
         "note": o.note,
         "sources": "src/cryoplan/data/outcome.toml (calibration: docs/injury.md)",
     }
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)  # the only way to read it; done once at import, before any threads write
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-
-
-def write_atomic(path: str | Path, write) -> None:
-    """Write a file through a temporary file in the same folder and a rename, so a crash or an
-    error never leaves a half-written result. ``write(tmp_path)`` produces the content."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it owner-only; give it a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: str | Path, data: dict[str, Any]) -> None:
-    write_atomic(path, lambda p: p.write_text(json.dumps(data, indent=1, allow_nan=False)))
 
 
 def final_history_summary(result: Result) -> dict[str, Any]:

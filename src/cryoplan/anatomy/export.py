@@ -1,6 +1,7 @@
 """Voxel fields to files that 3D Slicer and ParaView open: NIfTI-1 (.nii / .nii.gz, one field per
 file, affine in mm) and VTK XML image data (.vti, every field in one file, base64 binary).
-Both are written atomically (``result.write_atomic``).
+Both are written atomically (``atomic.write_atomic``, or any ``write(path, writer)`` given, such
+as a run's ``OutputSet.stage``).
 
 >>> import numpy as np, tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cryoplan.anatomy.labels import nifti_bytes
-from cryoplan.result import write_atomic
+from cryoplan.atomic import write_atomic
 
 
 def affine_mm(origin: np.ndarray, spacing: np.ndarray) -> np.ndarray:
@@ -28,11 +29,12 @@ def affine_mm(origin: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     return aff
 
 
-def write_nifti(path: str | Path, values: np.ndarray, origin: np.ndarray, spacing: np.ndarray) -> None:
+def write_nifti(path: str | Path, values: np.ndarray, origin: np.ndarray, spacing: np.ndarray,
+                write=write_atomic) -> None:
     """One field as NIfTI (gzip-compressed when the name ends in .gz)."""
     path = Path(path)
     data = nifti_bytes(values, affine_mm(origin, spacing), path.name.endswith(".gz"))
-    write_atomic(path, lambda p: p.write_bytes(data))
+    write(path, lambda p: p.write_bytes(data))
 
 
 def _data_array(name: str, values: np.ndarray) -> str:
@@ -49,7 +51,8 @@ def _data_array(name: str, values: np.ndarray) -> str:
 
 
 def write_vti(
-    path: str | Path, origin: np.ndarray, spacing: np.ndarray, fields: dict[str, np.ndarray]
+    path: str | Path, origin: np.ndarray, spacing: np.ndarray, fields: dict[str, np.ndarray],
+    write=write_atomic,
 ) -> None:
     """Several fields of one grid as VTK XML image data (point data at the voxel centres, mm)."""
     shape = next(iter(fields.values())).shape
@@ -66,4 +69,4 @@ def write_vti(
         f'<Piece Extent="{extent}">\n<PointData>\n{arrays}\n</PointData>\n</Piece>\n'
         "</ImageData>\n</VTKFile>\n"
     )
-    write_atomic(path, lambda p: p.write_text(text, encoding="ascii"))
+    write(path, lambda p: p.write_text(text, encoding="ascii"))

@@ -177,11 +177,9 @@ def _axis_aligned(affine: np.ndarray, path: Path) -> None:
         )
 
 
-def read_nifti(path: str | Path, structures: dict[int, Structure]) -> LabelVolume:
-    """A label volume from a NIfTI file (.nii or .nii.gz) with an axis-aligned affine."""
+def _load_nifti(path: Path):
     import nibabel as nib
 
-    path = Path(path)
     if not path.is_file():
         raise InputError("anatomy.nifti", str(path), "an existing NIfTI file (.nii or .nii.gz)")
     try:
@@ -190,6 +188,20 @@ def read_nifti(path: str | Path, structures: dict[int, Structure]) -> LabelVolum
         raise InputError("anatomy.nifti", str(path), f"a readable NIfTI file ({err})") from None
     if len(img.shape) != 3:
         raise InputError("anatomy.nifti", list(img.shape), "a 3D label volume")
+    return img
+
+
+def nifti_shape(path: str | Path) -> tuple[int, int, int]:
+    """The voxels of a NIfTI label volume along each axis, from its header (nothing more is read)."""
+    return tuple(int(n) for n in _load_nifti(Path(path)).shape)
+
+
+def read_nifti(path: str | Path, structures: dict[int, Structure]) -> LabelVolume:
+    """A label volume from a NIfTI file (.nii or .nii.gz) with an axis-aligned affine."""
+    import nibabel as nib
+
+    path = Path(path)
+    img = _load_nifti(path)
     _axis_aligned(img.affine, path)
     img = nib.as_closest_canonical(img)
     data = np.asanyarray(img.dataobj)
@@ -200,7 +212,7 @@ def read_nifti(path: str | Path, structures: dict[int, Structure]) -> LabelVolum
 
 
 def nifti_bytes(values: np.ndarray, affine_mm: np.ndarray, gzip_it: bool) -> bytes:
-    """A NIfTI-1 image of ``values`` (for ``result.write_atomic``)."""
+    """A NIfTI-1 image of ``values`` (for ``atomic.write_atomic``)."""
     import nibabel as nib
 
     img = nib.Nifti1Image(np.asarray(values), affine_mm)

@@ -130,13 +130,31 @@ def _box(spacing_mm: float, depth: float, front: float = DEPTH_IN_FRONT_MM) -> t
     return lo, hi
 
 
+def box_mm(name: str, level: str | None, spacing_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """The low and high corners (mm) of a template's label volume at ``level`` (None: the
+    template's default level), in whole voxels.
+
+    >>> [v.tolist() for v in box_mm("lumbar-medial-branch", "L4", 1.0)]
+    [[-16.0, -16.0, -16.0], [16.0, 16.0, 57.0]]
+    """
+    if name not in TEMPLATES:
+        raise InputError("anatomy.template", name, "one of " + ", ".join(TEMPLATES))
+    if name == "lumbar-medial-branch":
+        d = anatomy_data()["lumbar"]
+        return _box(spacing_mm, d["skin_to_target_mm"][_level("lumbar", level or "L4")])
+    d = anatomy_data()["sacral"]
+    _level("sacral", level or "S1")
+    return _box(spacing_mm, d["skin_to_target_mm"],
+                front=d["sacrum_thickness_mm"] + d["ventral_ramus_diameter_mm"] + 2.0)
+
+
 def lumbar_medial_branch(level: str = "L4", spacing_mm: float = 0.5) -> Anatomy:
     """The medial branch at the SAP-TP junction of ``level`` (L1..L5)."""
     _check_spacing(spacing_mm)
     d = anatomy_data()["lumbar"]
     k = _level("lumbar", level)
     depth = d["skin_to_target_mm"][k]
-    p = _Painter(*_box(spacing_mm, depth), spacing_mm)
+    p = _Painter(*box_mm("lumbar-medial-branch", level, spacing_mm), spacing_mm)
     _layers(p, d, depth)
     tp_t, tp_h, sap_w = d["tp_thickness_mm"], d["tp_height_mm"], d["sap_width_mm"]
     # transverse process (posterior surface z = 0, superior border y = 0), SAP, pedicle, lamina
@@ -187,7 +205,7 @@ def sacral_lateral_branch(level: str = "S1", spacing_mm: float = 0.5) -> Anatomy
     depth = d["skin_to_target_mm"]
     thick = d["sacrum_thickness_mm"]
     r_v = d["ventral_ramus_diameter_mm"] / 2
-    p = _Painter(*_box(spacing_mm, depth, front=thick + 2 * r_v + 2.0), spacing_mm)
+    p = _Painter(*box_mm("sacral-lateral-branch", level, spacing_mm), spacing_mm)
     _layers(p, d, depth)
     theta = np.radians(d["branch_clock_deg"][k])
     out = np.array([np.cos(theta), np.sin(theta), 0.0])

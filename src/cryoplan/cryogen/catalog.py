@@ -12,7 +12,6 @@ same format (``[probe] catalog_file``) adds its own entries.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cryoplan.config import CatalogEntryConfig, ProbeDesignKeys, _translate
+from cryoplan.config import CatalogEntryConfig, ProbeConfig, ProbeDesignKeys, translate
 from cryoplan.data import read_toml
 from cryoplan.errors import InputError
 
@@ -90,7 +89,7 @@ def _entries(data: dict[str, Any], where: str) -> dict[str, CatalogProbe]:
         try:
             entry = CatalogEntryConfig.model_validate(fields)
         except ValidationError as err:
-            e = _translate(err)
+            e = translate(err, CatalogEntryConfig, "probe")
             raise InputError(f"{where}: probe.{name}.{e.field}", e.value, e.allowed) from None
         keys = ProbeDesignKeys.model_validate(entry.model_dump(include=set(ProbeDesignKeys.model_fields)))
         probe = CatalogProbe(name, entry.description, entry.gas, entry.cannula_gauge, keys, sources)
@@ -112,11 +111,9 @@ def read_catalog_file(path: str | Path) -> dict[str, CatalogProbe]:
     path = Path(path)
     if not path.is_file():
         raise InputError("probe.catalog_file", str(path), "an existing catalog file (.toml)")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
-        raise InputError("probe.catalog_file", str(path), "a valid UTF-8 TOML catalog") from None
-    return _entries(data, path.name)
+    from cryoplan.config import read_toml_file
+
+    return _entries(read_toml_file(path, "catalog file"), path.name)
 
 
 def cannula(gauge: int, field: str = "probe.cannula_gauge") -> Cannula:
@@ -139,6 +136,26 @@ def catalog_probe(name: str, field: str = "probe.catalog",
     if name not in table:
         raise InputError(field, name, "one of " + ", ".join(sorted(table)))
     return table[name]
+
+
+def design_keys(pc: ProbeConfig) -> tuple[CatalogProbe | None, ProbeDesignKeys]:
+    """A [probe]'s catalog entry (from the catalog, or the catalog file it names) and its design
+    keys: the entry's with the file's own on top (key by key, also inside the supply and exhaust
+    tables)."""
+    extra = read_catalog_file(pc.catalog_file) if pc.catalog_file else None
+    if extra is not None and pc.catalog is None:
+        raise InputError("probe.catalog", None, "the name of an entry of probe.catalog_file: "
+                         + ", ".join(sorted(extra)))
+    cat = catalog_probe(pc.catalog, extra=extra) if pc.catalog else None
+    base = cat.keys.model_dump(exclude_none=True) if cat else {}
+    own = pc.model_dump(include=set(ProbeDesignKeys.model_fields), exclude_none=True)
+    if "diameter_mm" in own or "gauge" in own:  # the file's size replaces the catalog's
+        base.pop("diameter_mm", None)
+        base.pop("gauge", None)
+    for table in ("supply", "exhaust"):
+        if table in own:
+            own[table] = {**base.get(table, {}), **own[table]}
+    return cat, ProbeDesignKeys.model_validate({**base, **own})
 
 
 def check_fits(probe_diameter_m: float, bore_m: float, gauge: int | None) -> None:

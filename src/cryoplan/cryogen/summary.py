@@ -16,6 +16,7 @@ from cryoplan.cryogen.wall_law import (
     P_T_LEIDENFROST,
 )
 from cryoplan.units import BAR_PA, k_to_c
+from cryoplan.warnings import NamedWarning
 
 
 def _mm(x: float) -> float:
@@ -76,18 +77,18 @@ def operating_json(op: OperatingPoint) -> dict[str, Any]:
     }
 
 
-def operating_warnings(op: OperatingPoint) -> list[tuple[str, str]]:
-    """Named warnings about a probe's operation itself (before any tissue): (code, message)."""
+def operating_warnings(op: OperatingPoint) -> list[NamedWarning]:
+    """Named warnings about a probe's operation itself, before any tissue."""
     out = []
     if op.law.quality[0] >= 1.0:
-        out.append((
-            "probe.no_liquid",
+        out.append(NamedWarning(
+            "probe-no-liquid",
             f"no liquid forms at the tip: the {op.design.gas} expands to dry gas at "
             f"{k_to_c(op.boiling_temperature):.1f} °C, so the probe cools only as cold gas and can "
             "take no heat from tissue colder than that"
             + (" (argon reaches its boiling point only with a recuperator)"
                if op.design.gas == "argon" else ""),
-        ))
+            "probe"))
     return out
 
 

@@ -8,11 +8,11 @@ how the bone and tissue boundaries near the probe reshape the ice ball when it m
 planner re-runs the chosen plan at displaced placements to report how large that is
 (``Plan.check``).
 
-Constraints: every target blocked with probability >= ``block_probability``, the probability
-being the mean over the placement samples of each sample's block probability (the rule of
-``injury.assess``: the warmest point of the coldest stretch decides; all targets blocked is the
-least of theirs); no target point at Sunderland grade >= 3 in any sample; every protected
-structure warmer than its limit in every sample.
+Constraints (docs/planning.md, "How the planner decides"): every target blocked with probability
+>= ``block_probability``, the probability being the mean over the placement samples of each
+sample's block probability (the rule of ``injury.assess``: the warmest point of the coldest
+stretch decides; all targets blocked is the least of theirs); no target point at Sunderland grade
+>= 3 in any sample; every protected structure warmer than its limit in every sample.
 """
 
 from __future__ import annotations

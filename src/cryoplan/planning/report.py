@@ -31,6 +31,10 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return round(centre - half, 3), round(centre + half, 3)
 
 
+def _c(kelvin: float) -> float:
+    return round(k_to_c(kelvin), 2)
+
+
 def _mm(v: np.ndarray) -> list[float]:
     return [round(float(x) * 1e3, 2) for x in v]
 
@@ -39,7 +43,7 @@ def _candidate(e: Evaluation) -> dict[str, Any]:
     c = e.candidate
     return {
         "cycles": c.cycles,
-        "freeze_s": c.freeze_s,
+        "freeze_seconds": c.freeze_s,
         "tip_mm": _mm(c.tip),
         "direction": [round(float(x), 4) for x in c.axis],
         "refused": e.refused,
@@ -115,7 +119,6 @@ def plan_json(plan: Plan, cfg: PlanConfig) -> dict[str, Any]:
     """The plan's JSON: inputs, the plan, its probability and margins, the nominal run's growth
     and maps, and every candidate tried."""
     placement = "given" if cfg.plan.placement_error_mm is not None else cfg.plan.placement
-    thaw_s = cfg.plan.thaw_seconds
     out: dict[str, Any] = {
         "cryoplan_version": __version__,
         "kind": "plan",
@@ -140,9 +143,9 @@ def plan_json(plan: Plan, cfg: PlanConfig) -> dict[str, Any]:
             "direction_tip_to_hub": [round(float(x), 4) for x in c.axis],
             "entry_mm": _mm(plan.entry_m),
             "cycles": c.cycles,
-            "freeze_s": c.freeze_s,
-            "thaw_s": thaw_s,
-            "total_freeze_s": c.total_freeze_s,
+            "freeze_seconds": c.freeze_s,
+            "thaw_seconds": cfg.plan.thaw_seconds,
+            "total_freeze_seconds": c.total_freeze_s,
             "protocol": [{"kind": p.kind, "seconds": p.seconds} for p in c.protocol.phases],
         }
         out["block_probability"] = round(e.block_probability, 3)
@@ -183,9 +186,10 @@ def plan_json(plan: Plan, cfg: PlanConfig) -> dict[str, Any]:
         out["rigid_shift_check"] = [
             {
                 "offset_mm": list(k.offset_mm),
-                "block_probability": (None if math.isnan(k.block_probability)
-                                      else round(k.block_probability, 3)),
-                "min_temperature_c": round(k_to_c(k.min_temperature_k), 2),
+                # null when the displaced probe could not be simulated; "not_simulated" says why
+                "block_probability": None if k.block_probability is None else round(k.block_probability, 3),
+                "min_temperature_c": None if k.min_temperature_k is None else _c(k.min_temperature_k),
+                "not_simulated": k.refused,
                 "rigid_block_probability": round(k.rigid_block_probability, 3),
                 "rigid_min_temperature_c": round(k_to_c(k.rigid_min_temperature_k), 2),
             }

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 from cryoplan import resolve
 from cryoplan.anatomy.labels import LabelVolume, anatomy_data, read_label_table, read_nifti
 from cryoplan.anatomy.templates import Anatomy, template
+from cryoplan.atomic import write_atomic
 from cryoplan.errors import InputError
 from cryoplan.injury.assess import assess, regrowth_distance
 from cryoplan.injury.nerve import Nerve
@@ -47,6 +47,7 @@ from cryoplan.planning.space import (
     sigma_from_mean_error,
     sigma_from_radius95,
 )
+from cryoplan.progress import Progress, Reporter
 from cryoplan.thermal.placement import PlacedProbe, rasterise
 from cryoplan.thermal.solver3d import ThermalResult3D
 from cryoplan.thermal.steady import steady_temperature
@@ -59,13 +60,15 @@ CHECK_RUNS = 4
 @dataclass(frozen=True)
 class Check:
     """The chosen plan re-simulated with the probe displaced by ``offset_mm``, against the Monte
-    Carlo's rigid-shift estimate for the same displacement."""
+    Carlo's rigid-shift estimate for the same displacement. ``refused`` says why a displaced
+    probe could not be simulated (through bone, out of the volume): it then has no temperature."""
 
     offset_mm: tuple[float, float, float]
-    block_probability: float
-    min_temperature_k: float
+    block_probability: float | None
+    min_temperature_k: float | None
     rigid_block_probability: float
     rigid_min_temperature_k: float
+    refused: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,28 +101,13 @@ class Plan:
 
 
 def _anatomy(cfg: PlanConfig, base: Path) -> Anatomy:
-    ac = cfg.anatomy
-    if ac.template and ac.nifti:
-        raise InputError("anatomy.nifti", ac.nifti, "either anatomy.template or anatomy.nifti, not both")
+    """The template, or the NIfTI volume with its targets and approach (the schema has checked
+    that the file gives exactly what each needs)."""
+    ac, ap = cfg.anatomy, cfg.approach
     if ac.template:
-        a = template(ac.template, ac.level or ("S1" if "sacral" in ac.template else "L4"), ac.spacing_mm)
-        if cfg.target:
-            raise InputError(
-                "target",
-                [t.name for t in cfg.target],
-                "no [[target]] with a template (its nerve is the target)",
-            )
-        return a
-    if not ac.nifti:
-        raise InputError("anatomy", None, "anatomy.template or anatomy.nifti (with anatomy.label_table)")
-    if not ac.label_table:
-        raise InputError("anatomy.label_table", None, "a label table (.toml) for the NIfTI labels")
+        return template(ac.template, ac.level or ("S1" if "sacral" in ac.template else "L4"), ac.spacing_mm)
+    assert ac.nifti and ac.label_table and ap.axis is not None and ap.tips_mm is not None
     volume = read_nifti(base / ac.nifti, read_label_table(base / ac.label_table))
-    ap = cfg.approach
-    if not cfg.target:
-        raise InputError("target", [], "one or more [[target]] nerves (points_mm in the volume's frame)")
-    if ap.axis is None or ap.tips_mm is None:
-        raise InputError("approach", None, "approach.axis and approach.tips_mm for a NIfTI anatomy")
     targets = tuple(
         Nerve(
             t.name,
@@ -129,8 +117,6 @@ def _anatomy(cfg: PlanConfig, base: Path) -> Anatomy:
         for t in cfg.target
     )
     axis = np.array(ap.axis, float)
-    if not np.linalg.norm(axis) > 0:
-        raise InputError("approach.axis", ap.axis, "a non-zero vector (from the tip towards the hub)")
     return Anatomy(
         Path(ac.nifti).name,
         volume,
@@ -138,7 +124,7 @@ def _anatomy(cfg: PlanConfig, base: Path) -> Anatomy:
         np.array(ap.tips_mm) * 1e-3,
         np.zeros(3),
         axis / np.linalg.norm(axis),
-        ap.cone_deg if ap.cone_deg is not None else 30.0,
+        cfg.cone_deg,
     )
 
 
@@ -187,8 +173,6 @@ def context(cfg: PlanConfig, base: Path = Path(".")) -> tuple[Context, Anatomy, 
                 "points inside the label volume",
             )
     pc = cfg.plan
-    if any(f > 1800 for f in pc.freeze_seconds):
-        raise InputError("plan.freeze_seconds", pc.freeze_seconds, "freezes of at most 30 minutes")
     injury = resolve.injury(cfg.injury)
     sigma = placement_sigma(pc.placement, pc.placement_error_mm)
     ctx = Context(
@@ -204,10 +188,6 @@ def context(cfg: PlanConfig, base: Path = Path(".")) -> tuple[Context, Anatomy, 
         pc.max_step_s,
     )
     rings = pc.ring_deg if pc.ring_deg is not None else [anatomy.cone_deg / 2, anatomy.cone_deg]
-    if any(r > anatomy.cone_deg for r in rings):
-        raise InputError(
-            "plan.ring_deg", rings, f"tilts within the approach cone (<= {anatomy.cone_deg:g} deg)"
-        )
     tips = anatomy.tips(model.radius, tuple(g * 1e-3 for g in pc.gaps_mm))
     cands, k = [], 0
     for cycles, freeze, protocol in protocols(
@@ -251,8 +231,12 @@ def _init_worker(ctx: Context) -> None:
     import numba
     from threadpoolctl import threadpool_limits
 
+    from cryoplan.procs import exit_with_parent, ignore_interrupts
+
     global _WORKER_CONTEXT
     _WORKER_CONTEXT = ctx
+    exit_with_parent()
+    ignore_interrupts()
     # One process per core: one numba thread, and one BLAS thread. OpenBLAS otherwise starts a
     # thread per core in every worker, whose spin-waiting after each small call (the steady
     # start's conjugate gradients) slowed two workers to less than one (benchmarks/README.md).
@@ -260,25 +244,41 @@ def _init_worker(ctx: Context) -> None:
     threadpool_limits(limits=1)
 
 
-def _evaluate_in_worker(cand: Candidate) -> Evaluation:
+def _evaluate_in_worker(job: tuple[int, Candidate]) -> tuple[int, Evaluation]:
     assert _WORKER_CONTEXT is not None
-    return evaluate(_WORKER_CONTEXT, cand)
+    return job[0], evaluate(_WORKER_CONTEXT, job[1])
 
 
-def _check_in_worker(job: tuple[Candidate, np.ndarray]) -> tuple[float, float]:
+CheckRun = tuple[float | None, float | None, str | None]
+
+
+def _check_in_worker(job: tuple[int, Candidate, np.ndarray]) -> tuple[int, CheckRun]:
     assert _WORKER_CONTEXT is not None
-    return _check(_WORKER_CONTEXT, *job)
+    return job[0], _check(_WORKER_CONTEXT, job[1], job[2])
 
 
-def _check(ctx: Context, cand: Candidate, offset: np.ndarray) -> tuple[float, float]:
+def _check(ctx: Context, cand: Candidate, offset: np.ndarray) -> CheckRun:
+    """(block probability, coldest target temperature, why not simulated) of the displaced
+    candidate."""
     try:
         result = simulate(ctx, cand, tip=cand.tip + offset)
-    except InputError:  # displaced into bone or out of the volume: no run to compare with
-        return float("nan"), float("nan")
+    except InputError as err:  # displaced into bone or out of the volume: no run to compare with
+        return None, None, f"the displaced probe is refused ({err.field}: {err.allowed})"
     t_liq, t_sol = ctx.grid.materials[0].t_liquidus, ctx.grid.materials[0].t_solidus
     found = [assess(n, ctx.grid, result.history, ctx.injury, t_liq, t_sol, inside_probe_ok=True)
              for n in ctx.targets]
-    return min(a.block_probability for a in found), min(a.min_temperature_k for a in found)
+    return min(a.block_probability for a in found), min(a.min_temperature_k for a in found), None
+
+
+def _run_all(pool, fn, serial, jobs: list, tick: Callable[[], None]) -> list:
+    """``fn`` over ``jobs`` (each job's first item its index) in the pool, or ``serial`` here;
+    ``tick()`` after each; results in the jobs' order."""
+    found = {}
+    results = pool.imap_unordered(fn, jobs) if pool else ((j[0], serial(*j[1:])) for j in jobs)
+    for k, value in results:
+        found[k] = value
+        tick()
+    return [found[j[0]] for j in jobs]
 
 
 def _why(chosen: Evaluation | None, evaluations: list[Evaluation], required: float) -> str:
@@ -318,11 +318,56 @@ def _why(chosen: Evaluation | None, evaluations: list[Evaluation], required: flo
     return text
 
 
-def plan(
-    cfg: PlanConfig, base: Path = Path("."), progress: Callable[[int, int, str], None] | None = None
-) -> Plan:
-    """Search for the plan (raises InputError for a bad plan file)."""
+class _Tracker:
+    """The planner's progress: the runs done in this phase, and the share of the simulated
+    seconds done out of the most the search may still need (the rest of this protocol's
+    placements, at most ``keep`` of them at each longer protocol, then the checks and the nominal
+    run at the longest protocol), so the time left it gives is an upper bound."""
+
+    def __init__(self, report: Reporter | None, level_seconds: list[float], keep: int):
+        self.report, self.level_seconds, self.keep = report, level_seconds, keep
+        self.level, self.alive, self.final, self.done = 0, 0, False, 0.0
+        self.phase, self.phase_done, self.phase_total, self.seconds = "", 0, 0, 0.0
+
+    def bound(self) -> float:
+        """Simulated seconds done plus the most still to do."""
+        later = 0.0 if self.final else sum(self.level_seconds[self.level + 1:]) * min(
+            self.keep or self.alive, self.alive)
+        final = 0.0 if self.final else (CHECK_RUNS + 1) * max(self.level_seconds)
+        return self.done + (self.phase_total - self.phase_done) * self.seconds + later + final
+
+    def start(self, phase: str, runs: int, seconds: float, level: int = 0, final: bool = False) -> None:
+        self.phase, self.phase_done, self.phase_total, self.seconds = phase, 0, runs, seconds
+        self.final = final
+        if not final:
+            self.level, self.alive = level, runs
+        self._send()
+
+    def tick(self) -> None:
+        self.done += self.seconds
+        self.phase_done += 1
+        self._send()
+
+    def _send(self) -> None:
+        if self.report is not None:
+            bound = self.bound()
+            self.report(Progress(self.phase, self.phase_done, self.phase_total, "runs",
+                                 self.done / bound if bound else 0.0, at_most=True))
+
+
+def plan(cfg: PlanConfig, base: Path = Path("."), progress: Reporter | None = None) -> Plan:
+    """Search for the plan (raises InputError for a bad plan file); ``progress`` gets a
+    ``Progress`` after each candidate run."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # one BLAS thread here too, as in the workers (_init_worker)
+        return _search(cfg, base, progress)
+
+
+def _search(cfg: PlanConfig, base: Path, progress: Reporter | None) -> Plan:
     start = time.perf_counter()
+    if progress is not None:
+        progress(Progress("setting up the anatomy and its resting temperature", 0, 0, "", 0.0, at_most=True))
     ctx, anatomy, cands = context(cfg, base)
     refusals: dict[tuple, str | None] = {}
     for c in cands:  # the geometry does not depend on the protocol: check each tip and direction once
@@ -334,57 +379,53 @@ def plan(
     levels: dict[tuple[int, float], list[Candidate]] = {}
     for c in cands:
         levels.setdefault((c.cycles, c.freeze_s), []).append(c)
-    pool = (
-        ProcessPoolExecutor(
-            workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(ctx,)
-        )
-        if workers > 1
-        else None
-    )
+    alive = {key for key, why in refusals.items() if why is None}
+    track = _Tracker(progress, [level[0].protocol.total_seconds for level in levels.values()], cfg.plan.keep)
+    pool = (get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(ctx,))
+            if workers > 1 else None)
     try:
-        done = 0
-        alive = {key for key, why in refusals.items() if why is None}
-        for (cycles, freeze), level in levels.items():
+        for n, ((cycles, freeze), level) in enumerate(levels.items()):
             evaluations += [Evaluation(c, refused=refusals[_key(c)]) for c in level if refusals[_key(c)]]
             runnable = [c for c in level if _key(c) in alive]
-            found = (
-                list(pool.map(_evaluate_in_worker, runnable))
-                if pool
-                else [evaluate(ctx, c) for c in runnable]
-            )
+            track.start(f"protocol {n + 1} of {len(levels)} ({cycles} x {freeze:g} s): placements",
+                        len(runnable), level[0].protocol.total_seconds, level=n)
+            found = _run_all(pool, _evaluate_in_worker, lambda c: evaluate(ctx, c),
+                             list(enumerate(runnable)), track.tick)
             evaluations += found
-            done += len(level)
-            if progress is not None:
-                progress(done, len(cands), f"{cycles} x {freeze:g} s")
             ok = [e for e in found if e.feasible]
             if ok:
                 chosen = max(ok, key=lambda e: (e.block_probability, e.worst_margin_k))
                 break
             alive = _survivors(found, cfg.plan.keep)
         checks: tuple[Check, ...] = ()
+        nominal = None
         if chosen is not None:
             offsets = ctx.offsets[1 : 1 + CHECK_RUNS]
-            jobs = [(chosen.candidate, o) for o in offsets]
-            runs = list(pool.map(_check_in_worker, jobs)) if pool else [_check(ctx, *j) for j in jobs]
+            track.start("re-simulating the plan at displaced placements", len(offsets) + 1,
+                        chosen.candidate.protocol.total_seconds, final=True)
+            jobs = [(k, chosen.candidate, o) for k, o in enumerate(offsets)]
+            runs = _run_all(pool, _check_in_worker, lambda c, o: _check(ctx, c, o), jobs, track.tick)
             checks = tuple(
-                Check(
-                    tuple(round(float(x), 2) for x in o * 1e3),
-                    b,
-                    t,
-                    float(chosen.sample_block_probability[k + 1]),
-                    float(chosen.sample_min_k[k + 1]),
-                )
-                for k, (o, (b, t)) in enumerate(zip(offsets, runs, strict=True))
+                Check(tuple(round(float(x), 2) for x in o * 1e3), b, t,
+                      float(chosen.sample_block_probability[k + 1]), float(chosen.sample_min_k[k + 1]), why)
+                for k, (o, (b, t, why)) in enumerate(zip(offsets, runs, strict=True))
             )
+            nominal = simulate(ctx, chosen.candidate)
+            track.tick()
+        if pool:
+            pool.close()
+            pool.join()
     finally:
         if pool:
-            pool.shutdown()
+            pool.terminate()  # an error or Ctrl-C: no worker outlives the search
+            pool.join()
     relief = None
     if chosen is not None and min(a.block_probability for a in chosen.nominal) > 0:
         relief = resolve.relief_model(cfg.outcome).distribution(
             regrowth_distance(ctx.targets, chosen.nominal), resolve.patient(cfg.patient))
     entry = _exit_point(ctx, chosen) if chosen else None
-    nominal = simulate(ctx, chosen.candidate) if chosen else None
+    if progress is not None:
+        progress(Progress("plan found" if chosen else "no safe plan", 1, 1, "", 1.0))
     return Plan(
         anatomy.name,
         ctx.required,
@@ -415,9 +456,9 @@ def _exit_point(ctx: Context, chosen: Evaluation) -> np.ndarray:
     return tip + float(s.min()) * axis
 
 
-def export(plan: Plan, out_dir: Path) -> list[Path]:
+def export(plan: Plan, out_dir: Path, write=write_atomic) -> list[Path]:
     """The chosen plan's labels and coldest temperatures as NIfTI (one file each) and VTK image
-    data (all fields), for 3D Slicer and ParaView."""
+    data (all fields), for 3D Slicer and ParaView, written with ``write(path, writer)``."""
     from cryoplan.anatomy.export import write_nifti, write_vti
 
     if plan.run is None:
@@ -425,12 +466,8 @@ def export(plan: Plan, out_dir: Path) -> list[Path]:
     vol, coldest = plan.volume, plan.coldest_c
     probe = (~plan.run.history.tissue).astype(np.uint8)
     paths = [out_dir / "labels.nii.gz", out_dir / "min_temperature_c.nii.gz", out_dir / "plan.vti"]
-    write_nifti(paths[0], vol.labels.astype(np.int16), vol.origin, vol.spacing)
-    write_nifti(paths[1], coldest.astype(np.float32), vol.origin, vol.spacing)
-    write_vti(
-        paths[2],
-        vol.origin,
-        vol.spacing,
-        {"labels": vol.labels, "min_temperature_c": coldest, "probe": probe},
-    )
+    write_nifti(paths[0], vol.labels.astype(np.int16), vol.origin, vol.spacing, write)
+    write_nifti(paths[1], coldest.astype(np.float32), vol.origin, vol.spacing, write)
+    write_vti(paths[2], vol.origin, vol.spacing,
+              {"labels": vol.labels, "min_temperature_c": coldest, "probe": probe}, write)
     return paths

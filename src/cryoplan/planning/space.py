@@ -16,7 +16,8 @@ import math
 
 import numpy as np
 
-from cryoplan.protocol import Phase, Protocol
+from cryoplan.protocol import Protocol
+from cryoplan.protocol import cycles as freeze_thaw
 
 
 def _normal_pair(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,10 +52,7 @@ def protocols(
     out = []
     for n in sorted(set(cycles)):
         for f in sorted(set(float(x) for x in freeze_seconds)):
-            phases: list[Phase] = []
-            for k in range(n):
-                phases += [Phase("freeze", f), Phase("passive-thaw", observe if k == n - 1 else thaw)]
-            out.append((n, f, Protocol.of(phases)))
+            out.append((n, f, Protocol.of(freeze_thaw(n, f, thaw, observe))))
     return sorted(out, key=lambda x: (x[0] * x[1], x[0]))
 
 

@@ -178,11 +178,11 @@ def candidates(data: dict[str, Any]) -> go.Figure | None:
     for ok, name, colour in ((False, "fails a constraint", "#7f7f7f"), (True, "meets every constraint",
                                                                          "#2ca02c")):
         pick = [c for c in tried if (not c["failures"]) == ok]
-        fig.add_scatter(x=[c["cycles"] * c["freeze_s"] for c in pick],
+        fig.add_scatter(x=[c["cycles"] * c["freeze_seconds"] for c in pick],
                         y=[c["block_probability"] for c in pick], mode="markers", name=name,
                         marker={"color": colour, "size": 8})
-    fig.add_scatter(x=[min(c["cycles"] * c["freeze_s"] for c in tried),
-                       max(c["cycles"] * c["freeze_s"] for c in tried)],
+    fig.add_scatter(x=[min(c["cycles"] * c["freeze_seconds"] for c in tried),
+                       max(c["cycles"] * c["freeze_seconds"] for c in tried)],
                     y=[data["required_block_probability"]] * 2, mode="lines", name="required",
                     line={"color": "#d62728", "dash": "dash"})
     return fig

@@ -4,8 +4,7 @@ The page carries its own copy of plotly.js (no network needed to open it), the i
 figures, the same figures as static PNGs, the inputs, every warning and the sources of the models
 and data used.
 
->>> from cryoplan.report.html import read_result
->>> read_result({"kind": "plan"})
+>>> render({"kind": "plan"})
 Traceback (most recent call last):
 ...
 cryoplan.errors.InputError: RESULT.json = {'kind': 'plan'}: allowed is the JSON of cryoplan simulate \
@@ -17,7 +16,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
-import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,11 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from cryoplan import __version__
+from cryoplan.atomic import write_atomic
 from cryoplan.data import read_toml
-from cryoplan.errors import InputError
 from cryoplan.report import figures, static
-from cryoplan.result import write_atomic
+from cryoplan.service import kind_of, read_result
 
-REQUIRED = {"simulation": ("iceball", "probe", "protocol"), "plan": ("anatomy", "status", "why")}
 GRADE_NAMES = {0: "none", 1: "neurapraxia", 2: "axonotmesis", 3: "neurotmesis risk"}
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1em;color:#222}
@@ -41,31 +39,6 @@ text-align:left;vertical-align:top}th{background:#f4f4f4}.warn{background:#fff4d
 padding:.4em .8em}.ok{background:#e3f6e5;border-left:4px solid #2e8b57;padding:.4em .8em}
 img{max-width:100%}small{color:#666}
 """
-
-
-def kind_of(data: dict[str, Any]) -> str:
-    return "plan" if data.get("kind") == "plan" else "simulation"
-
-
-def read_result(data: Any) -> dict[str, Any]:
-    """Check that ``data`` is a result JSON of cryoplan (raises InputError naming what is missing)."""
-    if not isinstance(data, dict):
-        raise InputError("RESULT.json", type(data).__name__, "a JSON object written by cryoplan")
-    missing = [k for k in REQUIRED[kind_of(data)] if k not in data]
-    if missing:
-        raise InputError("RESULT.json", data if len(str(data)) < 80 else "{...}",
-                         f"the JSON of cryoplan simulate or cryoplan plan (missing: {', '.join(missing)})")
-    return data
-
-
-def load_result(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("RESULT.json", str(path), "an existing file") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError("RESULT.json", str(path), f"a JSON file ({err})") from None
-    return read_result(data)
 
 
 def _e(x: Any) -> str:
@@ -137,7 +110,8 @@ def _plan_summary(data: dict[str, Any]) -> str:
     p, ci = data["plan"], data["block_probability_ci95"]
     rows = [("entry (skin) mm", p["entry_mm"]), ("tip mm", p["tip_mm"]),
             ("direction (tip to hub)", p["direction_tip_to_hub"]),
-            ("protocol", f"{p['cycles']} x {p['freeze_s']:g} s freeze, {p['thaw_s']:g} s passive thaw"),
+            ("protocol", f"{p['cycles']} x {p['freeze_seconds']:g} s freeze, "
+                         f"{p['thaw_seconds']:g} s passive thaw"),
             ("block probability", f"{data['block_probability']:.2f} (95 % CI {ci[0]:.2f}-{ci[1]:.2f}; "
                                   f"required {data['required_block_probability']:g})"),
             ("grade 3 probability", data["grade3_probability"])]
@@ -162,17 +136,16 @@ def _plan_summary(data: dict[str, Any]) -> str:
 
 
 def warnings(data: dict[str, Any]) -> list[str]:
-    """Every warning in the result, prefixed with what it is about."""
-    out = []
-    for n in (data.get("nerves") or []) + (data.get("targets") or []):
-        out += [f"{n['name']}: {w}" for w in n.get("warnings", [])]
+    """Every warning of the result (its named warnings, or for an older result its nerves'),
+    and the lesions that may not be reversible."""
+    nerves = (data.get("nerves") or []) + (data.get("targets") or [])
+    named = data.get("warnings")
+    if named is None:  # a result written before warnings were named
+        named = [{"about": n["name"], "message": w} for n in nerves for w in n.get("warnings", [])]
+    out = [f"{w['about']}: {w['message']}" if w.get("about") else w["message"] for w in named]
+    for n in nerves:
         if not n.get("reversible", True):
             out.append(f"{n['name']}: the lesion may not be reversible (grade 3 risk)")
-    err = (data.get("solver") or {}).get("energy_balance_error")
-    if err is not None and abs(err) > 5e-3:
-        out.append(f"solver: energy balance error {err:.1e} exceeds 0.5 %")
-    if data.get("kind") == "plan" and data.get("status") != "plan":
-        out.append("no safe plan: " + data.get("why", ""))
     return out
 
 
@@ -203,6 +176,42 @@ def _data_file_sources(name: str, already: dict[str, None]) -> list[str]:
     return [s for s in found if s not in already]
 
 
+#: The data files whose sources a report may show (and whose citation keys it spells out).
+DATA_FILES = ("tissues.toml", "injury.toml", "outcome.toml", "anatomy.toml", "probes.toml")
+_KEY = re.compile(r"^# ([A-Z][A-Z0-9]+)\s+= (.*)$")
+
+
+def citation_keys() -> dict[str, str]:
+    """The short keys the data files cite by (``ITIS (muscle)``), each with its full citation: the
+    files define them in their header comments (``# ITIS = Hasgall PA et al., ...``, continued on
+    indented comment lines)."""
+    from importlib import resources
+
+    keys: dict[str, str] = {}
+    for name in DATA_FILES:
+        current = None
+        for line in resources.files("cryoplan.data").joinpath(name).read_text(encoding="utf-8").splitlines():
+            match = _KEY.match(line)
+            if match:
+                current = match.group(1)
+                keys[current] = match.group(2).strip()
+            elif current and line.startswith("#   "):
+                keys[current] += " " + line[1:].strip()
+            else:
+                current = None
+    return keys
+
+
+def _keys_cited(texts) -> str:
+    """The citation keys used in ``texts``, spelled out."""
+    keys = citation_keys()
+    used = [k for k in keys if any(re.search(rf"\b{k}\b", t) for t in texts)]
+    if not used:
+        return ""
+    return ("<h3>Citation keys</h3><ul>" + "".join(f"<li><b>{_e(k)}</b>: {_e(keys[k])}</li>" for k in used)
+            + "</ul>")
+
+
 def sources(data: dict[str, Any]) -> str:
     kind = kind_of(data)
     models = [m for m in read_toml("models.toml").values() if kind in m["used_by"]]
@@ -214,11 +223,14 @@ def sources(data: dict[str, Any]) -> str:
         parts.append("<h3>Data in this result</h3><ul>"
                      + "".join(f"<li>{_e(s)}</li>" for s in in_result) + "</ul>")
     files = ["injury.toml", "outcome.toml"] + (["anatomy.toml"] if kind == "plan" else [])
+    shown = list(in_result)
     for name in files:
         cited = _data_file_sources(name, in_result)
+        shown += cited
         if cited:
             parts.append(f"<h3>More in data/{name}</h3><ul>"
                          + "".join(f"<li>{_e(s)}</li>" for s in cited) + "</ul>")
+    parts.append(_keys_cited(shown))
     return "".join(parts)
 
 
@@ -260,8 +272,10 @@ def render(data: dict[str, Any], title: str | None = None) -> str:
             + "\n".join(body) + "</body></html>")
 
 
-def write_report(data: dict[str, Any], path: str | Path, title: str | None = None) -> None:
-    """Render and write the report atomically (nothing is written if rendering fails)."""
+def write_report(data: dict[str, Any], path: str | Path, title: str | None = None,
+                 write=write_atomic) -> None:
+    """Render and write the report atomically (nothing is written if rendering fails), with
+    ``write(path, writer)``."""
     page = render(data, title)
-    write_atomic(path, lambda p: p.write_text(page, encoding="utf-8"))
+    write(path, lambda p: p.write_text(page, encoding="utf-8"))
 

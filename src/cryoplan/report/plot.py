@@ -10,11 +10,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from cryoplan.atomic import write_atomic  # noqa: E402
 from cryoplan.procedure import Result  # noqa: E402
-from cryoplan.result import write_atomic  # noqa: E402
 
 
-def plot(result: Result, path: str | Path) -> None:
+def plot(result: Result, path: str | Path, write=write_atomic) -> None:
+    """Draw the figure and write it (PNG) with ``write(path, writer)``."""
     th = result.thermal
     grid = th.grid
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
@@ -53,5 +54,7 @@ def plot(result: Result, path: str | Path) -> None:
         ax2.grid(alpha=0.3)
     ax2.set_title(f"Temperature at {th.times[-1]:g} s")
     fig.tight_layout()
-    write_atomic(path, lambda p: fig.savefig(p, dpi=110, format="png"))
-    plt.close(fig)
+    try:
+        write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
+    finally:
+        plt.close(fig)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from lifelines import KaplanMeierFitter
 
-from cryoplan.errors import InputError
+from cryoplan.errors import InputError, masked
 from cryoplan.outcome.fit import refit
 from cryoplan.outcome.relief import ReliefModel, default_model
 from cryoplan.store.registry import Duration, Registry
@@ -68,7 +68,7 @@ def km_png(curves: list[Curve], path: Path | None = None) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cryoplan.result import write_atomic
+    from cryoplan.atomic import write_atomic
 
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     for c in curves:
@@ -105,5 +105,6 @@ def model_from_registry(url: str) -> ReliefModel:
     """The newest refit stored in the registry at ``url``."""
     model = Registry(url).latest_fit()
     if model is None:
-        raise InputError("outcome.registry", url, "a registry with a refit (run: cryoplan registry refit)")
+        raise InputError("outcome.registry", masked(url),
+                         "a registry with a refit (run: cryoplan registry refit)")
     return model

@@ -16,8 +16,9 @@ from rich.table import Table
 
 from cryoplan.errors import exit_on_input_error
 
-registry_app = typer.Typer(no_args_is_help=True, help="The outcome registry (SQLite or PostgreSQL).")
-out = Console()
+registry_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False,
+                           help="The outcome registry (SQLite or PostgreSQL).")
+out = Console(markup=False, emoji=False, highlight=False)
 DB = Annotated[str | None, typer.Option("--db", help="database URL (default: $CRYOPLAN_REGISTRY or "
                                                      "sqlite:///cryoplan-registry.db)")]
 
@@ -33,7 +34,9 @@ def _open(db: str | None):
 def init(db: DB = None) -> None:
     """Create the registry (or bring its schema up to date)."""
     reg = _open(db)
-    out.print(f"registry at {reg.url}, schema revision {reg.revision()}")
+    from cryoplan.errors import masked
+
+    out.print(f"registry at {masked(reg.url)}, schema revision {reg.revision()}")
 
 
 @registry_app.command()
@@ -47,10 +50,11 @@ def add(
     db: DB = None,
 ) -> None:
     """Record a procedure from its simulation or plan result."""
-    from cryoplan.report.html import load_result
+    from cryoplan.service import load_result, reading_result
     from cryoplan.store.entries import from_result
 
-    entry = from_result(load_result(result_json), pseudonym, treated_on, levels, nerves)
+    with reading_result(result_json):
+        entry = from_result(load_result(result_json), pseudonym, treated_on, levels, nerves)
     pid = _open(db).add_procedure(entry)
     out.print(f"procedure {pid}: {entry.pseudonym}, {entry.levels}, {entry.protocol}")
 
@@ -95,7 +99,7 @@ def km(
     db: DB = None,
 ) -> None:
     """Kaplan-Meier curves of relief duration by protocol."""
-    from cryoplan.result import write_json
+    from cryoplan.atomic import write_json
     from cryoplan.store.analysis import curves_json, kaplan_meier, km_png
 
     curves = kaplan_meier(_open(db).durations())

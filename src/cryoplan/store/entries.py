@@ -8,12 +8,18 @@ Traceback (most recent call last):
 ...
 cryoplan.errors.InputError: pseudonym = 'John Smith': allowed is a pseudonym: 4-32 letters, digits, \
 '-' or '_', with at least one digit, and not a date (no names, no dates of birth)
+>>> pseudonym("smith-03121958")
+Traceback (most recent call last):
+...
+cryoplan.errors.InputError: pseudonym = 'smith-03121958': allowed is a pseudonym: 4-32 letters, \
+digits, '-' or '_', with at least one digit, and not a date (no names, no dates of birth)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +27,14 @@ from typing import Any
 from cryoplan.errors import InputError
 
 PSEUDONYM = re.compile(r"^[A-Za-z0-9_-]{4,32}$")
-DATE_LIKE = re.compile(r"(19|20)\d{2}[-_]?(0[1-9]|1[0-2])[-_]?(0[1-9]|[12]\d|3[01])")
+_DAY, _MONTH, _YEAR = r"(0[1-9]|[12]\d|3[01])", r"(0[1-9]|1[0-2])", r"(19|20)\d{2}"
+#: Dates of birth in the orders people write them: year first (19580312), day or month first
+#: with a four-digit year (03121958, 12-03-1958), or day-month-year with a two-digit year and
+#: separators (12-03-58); and words that announce one.
+DATE_LIKE = re.compile(
+    rf"(?<!\d)({_YEAR}[-_]?{_MONTH}[-_]?{_DAY}|{_DAY}[-_]?{_MONTH}[-_]?{_YEAR}|{_MONTH}[-_]?{_DAY}[-_]?{_YEAR}"
+    rf"|{_DAY}[-_]{_MONTH}[-_]\d{{2}}|{_MONTH}[-_]{_DAY}[-_]\d{{2}})(?!\d)"
+    r"|dob|birth|born", re.IGNORECASE)
 PSEUDONYM_RULE = ("a pseudonym: 4-32 letters, digits, '-' or '_', with at least one digit, and not a "
                   "date (no names, no dates of birth)")
 LEVEL = re.compile(r"^(L[1-5]|S[1-4]|T1[0-2]|T[1-9]|C[1-8])$")
@@ -55,6 +68,28 @@ def levels(value: Any) -> str:
     return ",".join(items)
 
 
+def text(field: str, value: Any, most: int) -> str:
+    """One line of plain text of 1 to ``most`` characters (the column's width)."""
+    s = "" if value is None else str(value)
+    if not s.strip() or len(s) > most or any(ord(c) < 32 or ord(c) == 127 for c in s):
+        raise InputError(field, value, f"text of 1-{most} characters, no control characters (no NUL)")
+    return s
+
+
+def number(field: str, value: Any, low: float, high: float, kind=float) -> float | int | None:
+    """A finite number in [low, high] (empty: None); text is parsed, infinity and NaN refused."""
+    if value in ("", None):
+        return None
+    try:
+        x = kind(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        x = None
+    if x is None or not math.isfinite(x) or not low <= x <= high:
+        what = "an integer" if kind is int else "a number"
+        raise InputError(field, value, f"{what} from {low:g} to {high:g}")
+    return x
+
+
 def pain_score(value: Any) -> int:
     try:
         score = int(str(value))
@@ -72,6 +107,10 @@ def flag(field: str, value: Any) -> bool:
     if text in ("0", "false", "no", "n"):
         return False
     raise InputError(field, value, "yes/no (true/false, 1/0)")
+
+
+#: Widths of the text columns (store/models.py).
+WIDTHS = {"probe": 64, "gas": 16, "protocol": 128, "levels": 128}
 
 
 @dataclass(frozen=True)
@@ -95,22 +134,25 @@ class ProcedureEntry:
     result_json: str | None = None
 
     def __post_init__(self) -> None:
+        """Every field against its type, its range and its column's width (store/models.py)."""
+        pseudonym(self.pseudonym)
         if self.kind not in ("simulation", "plan"):
             raise InputError("kind", self.kind, "simulation or plan")
-        if not self.total_freeze_s > 0:
-            raise InputError("total_freeze_s", self.total_freeze_s, "a number of seconds > 0")
-        if self.nerves_treated < 1:
-            raise InputError("nerves_treated", self.nerves_treated, "an integer >= 1")
-        if self.blocked_length_mm is not None and not self.blocked_length_mm >= 0:
-            raise InputError("blocked_length_mm", self.blocked_length_mm, "a length >= 0 or empty")
-        if self.regrowth_distance_mm is not None and not 0 <= self.regrowth_distance_mm < 1000:
-            raise InputError("regrowth_distance_mm", self.regrowth_distance_mm,
-                             "a distance 0-1000 mm or empty")
-        if self.treated_joints is not None and not 1 <= self.treated_joints <= 20:
-            raise InputError("treated_joints", self.treated_joints, "an integer 1-20 or empty")
-        for name in ("probe", "gas", "protocol"):
-            if not getattr(self, name) or len(getattr(self, name)) > 128:
-                raise InputError(name, getattr(self, name), "1-128 characters")
+        for name, most in WIDTHS.items():
+            text(name, getattr(self, name), most)
+        if number("total_freeze_s", self.total_freeze_s, 1e-3, 86400) is None:
+            raise InputError("total_freeze_s", self.total_freeze_s, "a number of seconds from 0.001 to 86400")
+        if isinstance(self.nerves_treated, bool) or number("nerves_treated", self.nerves_treated, 1, 100,
+                                                           int) != self.nerves_treated:
+            raise InputError("nerves_treated", self.nerves_treated, "an integer from 1 to 100")
+        number("blocked_length_mm", self.blocked_length_mm, 0, 1000)
+        number("predicted_median_months", self.predicted_median_months, 0, 1200)
+        number("regrowth_distance_mm", self.regrowth_distance_mm, 0, 1000)
+        number("treated_joints", self.treated_joints, 1, 20, int)
+        for flag in ("depression", "prior_lumbar_surgery", "opioid_use"):
+            value = getattr(self, flag)
+            if value is not None and not isinstance(value, bool):
+                raise InputError(flag, value, "true, false or empty")
 
 
 def protocol_text(phases: list[dict[str, Any]]) -> tuple[str, float]:

@@ -16,26 +16,30 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
+import math
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, func, select, text
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
-from cryoplan.errors import InputError
+from cryoplan.errors import InputError, masked
 from cryoplan.outcome.fit import OutcomeRecord
 from cryoplan.outcome.relief import Effect, Patient, ReliefModel, default_model
 from cryoplan.store import entries
@@ -50,6 +54,18 @@ CSV_COLUMNS = ["procedure_ref", *(f.name for f in fields(ProcedureEntry) if f.na
 CSV_OPTIONAL = ("depression", "prior_lumbar_surgery", "treated_joints", "opioid_use", "regrowth_distance_mm")
 
 
+def _hide(text: str, url: str) -> str:
+    """``text`` (a driver's message) with the URL's password masked: in the URL, as a
+    ``password=`` option, and standing alone (a password of four characters or more)."""
+    match = re.search(r"://[^/:@]*:([^@/]*)@", url)
+    text = re.sub(r"(password\s*=\s*)\S+", r"\1***", text.replace(url, masked(url)), flags=re.IGNORECASE)
+    if match:
+        for secret in {match.group(1), unquote(match.group(1))}:
+            if len(secret) >= 4:
+                text = text.replace(secret, "***")
+    return text
+
+
 def registry_url(url: str | None = None) -> str:
     """The database URL: ``url``, else $CRYOPLAN_REGISTRY, else ./cryoplan-registry.db.
     ``postgresql://`` URLs use the psycopg (3) driver."""
@@ -59,7 +75,28 @@ def registry_url(url: str | None = None) -> str:
     return url
 
 
+FOREIGN = "a cryoplan registry or a new database (this one holds other tables: it was not changed)"
+
+
+def _refuse_foreign_sqlite(url: str) -> None:
+    """An existing SQLite file that is not a registry is left alone (before WAL mode or any
+    table would change it)."""
+    import sqlite3
+
+    path = Path(url.removeprefix("sqlite:///"))
+    if url in ("sqlite://", "sqlite:///:memory:") or not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as err:
+        raise InputError("registry URL", url, f"an SQLite database ({err})") from None
+    if tables and "alembic_version" not in tables:
+        raise InputError("registry URL", url, FOREIGN)
+
+
 def _sqlite_engine(url: str) -> Engine:
+    _refuse_foreign_sqlite(url)
     engine = create_engine(url, connect_args={"timeout": 60})
 
     @event.listens_for(engine, "connect")
@@ -83,9 +120,11 @@ def _engine(url: str) -> Engine:
         if url.startswith("sqlite"):
             return _sqlite_engine(url)
         return create_engine(url, pool_pre_ping=True)
-    except (ArgumentError, ImportError) as err:
-        raise InputError("registry URL", url, f"a SQLAlchemy database URL: sqlite:///FILE or "
-                         f"postgresql://USER:PASSWORD@HOST/DB ({err})") from None
+    except InputError:
+        raise
+    except (ArgumentError, ImportError, ValueError) as err:
+        raise InputError("registry URL", masked(url), "a SQLAlchemy database URL: sqlite:///FILE or "
+                         f"postgresql://USER:PASSWORD@HOST/DB ({_hide(str(err), url)})") from None
 
 
 def _alembic_config() -> Config:
@@ -122,9 +161,10 @@ class Registry:
         self.engine = _engine(self.url)
         try:
             self._migrate()
-        except OperationalError as err:
-            raise InputError("registry URL", self.url,
-                             f"a database that can be opened ({err.orig})") from None
+        except (OperationalError, DatabaseError) as err:
+            why = _hide(str(err.orig), self.url)
+            raise InputError("registry URL", masked(self.url),
+                             f"a cryoplan registry database that can be opened ({why})") from None
 
     def _migrate(self) -> None:
         """Bring the schema to the newest migration, in one transaction (SQLite's write lock or
@@ -132,8 +172,11 @@ class Registry:
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(727172)"))
-            if MigrationContext.configure(conn).get_current_revision() == head_revision():
+            current = MigrationContext.configure(conn).get_current_revision()
+            if current == head_revision():
                 return
+            if current is None and inspect(conn).get_table_names():
+                raise InputError("registry URL", masked(self.url), FOREIGN)
             cfg = _alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
@@ -234,18 +277,26 @@ class Registry:
 
     def outcome_records(self) -> list[OutcomeRecord]:
         """Durations of procedures whose nerves were blocked, as the relief model's refit takes
-        them (unrecorded patient factors count as absent)."""
-        return [OutcomeRecord(d.months, d.event,
-                              None if d.regrowth_distance_mm is None else d.regrowth_distance_mm * 1e-3,
-                              d.patient, d.relieved_until_months)
-                for d in self.durations() if d.blocked_length_mm and d.months > 0]
+        them (unrecorded patient factors count as absent; a stored value that is not a finite
+        number, from before imports were checked, is refused)."""
+        out = []
+        for d in self.durations():
+            if d.blocked_length_mm is not None and not math.isfinite(d.blocked_length_mm):
+                raise InputError(f"procedure {d.procedure_id}: blocked_length_mm", d.blocked_length_mm,
+                                 "a finite length (correct the record before a refit)")
+            if d.blocked_length_mm and d.months > 0:
+                out.append(OutcomeRecord(
+                    d.months, d.event,
+                    None if d.regrowth_distance_mm is None else d.regrowth_distance_mm * 1e-3,
+                    d.patient, d.relieved_until_months))
+        return out
 
     # -- CSV ----------------------------------------------------------------------------------
 
     def export_csv(self, path: Path) -> int:
         """One row per follow-up (procedure columns repeated; a procedure without follow-ups
         gets one row with the follow-up columns empty). Returns the rows written."""
-        from cryoplan.result import write_atomic
+        from cryoplan.atomic import write_atomic
 
         rows = []
         for p in self.procedures():
@@ -282,58 +333,84 @@ def _months(start: dt.date, end: dt.date) -> float:
     return (end - start).days / DAYS_PER_MONTH
 
 
+#: The procedure's columns of a CSV row (the follow-up's are the last three).
+PROCEDURE_COLUMNS = CSV_COLUMNS[1:-3]
+
+
 def _read_csv(path: Path) -> tuple[dict[str, ProcedureEntry], dict[str, list[tuple[dt.date, int, bool]]]]:
+    """Every row checked; rows of one procedure (one ``procedure_ref``) must agree on the
+    procedure's columns. Errors name the line, never repeat a line that is not a cryoplan row."""
     try:
         fh = path.open(newline="", encoding="utf-8")
     except FileNotFoundError:
         raise InputError("CSV", str(path), "an existing file") from None
+    except OSError as err:
+        raise InputError("CSV", str(path), f"a file that can be read ({err.strerror})") from None
     procs: dict[str, ProcedureEntry] = {}
+    first: dict[str, tuple[int, dict[str, str]]] = {}
     follows: dict[str, list[tuple[dt.date, int, bool]]] = {}
-    with fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or []) and c not in CSV_OPTIONAL]
-        if missing:
-            raise InputError("CSV columns", reader.fieldnames, f"the exported columns (missing: {missing})")
-        for n, row in enumerate(reader, start=2):
-            try:
-                ref = row["procedure_ref"]
-                if ref not in procs:
-                    procs[ref] = _entry(row)
-                    follows[ref] = []
-                if row["seen_on"]:
-                    follows[ref].append((
-                        entries.date("seen_on", row["seen_on"], not_before=procs[ref].treated_on),
-                        entries.pain_score(row["pain_score"]),
-                        entries.flag("pain_returned", row["pain_returned"])))
-            except InputError as err:
-                raise InputError(f"CSV line {n}: {err.field}", err.value, err.allowed) from None
+    n = 1
+    try:
+        with fh:
+            reader = csv.DictReader(fh)
+            header = reader.fieldnames or []
+            if [c for c in CSV_COLUMNS if c not in header and c not in CSV_OPTIONAL]:
+                raise InputError("CSV", path.name, "a CSV file with the columns cryoplan registry export "
+                                 "writes: " + ", ".join(CSV_COLUMNS))
+            for n, row in enumerate(reader, start=2):
+                _row(n, row, procs, first, follows)
+    except csv.Error as err:
+        raise InputError(f"CSV line {n + 1}", path.name, f"a CSV row ({err})") from None
+    except UnicodeDecodeError:
+        raise InputError("CSV", path.name, "a UTF-8 text file") from None
     return procs, follows
 
 
-def _number(field: str, value: str, kind=float):
-    if value in ("", None):
-        return None
+def _row(n: int, row: dict[str, str], procs: dict, first: dict, follows: dict) -> None:
     try:
-        return kind(value)
-    except ValueError:
-        raise InputError(field, value, f"a number ({kind.__name__})") from None
+        if None in row or any(v is None for v in row.values()):
+            raise InputError("columns", len(row), f"{len(CSV_COLUMNS)} values, as in the header")
+        ref = entries.text("procedure_ref", row["procedure_ref"], 64)
+        if ref not in procs:
+            procs[ref] = _entry(row)
+            first[ref] = (n, row)
+            follows[ref] = []
+        else:
+            line, seen = first[ref]
+            differ = [c for c in PROCEDURE_COLUMNS if row.get(c) != seen.get(c)]
+            if differ:
+                raise InputError("procedure_ref", ref, f"one procedure per reference: lines {line} and {n} "
+                                 f"share it but differ in {', '.join(differ)}")
+        if row["seen_on"]:
+            follows[ref].append((
+                entries.date("seen_on", row["seen_on"], not_before=procs[ref].treated_on),
+                entries.pain_score(row["pain_score"]),
+                entries.flag("pain_returned", row["pain_returned"])))
+    except InputError as err:
+        raise InputError(f"CSV line {n}: {err.field}", err.value, err.allowed) from None
 
 
 def _entry(row: dict[str, str]) -> ProcedureEntry:
+    for key, value in row.items():
+        if value and "\x00" in value:
+            raise InputError(key, value, "text without NUL bytes")
+    nerves = entries.number("nerves_treated", row["nerves_treated"], 1, 100, int)
+    freeze = entries.number("total_freeze_s", row["total_freeze_s"], 1e-3, 86400)
     return ProcedureEntry(
         pseudonym=entries.pseudonym(row["pseudonym"]),
         treated_on=entries.date("treated_on", row["treated_on"]),
         kind=row["kind"], probe=row["probe"], gas=row["gas"], protocol=row["protocol"],
-        total_freeze_s=_number("total_freeze_s", row["total_freeze_s"]) or 0.0,
+        total_freeze_s=freeze if freeze is not None else 0.0,
         levels=entries.levels(row["levels"]),
-        nerves_treated=_number("nerves_treated", row["nerves_treated"], int) or 0,
-        blocked_length_mm=_number("blocked_length_mm", row["blocked_length_mm"]),
-        predicted_median_months=_number("predicted_median_months", row["predicted_median_months"]),
+        nerves_treated=nerves if nerves is not None else 0,
+        blocked_length_mm=entries.number("blocked_length_mm", row["blocked_length_mm"], 0, 1000),
+        predicted_median_months=entries.number("predicted_median_months", row["predicted_median_months"],
+                                               0, 1200),
         depression=_flag("depression", row.get("depression")),
         prior_lumbar_surgery=_flag("prior_lumbar_surgery", row.get("prior_lumbar_surgery")),
-        treated_joints=_number("treated_joints", row.get("treated_joints"), int),
+        treated_joints=entries.number("treated_joints", row.get("treated_joints"), 1, 20, int),
         opioid_use=_flag("opioid_use", row.get("opioid_use")),
-        regrowth_distance_mm=_number("regrowth_distance_mm", row.get("regrowth_distance_mm")),
+        regrowth_distance_mm=entries.number("regrowth_distance_mm", row.get("regrowth_distance_mm"), 0, 1000),
     )
 
 

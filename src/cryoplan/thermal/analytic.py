@@ -1,4 +1,4 @@
-"""Exact solutions of freezing problems, used to verify the solver (../shared/NUMERICS.md).
+"""Exact solutions of freezing problems, used to verify the solver (tests/test_verification.py).
 
 All assume an isothermal phase change at T_m and constant properties in each phase;
 alpha = k / C, St_s = C_s (T_m - T_0) / L, St_l = C_l (T_i - T_m) / L, nu = sqrt(alpha_s / alpha_l).
@@ -84,7 +84,7 @@ def steady_radius(a: float, t_p: float, t_a: float, t_m: float, k_s: float, k_l:
                   perfusion_w_per_m3_k: float) -> tuple[float, float]:
     """Steady ice-ball radius (cylinder, sphere) around a probe of radius a held at t_p with
     perfusion only in unfrozen tissue, delta = sqrt(k_l / (w_b rho_b c_b)) (Rubinsky & Pegg,
-    Proc R Soc Lond B 234 (1988) 343; ../shared/NUMERICS.md):
+    Proc R Soc Lond B 234 (1988) 343):
     cylinder: k_s (T_m - T_p) / (R ln(R/a)) = k_l (T_a - T_m) K1(R/delta) / (delta K0(R/delta));
     sphere:   k_s (T_m - T_p) / (R^2 (1/a - 1/R)) = k_l (T_a - T_m) (1/R + 1/delta)."""
     delta = math.sqrt(k_l / perfusion_w_per_m3_k)

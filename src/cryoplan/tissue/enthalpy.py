@@ -2,7 +2,7 @@
 
 Volumetric enthalpy H (J/m^3, zero at the solidus T_s) with the latent heat L released linearly
 over the freezing range [T_s, T_l] and sensible heat there at the mean capacity (Voller, Swaminathan
-& Thomas, Int J Numer Meth Eng 30 (1990) 875; ../shared/NUMERICS.md):
+& Thomas, Int J Numer Meth Eng 30 (1990) 875):
 
     H(T) = C_f (T - T_s)                       T <= T_s
     H(T) = C_m (T - T_s),  C_m = (C_f + C_u)/2 + L/(T_l - T_s)

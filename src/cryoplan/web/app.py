@@ -1,23 +1,29 @@
 """The local web planner (FastAPI): a page, and a JSON API with its OpenAPI schema at
 ``/openapi.json``, for running simulations and plans and recording outcomes.
 
-Runs execute on worker threads (``jobs.Runs``), never on the request thread. Uploads larger
-than ``max_upload_bytes`` get 413; bad procedure files get 422 naming the field, the value and
-what is allowed. Files are served only from the data folder, by run id. With a token, every
-request must carry it (``Authorization: Bearer TOKEN`` or ``?token=TOKEN``).
+Every submission goes through ``cryoplan.service``: a bad file, or one over the run limits, or
+one that names a path, URL or host (registries, NIfTI volumes and label tables are the server's
+settings) gets 422 naming the field, the value and what is allowed, the same line the command
+line prints, and nothing is queued. Runs execute in worker processes the server owns
+(``jobs.Runs``); ``DELETE /api/runs/{id}`` cancels one, and stopping the server ends them all.
+Uploads larger than ``max_upload_bytes`` get 413. Files are served only from the data folder,
+by run id. With a token, every request must carry it (``Authorization: Bearer TOKEN`` or
+``?token=TOKEN``). Error messages never repeat a database password.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import threading
-import tomllib
 from importlib import resources
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 import tomli_w
 from fastapi import FastAPI, HTTPException, Path, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,7 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cryoplan import __version__
 from cryoplan.cryogen.catalog import list_probes
 from cryoplan.errors import InputError
-from cryoplan.web.jobs import QueueFull, Runs, RunStatus
+from cryoplan.web.jobs import NotRunning, QueueFull, Runs, RunStatus
 
 RunId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="a run id (32 hex digits)")]
 TEMPLATES: dict[str, tuple[Literal["simulation", "plan"], str, str]] = {
@@ -35,20 +41,25 @@ TEMPLATES: dict[str, tuple[Literal["simulation", "plan"], str, str]] = {
 }
 GASES = ("n2o", "ln2", "argon", "co2")
 MAX_TOML_CHARS = 100_000
+#: Request bodies as the files are read: no unknown keys, numbers are numbers (not true/false or
+#: text), finite ones only.
+STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class ProtocolChoice(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A freeze-thaw protocol, named as in plan files ([plan] cycles, freeze_seconds, thaw_seconds)."""
+
+    model_config = STRICT
     cycles: int = Field(ge=1, le=4, description="freeze cycles")
-    freeze_s: float = Field(gt=0, le=900, description="seconds per freeze")
-    thaw_s: float = Field(ge=0, le=900, description="passive thaw between freezes, s")
+    freeze_seconds: float = Field(gt=0, le=900, description="seconds per freeze")
+    thaw_seconds: float = Field(ge=0, le=900, description="passive thaw between freezes, s")
 
 
 class RunRequest(BaseModel):
     """A built-in template, or a procedure/plan file's text, with optional probe, gas and
     protocol choices that replace the file's."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     template: Literal["demo", "plan-l4"] | None = None
     procedure_toml: str | None = Field(None, max_length=MAX_TOML_CHARS)
     kind: Literal["simulation", "plan"] | None = Field(None, description="required with procedure_toml")
@@ -59,13 +70,24 @@ class RunRequest(BaseModel):
 
 
 class RunOut(BaseModel):
+    """A run's state. ``progress`` is the share of the whole run done (for a plan: of the most it
+    may need, ``at_most``); ``phase`` what it is doing, ``done`` of ``total`` ``unit`` how far that
+    phase has come; ``eta_s`` the seconds left (an upper bound when ``at_most``)."""
+
     id: str
     kind: Literal["simulation", "plan"]
     title: str
-    state: Literal["queued", "running", "done", "failed"]
+    state: Literal["queued", "running", "done", "failed", "cancelled"]
     progress: float
     message: str
+    phase: str
+    done: float
+    total: float
+    unit: str
+    at_most: bool
+    eta_s: float | None
     created: float
+    started: float | None
     finished: float | None
     error: str | None
 
@@ -84,7 +106,7 @@ class Options(BaseModel):
 
 
 class RecordIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     run_id: str = Field(pattern=r"^[0-9a-f]{32}$")
     pseudonym: str = Field(max_length=64)
     treated_on: str = Field(max_length=10, description="YYYY-MM-DD")
@@ -92,7 +114,7 @@ class RecordIn(BaseModel):
 
 
 class FollowUpIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
     seen_on: str = Field(max_length=10, description="YYYY-MM-DD")
     pain_score: int = Field(ge=0, le=10)
     pain_returned: bool
@@ -119,15 +141,28 @@ class ErrorOut(BaseModel):
 
 ERRORS = {400: {"model": ErrorOut, "description": "a body that cannot be parsed"},
           413: {"model": ErrorOut, "description": "upload too large"},
-          401: {"model": ErrorOut, "description": "token missing or wrong"}}
+          401: {"model": ErrorOut, "description": "token missing or wrong"},
+          503: {"model": ErrorOut, "description": "the server's registry cannot be opened"}}
 
 
 def _unprocessable(err: InputError) -> HTTPException:
     return HTTPException(422, detail=[{"loc": ["body", err.field], "msg": str(err), "type": "value_error"}])
 
 
+def _section(data: dict, name: str) -> dict:
+    """``data[name]`` as a table to change (InputError when the file holds something else there)."""
+    part = data.setdefault(name, {})
+    if not isinstance(part, dict):
+        raise InputError(name, part, "a section (a table of keys)")
+    return part
+
+
 def _procedure_text(req: RunRequest) -> tuple[str, str, str]:
-    """(kind, TOML text, title) of a run request, with the chosen probe, gas and protocol."""
+    """(kind, TOML text, title) of a run request, with the chosen probe, gas and protocol; a
+    title says what was chosen instead of the file's."""
+    from cryoplan import service
+    from cryoplan.protocol import cycles
+
     if (req.template is None) == (req.procedure_toml is None):
         raise InputError("template", req.template, "a template or procedure_toml (exactly one)")
     if req.template is not None:
@@ -139,29 +174,28 @@ def _procedure_text(req: RunRequest) -> tuple[str, str, str]:
         kind, text, title = req.kind, req.procedure_toml, "uploaded " + req.kind
     if req.probe is None and req.gas is None and req.protocol is None:
         return kind, text, req.title or title
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise InputError("procedure_toml", "(text)", f"valid TOML ({err})") from None
+    data = service.read_text(text)
+    chosen = []
     if req.probe is not None:
         if req.probe not in {p.name for p in list_probes()}:
             raise InputError("probe", req.probe, ", ".join(p.name for p in list_probes()))
-        data.setdefault("probe", {})["catalog"] = req.probe
+        _section(data, "probe")["catalog"] = req.probe
+        chosen.append(f"probe {req.probe}")
     if req.gas is not None:
-        data.setdefault("cryogen", {})["gas"] = req.gas
+        _section(data, "cryogen")["gas"] = req.gas
+        chosen.append(f"gas {req.gas}")
     if req.protocol is not None:
         p = req.protocol
         if kind == "plan":
-            data.setdefault("plan", {}).update(freeze_seconds=[p.freeze_s], cycles=[p.cycles],
-                                               thaw_seconds=p.thaw_s)
+            _section(data, "plan").update(freeze_seconds=[p.freeze_seconds], cycles=[p.cycles],
+                                          thaw_seconds=p.thaw_seconds)
         else:
-            phases = []
-            for k in range(p.cycles):
-                if k and p.thaw_s > 0:
-                    phases.append({"kind": "passive-thaw", "seconds": p.thaw_s})
-                phases.append({"kind": "freeze", "seconds": p.freeze_s})
-            data["protocol"] = {"phases": phases}
-    return kind, tomli_w.dumps(data), req.title or title
+            phases = cycles(p.cycles, p.freeze_seconds, p.thaw_seconds)
+            data["protocol"] = {"phases": [{"kind": q.kind, "seconds": q.seconds} for q in phases]}
+        chosen.append(f"{p.cycles} x {p.freeze_seconds:g} s freeze" + (
+            f", {p.thaw_seconds:g} s thaw" if p.cycles > 1 and p.thaw_seconds else ""))
+    base = req.template or f"uploaded {kind}"
+    return kind, tomli_w.dumps(data), req.title or f"{base} with {', '.join(chosen)}"
 
 
 class BodyLimit:
@@ -225,9 +259,22 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
     data_dir.mkdir(parents=True, exist_ok=True)
     runs = Runs(data_dir, workers=workers, max_queued=max_queued)
     registry_url = registry_url or f"sqlite:///{(data_dir / 'registry.db').resolve()}"
-    app = FastAPI(title="cryoplan", version=__version__, responses=ERRORS,
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        runs.close()  # the server stops: no run's process outlives it
+
+    app = FastAPI(title="cryoplan", version=__version__, responses=ERRORS, lifespan=lifespan,
                   description="Simulate and plan cryoneurolysis; record outcomes.")
     app.add_middleware(BodyLimit, limit=max_upload_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own answer, but a NaN in the body (JSON allows it) is echoed as null, not a 500
+        from cryoplan.service import finite
+
+        return JSONResponse({"detail": jsonable_encoder(finite(list(exc.errors()))[0])}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -241,11 +288,18 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
     registry_lock = threading.Lock()  # sync endpoints run on a thread pool: open one engine only
 
     def registry():
-        from cryoplan.store.registry import Registry
-
+        """The registry, opened once; its modules (SQLAlchemy, lifelines, pandas, matplotlib) are
+        imported here under the lock too: two threads importing pandas at once can see it half
+        initialised ("partially initialized module 'pandas'")."""
         with registry_lock:
             if not registry_cache:
-                registry_cache.append(Registry(registry_url))
+                import cryoplan.store.analysis  # noqa: F401 - imports lifelines, pandas
+                from cryoplan.store.registry import Registry
+
+                try:
+                    registry_cache.append(Registry(registry_url))
+                except InputError as err:  # the server's setting, not the request: its message is masked
+                    raise HTTPException(503, detail=str(err)) from None
             return registry_cache[0]
 
     @app.middleware("http")
@@ -297,6 +351,17 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
     def run_status(run_id: RunId) -> RunOut:
         return RunOut(**_status(run_id).__dict__)
 
+    @app.delete("/api/runs/{run_id}", response_model=RunOut,
+                responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}})
+    def cancel(run_id: RunId) -> RunOut:
+        """Cancel a queued or running run (its processes are ended); 409 when it has finished."""
+        try:
+            return RunOut(**runs.cancel(run_id).__dict__)
+        except KeyError:
+            raise HTTPException(404, detail=f"no run {run_id}") from None
+        except NotRunning as err:
+            raise HTTPException(409, detail=str(err)) from None
+
     def _file(run_id: str, name: str) -> FilePath:
         st = _status(run_id)
         if st.state != "done":
@@ -338,7 +403,7 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
         """Record a finished run as a procedure (patient pseudonym only)."""
         import json
 
-        from cryoplan.report.html import read_result
+        from cryoplan.service import read_result
         from cryoplan.store.entries import from_result
 
         data = json.loads(_file(body.run_id, "result.json").read_text(encoding="utf-8"))
@@ -362,17 +427,20 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
         """Kaplan-Meier curves of relief duration by protocol (JSON)."""
         import json
 
+        reg = registry()  # first: it imports the analysis modules under its lock
         from cryoplan.store.analysis import curves_json, kaplan_meier
 
-        return Response(json.dumps({"curves": curves_json(kaplan_meier(registry().durations()))}),
+        return Response(json.dumps({"curves": curves_json(kaplan_meier(reg.durations()))}),
                         media_type="application/json")
 
     @app.get("/api/registry/km.png", responses={200: {"content": {"image/png": {}}}})
     def km_png() -> Response:
+        reg = registry()
         from cryoplan.store.analysis import kaplan_meier
         from cryoplan.store.analysis import km_png as draw
 
-        return Response(draw(kaplan_meier(registry().durations())), media_type="image/png")
+        with registry_lock:  # matplotlib's pyplot is not thread-safe
+            return Response(draw(kaplan_meier(reg.durations())), media_type="image/png")
 
     app.state.runs = runs
     return app

@@ -1,32 +1,46 @@
-"""Runs of the web planner: queued, executed off the request thread, kept on disk.
+"""Runs of the web planner: validated at submission, queued, each executed in a worker process
+the server owns, kept on disk.
 
 Each run lives in ``DATA/runs/<32 hex id>/``: ``input.toml`` (what was asked), ``status.json``
-(state, progress, message), and when done ``result.json`` and ``report.html``. The status is
-rewritten atomically, so a browser that reloads the page, or a server restarted later, finds
-the run where it was: runs that were queued or running when a server stopped are queued again
-when the next one starts.
+(state, phase, progress), and when done ``result.json`` and ``report.html`` (written together or
+not at all). The status is rewritten atomically, so a browser that reloads the page, or a server
+restarted later, finds the run where it was: runs that were queued or running when a server
+stopped are queued again when the next one starts.
+
+A run's process starts its own process group, so cancelling it (``Runs.cancel``) or stopping the
+server (``Runs.close``) ends it together with the planner's worker processes; a run's processes
+also end by themselves when the server process is gone (``procs.exit_with_parent``). Processes,
+not threads: the compiled kernels hold the interpreter while they run, and a stuck run must be
+stoppable. Progress comes back through a pipe.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import queue
+import os
 import re
+import signal
 import threading
 import time
-import tomllib
 import traceback
 import uuid
+from collections import deque
 from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Literal
 
+from cryoplan.atomic import write_atomic, write_json
 from cryoplan.errors import InputError
-from cryoplan.result import write_atomic, write_json
+from cryoplan.progress import Progress, eta
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 Kind = Literal["simulation", "plan"]
-State = Literal["queued", "running", "done", "failed"]
+State = Literal["queued", "running", "done", "failed", "cancelled"]
+FINISHED = ("done", "failed", "cancelled")
+#: Seconds a cancelled run's processes get to end before they are killed.
+GRACE_S = 3.0
 
 
 @dataclass
@@ -35,9 +49,16 @@ class RunStatus:
     kind: Kind
     title: str
     state: State = "queued"
-    progress: float = 0.0
+    progress: float = 0.0  # of the whole run (for plans: of the most it may need)
     message: str = "waiting for a worker"
+    phase: str = ""
+    done: float = 0.0
+    total: float = 0.0
+    unit: str = ""
+    at_most: bool = False
+    eta_s: float | None = None
     created: float = field(default_factory=time.time)
+    started: float | None = None
     finished: float | None = None
     error: str | None = None
 
@@ -46,60 +67,93 @@ class QueueFull(Exception):
     pass
 
 
-def validate(kind: Kind, toml_text: str) -> dict[str, Any]:
-    """Parse and validate a procedure (simulation) or plan file; raises InputError."""
+class NotRunning(Exception):
+    pass
+
+
+def _child(folder: str, kind: Kind, title: str, conn) -> None:
+    """A run in its worker process: validated again, run, its outputs written all or none;
+    messages back through ``conn``: ("progress", dict), then ("done" | "bad input" | "failed", text)."""
+    os.setpgrp()  # its own process group: cancelling it ends the planner's workers too
+    from cryoplan.procs import exit_with_parent
+
+    exit_with_parent()
+    last = [0.0]
     try:
-        data = tomllib.loads(toml_text)
-    except tomllib.TOMLDecodeError as err:
-        raise InputError("procedure file", "(uploaded text)", f"valid TOML ({err})") from None
-    if kind == "plan":
-        from cryoplan.planning import config as plan_config
+        from cryoplan import service
+        from cryoplan.progress import Progress
 
-        for key in ("nifti", "label_table"):  # server-side paths: never read on a client's word
-            if (data.get("anatomy") or {}).get(key) is not None:
-                raise InputError(f"anatomy.{key}", data["anatomy"][key],
-                                 "nothing in the web planner (use a built-in template, or the command line)")
-        plan_config.parse(data)
-    else:
-        from cryoplan import config
+        def progress(p: Progress) -> None:
+            if time.monotonic() - last[0] > 0.25 or p.fraction >= 1:  # four times a second at most
+                last[0] = time.monotonic()
+                conn.send(("progress", p.as_json()))
 
-        config.parse(data)
-    return data
+        data = service.read_text((Path(folder) / "input.toml").read_text(encoding="utf-8"))
+        ran = service.run(service.prepare(kind, data, upload=True), progress)
+        conn.send(("progress", Progress("writing the result and the report", 0, 0, "", 1.0).as_json()))
+        service.write(ran, service.Outputs(json=Path(folder) / "result.json",
+                                           report=Path(folder) / "report.html"), title)
+        conn.send(("done", ""))
+    except InputError as err:
+        conn.send(("bad input", str(err)))
+    except Exception as err:  # noqa: BLE001 - the server shows it; the traceback goes to its log
+        traceback.print_exc()
+        conn.send(("failed", f"{type(err).__name__}: {err}"))
+    finally:
+        conn.close()
 
 
-def _execute(kind: Kind, toml_text: str, progress) -> dict[str, Any]:
-    """Run a simulation or a plan; returns its result JSON."""
-    data = tomllib.loads(toml_text)
-    if kind == "plan":
-        from cryoplan.planning import config as plan_config
-        from cryoplan.planning.report import plan_json
-        from cryoplan.planning.search import plan
+class _Worker:
+    """A run's process and the parent's end of its pipe."""
 
-        cfg = plan_config.parse(data)
-        result = plan(cfg, Path("."), lambda d, n, level: progress(d / n, f"planning: {level}"))
-        return plan_json(result, cfg)
-    from cryoplan import config
-    from cryoplan.procedure import run
-    from cryoplan.result import to_json
+    def __init__(self, run_id: str, folder: Path, kind: Kind, title: str) -> None:
+        ctx = get_context("spawn")
+        self.conn, child_conn = ctx.Pipe(duplex=False)
+        self.run_id = run_id
+        self.process = ctx.Process(target=_child, args=(str(folder), kind, title, child_conn),
+                                   name=f"cryoplan-run-{run_id[:8]}", daemon=False)
+        self.process.start()
+        child_conn.close()
+        self.cancelled = False
 
-    result = run(config.parse(data), lambda now, total: progress(now / total, f"simulating: {now:.0f} s"))
-    return to_json(result)
+    def _signal(self, sig: int) -> None:
+        pid = self.process.pid
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:  # no group yet (it has just started): the process alone
+            if self.process.is_alive():  # not reaped: the pid is still its own
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+
+    def stop(self) -> None:
+        """End the run's process group: SIGTERM, then SIGKILL after ``GRACE_S``."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            self._signal(sig)
+            self.process.join(GRACE_S if sig == signal.SIGTERM else None)
+            if not self.process.is_alive():
+                break
+        self._signal(signal.SIGKILL)  # the group may outlive its leader (planner workers)
 
 
 class Runs:
-    """The run store and its worker threads (``workers = 0`` queues runs without starting them)."""
+    """The run store and the slots that execute its runs, each in a worker process (``workers =
+    0`` queues runs without starting them)."""
 
     def __init__(self, data_dir: Path, workers: int = 1, max_queued: int = 8) -> None:
         self.root = Path(data_dir) / "runs"
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_queued = max_queued
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._status: dict[str, RunStatus] = {}
-        self._queue: queue.Queue[str] = queue.Queue()
+        self._queue: deque[str] = deque()
+        self._running: dict[str, _Worker] = {}
+        self._closed = False
         for folder in sorted(self.root.iterdir(), key=lambda p: p.stat().st_mtime):
             self._recover(folder)
-        for _ in range(workers):
-            threading.Thread(target=self._work, daemon=True, name="cryoplan-run").start()
+        self._slots = [threading.Thread(target=self._slot, daemon=True, name="cryoplan-slot")
+                       for _ in range(workers)]
+        for t in self._slots:
+            t.start()
 
     def _recover(self, folder: Path) -> None:
         try:
@@ -108,7 +162,7 @@ class Runs:
             return  # not a run (or never fully created): ignore it
         if st.state in ("queued", "running"):
             st.state, st.progress, st.message = "queued", 0.0, "queued again after a server restart"
-            self._queue.put(st.id)
+            self._queue.append(st.id)
         self._status[st.id] = st
 
     def folder(self, run_id: str) -> Path:
@@ -117,7 +171,10 @@ class Runs:
         return self.root / run_id
 
     def submit(self, kind: Kind, toml_text: str, title: str) -> RunStatus:
-        validate(kind, toml_text)
+        """Validate and bound the input now (InputError: nothing is queued), then queue it."""
+        from cryoplan import service
+
+        service.prepare(kind, service.read_text(toml_text), upload=True)
         with self._lock:
             waiting = sum(s.state in ("queued", "running") for s in self._status.values())
             if waiting >= self.max_queued:
@@ -128,7 +185,8 @@ class Runs:
             write_atomic(folder / "input.toml", lambda p: p.write_text(toml_text, encoding="utf-8"))
             self._save(st)
             self._status[st.id] = st
-        self._queue.put(st.id)
+            self._queue.append(st.id)
+            self._lock.notify_all()
         return st
 
     def status(self, run_id: str) -> RunStatus:
@@ -140,43 +198,99 @@ class Runs:
             return sorted((RunStatus(**asdict(s)) for s in self._status.values()),
                           key=lambda s: s.created, reverse=True)
 
+    def cancel(self, run_id: str) -> RunStatus:
+        """Cancel a queued or running run (KeyError: no such run; NotRunning: it has finished)."""
+        with self._lock:
+            st = self._status[run_id]
+            if st.state in FINISHED:
+                raise NotRunning(f"run {run_id} is {st.state}")
+            worker = self._running.get(run_id)
+            if worker is None:  # queued: it never starts
+                self._queue.remove(run_id)
+                self._update(run_id, state="cancelled", message="cancelled before it started",
+                             finished=time.time())
+                return RunStatus(**asdict(st))
+            worker.cancelled = True
+        worker.stop()  # outside the lock: the slot thread records the end
+        with self._lock:
+            while self._status[run_id].state not in FINISHED:
+                self._lock.wait(0.1)
+            return RunStatus(**asdict(self._status[run_id]))
+
+    def close(self) -> None:
+        """Stop every run's processes (the server is stopping); their runs are queued again when
+        the next server starts."""
+        with self._lock:
+            self._closed = True
+            workers = list(self._running.values())
+            self._lock.notify_all()
+        for w in workers:
+            w.stop()
+        for t in self._slots:
+            t.join(GRACE_S + 1)
+
     def _save(self, st: RunStatus) -> None:
         write_json(self.folder(st.id) / "status.json", asdict(st))
 
-    def _update(self, run_id: str, **changes) -> None:
-        with self._lock:
-            st = self._status[run_id]
-            for k, v in changes.items():
-                setattr(st, k, v)
+    def _update(self, run_id: str, save: bool = True, **changes: Any) -> None:
+        st = self._status[run_id]
+        for k, v in changes.items():
+            setattr(st, k, v)
+        if save:
             self._save(st)
+        self._lock.notify_all()
 
-    def _work(self) -> None:
+    def _slot(self) -> None:
         while True:
-            self._run_one(self._queue.get())
+            with self._lock:
+                while not self._queue and not self._closed:
+                    self._lock.wait()
+                if self._closed:
+                    return
+                run_id = self._queue.popleft()
+                st = self._status[run_id]
+                self._update(run_id, state="running", message="starting a worker process",
+                             started=time.time())
+                worker = _Worker(run_id, self.folder(run_id), st.kind, st.title)
+                self._running[run_id] = worker
+            self._follow(worker)
 
-    def _run_one(self, run_id: str) -> None:
-        folder = self.folder(run_id)
-        kind = self._status[run_id].kind
-        self._update(run_id, state="running", message="starting")
-        last = [0.0]
+    def _follow(self, worker: _Worker) -> None:
+        """Relay a run's messages into its status until its process ends."""
+        run_id, outcome, last_save = worker.run_id, None, 0.0
+        while True:
+            try:
+                kind, body = worker.conn.recv()
+            except (EOFError, OSError):
+                break
+            with self._lock:
+                if kind == "progress":
+                    p = Progress(**body)
+                    started = self._status[run_id].started or time.time()
+                    save = time.monotonic() - last_save > 1.0  # status.json at most once a second
+                    last_save = time.monotonic() if save else last_save
+                    self._update(run_id, save=save, progress=round(min(max(p.fraction, 0.0), 1.0), 4),
+                                 phase=p.phase, done=p.done, total=p.total, unit=p.unit, at_most=p.at_most,
+                                 eta_s=eta(p, time.time() - started), message=p.text())
+                else:
+                    outcome = (kind, body)
+        worker.process.join()
+        with self._lock:
+            self._running.pop(run_id, None)
+            now = time.time()
+            if self._closed and outcome is None:
+                self._update(run_id, state="queued", message="queued again: the server stopped")
+                return
+            if worker.cancelled:
+                self._update(run_id, state="cancelled", message="cancelled", finished=now, eta_s=None)
+            elif outcome is None:
+                self._update(run_id, state="failed", message="the run's process ended unexpectedly",
+                             error=f"exit code {worker.process.exitcode}", finished=now, eta_s=None)
+            elif outcome[0] == "done":
+                took = now - (self._status[run_id].started or now)
+                self._update(run_id, state="done", progress=1.0, message=f"finished in {took:.0f} s",
+                             phase="finished", finished=now, eta_s=0.0)
+            else:
+                self._update(run_id, state="failed", message=outcome[0], error=outcome[1], finished=now,
+                             eta_s=None)
 
-        def progress(fraction: float, message: str) -> None:
-            if time.monotonic() - last[0] > 0.25:  # status.json at most four times a second
-                last[0] = time.monotonic()
-                self._update(run_id, progress=round(min(max(fraction, 0.0), 1.0), 4), message=message)
-
-        try:
-            data = _execute(kind, (folder / "input.toml").read_text(encoding="utf-8"), progress)
-            from cryoplan.report.html import write_report
-
-            self._update(run_id, progress=1.0, message="writing the report")
-            write_json(folder / "result.json", data)
-            write_report(data, folder / "report.html")
-            self._update(run_id, state="done", message="done", finished=time.time())
-        except InputError as err:
-            self._update(run_id, state="failed", message="bad input", error=str(err),
-                         finished=time.time())
-        except Exception as err:  # noqa: BLE001 - a failed run must not stop the worker
-            traceback.print_exc()
-            self._update(run_id, state="failed", message="the run failed",
-                         error=f"{type(err).__name__}: {err}", finished=time.time())

@@ -1,0 +1,242 @@
+"""What a run will cost, estimated from its validated file before anything is built, and the
+limits a run must stay within (docs/config.md, "Limits").
+
+A simulation's cells follow from the grid keys (uniform cells, then cells growing geometrically);
+its time step from the explicit stability limit of the finest cell,
+dt = 0.9 dx^2 / (c alpha_max) with c = 2 per dimension (+2 for a wall held at a temperature) and
+alpha_max the larger of the frozen and unfrozen k/C (``kernel.stable_time_step``'s bound on a
+uniform grid); its steps from the protocol; its memory from the per-cell arrays and the time
+series. A plan's voxels follow from the template's box (or the NIfTI header) and its cost from the
+candidates it may simulate: every placement at the first protocol, then at most ``plan.keep``
+survivors at each longer one. Times use throughputs measured on the project machine
+(benchmarks/README.md): they are estimates to within a factor of about two, meant to refuse runs
+that would take hours or gigabytes, not to predict the wall time.
+
+>>> from cryoplan.config import parse
+>>> cfg = parse({"probe": {"catalog": "n2o-2.0mm"}, "protocol": {"phases": [
+...     {"kind": "freeze", "seconds": 120}]}, "grid": {"spacing_mm": 0.25, "extent_mm": 20.0}})
+>>> e = simulation(cfg)
+>>> e.cells, round(e.time_step_s * 1e3, 1)
+(14720, 15.4)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from cryoplan.errors import InputError
+
+#: Throughputs (project machine, one core, benchmarks/README.md): the axisymmetric kernel's
+#: cell-steps per second, the 3D kernel's voxel updates per second, the isotherm measurement's
+#: cells per second at each output, and the 3D steady start's seconds per voxel^(4/3) (0.55 s at
+#: 181 k voxels).
+CELL_STEPS_PER_S = 6e7
+VOXEL_UPDATES_PER_S = 4e7
+CELLS_MEASURED_PER_S = 5e7
+STEADY_S_PER_VOXEL_43 = 5.4e-8  # the conjugate gradients take ~N^(1/3) iterations of N voxels
+#: Per-candidate Monte Carlo and margins (s per sample; ~0.3 s for 256 samples, measured).
+MONTE_CARLO_S_PER_SAMPLE = 1.2e-3
+#: Bytes per cell held by a 2D run besides its history (state, geometry, conductances), and per
+#: voxel and process by a 3D one (state, history, stages, the steady start's sparse matrix).
+BYTES_PER_CELL = 18 * 8
+BYTES_PER_VOXEL = 350
+#: Bytes of one number of a time series, in memory and in the JSON.
+BYTES_PER_SAMPLE = 32
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The most a run may ask for (docs/config.md, "Limits")."""
+
+    cells: int = 2_000_000
+    outputs: int = 100_000
+    memory_bytes: int = 4 * 2**30
+    seconds: float = 3600.0
+
+
+LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A run's estimated size and cost; ``driver`` names, for each figure, the key an error
+    names and what else sets it."""
+
+    kind: str
+    cells: int  # grid cells or voxels
+    steps: int  # time steps (simulation) or candidate simulations (plan)
+    outputs: int  # samples of each time series
+    memory_bytes: float
+    seconds: float
+    time_step_s: float
+    driver: dict[str, tuple[str, str]]
+
+    def as_json(self) -> dict[str, float]:
+        return {"cells": self.cells, "steps": self.steps, "outputs": self.outputs,
+                "memory_mb": round(self.memory_bytes / 2**20, 1), "seconds": round(self.seconds, 1)}
+
+
+def count(x: float) -> int:
+    """``ceil(x)`` for counting cells and steps, capped at 1e30 (a count that large is refused
+    anyway, and infinity has no integer).
+
+    >>> count(2.5), count(float("inf"))
+    (3, 1000000000000000019884624838656)
+    """
+    return math.ceil(min(x - 1e-9, 1e30))
+
+
+def cells_along(length: float, spacing: float, uniform: float, growth: float) -> int:
+    """Cells over ``length``: uniform ``spacing`` up to ``uniform``, then each cell ``growth``
+    times the last (``grid.stretched_faces``), counted in closed form.
+
+    >>> cells_along(10.0, 1.0, 3.0, 2.0), cells_along(10.0, 0.5, 10.0, 1.0)
+    (5, 20)
+    """
+    core = min(length, uniform)
+    n = count(core / spacing)
+    rest = length - core
+    if rest <= 0:
+        return max(n, 1)
+    if growth <= 1.0:
+        return n + count(rest / spacing)
+    # cells spacing g, spacing g^2, ... until their sum reaches rest (a sliver joins the last one)
+    return n + max(1, count(math.log(1 + rest * (growth - 1) / (spacing * growth)) / math.log(growth) - 0.5))
+
+
+def _max_diffusivity(cfg) -> tuple[float, float]:
+    """(largest k/C over frozen and unfrozen tissue, perfusion / C_u) of a procedure's tissue."""
+    from cryoplan import resolve
+
+    t = resolve.tissue(cfg.tissue)
+    return (max(t.k_frozen / t.c_frozen, t.k_unfrozen / t.c_unfrozen),
+            t.perfusion_per_s * t.blood_heat_capacity / t.c_unfrozen)
+
+
+def simulation(cfg) -> Estimate:
+    """The estimate of a validated procedure (``ProcedureConfig``)."""
+    from cryoplan.config import probe_active_length_mm, probe_diameter_mm
+
+    g, radial = cfg.grid, cfg.grid.geometry == "radial"
+    a = probe_diameter_mm(cfg.probe) / 2
+    uniform = g.uniform_extent_mm if g.uniform_extent_mm is not None else g.extent_mm
+    n_r = cells_along(g.extent_mm - a, g.spacing_mm, uniform - a, g.growth)
+    if radial:
+        cells = n_r
+    else:
+        n_active = count(probe_active_length_mm(cfg.probe) / g.spacing_mm)
+        n_z = 2 * cells_along(g.extent_mm, g.spacing_mm, uniform, g.growth) + n_active
+        cells = (n_r + count(a / g.spacing_mm - 0.5)) * n_z
+    alpha, perfusion = _max_diffusivity(cfg)
+    c = (2 if radial else 4) + (2 if cfg.probe.boundary == "fixed-temperature" else 0)
+    dt = 0.9 / (c * alpha / (g.spacing_mm * 1e-3) ** 2 + perfusion)
+    phases = cfg.protocol.phases
+    interval = cfg.output.interval_s
+    outputs = 1 + sum(max(1, count(p.seconds / interval)) for p in phases)
+    steps = sum(count(p.seconds / dt) for p in phases) + outputs
+    thresholds = len(cfg.output.history_thresholds_c or cfg.output.isotherms_c) + 4 * bool(cfg.nerve)
+    series = 5 + 3 * len(cfg.output.isotherms_c)
+    memory = cells * (BYTES_PER_CELL + 8 * (thresholds + 6)) + outputs * series * BYTES_PER_SAMPLE
+    measured = cells * outputs * len(cfg.output.isotherms_c)
+    seconds = cells * steps / CELL_STEPS_PER_S + measured / CELLS_MEASURED_PER_S
+    longest = max(range(len(phases)), key=lambda k: phases[k].seconds)
+    slow = f"protocol.phases[{longest}].seconds" if phases[longest].seconds > 86400 else "grid.spacing_mm"
+    return Estimate("simulation", cells, steps, outputs, memory, seconds, dt, {
+        "cells": ("grid.spacing_mm", "set by grid.spacing_mm, grid.extent_mm and grid.growth"),
+        "outputs": ("output.interval_s", "the protocol's seconds / output.interval_s"),
+        "memory": ("grid.spacing_mm", "set by the cells and the outputs"),
+        "seconds": (slow, "the cells times the steps: the protocol's seconds / a time step that falls "
+                          "as grid.spacing_mm squared"),
+    })
+
+
+def _plan_voxels(cfg, base) -> int:
+    """Voxels of a plan's label volume: the template's box, or the NIfTI file's header."""
+    from cryoplan.anatomy.templates import box_mm
+
+    ac = cfg.anatomy
+    if ac.template is not None:
+        lo, hi = box_mm(ac.template, ac.level, ac.spacing_mm)
+        return math.prod(round((h - low) / ac.spacing_mm) for low, h in zip(lo, hi, strict=True))
+    from cryoplan.anatomy.labels import nifti_shape
+
+    return math.prod(nifti_shape(base / ac.nifti))
+
+
+def plan(cfg, base=None) -> Estimate:
+    """The estimate of a validated plan (``PlanConfig``); ``base`` is the plan file's folder."""
+    import os
+    from pathlib import Path
+
+    from cryoplan.planning.search import CHECK_RUNS
+    from cryoplan.planning.space import protocols
+    from cryoplan.tissue.library import get_tissue
+
+    pc, voxels = cfg.plan, _plan_voxels(cfg, Path(base or "."))
+    muscle = get_tissue("muscle")  # the templates' bulk tissue sets the explicit limit
+    alpha = max(muscle.k_frozen, muscle.k_unfrozen) / min(muscle.c_frozen, muscle.c_unfrozen)
+    dt_explicit = 0.9 * (cfg.anatomy.spacing_mm * 1e-3) ** 2 / (6 * alpha)
+    stages = max(1.0, math.sqrt(4 * pc.max_step_s / dt_explicit))
+    beside = 2 if cfg.anatomy.template is not None else len(cfg.approach.tips_mm)  # templates: 2 tips
+    tips = beside * len(pc.gaps_mm)
+    rings = pc.ring_deg if pc.ring_deg is not None else [cfg.cone_deg / 2, cfg.cone_deg]
+    placements = tips * (1 + pc.per_ring * sum(1 for r in rings if r > 0))
+    levels = protocols(pc.freeze_seconds, pc.cycles, pc.thaw_seconds, pc.observe_seconds)
+    survivors = min(pc.keep or placements, placements)
+
+    def candidate_s(protocol_s: float) -> float:
+        sweeps = protocol_s / pc.max_step_s * stages
+        return (voxels * sweeps / VOXEL_UPDATES_PER_S + voxels ** (4 / 3) * STEADY_S_PER_VOXEL_43
+                + pc.samples * MONTE_CARLO_S_PER_SAMPLE)
+
+    runs = [placements] + [survivors] * (len(levels) - 1)
+    work = sum(n * candidate_s(p.total_seconds) for n, (_, _, p) in zip(runs, levels, strict=False))
+    longest = max(p.total_seconds for _, _, p in levels)
+    work += (CHECK_RUNS + 1) * candidate_s(longest)
+    workers = pc.workers or os.cpu_count() or 1
+    steps = sum(runs) + CHECK_RUNS + 1
+    memory = voxels * BYTES_PER_VOXEL * (min(workers, steps) + 1)
+    outputs = count(longest / pc.max_step_s) + 1
+    slow = "anatomy.spacing_mm" if voxels > 1e6 else "plan"
+    return Estimate("plan", voxels, steps, outputs, memory, work / min(workers, placements), dt_explicit, {
+        "cells": ("anatomy.spacing_mm", "voxels of the anatomy's box"),
+        "outputs": ("plan.max_step_s", "the longest protocol / plan.max_step_s"),
+        "memory": ("anatomy.spacing_mm", "the voxels times the worker processes (plan.workers)"),
+        "seconds": (slow, f"{steps} candidate runs at most (plan.freeze_seconds, plan.cycles, plan.ring_deg, "
+                          "plan.per_ring, plan.gaps_mm, plan.keep) on the voxels of anatomy.spacing_mm"),
+    })
+
+
+def _size(n: float) -> str:
+    return f"{n:.3g}" if n < 1e6 else f"{n:.2e}"
+
+
+def check(est: Estimate, limits: Limits = LIMITS, allow_large: bool = False) -> None:
+    """Refuse a run over any limit (InputError naming what sets it), unless ``allow_large``."""
+    if allow_large:
+        return
+    over = [
+        ("cells", est.cells, limits.cells, f"{_size(est.cells)} cells", f"{_size(limits.cells)}"),
+        ("outputs", est.outputs, limits.outputs, f"{_size(est.outputs)} outputs", f"{_size(limits.outputs)}"),
+        ("memory", est.memory_bytes, limits.memory_bytes, f"{est.memory_bytes / 2**30:.3g} GiB of memory",
+         f"{limits.memory_bytes / 2**30:g} GiB"),
+        ("seconds", est.seconds, limits.seconds, f"{_duration(est.seconds)} of computing",
+         _duration(limits.seconds)),
+    ]
+    for name, value, limit, said, most in over:
+        if value > limit:
+            field, why = est.driver[name]
+            raise InputError(field, f"{said} (estimated)", f"a run of at most {most} ({why}; docs/config.md, "
+                             "Limits; on the command line, --allow-large lifts the limits)")
+
+
+def _duration(seconds: float) -> str:
+    """
+    >>> _duration(40), _duration(3600), _duration(5e9)
+    ('40 s', '1 h', '158 years')
+    """
+    for unit, size in (("years", 3.15576e7), ("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{_size(seconds / size)} {unit}"
+    return f"{seconds:.2g} s"

@@ -1,0 +1,299 @@
+"""One path from an input to a validated, bounded run and its outputs: the command line, the
+web planner, the registry and parameter sweeps all go through it.
+
+    data = read_file(path)  or  read_text(text)      TOML -> dict (InputError for a bad file)
+    job = prepare(kind, data, upload=...)             the validated procedure or plan and its cost
+                                                      estimate, refused over the limits
+    ran = run(job, progress)                          the result JSON (named warnings included)
+                                                      and the in-memory result
+    written = write(ran, Outputs(json=..., report=...))   every output, or none of them
+
+``Outputs.check()`` says before a run whether its outputs can be written. ``simulate(data)``
+and ``plan(data)`` chain the first three for plain data and return the result JSON (a dict of
+plain values), so a sweep can send them to other processes. Every failure of the input is an
+``InputError`` naming the field, the value and what is allowed, raised before anything runs.
+
+>>> job = prepare("simulation", {"probe": {"catalog": "n2o-2.0mm"}, "protocol": {"phases": [
+...     {"kind": "freeze", "seconds": 20}]}, "grid": {"extent_mm": 8.0}})
+>>> job.estimate.cells < 10_000
+True
+>>> prepare("simulation", {"outcome": {"registry": "sqlite:////etc/x.db"}}, upload=True)
+Traceback (most recent call last):
+...
+cryoplan.errors.InputError: outcome.registry = 'sqlite:////etc/x.db': allowed is nothing in an upload: \
+a path, URL or host is a setting of the server (cryoplan serve), not of an uploaded file
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from cryoplan import budget
+from cryoplan.atomic import OutputSet, check_writable, check_writable_dir
+from cryoplan.config import read_toml_file, read_toml_text
+from cryoplan.errors import InputError, masked
+from cryoplan.progress import Progress, Reporter
+from cryoplan.warnings import NamedWarning
+
+Kind = Literal["simulation", "plan"]
+KINDS = ("simulation", "plan")
+#: Keys that name a path, a URL or a host: the server's settings, never an upload's.
+SERVER_KEYS = (("outcome", "registry"), ("anatomy", "nifti"), ("anatomy", "label_table"))
+#: Built-in inputs: name -> (kind, data file).
+BUILTIN = {"demo": ("simulation", "demo.toml"), "plan-l4": ("plan", "plan-l4.toml")}
+
+
+def read_text(text: str) -> dict[str, Any]:
+    """An uploaded or typed procedure or plan file (TOML text)."""
+    return read_toml_text(text, "procedure_toml")
+
+
+def read_file(path: str | Path) -> dict[str, Any]:
+    """A procedure or plan file on disk."""
+    return read_toml_file(path, "procedure or plan file")
+
+
+def builtin(name: str) -> tuple[Kind, dict[str, Any]]:
+    """A built-in input by name: its kind and its data."""
+    from cryoplan.data import read_toml
+
+    if name not in BUILTIN:
+        raise InputError("template", name, "one of " + ", ".join(BUILTIN))
+    kind, file = BUILTIN[name]
+    return kind, read_toml(file)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A validated input, ready to run: its kind, its config, the folder its relative paths
+    start from, and the estimate of its cost."""
+
+    kind: Kind
+    config: Any  # ProcedureConfig or PlanConfig
+    base: Path
+    estimate: budget.Estimate
+
+
+def _refuse_server_keys(data: dict[str, Any]) -> None:
+    for section, key in SERVER_KEYS:
+        part = data.get(section)
+        if isinstance(part, dict) and part.get(key) is not None:
+            value = masked(part[key]) if isinstance(part[key], str) else part[key]
+            raise InputError(f"{section}.{key}", value, "nothing in an upload: a path, URL or host is a "
+                             "setting of the server (cryoplan serve), not of an uploaded file")
+
+
+def prepare(kind: Kind, data: dict[str, Any], *, base: str | Path = ".", upload: bool = False,
+            allow_large: bool = False, limits: budget.Limits = budget.LIMITS) -> Job:
+    """Validate ``data`` as a procedure (``kind="simulation"``) or plan, estimate what it will
+    cost and refuse it over ``limits`` (raises InputError). An ``upload`` may name no path, URL
+    or host and never lifts the limits."""
+    if kind not in KINDS:
+        raise InputError("kind", kind, "simulation or plan")
+    if not isinstance(data, dict):
+        raise InputError(kind, type(data).__name__, "a table of sections")
+    if upload:
+        _refuse_server_keys(data)
+    if kind == "plan":
+        from cryoplan.planning import config as plan_config
+
+        cfg = plan_config.parse(data)
+        estimate = budget.plan(cfg, Path(base))
+    else:
+        from cryoplan import config
+
+        cfg = config.parse(data)
+        estimate = budget.simulation(cfg)
+    budget.check(estimate, limits, allow_large and not upload)
+    from cryoplan import resolve
+
+    if kind == "simulation":
+        resolve.nerves(cfg.nerve, resolve.grid(cfg.grid, cfg.probe))  # in the domain, not in the probe
+    if cfg.outcome.registry is not None:
+        resolve.relief_model(cfg.outcome)  # a registry that cannot be read is named now, not after the run
+    return Job(kind, cfg, Path(base), estimate)
+
+
+@dataclass
+class Ran:
+    """A finished run: its result JSON and the in-memory result (``procedure.Result`` or
+    ``planning.search.Plan``) that figures and exports are drawn from."""
+
+    kind: Kind
+    data: dict[str, Any]
+    native: Any = field(repr=False)
+
+    @property
+    def warnings(self) -> list[dict[str, Any]]:
+        return self.data.get("warnings", [])
+
+
+def finite(data: Any, path: str = "") -> tuple[Any, list[str]]:
+    """``data`` as plain Python values (numpy scalars become floats, ints and bools) with every
+    NaN or infinity replaced by None, and where they were.
+
+    >>> finite({"a": [1.0, float("nan")], "b": {"c": float("inf")}})
+    ({'a': [1.0, None], 'b': {'c': None}}, ['a[1]', 'b.c'])
+    """
+    if hasattr(data, "item") and not isinstance(data, dict | list | tuple | str):  # a numpy scalar
+        data = data.item()
+    if isinstance(data, float) and not math.isfinite(data):
+        return None, [path]
+    if isinstance(data, dict):
+        out, where = {}, []
+        for k, v in data.items():
+            out[k], w = finite(v, f"{path}.{k}" if path else str(k))
+            where += w
+        return out, where
+    if isinstance(data, list | tuple):
+        out_list, where = [], []
+        for k, v in enumerate(data):
+            value, w = finite(v, f"{path}[{k}]")
+            out_list.append(value)
+            where += w
+        return out_list, where
+    return data, []
+
+
+def _finish(data: dict[str, Any], warnings: list[NamedWarning], job: Job) -> dict[str, Any]:
+    """The result JSON with its warnings and estimate, and null (with a warning) for any number
+    the models could not compute."""
+    data, where = finite(data)
+    if where:
+        shown = ", ".join(where[:5]) + (f" and {len(where) - 5} more" if len(where) > 5 else "")
+        warnings = [*warnings, NamedWarning("not-a-number", f"{len(where)} output value(s) could not be "
+                                            f"computed and are null: {shown}", "result")]
+    data["warnings"] = [w.as_json() for w in warnings]
+    data["estimate"] = job.estimate.as_json()
+    return data
+
+
+def run(job: Job, progress: Reporter | None = None) -> Ran:
+    """Run a prepared job: the result JSON (with its named warnings and the estimate it was
+    admitted with) and the in-memory result."""
+    from cryoplan import checks
+
+    if job.kind == "plan":
+        from cryoplan.planning.report import plan_json
+        from cryoplan.planning.search import plan as search
+
+        result = search(job.config, job.base, progress)
+        return Ran("plan", _finish(plan_json(result, job.config), checks.plan(result), job), result)
+    from cryoplan.procedure import run as simulate_procedure
+    from cryoplan.result import to_json
+
+    if progress is not None:
+        progress(Progress("setting up the probe, the tissue and the grid", 0, 0, "", 0.0))
+
+    def tick(now: float, total: float) -> None:
+        if progress is not None:
+            progress(Progress("simulating", round(now, 3), total, "s simulated", now / total))
+
+    result = simulate_procedure(job.config, tick)
+    return Ran("simulation", _finish(to_json(result), checks.simulation(result), job), result)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where a run's outputs go (None: not written). ``plot`` is for simulations, ``export_dir``
+    (NIfTI and VTK of the plan) for plans."""
+
+    json: Path | None = None
+    report: Path | None = None
+    plot: Path | None = None
+    export_dir: Path | None = None
+
+    def check(self) -> None:
+        """Refuse, before the run, outputs that could not be written (InputError)."""
+        for option, path in (("--json", self.json), ("--report", self.report), ("--plot", self.plot)):
+            if path is not None:
+                check_writable(option, path)
+        if self.export_dir is not None:
+            check_writable_dir("--export", self.export_dir)
+
+
+def write(ran: Ran, outputs: Outputs, title: str | None = None) -> list[Path]:
+    """Write every output of a run, all or none (a failure in any leaves none of them)."""
+    with OutputSet() as out:
+        if outputs.report is not None:
+            from cryoplan.report.html import write_report
+
+            write_report(ran.data, outputs.report, title, write=out.stage)
+        if outputs.json is not None:
+            out.stage_json(outputs.json, ran.data)
+        if outputs.plot is not None and ran.kind == "simulation":
+            from cryoplan.report.plot import plot
+
+            plot(ran.native, outputs.plot, write=out.stage)
+        if outputs.export_dir is not None and ran.kind == "plan":
+            from cryoplan.planning.search import export
+
+            export(ran.native, outputs.export_dir, write=out.stage)
+    return out.written
+
+
+def simulate(data: dict[str, Any], *, allow_large: bool = False, upload: bool = False) -> dict[str, Any]:
+    """A procedure (as a dict) -> its result JSON (a dict). For sweeps: plain data in and out."""
+    return run(prepare("simulation", data, allow_large=allow_large, upload=upload)).data
+
+
+def plan(data: dict[str, Any], *, base: str | Path = ".", allow_large: bool = False,
+         upload: bool = False) -> dict[str, Any]:
+    """A plan (as a dict) -> its plan JSON (a dict)."""
+    return run(prepare("plan", data, base=base, allow_large=allow_large, upload=upload)).data
+
+
+# -- results read back ------------------------------------------------------------------------------
+
+REQUIRED = {"simulation": ("iceball", "probe", "protocol"), "plan": ("anatomy", "status", "why")}
+
+
+def kind_of(data: dict[str, Any]) -> Kind:
+    return "plan" if data.get("kind") == "plan" else "simulation"
+
+
+def read_result(data: Any) -> dict[str, Any]:
+    """Check that ``data`` is a result JSON of cryoplan (raises InputError naming what is missing)."""
+    if not isinstance(data, dict):
+        raise InputError("RESULT.json", type(data).__name__, "a JSON object written by cryoplan")
+    missing = [k for k in REQUIRED[kind_of(data)] if k not in data]
+    if missing:
+        raise InputError("RESULT.json", data if len(str(data)) < 80 else "{...}",
+                         f"the JSON of cryoplan simulate or cryoplan plan (missing: {', '.join(missing)})")
+    return data
+
+
+@contextmanager
+def reading_result(name: str | Path):
+    """Use a result JSON inside this block: a file that has the top-level keys but not the
+    contents cryoplan wrote (edited by hand, cut short) is one InputError, not a traceback."""
+    try:
+        yield
+    except InputError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+        raise InputError("RESULT.json", str(name), "the JSON of cryoplan simulate or cryoplan plan as it "
+                         f"was written ({type(err).__name__}: {err})") from None
+
+
+def load_result(path: str | Path) -> dict[str, Any]:
+    """A result JSON written by ``cryoplan simulate --json`` or ``cryoplan plan --json``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("RESULT.json", str(path), "an existing file") from None
+    except (UnicodeDecodeError, IsADirectoryError):
+        raise InputError("RESULT.json", str(path), "a JSON text file") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError("RESULT.json", str(path), f"a JSON file ({err.msg} at line {err.lineno})") from None
+    except RecursionError:
+        raise InputError("RESULT.json", str(path), "JSON nested less deeply") from None
+    return read_result(data)
