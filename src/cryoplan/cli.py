@@ -242,6 +242,72 @@ def probe(
     out_console.print(table)
 
 
+@app.command()
+@_guarded
+def calibrate(
+    file: Annotated[Path, typer.Argument(help="calibration file (TOML, see docs/calibrate.md)")],
+    out_dir: Annotated[Path, typer.Option(help="folder for NAME.toml (the catalog entry), NAME-fit.png "
+                                               "and NAME-fit.json")] = Path("."),
+    name: Annotated[str | None, typer.Option(help="the entry's name (default: [entry] name, or the "
+                                                  "file's name)")] = None,
+    bootstrap: Annotated[int | None, typer.Option(help="refits on resampled residuals (seeded)")] = None,
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="the fit's JSON here ('-' for stdout)")] = None,
+) -> None:
+    """Fit a probe's unknown internals to a bench test and write its catalog entry."""
+    from cryoplan.calibrate import calibrate as run_calibration
+    from cryoplan.calibrate.output import tables
+
+    piped = json_out is not None and str(json_out) == "-"
+    with Progress(TextColumn("calibrating: {task.completed} simulations"), TimeElapsedColumn(),
+                  console=err_console, transient=True, disable=piped or not err_console.is_terminal) as bar:
+        task = bar.add_task("fit", total=None)
+        data, written = run_calibration(file, out_dir, name, bootstrap, json_out,
+                                        lambda n: bar.update(task, completed=n))
+    if piped:
+        sys.stdout.write(json.dumps(data, indent=1) + "\n")
+        return
+    for table in tables(data):
+        out_console.print(table)
+    for w in data["warnings"]:
+        out_console.print(f"[yellow]warning[/yellow] (fitted probe) {w['code']}: {w['message']}",
+                          highlight=False)
+    out_console.print(f"{data['simulations']} simulations ({data['simulation_wall_time_s']:.1f} s)")
+    for path in written:
+        out_console.print(f"wrote {path}")
+
+
+@app.command()
+@_guarded
+def chart(
+    out: Annotated[Path, typer.Option("-o", "--out", help="the chart to write: OUT.png or OUT.svg")],
+    file: Annotated[Path | None, typer.Argument(help="procedure file whose probe and cryogen to use")] = None,
+    catalog: Annotated[str | None, typer.Option(help="catalog probe (see data/probes.toml)")] = None,
+    gas: Annotated[str | None, typer.Option(help="n2o, ln2, argon or co2")] = None,
+    diameter_mm: Annotated[float | None, typer.Option(help="outer diameter (with --gas)")] = None,
+    gauge: Annotated[int | None, typer.Option(help="outer diameter as a needle gauge")] = None,
+    times: Annotated[str, typer.Option(help="freezing times (s) whose isotherms to draw")] = "60,120,180",
+    isotherms: Annotated[str, typer.Option(help="isotherms (°C)")] = "0,-20,-40",
+    medium: Annotated[str, typer.Option(help="panels: gel, tissue (data/chart_media.toml)")] = "gel,tissue",
+) -> None:
+    """The vendor-style isotherm chart of a probe: its isotherms at chosen times, in a gel and in
+    tissue, on a millimetre grid (simulated)."""
+    from cryoplan.report import chart as isotherm_chart
+
+    isotherm_chart.chart_format(out)
+    when = isotherm_chart.parse_list("--times", times, True, 1, 3600)
+    levels = isotherm_chart.parse_list("--isotherms", isotherms, False, -273, 0)
+    pc, cc = _probe_sections(file, catalog, gas, diameter_mm, gauge, None, None, None, None)
+    with Progress(TextColumn("simulating the chart's media"), TimeElapsedColumn(), console=err_console,
+                  transient=True, disable=not err_console.is_terminal):
+        panels = isotherm_chart.make(pc, cc, [m.strip() for m in medium.split(",")], when, levels, out)
+    out_console.print(isotherm_chart.sizes_table(panels))
+    for p in panels:
+        for w in p["warnings"]:
+            out_console.print(f"[yellow]warning[/yellow] ({p['title']}) {w}", highlight=False)
+    out_console.print(f"wrote chart: {out}")
+
+
 def _plan_table(data: dict) -> Table:
     p = data["plan"]
     table = Table(title=f"Plan: {data['anatomy']}")

@@ -131,6 +131,11 @@ class OutputConfig(_Section):
     isotherms_c: Annotated[list[float], Field(min_length=1)] = [0.0, -20.0, -40.0]
     history_thresholds_c: list[float] | None = None
     interval_s: Positive = 1.0
+    # keep the temperature field at these times (the isotherm chart; default: each freeze's end)
+    snapshot_times_s: Annotated[list[Positive], Field(min_length=1, max_length=100)] | None = None
+    # temperatures at these (r, z) points (mm from the probe axis and tip) at every output time
+    points_mm: Annotated[list[Annotated[list[float], Field(min_length=2, max_length=2)]],
+                         Field(min_length=1, max_length=1000)] | None = None
 
 
 class NerveConfig(_Section):
