@@ -160,6 +160,16 @@ def _schema_error(err: ValidationError, prefix: str) -> InputError:
     return InputError(f"{prefix}{e.field}", e.value, e.allowed)
 
 
+def _read_toml(path: Path, field: str, what: str) -> dict[str, Any]:
+    """A TOML file, its errors named by ``field`` (config.read_file speaks of procedure files)."""
+    if not path.is_file():
+        raise InputError(field, str(path), f"an existing {what} file (.toml)")
+    try:
+        return config.read_file(path)
+    except InputError as err:
+        raise InputError(field, err.value, err.allowed) from None
+
+
 def _relative(base: Path, name: str, field: str) -> Path:
     path = base.parent / name
     if not path.is_file():
@@ -170,7 +180,7 @@ def _relative(base: Path, name: str, field: str) -> Path:
 def load(path: str | Path, name: str | None = None) -> Calibration:
     """Read and check a calibration file (InputError on anything wrong, before any simulation)."""
     path = Path(path)
-    raw = config.read_file(path)
+    raw = _read_toml(path, "CALIBRATION.toml", "calibration")
     try:
         cal = CalibrationFile.model_validate(raw)
     except ValidationError as err:
@@ -179,7 +189,8 @@ def load(path: str | Path, name: str | None = None) -> Calibration:
     inputs = [path]
     if cal.procedure is not None:
         inputs.append(_relative(path, cal.procedure, "procedure"))
-        setup = {k: v for k, v in config.read_file(inputs[-1]).items() if k in SETUP_SECTIONS}
+        setup = {k: v for k, v in _read_toml(inputs[-1], "procedure", "procedure").items()
+                 if k in SETUP_SECTIONS}
     setup = _merge(setup, {k: raw[k] for k in SETUP_SECTIONS if k in raw})
     if "protocol" not in setup:
         raise InputError("protocol", "(missing)", "the bench protocol: a [protocol] section here or in "
