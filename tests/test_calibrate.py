@@ -262,6 +262,7 @@ def test_a_procedure_file_with_inline_overrides(tmp_path):
     proc = bench("radial")
     proc["grid"]["spacing_mm"] = 0.1
     proc["nerve"] = [{"name": "n", "distance_mm": 3.0, "orientation": "parallel"}]
+    proc["output"] = {"interval_s": 2.0, "isotherms_c": [-60.0]}
     procedure_file.write_text(tomli_w.dumps(proc))
     path = tmp_path / "bench.toml"
     (tmp_path / "iceball.csv").write_text("time_s,isotherm_c,width_mm\n30,0,8.0\n60,0,10.0\n")
@@ -269,7 +270,12 @@ def test_a_procedure_file_with_inline_overrides(tmp_path):
                                    "unknown": [HTM], "data": {"isotherms": "iceball.csv"}}))
     cal = spec.load(path)
     assert cal.procedure["grid"]["spacing_mm"] == 0.25 and cal.procedure["grid"]["geometry"] == "radial"
-    assert "nerve" not in cal.procedure and cal.procedure["output"]["isotherms_c"] == [0.0]
+    assert "nerve" not in cal.procedure
+    assert cal.procedure["output"] == {"isotherms_c": [0.0], "interval_s": 2.0}  # the interval only
+    path.write_text(tomli_w.dumps({"procedure": "bench-procedure.toml", "output": {"interval_s": 0.0},
+                                   "unknown": [HTM], "data": {"isotherms": "iceball.csv"}}))
+    with pytest.raises(InputError, match="output.interval_s = 0.0"):
+        spec.load(path)
 
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "calibration" / "calibration.toml"

@@ -98,13 +98,18 @@ def setup(cfg: ProcedureConfig) -> Setup:
     return Setup(problem, operating, cat, bore, nerves, injury)
 
 
+#: Fields a run keeps by default: the ends of its last few freezes (the report's isotherm chart).
+DEFAULT_SNAPSHOTS = 5
+
+
 def snapshot_times(given: list[float] | None, protocol: Protocol, interval: float) -> tuple[float, ...]:
     """The times at which the run keeps its temperature field: the given ones, each of which
-    must be an output time, or by default the end of each freeze."""
+    must be an output time, or by default the end of each freeze (the last five)."""
     times = output_times(protocol, interval)
     if given is None:
         ends = np.cumsum([p.seconds for p in protocol.phases])
-        return tuple(float(e) for e, p in zip(ends, protocol.phases, strict=True) if p.kind == "freeze")
+        freezes = [float(e) for e, p in zip(ends, protocol.phases, strict=True) if p.kind == "freeze"]
+        return tuple(freezes[-DEFAULT_SNAPSHOTS:])
     for t in given:
         if not np.isclose(times, t, rtol=0.0, atol=1e-6).any():
             raise InputError("output.snapshot_times_s", t,

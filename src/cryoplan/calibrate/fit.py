@@ -70,8 +70,9 @@ class Bootstrap:
 
     @property
     def sd(self) -> np.ndarray:
-        return self.samples.std(axis=0, ddof=1) if len(self.samples) > 1 else np.full(self.samples.shape[1],
-                                                                                      np.nan)
+        if len(self.samples) < 2:
+            return np.full(self.samples.shape[1], np.nan)
+        return self.samples.std(axis=0, ddof=1)
 
     def interval(self, level: float = 0.95) -> np.ndarray:
         """(n, 2) percentile interval of each unknown."""
@@ -85,7 +86,6 @@ class Fit:
     model at the optimum against the data, and how the fit went."""
 
     cal: Calibration
-    initial: np.ndarray
     values: np.ndarray
     sd: np.ndarray
     correlation: np.ndarray
@@ -127,9 +127,9 @@ def to_x(u: Unknown, v: float) -> float:
     return math.exp(v) if u.log else v * _scale(u)
 
 
-def _ten_percent(u: Unknown, v: float) -> float:
-    """The change of v for a 10 % change of x."""
-    return math.log(1.1) if u.log else 0.1 * max(abs(v), 1e-12)
+def _ten_percent(u: Unknown) -> float:
+    """The change of v for a 10 % change of x (in linear space: of the start's size)."""
+    return math.log(1.1) if u.log else 0.1
 
 
 class _Problem:
@@ -164,10 +164,10 @@ class _Problem:
                              method="trf", x_scale=1.0, xtol=1e-6, ftol=1e-8, gtol=1e-8)
 
 
-def _check_sensitivity(cal: Calibration, jac: np.ndarray, v: np.ndarray, y_w: np.ndarray, where: str) -> None:
+def _check_sensitivity(cal: Calibration, jac: np.ndarray, y_w: np.ndarray, where: str) -> None:
     size = float(np.linalg.norm(y_w)) or 1.0
     for k, u in enumerate(cal.unknowns):
-        moved = float(np.linalg.norm(jac[:, k])) * _ten_percent(u, float(v[k])) / size
+        moved = float(np.linalg.norm(jac[:, k])) * _ten_percent(u) / size
         if moved < MIN_SENSITIVITY:
             raise NotDetermined(u.key, f"a 10 % change {where} moves the predictions by {100 * moved:.2g} "
                                        "% of their size (a near-zero Jacobian column): these data do not "
@@ -182,7 +182,9 @@ def _covariance(cal: Calibration, jac: np.ndarray, s2: float) -> np.ndarray:
     if w[0] <= 1e-12 * max(w[-1], 1e-300):
         null = vecs[:, 0]
         keys = [cal.unknowns[k].key for k in np.argsort(-np.abs(null))[:2]]
-        raise NotDetermined(keys[0], f"J^T J is singular: only a combination with {keys[-1]} is fixed by "
+        if len(keys) == 1:
+            raise NotDetermined(keys[0], "J^T J is singular: the predictions do not depend on it")
+        raise NotDetermined(keys[0], f"J^T J is singular: only a combination with {keys[1]} is fixed by "
                                      "the data")
     return s2 * np.linalg.inv(jtj)
 
@@ -210,8 +212,7 @@ def _check_correlation(cal: Calibration, corr: np.ndarray) -> None:
 
 def _check_converged(cal: Calibration, jac: np.ndarray, r: np.ndarray, sd_v: np.ndarray) -> None:
     step = np.linalg.solve(jac.T @ jac, -jac.T @ r)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        left = np.where(sd_v > 0, np.abs(step) / sd_v, np.where(step == 0, 0.0, np.inf))
+    left = np.abs(step) / np.maximum(sd_v, 1e-6)  # data fitted exactly: steps of 1e-6 in v are nothing
     k = int(np.argmax(left))
     if left[k] > MAX_STEP_LEFT:
         raise NotDetermined(cal.unknowns[k].key,
@@ -223,16 +224,17 @@ def _check_converged(cal: Calibration, jac: np.ndarray, r: np.ndarray, sd_v: np.
 def fit(cal: Calibration, bootstrap: int | None = None,
         progress: Callable[[int], None] | None = None) -> Fit:
     """Fit the calibration's unknowns to its data (raises NotDetermined or InputError)."""
-    model = BenchModel(cal, cal.fit.max_simulations, progress)
+    n_boot = cal.fit.bootstrap if bootstrap is None else bootstrap
+    model = BenchModel(cal, cal.fit.max_simulations * (1 + n_boot), progress)  # per fit and refit
     prob = _Problem(cal, model)
     y = cal.data.value
     v0 = np.array([to_v(u, u.initial) for u in cal.unknowns])
-    _check_sensitivity(cal, prob.jacobian(v0, y), v0, y / prob.sigma, "at the start")
+    _check_sensitivity(cal, prob.jacobian(v0, y), y / prob.sigma, "at the start")
     res = prob.solve(v0, y)
     _check_bounds(cal, res)
     v = res.x
     jac = prob.jacobian(v, y)
-    _check_sensitivity(cal, jac, v, y / prob.sigma, "at the optimum")
+    _check_sensitivity(cal, jac, y / prob.sigma, "at the optimum")
     r = prob.residual(v, y)
     dof = len(y) - len(v)
     chi2 = float(r @ r) / dof
@@ -251,11 +253,8 @@ def fit(cal: Calibration, bootstrap: int | None = None,
         if si > MAX_RELATIVE_SD * abs(xi):
             raise NotDetermined(u.key, f"the data fix it only to {xi:.4g} +- {si:.2g} (more than "
                                        f"+-{100 * MAX_RELATIVE_SD:.0f} %)")
-    boot = None
-    n_boot = cal.fit.bootstrap if bootstrap is None else bootstrap
-    if n_boot > 0:
-        boot = _bootstrap(prob, v, r, n_boot, cal.fit.seed)
-    return Fit(cal, np.array([u.initial for u in cal.unknowns]), x, sd, corr, prob.predicted(v),
+    boot = None if n_boot == 0 else _bootstrap(prob, v, r, n_boot, cal.fit.seed)
+    return Fit(cal, x, sd, corr, prob.predicted(v),
                float(res.cost), chi2, model.simulations, model.wall_time_s, str(res.message), boot)
 
 

@@ -60,9 +60,9 @@ class BenchModel:
         key = tuple(float(v) for v in values)
         if key not in self._cache:
             if self.simulations >= self.max_simulations:
-                raise InputError("fit.max_simulations", self.max_simulations,
-                                 "enough simulations for the fit to converge: raise it, or start nearer "
-                                 "the optimum")
+                raise InputError("fit.max_simulations", self.cal.fit.max_simulations,
+                                 "enough simulations for the fit to converge (per fit and bootstrap "
+                                 "refit): raise it, or start nearer the optimum")
             start = time.perf_counter()
             self._cache[key] = predict(self.result(values), self.cal.data)
             self.wall_time_s += time.perf_counter() - start

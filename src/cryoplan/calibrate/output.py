@@ -9,7 +9,6 @@ through ``cryoplan.cryogen.catalog.read_catalog_file`` before it replaces anythi
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,16 @@ from cryoplan.errors import InputError
 from cryoplan.procedure import Result, run
 from cryoplan.result import write_atomic, write_json
 
+#: The unit suffixes of the design keys and how they are printed.
 UNITS = {"_mm": "mm", "_g_per_s": "g/s", "_m2_k_per_w": "m²K/W"}
 
 
+def _suffix(key: str) -> str:
+    return next((s for s in UNITS if key.endswith(s)), "")
+
+
 def _unit(key: str) -> str:
-    return next((u for suffix, u in UNITS.items() if key.endswith(suffix)), "")
+    return UNITS.get(_suffix(key), "")
 
 
 def source_key(key: str) -> str:
@@ -39,7 +43,7 @@ def source_key(key: str) -> str:
     ('supply_inner_diameter_source', 'heat_transfer_multiplier_source')
     """
     name = key.removeprefix("probe.").replace(".", "_")
-    return re.sub(r"_(mm|g_per_s|m2_k_per_w)$", "", name) + "_source"
+    return name.removesuffix(_suffix(name)) + "_source"
 
 
 def _flat(d: dict[str, Any], prefix: str = "probe") -> dict[str, Any]:

@@ -65,6 +65,10 @@ class EntryOptions(_Strict):
     description: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 
+class OutputKeys(_Strict):
+    interval_s: float | None = None  # the rest of [output] is the calibration's own
+
+
 class CalibrationFile(_Strict):
     procedure: str | None = None
     probe: dict[str, Any] | None = None
@@ -72,6 +76,7 @@ class CalibrationFile(_Strict):
     tissue: dict[str, Any] | None = None
     protocol: dict[str, Any] | None = None
     grid: dict[str, Any] | None = None
+    output: OutputKeys | None = None
     unknown: Annotated[list[Unknown], Field(min_length=1, max_length=10)]
     data: DataFiles
     fit: FitOptions = FitOptions()
@@ -155,11 +160,6 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _schema_error(err: ValidationError, prefix: str) -> InputError:
-    e = config._translate(err)
-    return InputError(f"{prefix}{e.field}", e.value, e.allowed)
-
-
 def _read_toml(path: Path, field: str, what: str) -> dict[str, Any]:
     """A TOML file, its errors named by ``field`` (config.read_file speaks of procedure files)."""
     if not path.is_file():
@@ -184,14 +184,21 @@ def load(path: str | Path, name: str | None = None) -> Calibration:
     try:
         cal = CalibrationFile.model_validate(raw)
     except ValidationError as err:
-        raise _schema_error(err, "") from None
+        raise config._translate(err) from None
     setup: dict[str, Any] = {}
     inputs = [path]
+    interval = None
     if cal.procedure is not None:
         inputs.append(_relative(path, cal.procedure, "procedure"))
-        setup = {k: v for k, v in _read_toml(inputs[-1], "procedure", "procedure").items()
-                 if k in SETUP_SECTIONS}
+        proc = _read_toml(inputs[-1], "procedure", "procedure")
+        setup = {k: v for k, v in proc.items() if k in SETUP_SECTIONS}
+        output = proc.get("output")
+        interval = output.get("interval_s") if isinstance(output, dict) else None
     setup = _merge(setup, {k: raw[k] for k in SETUP_SECTIONS if k in raw})
+    if cal.output is not None and cal.output.interval_s is not None:
+        interval = cal.output.interval_s
+    if interval is not None:
+        setup["output"] = {"interval_s": interval}
     if "protocol" not in setup:
         raise InputError("protocol", "(missing)", "the bench protocol: a [protocol] section here or in "
                                                   "the procedure file")
@@ -223,7 +230,7 @@ def load(path: str | Path, name: str | None = None) -> Calibration:
     name = name or cal.entry.name or f"{path.stem}-probe"
     if not NAME_PATTERN.fullmatch(name):
         raise InputError("entry.name", name, "1-64 letters, digits, '.', '_' or '-' (it names a file)")
-    procedure = {**setup, "output": _output(data, base)}
+    procedure = {**setup, "output": _output(data, base)}  # the calibration's own [output]
     _check_runs(procedure, unknowns)
     return Calibration(path, procedure, unknowns, data, cal.fit, name,
                        cal.entry.description or f"calibrated by cryoplan calibrate from {path.name}",
