@@ -123,7 +123,7 @@ def test_an_argon_probe_without_recuperator_says_it_cannot_boil():
     finally:
         path.unlink()
     assert data["inlet_quality"] is None and data["latent_capacity_w"] == 0.0
-    assert [w["code"] for w in data["warnings"]] == ["probe.no_liquid"]
+    assert [w["code"] for w in data["warnings"]] == ["probe-no-liquid"]
     assert "-65" in data["warnings"][0]["message"] or "-6" in data["warnings"][0]["message"]
 
 

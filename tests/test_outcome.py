@@ -174,4 +174,4 @@ def test_demo_reports_nerve_and_outcome(tmp_path):
     assert relief["patient_factors"] == ["none (the reference patient)"] and out["block_probability"] == 1.0
     assert out["retreat_after_months"] == pytest.approx(relief["median"], abs=0.01)
     assert "medial branch" in res.output and "expected relief once blocked" in res.output
-    assert "P(block)" in res.output and "block certain" in res.output
+    assert "block probability 1.00" in res.output and "block certain" in res.output

@@ -58,7 +58,8 @@ def test_the_report_is_self_contained_and_complete(simulated):
     assert page.count('class="plotly-graph-div"') == len(figs)
     assert "Citation keys" in page and "Hasgall PA" in page  # "ITIS (muscle)" spelled out
     pngs = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)", page)
-    assert len(pngs) == len(figs)
+    assert len(pngs) == len(figs) + 1  # and the isotherm chart
+    assert "<h2>Isotherm chart</h2>" in page
     assert all(base64.b64decode(p)[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     for text in ("Warnings", "Inputs", "Sources", "test branch", "Pennes HH, J Appl Physiol 1 (1948) 93",
                  "probe.catalog", "n2o-2.0mm", "Evans PJ, Lloyd JW, Green CJ"):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cryoplan import config
+from cryoplan.checks import probe_operation
 from cryoplan.procedure import run
 
 VALIDATION = Path(__file__).resolve().parents[1] / "validation"
@@ -50,7 +51,7 @@ def test_thin_probes_are_limited_by_their_flow(said):
     """The mechanism: the 18 G probe's liquid boils off before the end of its active tip (it says
     so), the 14 G probe's does not."""
     thin, thick = said["18g"], said["14g"]
-    assert "probe.capacity_binds" in [c for c, _ in thin.warnings]
+    assert "probe-capacity-binds" in [w.code for w in probe_operation(thin)]
     assert thin.thermal.dry_fraction[-1] > 0.3 > thick.thermal.dry_fraction[-1]
     assert thin.setup.operating.mass_flow < 0.5 * thick.setup.operating.mass_flow
 

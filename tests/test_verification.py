@@ -150,7 +150,9 @@ def test_capacity_limited_probe_warms_under_load():
     assert np.nanmax(strong.thermal.dry_fraction) == 0.0
     assert weak.thermal.dry_fraction[-1] > 0.2
     assert weak.thermal.tip_temperature[-1] > strong.thermal.tip_temperature[-1] + 5
-    assert "probe.capacity_binds" in [code for code, _ in weak.warnings]
-    assert "probe.capacity_binds" not in [code for code, _ in strong.warnings]
+    from cryoplan.checks import probe_operation
+
+    assert "probe-capacity-binds" in [w.code for w in probe_operation(weak)]
+    assert "probe-capacity-binds" not in [w.code for w in probe_operation(strong)]
     carried = weak.setup.operating.capacity_w(c_to_k(37.0))
     assert np.max(weak.thermal.cooling_power[1:]) <= carried * (1 + 1e-9)

@@ -257,12 +257,6 @@ def demo(
     _finish(ran, outputs, None, _print_simulation)
 
 
-def _cli_error(err: InputError) -> InputError:
-    """An error of the [cryogen] schema, named by the option that gave the value."""
-    name = "--" + err.field.split(".")[-1].replace("_", "-")
-    return InputError(name, err.value, err.allowed)
-
-
 def _probe_sections(file: Path | None, catalog: str | None, gas: str | None, diameter_mm: float | None,
                     gauge: int | None, active_length_mm: float | None, supply_pressure_bar: float | None,
                     supply_temperature_c: float | None, back_pressure_bar: float | None):
@@ -271,21 +265,26 @@ def _probe_sections(file: Path | None, catalog: str | None, gas: str | None, dia
     from cryoplan import config
 
     data = config.read_toml_file(file) if file is not None else {}
-    probe_keys = dict(data.get("probe", {}))
-    cryogen_keys = dict(data.get("cryogen", {}))
-    for key, value in (("catalog", catalog), ("diameter_mm", diameter_mm), ("gauge", gauge),
-                       ("active_length_mm", active_length_mm)):
+    options = {("probe", "catalog"): catalog, ("probe", "diameter_mm"): diameter_mm,
+               ("probe", "gauge"): gauge,
+               ("probe", "active_length_mm"): active_length_mm, ("cryogen", "gas"): gas,
+               ("cryogen", "supply_pressure_bar"): supply_pressure_bar,
+               ("cryogen", "supply_temperature_c"): supply_temperature_c,
+               ("cryogen", "back_pressure_bar"): back_pressure_bar}
+    sections = {"probe": dict(data.get("probe", {})), "cryogen": dict(data.get("cryogen", {}))}
+    for (section, key), value in options.items():
         if value is not None:
-            probe_keys[key] = value
-    for key, value in (("gas", gas), ("supply_pressure_bar", supply_pressure_bar),
-                       ("supply_temperature_c", supply_temperature_c),
-                       ("back_pressure_bar", back_pressure_bar)):
-        if value is not None:
-            cryogen_keys[key] = value
-    if probe_keys.get("diameter_mm") is not None or probe_keys.get("gauge") is not None:
-        probe_keys.setdefault("active_length_mm", 6.0)
-    sections = config.parse_sections({"probe": probe_keys, "cryogen": cryogen_keys})
-    return sections.probe, sections.cryogen
+            sections[section][key] = value
+    if sections["probe"].get("diameter_mm") is not None or sections["probe"].get("gauge") is not None:
+        sections["probe"].setdefault("active_length_mm", 6.0)
+    try:
+        parsed = config.parse_sections(sections)
+    except InputError as err:  # a bad option is named as the user typed it
+        section, _, key = err.field.partition(".")
+        if options.get((section, key)) is None:
+            raise
+        raise InputError("--" + key.replace("_", "-"), err.value, err.allowed) from None
+    return parsed.probe, parsed.cryogen
 
 
 @app.command()
@@ -337,6 +336,79 @@ def probe(
     for label, value in operating_rows(data):
         table.add_row(label, value)
     _console().print(table)
+
+
+@app.command()
+@_guarded
+def calibrate(
+    file: Annotated[Path, typer.Argument(help="calibration file (TOML, see docs/calibrate.md)")],
+    out_dir: Annotated[Path, typer.Option(help="folder for NAME.toml (the catalog entry), NAME-fit.png "
+                                               "and NAME-fit.json")] = Path("."),
+    name: Annotated[str | None, typer.Option(help="the entry's name (default: [entry] name, or the "
+                                                  "file's name)")] = None,
+    bootstrap: Annotated[int | None, typer.Option(help="refits on resampled residuals (seeded)")] = None,
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="the fit's JSON here ('-' for stdout)")] = None,
+) -> None:
+    """Fit a probe's unknown internals to a bench test and write its catalog entry."""
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+    from rich.text import Text
+
+    from cryoplan.calibrate import calibrate as run_calibration
+    from cryoplan.calibrate.output import tables
+
+    piped = json_out is not None and str(json_out) == "-"
+    err, out = _console(stderr=True), _console()
+    with Progress(TextColumn("calibrating: {task.completed} simulations"), TimeElapsedColumn(),
+                  console=err, transient=True, disable=piped or not err.is_terminal) as bar:
+        task = bar.add_task("fit", total=None)
+        data, written = run_calibration(file, out_dir, name, bootstrap, json_out,
+                                        lambda n: bar.update(task, completed=n))
+    if piped:
+        sys.stdout.write(json.dumps(data, indent=1) + "\n")
+        return
+    for table in tables(data):
+        out.print(table)
+    for w in data["warnings"]:
+        out.print(Text.assemble(("warning", "yellow"), f" (fitted probe) [{w['code']}]: {w['message']}"))
+    out.print(f"{data['simulations']} simulations ({data['simulation_wall_time_s']:.1f} s)")
+    for path in written:
+        out.print(f"wrote {path}")
+
+
+@app.command()
+@_guarded
+def chart(
+    out: Annotated[Path, typer.Option("-o", "--out", help="the chart to write: OUT.png or OUT.svg")],
+    file: Annotated[Path | None, typer.Argument(help="procedure file whose probe and cryogen to use")] = None,
+    catalog: Annotated[str | None, typer.Option(help="catalog probe (see data/probes.toml)")] = None,
+    gas: Annotated[str | None, typer.Option(help="n2o, ln2, argon or co2")] = None,
+    diameter_mm: Annotated[float | None, typer.Option(help="outer diameter (with --gas)")] = None,
+    gauge: Annotated[int | None, typer.Option(help="outer diameter as a needle gauge")] = None,
+    times: Annotated[str, typer.Option(help="freezing times (s) whose isotherms to draw")] = "60,120,180",
+    isotherms: Annotated[str, typer.Option(help="isotherms (°C)")] = "0,-20,-40",
+    medium: Annotated[str, typer.Option(help="panels: gel, tissue (data/chart_media.toml)")] = "gel,tissue",
+) -> None:
+    """The vendor-style isotherm chart of a probe: its isotherms at chosen times, in a gel and in
+    tissue, on a millimetre grid (simulated)."""
+    from cryoplan.report import chart as isotherm_chart
+
+    isotherm_chart.chart_format(out)
+    when = isotherm_chart.parse_list("--times", times, True, 1, 3600)
+    levels = isotherm_chart.parse_list("--isotherms", isotherms, False, -273, 0)
+    pc, cc = _probe_sections(file, catalog, gas, diameter_mm, gauge, None, None, None, None)
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+    from rich.text import Text
+
+    err, out_console = _console(stderr=True), _console()
+    with Progress(TextColumn("simulating the chart's media"), TimeElapsedColumn(), console=err,
+                  transient=True, disable=not err.is_terminal):
+        panels = isotherm_chart.make(pc, cc, [m.strip() for m in medium.split(",")], when, levels, out)
+    out_console.print(isotherm_chart.sizes_table(panels))
+    for p in panels:
+        for w in p["warnings"]:
+            out_console.print(Text.assemble(("warning", "yellow"), f" ({p['title']}) {w}"))
+    out_console.print(f"wrote chart: {out}")
 
 
 def _plan_table(data: dict) -> Table:

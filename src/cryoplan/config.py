@@ -188,6 +188,12 @@ class OutputConfig(_Section):
     isotherms_c: Temperatures = [0.0, -20.0, -40.0]
     history_thresholds_c: Temperatures | None = None
     interval_s: upto(1e9, 1e-3, open_low=False) = 1.0
+    # keep the temperature field at these times (the isotherm chart; default: each freeze's end)
+    snapshot_times_s: Annotated[list[upto(1e9)], Field(min_length=1, max_length=100)] | None = None
+    # temperatures at these (r, z) points (mm from the probe axis and tip) at every output time
+    points_mm: Annotated[list[Annotated[list[Annotated[float, Field(ge=-1000, le=1000)]],
+                                        Field(min_length=2, max_length=2)]],
+                         Field(min_length=1, max_length=1000)] | None = None
 
 
 Point = Annotated[list[Annotated[float, Field(ge=-1000, le=1000)]], Field(min_length=3, max_length=3)]

@@ -11,15 +11,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from cryoplan import resolve
 from cryoplan.config import ProcedureConfig
 from cryoplan.cryogen.catalog import CatalogProbe
 from cryoplan.cryogen.operation import OperatingPoint
+from cryoplan.errors import InputError
 from cryoplan.injury.assess import NerveAssessment, assess, regrowth_distance
 from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.thresholds import InjuryThresholds
 from cryoplan.outcome.relief import Patient, ReliefDistribution, outcome_data
-from cryoplan.thermal.solver import ThermalProblem, ThermalResult, solve
+from cryoplan.protocol import Protocol
+from cryoplan.thermal.points import check_points
+from cryoplan.thermal.solver import ThermalProblem, ThermalResult, output_times, solve
 from cryoplan.units import c_to_k
 
 
@@ -78,14 +83,39 @@ def setup(cfg: ProcedureConfig) -> Setup:
     if nerves:
         history_t += tuple(t for t in injury.history_temperatures
                            if all(abs(t - u) > 1e-9 for u in history_t))
+    protocol = resolve.protocol(cfg.protocol.phases)
     problem = ThermalProblem(
-        grid=grid, tissue=tissue, probe=probe, protocol=resolve.protocol(cfg.protocol.phases),
+        grid=grid, tissue=tissue, probe=probe, protocol=protocol,
         initial_temperature=c_to_k(resolve.initial_temperature_c(cfg.tissue)),
         outer_boundary=cfg.grid.outer_boundary, isotherms=iso,
         history_thresholds=history_t,
         output_interval=cfg.output.interval_s,
+        snapshot_times=snapshot_times(cfg.output.snapshot_times_s, protocol, cfg.output.interval_s),
+        sample_points=None if cfg.output.points_mm is None else np.array(cfg.output.points_mm) * 1e-3,
     )
+    if problem.sample_points is not None:
+        check_points(grid, problem.sample_points, "output.points_mm")
     return Setup(problem, operating, cat, bore, nerves, injury)
+
+
+#: Fields a run keeps by default: the ends of its last few freezes (the report's isotherm chart).
+DEFAULT_SNAPSHOTS = 5
+
+
+def snapshot_times(given: list[float] | None, protocol: Protocol, interval: float) -> tuple[float, ...]:
+    """The times at which the run keeps its temperature field: the given ones, each of which
+    must be an output time, or by default the end of each freeze (the last five)."""
+    times = output_times(protocol, interval)
+    if given is None:
+        ends = np.cumsum([p.seconds for p in protocol.phases])
+        freezes = [float(e) for e, p in zip(ends, protocol.phases, strict=True) if p.kind == "freeze"]
+        return tuple(freezes[-DEFAULT_SNAPSHOTS:])
+    for t in given:
+        if not np.isclose(times, t, rtol=0.0, atol=1e-6).any():
+            raise InputError("output.snapshot_times_s", t,
+                             f"output times of the run (multiples of output.interval_s = {interval:g} s "
+                             f"within each phase, or a phase's end, up to {times[-1]:g} s)")
+    return tuple(float(t) for t in given)
 
 
 def outcome(cfg: ProcedureConfig, nerves: tuple[Nerve, ...], assessments: tuple[NerveAssessment, ...]

@@ -100,6 +100,8 @@ def to_json(result: Result) -> dict[str, Any]:
         "nerves": _nerves_json(result),
         "outcome": _outcome_json(result),
         "map": _map_json(result),
+        "chart": _chart_json(result),
+        "points": _points_json(result),
         "injury_thresholds": None if s.injury is None or not result.nerves else {
             "neurapraxia_below_c": round(s.injury.neurapraxia_below_k - 273.15, 3),
             "axonotmesis_below_c": round(s.injury.axonotmesis_below_k - 273.15, 3),
@@ -193,6 +195,24 @@ def _map_json(result: Result, most: int = 160) -> dict[str, Any] | None:
         "probe_radius_mm": round(grid.probe_radius * 1e3, 4),
         "active_length_mm": round(grid.active_length * 1e3, 4),
     }
+
+
+def _chart_json(result: Result) -> dict[str, Any] | None:
+    """The isotherm chart at the times the run kept its field (by default each freeze's end)."""
+    from cryoplan.report.chart import chart_title, panel  # the report layer, only when writing JSON
+
+    p = panel(result)
+    return None if p is None else {"title": chart_title(result), "panels": [p]}
+
+
+def _points_json(result: Result) -> dict[str, Any] | None:
+    """The temperatures at [output] points_mm at every output time."""
+    th, points = result.thermal, result.setup.problem.sample_points
+    if points is None or th.samples is None:
+        return None
+    return {"r_mm": _clean(points[:, 0] * 1e3), "z_mm": _clean(points[:, 1] * 1e3),
+            "layout": "one row per output time (iceball.times_s), one column per point",
+            "temperature_c": [_clean(row - 273.15) for row in th.samples]}
 
 
 def relief_json(dist: ReliefDistribution) -> dict[str, Any]:

@@ -239,6 +239,19 @@ def _plot_div(fig: go.Figure, k: int) -> str:
                        config={"responsive": True, "displaylogo": False})
 
 
+def _chart_section(chart: dict[str, Any] | None) -> str:
+    """The vendor-style isotherm chart (the same drawing as ``cryoplan chart``), as a PNG."""
+    if not chart:
+        return ""
+    from cryoplan.report.chart import png
+
+    times = ", ".join(f"{t:g} s" for t in chart["panels"][0]["times_s"])
+    image = base64.b64encode(png(chart["panels"], chart["title"])).decode()
+    return (f"<h2>Isotherm chart</h2><p>The isotherms at {_e(times)} on a millimetre grid, the probe to "
+            f"scale (as <code>cryoplan chart</code> draws them).</p>"
+            f"<p><img alt='isotherm chart' src='data:image/png;base64,{image}'></p>")
+
+
 def render(data: dict[str, Any], title: str | None = None) -> str:
     """The report page for a result JSON (a dict), as one HTML string."""
     data = read_result(data)
@@ -258,6 +271,7 @@ def render(data: dict[str, Any], title: str | None = None) -> str:
         _plan_summary(data) if kind == "plan" else _simulation_summary(data),
         "<h2>Figures</h2>",
         *(_plot_div(f, k) for k, f in enumerate(figs)),
+        _chart_section(data.get("chart")),
         "<h2>Inputs</h2>",
         _table(_flatten(inputs), ("input", "value")),
         "<h2>Static figures</h2><details><summary>PNG copies of the figures</summary>",

@@ -2,8 +2,10 @@
 
 The solver picks the largest stable explicit step for the grid (``kernel.stable_time_step``),
 advances one output interval per compiled call, and after each interval records the probe's tip
-temperature and mean cooling power and the size of every requested isotherm. Heat is conserved
-to round-off by construction; ``ThermalResult.energy_balance`` reports the closure.
+temperature and mean cooling power and the size of every requested isotherm (and keeps the whole
+temperature field at the requested ``snapshot_times``, for isotherm charts, and the temperature
+at ``sample_points``, for thermocouple comparisons). Heat is conserved to round-off by
+construction; ``ThermalResult.energy_balance`` reports the closure.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from cryoplan.thermal import kernel
 from cryoplan.thermal.grid import Grid
 from cryoplan.thermal.history import ThermalHistory
 from cryoplan.thermal.isotherms import measure, wall_temperatures
+from cryoplan.thermal.points import PointSampler
 from cryoplan.thermal.probe import ProbeModel, ProbeWall, active_wall_temperature, tip_temperature
 from cryoplan.tissue.enthalpy import enthalpy_array
 from cryoplan.tissue.properties import Tissue
@@ -44,6 +47,8 @@ class ThermalProblem:
     history_thresholds: tuple[float, ...] = (273.15, 253.15, 233.15)
     output_interval: float = 1.0
     initial_field: np.ndarray | None = None  # K per cell, instead of a uniform start
+    snapshot_times: tuple[float, ...] = ()  # s, each one of ``output_times``: keep the field then
+    sample_points: np.ndarray | None = None  # (n, 2) r, z in m: temperatures at every output time
 
 
 @dataclass
@@ -80,11 +85,33 @@ class ThermalResult:
     grid: Grid
     time_step: float
     energy: dict[str, float] = field(default_factory=dict)
+    snapshots: dict[float, np.ndarray] = field(default_factory=dict)  # K per cell at snapshot_times
+    #: K at snapshot_times on the cooled surface: per row the side wall, then per column the tip
+    #: face (NaN where none; ``isotherms.wall_temperatures``), the nodes the sizes are measured on
+    wall_snapshots: dict[float, np.ndarray] = field(default_factory=dict)
+    samples: np.ndarray | None = None  # K, (output times, sample_points)
 
     @property
     def energy_balance_error(self) -> float:
         """|change in tissue enthalpy - net heat in| / heat taken (``energy_balance_error``)."""
         return energy_balance_error(self.energy)
+
+
+def output_times(protocol: Protocol, interval: float) -> np.ndarray:
+    """The times (s) at which ``solve`` records its output: 0, then every ``interval`` within each
+    phase and each phase's end.
+
+    >>> from cryoplan.protocol import Phase
+    >>> output_times(Protocol.of([Phase("freeze", 2.5), Phase("passive-thaw", 1)]), 1.0).tolist()
+    [0.0, 1.0, 2.0, 2.5, 3.5]
+    """
+    times, now = [0.0], 0.0
+    for phase in protocol.phases:
+        n_out = max(1, math.ceil(phase.seconds / interval - 1e-9))
+        for k in range(n_out):
+            now += min(interval, phase.seconds - k * interval)
+            times.append(now)
+    return np.array(times)
 
 
 def _initial_state(problem: ThermalProblem):
@@ -135,13 +162,23 @@ def solve(problem: ThermalProblem,
                                                           [np.nan], [np.nan], [0.0], [0.0])
     pressures, flows_g, walls = [np.nan], [0.0], [problem.initial_temperature]
     sizes: dict[float, list[tuple[float, float, float]]] = {th: [] for th in problem.isotherms}
+    snapshots: dict[float, np.ndarray] = {}
+    wall_snapshots: dict[float, np.ndarray] = {}
+    points = None if problem.sample_points is None else PointSampler(grid, problem.sample_points)
+    samples: list[np.ndarray] = []
 
-    def record() -> None:
+    def record(now: float) -> None:
         rows = wall_temperatures(grid, wall.t_wall)
         for th in problem.isotherms:
             sizes[th].append(measure(grid, t, rows, th))
+        if points is not None:
+            samples.append(points(t))
+        for when in problem.snapshot_times:
+            if abs(when - now) < 1e-6:
+                snapshots[when] = t.copy()
+                wall_snapshots[when] = rows
 
-    record()
+    record(0.0)
     now, total = 0.0, problem.protocol.total_seconds
     for phase in problem.protocol.phases:
         mode, t_set = probe.mode(phase)
@@ -183,7 +220,7 @@ def solve(problem: ThermalProblem,
             if cryogen and op is not None:
                 op = op.at_load(powers[-1] / per_metre)
                 law = op.law
-            record()
+            record(now)
             if progress is not None:
                 progress(now, total)
 
@@ -213,4 +250,7 @@ def solve(problem: ThermalProblem,
             "boundary_j": energy[kernel.E_BOUNDARY],
             "tissue_enthalpy_change_j": h_end - h_start,
         },
+        snapshots=snapshots,
+        wall_snapshots=wall_snapshots,
+        samples=None if points is None else np.array(samples),
     )
