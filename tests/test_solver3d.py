@@ -231,8 +231,8 @@ def test_a_branched_run_continues_exactly_and_probes_follow_their_own_protocols(
     grid = VoxelGrid.uniform((n, n, n), h, (MUSCLE,))
     probe = PlacedProbe.at(n2o_probe(), (0, 0, -3e-3), (0, 0, 1))
     freeze = [Phase("freeze", 20), Phase("freeze", 10), Phase("passive-thaw", 10)]
-    direct = solve3d(ThermalProblem3D(grid, (probe,), Protocol.of([Phase("freeze", 30), Phase("passive-thaw", 10)]),
-                                      output_interval=2.0))
+    whole = Protocol.of([Phase("freeze", 30), Phase("passive-thaw", 10)])
+    direct = solve3d(ThermalProblem3D(grid, (probe,), whole, output_interval=2.0))
     trunk = Run3D(ThermalProblem3D(grid, (probe,), Protocol.of(freeze), output_interval=2.0))
     trunk.advance(20, "freeze", (freeze[0],))
     other = trunk.branch()

@@ -171,9 +171,9 @@ SIMULATION: list[Check] = [iceball_at_edge, boundary_heat, extreme_tissue, energ
                            probe_operation, tissue_at_rest]
 
 
-def _box_edge_cold(plan) -> list[NamedWarning]:
+def _box_edge_cold(t) -> list[NamedWarning]:
     """The chosen plan's ice reaching a side of the label volume (its far field is held there)."""
-    run = plan.run
+    run = t.run
     if run is None:
         return []
     h, t_liq = run.history, run.grid.materials[0].t_liquidus
@@ -183,31 +183,59 @@ def _box_edge_cold(plan) -> list[NamedWarning]:
     if coldest > t_liq:
         return []
     return [NamedWarning("iceball-at-edge", f"the chosen plan froze tissue at a side of the anatomy's box "
-                         f"({coldest - 273.15:.1f} °C): the ice ball is clipped there", "solver")]
+                         f"({coldest - 273.15:.1f} °C): the ice ball is clipped there", _about(t, "solver"))]
 
 
-def _not_simulated(plan) -> list[NamedWarning]:
+def _about(t, what: str) -> str:
+    return f"{t.name}: {what}" if getattr(t, "level", None) or getattr(t, "side", None) else what
+
+
+def _not_simulated(t) -> list[NamedWarning]:
     return [NamedWarning("check-not-simulated",
-                         f"the re-simulation {k.offset_mm} mm off was not run: {k.refused}",
-                         "rigid_shift_check")
-            for k in plan.checks if k.refused]
+                         f"the re-simulation {list(k.offset_mm[0])} mm off was not run: {k.refused}",
+                         _about(t, "rigid_shift_check"))
+            for k in t.checks if k.refused]
 
 
-def _plan_nerves(plan) -> list[NamedWarning]:
-    if plan.chosen is None:
-        return [NamedWarning("no-safe-plan", plan.why, "plan")]
-    return [NamedWarning("nerve", w, a.name) for a in plan.chosen.nominal for w in a.warnings]
+def _plan_nerves(t) -> list[NamedWarning]:
+    if t.chosen is None:
+        return [NamedWarning("no-safe-plan", t.why, _about(t, "plan"))]
+    return [NamedWarning("nerve", w, _about(t, a.name)) for a in t.chosen.nominal for w in a.warnings]
 
 
-def _plan_energy(plan) -> list[NamedWarning]:
-    run = plan.run
+def _plan_energy(t) -> list[NamedWarning]:
+    run = t.run
     if run is None or run.energy_balance_error <= ENERGY_TOLERANCE:
         return []
     return [NamedWarning("energy-balance", f"the chosen plan's energy balance error is "
-                         f"{run.energy_balance_error:.2g}", "solver")]
+                         f"{run.energy_balance_error:.2g}", _about(t, "solver"))]
 
 
-PLAN: list[Check] = [_box_edge_cold, _not_simulated, _plan_nerves, _plan_energy]
+#: Screened and simulated block probabilities further apart than this get a warning.
+SCREENING_TOLERANCE = 0.05
+
+
+def _screening_error(t) -> list[NamedWarning]:
+    """Screening (a moved run) far from the 3D solver on a candidate it sent to be simulated."""
+    worst = max(t.screening, key=lambda r: abs(r[1] - r[2]), default=None)
+    if worst is None or abs(worst[1] - worst[2]) <= SCREENING_TOLERANCE:
+        return []
+    text = (f"screening put a candidate's block probability at {worst[1]:.2f}, the 3D solver at "
+            f"{worst[2]:.2f}: placements screened near the requirement may have been judged wrongly "
+            "(plan.screening = false simulates them all)")
+    return [NamedWarning("screening-error", text, _about(t, "plan"))]
+
+
+def _needle_unchecked(t) -> list[NamedWarning]:
+    if t.chosen is None or t.skin_checked:
+        return []
+    text = ("the needle leaves the label volume before the skin: the part of its path outside the volume "
+            "was not checked against bone")
+    return [NamedWarning("needle-path-unchecked", text, _about(t, "plan"))]
+
+
+PLAN: list[Check] = [_box_edge_cold, _not_simulated, _plan_nerves, _plan_energy, _screening_error,
+                     _needle_unchecked]
 
 
 def simulation(result) -> list[NamedWarning]:
@@ -216,5 +244,5 @@ def simulation(result) -> list[NamedWarning]:
 
 
 def plan(result) -> list[NamedWarning]:
-    """Every check of a finished plan (``planning.search.Plan``)."""
-    return [w for check in PLAN for w in check(result)]
+    """Every check of a finished plan (``planning.search.Plan``), target by target."""
+    return [w for t in result.targets for check in PLAN for w in check(t)]
