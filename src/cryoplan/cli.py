@@ -1,4 +1,4 @@
-"""The ``cryoplan`` command line: demo, simulate, probe, plan, report, serve, registry.
+"""The ``cryoplan`` command line: demo, simulate, probe, plan, report, serve, registry, sweep.
 
 Every command goes through ``cryoplan.service``: the file is validated, the run's cost is
 estimated and refused over the limits (``--allow-large`` lifts them), the outputs are checked to
@@ -553,6 +553,10 @@ def serve(
 from cryoplan.store.cli import registry_app  # noqa: E402 (after the app it joins)
 
 app.add_typer(registry_app, name="registry")
+
+from cryoplan.sweep.cli import sweep_app  # noqa: E402
+
+app.add_typer(sweep_app, name="sweep")
 
 
 def main() -> None:  # pragma: no cover
