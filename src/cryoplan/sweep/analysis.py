@@ -70,11 +70,12 @@ def distribution(values: list[Any]) -> dict[str, Any]:
     if not present:
         return out
     if kind == "boolean":
-        from cryoplan.planning.report import wilson
+        from scipy.stats import binomtest
 
-        hits = sum(present)
+        hits = int(sum(present))
+        ci = binomtest(hits, len(present)).proportion_ci(0.95, method="wilson")
         out.update(true=hits, fraction_true=round(hits / len(present), 4),
-                   ci95=list(wilson(hits, len(present))))
+                   ci95=[round(ci.low, 4), round(ci.high, 4)])
     elif kind == "number":
         x = np.array(present, dtype=float)
         out.update(mean=float(x.mean()), sd=float(x.std(ddof=1)) if len(x) > 1 else 0.0,

@@ -94,9 +94,9 @@ def run_study(
                 where = f"on {scheduler}" if scheduler else "on a local cluster"
                 method = study.config.sampling.method
                 before = f"{state.before} in the table already, " if state.before else ""
-                shown.print(f"study of {study.source}: {state.total} samples ({method}); {before}{state.todo} "
-                            f"to run, about {_clock(state.estimate_s)} of computing; {where} with "
-                            f"{state.workers} workers; dashboard {state.dashboard}", soft_wrap=True)
+                shown.print(f"study of {study.source}: {state.total} samples ({method}); {before}"
+                            f"{state.todo} to run, about {_clock(state.estimate_s)} of computing; {where} "
+                            f"with {state.workers} workers; dashboard {state.dashboard}", soft_wrap=True)
                 task = bar.add_task("samples", total=max(state.todo, 1), failed=0)
             bar.update(task, completed=state.done, failed=state.failed)
 
@@ -114,7 +114,8 @@ def run_study(
             raise typer.Exit(1) from None
     took = _clock(time.monotonic() - start)
     shown.print(f"{state.done} samples run in {took}: {state.done - state.failed} ok, {state.failed} failed "
-                f"(see the error column); {state.before + state.done} of {state.total} in {out}", soft_wrap=True)
+                f"(see the error column); {state.before + state.done} of {state.total} in {out}",
+                soft_wrap=True)
     if state.todo and state.failed == state.todo:
         raise typer.Exit(1)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,7 +73,20 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Iterato
     n = workers or os.cpu_count() or 1
     if not 1 <= n <= 1024:
         raise InputError("--workers", n, "1 to 1024 worker processes")
-    local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                         dashboard_address=DASHBOARD, silence_logs=logging.ERROR)
+    with warnings.catch_warnings():  # "port 8787 is in use": another one is taken, and printed
+        warnings.simplefilter("ignore", UserWarning)
+        local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                             dashboard_address=DASHBOARD, silence_logs=logging.ERROR)
     with local, Client(local) as client:
         yield client
+
+
+@contextmanager
+def executor(scheduler: str | None) -> Iterator:
+    """A ``concurrent.futures.Executor`` on the cluster at ``scheduler`` (None: no cluster), for
+    the planner's candidates."""
+    if not scheduler:
+        yield None
+        return
+    with connect(scheduler) as client:
+        yield client.get_executor()

@@ -94,19 +94,22 @@ def _lost(sample: Sample, err: BaseException) -> dict[str, Any]:
 
 
 class _Saver:
-    """Writes the table every ``every_s`` seconds (longer when writing it takes long)."""
+    """Writes the table every ``every_s`` seconds, or every ten times as long as its last write
+    took (a large table is not rewritten all the time; the first write, which sets pyarrow up,
+    does not count)."""
 
     def __init__(self, out: Path, meta: dict[str, Any], columns: list[str], every_s: float):
         self.out, self.meta, self.columns, self.every_s = out, meta, columns, every_s
-        self.last, self.cost, self.dirty = time.monotonic(), 0.0, False
+        self.last, self.cost, self.dirty, self.writes = time.monotonic(), 0.0, False, 0
 
     def save(self, rows: dict[int, dict], force: bool = False) -> None:
-        wait = max(self.every_s, 20 * self.cost)
+        wait = max(self.every_s, 10 * self.cost)
         if not self.dirty or (not force and time.monotonic() - self.last < wait):
             return
         start = time.monotonic()
         table.write(self.out, self.meta, self.columns, list(rows.values()))
-        self.last, self.cost, self.dirty = time.monotonic(), time.monotonic() - start, False
+        self.last, self.dirty, self.writes = time.monotonic(), False, self.writes + 1
+        self.cost = self.last - start if self.writes > 1 else 0.0
 
 
 @dataclass(frozen=True)

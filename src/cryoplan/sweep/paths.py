@@ -21,7 +21,6 @@ dots itself (the isotherm ``-12.5``): the longest key that exists is taken.
 from __future__ import annotations
 
 import copy
-import math
 import re
 from typing import Any
 
@@ -94,17 +93,17 @@ def set_key(data: dict[str, Any], key: str, value: Scalar) -> dict[str, Any]:
 
 # -- output paths --------------------------------------------------------------------------------
 
-_SUFFIX = re.compile(r"^(?P<path>.+?)(?:@(?P<at>-?[0-9.]+(?:e-?\d+)?)|:(?P<reduce>min|max))?$")
+_NAME = r"[A-Za-z0-9_+-]+"
+_SUFFIX = re.compile(rf"(?P<path>{_NAME}(?:\.{_NAME}|\[\d+\])*)"
+                     r"(?:@(?P<at>[0-9]+(?:\.[0-9]*)?(?:e[+-]?\d+)?)|:(?P<reduce>min|max))?")
 
 
 def check_output(path: str) -> None:
     """The syntax of an output path (what it reaches is known only from a result)."""
-    match = _SUFFIX.match(path)
-    if not match or not all(match["path"].replace("[", ".").replace("]", "").split(".")):
+    if not _SUFFIX.fullmatch(path):
         raise InputError("outputs", path, "a result path like iceball.isotherms.-20.radius_mm or "
-                         "nerves.0.min_temperature_c (dots between keys, an optional @SECONDS, :min or :max)")
-    if match["at"] is not None and not math.isfinite(float(match["at"])):
-        raise InputError("outputs", path, "a time in seconds after @")
+                         "nerves.0.min_temperature_c (keys joined by dots, then optionally @SECONDS, :min "
+                         "or :max)")
 
 
 def _steps(path: str) -> list[str]:
@@ -165,7 +164,7 @@ def _at(series: list, times: list[float], t: float) -> float | None:
 def get_output(result: dict[str, Any], path: str) -> Scalar | None:
     """The value at ``path`` in a result JSON (None where the result holds null); raises
     PathError when the path does not reach a single value."""
-    match = _SUFFIX.match(path)
+    match = _SUFFIX.fullmatch(path)
     assert match is not None  # checked by check_output
     value = _walk(result, _steps(match["path"]), [])
     if isinstance(value, dict):
