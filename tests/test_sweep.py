@@ -559,3 +559,76 @@ def test_the_planner_pool_runs_on_any_executor_in_the_jobs_order():
         on.close()
         on.join()
     assert got == [10, 40, 90, 160, 250] and len(ticks) == 5
+
+
+# -- the long runs (pytest -m slow) --------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "sweep"
+
+
+@pytest.mark.slow
+def test_the_demo_study_on_a_local_and_an_external_cluster_gives_one_table_and_its_report(tmp_path, external):
+    """The 200-sample Latin-hypercube study of the demo, on a LocalCluster sized to the machine
+    and on the external scheduler with two workers: the same table; its report gives the
+    percentiles of every output, first-order Sobol' indices (RBD-FAST) and rank correlations."""
+    study = EXAMPLES / "demo-lhs.toml"
+    tables = []
+    for name, extra in (("local", []), ("external", ["--scheduler", external["address"]])):
+        out = tmp_path / f"{name}.parquet"
+        res = runner.invoke(app, ["sweep", str(study), "--out", str(out), *extra])
+        assert res.exit_code == 0, res.output
+        tables.append(table.read(out)[1])
+    loaded = studies.load(study)
+    columns = ["sample", *loaded.keys, *loaded.outputs, "status", "error", "warnings"]
+    assert len(tables[0]) == 200 and _values(tables[0], columns) == _values(tables[1], columns)
+    assert all(r["status"] == "ok" for r in tables[0])
+    res = runner.invoke(app, ["sweep", "report", str(tmp_path / "local.parquet"),
+                              "-o", str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json")])
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    for path, d in data["outputs"].items():
+        assert d["n"] == 200 and d["p5"] <= d["p25"] <= d["p50"] <= d["p75"] <= d["p95"], path
+    coldest = data["sensitivity"]["nerves.0.min_temperature_c"]
+    assert coldest["sobol"]["method"] == "rbd-fast" and not coldest["sobol"]["note"]
+    s1 = {k: v["S1"] for k, v in coldest["sobol"]["indices"].items()}
+    assert max(s1, key=s1.get) == "nerve[0].distance_mm"  # the nerve's distance rules its coldest point
+    assert coldest["spearman"]["nerve[0].distance_mm"]["rho"] > 0.8  # farther: warmer
+    html = (tmp_path / "r.html").read_text()
+    assert "RBD-FAST" in html and 'use method = "saltelli"' in html
+
+
+@pytest.mark.slow
+def test_a_saltelli_study_gives_first_order_and_total_sobol_indices(tmp_path, local):
+    base = AXISYMMETRIC + ('[[nerve]]\nname = "medial branch"\ndistance_mm = 2.0\n'
+                           'orientation = "perpendicular"\noffset_along_axis_mm = 3.0\n')
+    body = VARY.replace("mean = 2.5", "mean = 2.3").replace("low = 1.8", "low = 1.6") + (
+        '[[vary]]\nkey = "tissue.k_unfrozen_w_per_m_k"\ndistribution = "uniform"\nlow = 0.4\nhigh = 0.6\n')
+    coldest = "nerves.0.min_temperature_c"
+    path = _study(tmp_path, body, base=base, samples=16, method="saltelli", outputs=[coldest])
+    out = tmp_path / "r.parquet"
+    state = execute.run(execute.prepare(studies.load(path), out), local)
+    assert state.done == 16 * 5 and state.failed == 0
+    res = runner.invoke(app, ["sweep", "report", str(out), "--json", str(tmp_path / "r.json")])
+    assert res.exit_code == 0, res.output
+    sobol = json.loads((tmp_path / "r.json").read_text())["sensitivity"][coldest]["sobol"]
+    assert sobol["method"] == "sobol-saltelli" and sobol["blocks"] == 16
+    idx = sobol["indices"]
+    assert max(idx, key=lambda k: idx[k]["ST"]) == "nerve[0].distance_mm"
+    assert idx["nerve[0].distance_mm"]["S1"] > 0.5
+    assert all(v["ST"] >= v["S1"] - v["S1_conf"] - v["ST_conf"] for v in idx.values())  # total >= first order
+
+
+@pytest.mark.slow
+def test_the_planner_on_an_external_cluster_gives_the_same_plan(tmp_path, external):
+    f = tmp_path / "plan.toml"
+    f.write_text('[anatomy]\ntemplate = "lumbar-medial-branch"\nlevel = "L4"\nspacing_mm = 1.0\n'
+                 '[probe]\ncatalog = "n2o-2.0mm"\n'
+                 '[plan]\nplacement = "stimulation"\nblock_probability = 0.5\nsamples = 64\n'
+                 'freeze_seconds = [60, 120]\ncycles = [1]\nring_deg = []\ngaps_mm = [0.0]\nworkers = 1\n')
+    plans = []
+    for name, extra in (("here", []), ("cluster", ["--scheduler", external["address"]])):
+        res = runner.invoke(app, ["plan", str(f), "--json", str(tmp_path / f"{name}.json"), *extra])
+        assert res.exit_code == 0, res.output
+        data = json.loads((tmp_path / f"{name}.json").read_text())
+        plans.append({k: v for k, v in data.items() if k != "wall_time_s"})
+    assert plans[0]["status"] == "plan" and plans[0] == plans[1]
