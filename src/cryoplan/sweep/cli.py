@@ -79,39 +79,45 @@ def run_study(
     prepared = execute.prepare(study_file_.load(study_file), out, resume=resume, retry_failed=retry_failed,
                                allow_large=allow_large)
     err, shown = _console(stderr=True), _console()
+    if not prepared.todo:
+        shown.print(f"nothing to run: all {len(prepared.samples)} samples are in {out}", soft_wrap=True)
+        return
     from distributed import CancelledError
 
     from cryoplan.sweep import cluster
 
     study = prepared.study
     start = time.monotonic()
-    with cluster.connect(scheduler, workers) as client, _bar(err) as bar:
-        task = None
+    bar = _bar(err)
+    task = None
 
-        def progress(state: execute.State) -> None:
-            nonlocal task
-            if task is None:
-                where = f"on {scheduler}" if scheduler else "on a local cluster"
-                method = study.config.sampling.method
-                before = f"{state.before} in the table already, " if state.before else ""
-                shown.print(f"study of {study.source}: {state.total} samples ({method}); {before}"
-                            f"{state.todo} to run, about {_clock(state.estimate_s)} of computing; {where} "
-                            f"with {state.workers} workers; dashboard {state.dashboard}", soft_wrap=True)
-                task = bar.add_task("samples", total=max(state.todo, 1), failed=0)
-            bar.update(task, completed=state.done, failed=state.failed)
+    def progress(state: execute.State) -> None:
+        nonlocal task
+        if task is None:
+            where = f"on {scheduler}" if scheduler else "on a local cluster"
+            method = study.config.sampling.method
+            before = f"{state.before} in the table already, " if state.before else ""
+            shown.print(f"study of {study.source}: {state.total} samples ({method}); {before}{state.todo} "
+                        f"to run ({_clock(state.estimate_s)} of computing, estimated); {where} with "
+                        f"{state.workers} workers; dashboard {state.dashboard}", soft_wrap=True)
+            bar.start()
+            task = bar.add_task("samples", total=state.todo, failed=0)
+        bar.update(task, completed=state.done, failed=state.failed)
 
-        try:
+    try:
+        with cluster.connect(scheduler, workers) as client:
             state = execute.run(prepared, client, save_every_s=save_every, progress=progress)
-        except KeyboardInterrupt:
-            bar.stop()
-            shown.print(f"interrupted: the samples finished so far are in {out}; --resume continues",
-                        soft_wrap=True)
-            raise typer.Exit(INTERRUPTED) from None
-        except (CancelledError, OSError) as error:
-            bar.stop()
-            shown.print(f"error: the cluster stopped the study ({type(error).__name__}: {error}); the "
-                        f"samples finished so far are in {out}; --resume continues", soft_wrap=True)
-            raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        bar.stop()
+        shown.print(f"interrupted: the samples finished so far are in {out}; --resume continues",
+                    soft_wrap=True)
+        raise typer.Exit(INTERRUPTED) from None
+    except (CancelledError, OSError) as error:
+        bar.stop()
+        shown.print(f"error: the cluster stopped the study ({type(error).__name__}: {error}); the samples "
+                    f"finished so far are in {out}; --resume continues", soft_wrap=True)
+        raise typer.Exit(1) from None
+    bar.stop()
     took = _clock(time.monotonic() - start)
     shown.print(f"{state.done} samples run in {took}: {state.done - state.failed} ok, {state.failed} failed "
                 f"(see the error column); {state.before + state.done} of {state.total} in {out}",
@@ -122,7 +128,6 @@ def run_study(
 
 def _bar(console):
     from rich import progress as p
-
 
     columns = (p.TextColumn("{task.description}"), p.BarColumn(bar_width=24), p.MofNCompleteColumn(),
                p.TextColumn("failed {task.fields[failed]}"), p.TimeElapsedColumn(), p.TimeRemainingColumn())

@@ -70,7 +70,7 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Iterato
         return
     from distributed import Client, LocalCluster
 
-    n = workers or os.cpu_count() or 1
+    n = workers if workers is not None else os.cpu_count() or 1
     if not 1 <= n <= 1024:
         raise InputError("--workers", n, "1 to 1024 worker processes")
     with warnings.catch_warnings():  # "port 8787 is in use": another one is taken, and printed

@@ -10,7 +10,8 @@ list of numbers (a time series) takes its last value, or with a suffix ``@T`` it
 ``T`` seconds (linear between the output times), ``:min`` or ``:max`` its extreme. A key may hold
 dots itself (the isotherm ``-12.5``): the longest key that exists is taken.
 
->>> set_key({"tissue": {"type": "muscle"}}, "tissue.perfusion_per_s", 0.001)
+>>> data = {"tissue": {"type": "muscle"}}
+>>> set_key(data, "tissue.perfusion_per_s", 0.001); data
 {'tissue': {'type': 'muscle', 'perfusion_per_s': 0.001}}
 >>> result = {"iceball": {"times_s": [0, 10, 20], "isotherms": {"-12.5": {"radius_mm": [0, 2.0, 3.0]}}}}
 >>> path = "iceball.isotherms.-12.5.radius_mm"
@@ -20,7 +21,6 @@ dots itself (the isotherm ``-12.5``): the longest key that exists is taken.
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
 
@@ -78,17 +78,16 @@ def check_key(data: dict[str, Any], key: str) -> None:
         raise InputError("key", key, f"a key that holds one value (in the base file it holds a {kind})")
 
 
-def set_key(data: dict[str, Any], key: str, value: Scalar) -> dict[str, Any]:
-    """``data`` (a copy) with ``key`` set to ``value``; missing sections are created."""
-    out = copy.deepcopy(data)
-    node: Any = out
+def set_key(data: dict[str, Any], key: str, value: Scalar) -> None:
+    """Set ``key`` in ``data`` (in place) to ``value``; missing sections are created (the key
+    was checked by ``check_key``)."""
+    node: Any = data
     parts = key_parts(key)
     for part in parts[:-1]:
         if isinstance(part, str) and part not in node:
             node[part] = {}
         node = node[part]
     node[parts[-1]] = value
-    return out
 
 
 # -- output paths --------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ cryoplan.errors.InputError: sampling.samples = 200: allowed is a power of two fo
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -231,11 +232,11 @@ class Study:
         rows = sampling.design(self.config.vary, s.method, s.samples, s.seed, s.second_order)
         out = []
         for index, row in enumerate(rows):
-            data = self.base
+            data = copy.deepcopy(self.base)
             for key, value in zip(self.keys, row, strict=True):
-                data = set_key(data, key, value)
+                set_key(data, key, value)
             if self.kind == "plan":  # one core per sample: the cluster's cores run the samples
-                data = set_key(data, "plan.workers", 1)
+                set_key(data, "plan.workers", 1)
             out.append(Sample(index, dict(zip(self.keys, row, strict=True)), data))
         return out
 

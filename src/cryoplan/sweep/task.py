@@ -4,9 +4,11 @@ fields). A failure of the run is the sample's result (its status and error), not
 
 >>> r = run_sample("simulation", {"probe": {"catalog": "n2o-2.0mm"}, "protocol": {"phases": [
 ...     {"kind": "freeze", "seconds": 10}]}, "grid": {"geometry": "radial", "extent_mm": 8.0}},
-...     ".", ["iceball.isotherms.0.radius_mm", "nerves"])
->>> r["status"], r["outputs"]["iceball.isotherms.0.radius_mm"] > 1.0, r["bad_outputs"]
-('ok', True, {'nerves': 'a path to a value (it reaches a list of sections: add an index)'})
+...     ".", ["iceball.isotherms.0.radius_mm", "iceball.isotherms.0"])
+>>> r["status"], r["outputs"]["iceball.isotherms.0.radius_mm"] > 1.0
+('ok', True)
+>>> r["bad_outputs"]
+{'iceball.isotherms.0': 'a path to a value (it reaches a section with keys length_mm, radius_mm, volume_ml)'}
 """
 
 from __future__ import annotations
