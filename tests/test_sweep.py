@@ -133,6 +133,57 @@ def test_a_bad_study_is_named_before_anything_runs(change, field, says):
     assert err.value.field == field and says in str(err.value), str(err.value)
 
 
+GOOD = ('base = "base.toml"\noutputs = ["iceball.isotherms.-20.radius_mm"]\n[sampling]\nmethod = "lhs"\n'
+        'samples = 4\n[[vary]]\nkey = "tissue.perfusion_per_s"\ndistribution = "uniform"\nlow = 0.0\n'
+        'high = 0.002\n')
+UNIFORM = '"uniform"\nlow = 0.0\nhigh = 0.002'
+HOSTILE = [
+    ("binary", b"\x00\xff\xfe" * 100),
+    ("not TOML", b"[[[ nope"),
+    ("over a megabyte", b"# " + b"x" * 1_100_000),
+    ("nested deep", b"a = " + b"[" * 5000 + b"]" * 5000),
+    ("outputs a string", GOOD.replace('["iceball.isotherms.-20.radius_mm"]', '"x"').encode()),
+    ("no outputs", GOOD.replace('["iceball.isotherms.-20.radius_mm"]', "[]").encode()),
+    ("samples negative", GOOD.replace("samples = 4", "samples = -1").encode()),
+    ("samples huge", GOOD.replace("samples = 4", "samples = 1_000_000_000_000").encode()),
+    ("samples text", GOOD.replace("samples = 4", 'samples = "4"').encode()),
+    ("samples true", GOOD.replace("samples = 4", "samples = true").encode()),
+    ("samples nan", GOOD.replace("samples = 4", "samples = nan").encode()),
+    ("seed negative", GOOD.replace("samples = 4", "samples = 4\nseed = -3").encode()),
+    ("vary a table", GOOD.replace("[[vary]]", "[vary]").encode()),
+    ("key with a bell", GOOD.replace("tissue.perfusion_per_s", "tissue.\\u0007").encode()),
+    ("key very long", GOOD.replace("tissue.perfusion_per_s", "k" * 10_000).encode()),
+    ("unknown distribution", GOOD.replace('"uniform"', '"cauchy"').encode()),
+    ("low nan", GOOD.replace("low = 0.0", "low = nan").encode()),
+    ("high inf", GOOD.replace("high = 0.002", "high = inf").encode()),
+    ("high huge", GOOD.replace("high = 0.002", "high = 1e308").encode()),
+    ("no values", GOOD.replace(UNIFORM, '"values"\nvalues = []').encode()),
+    ("nested values", GOOD.replace(UNIFORM, '"values"\nvalues = [[1]]').encode()),
+    ("title with a newline", ('title = "a\\nb"\n' + GOOD).encode()),
+    ("base is a folder", GOOD.replace('"base.toml"', '"."').encode()),
+    ("base not TOML", GOOD.replace('"base.toml"', '"/etc/hostname"').encode()),
+    ("unknown template", GOOD.replace('base = "base.toml"', 'template = "evil"').encode()),
+    ("unknown section", (GOOD + "[extra]\nx = 1\n").encode()),
+    ("a grid of a billion", GOOD.replace('method = "lhs"\nsamples = 4', 'method = "grid"').replace(
+        "high = 0.002", "high = 0.002\nlevels = 1000").encode()
+     + b'[[vary]]\nkey = "a"\ndistribution = "uniform"\nlow = 0.0\nhigh = 1.0\nlevels = 1000\n'
+     + b'[[vary]]\nkey = "b"\ndistribution = "uniform"\nlow = 0.0\nhigh = 1.0\nlevels = 1000\n'),
+    ("samples out of the procedure's range", GOOD.replace("high = 0.002", "high = 1e5").encode()),
+]
+
+
+@pytest.mark.parametrize("name, content", HOSTILE, ids=[n for n, _ in HOSTILE])
+def test_a_hostile_study_file_is_one_line_exit_2_and_nothing_written(tmp_path, name, content):
+    (tmp_path / "base.toml").write_text(RADIAL)
+    (tmp_path / "study.toml").write_bytes(content)
+    out = tmp_path / "r.parquet"
+    res = runner.invoke(app, ["sweep", str(tmp_path / "study.toml"), "--out", str(out)])
+    assert res.exit_code == 2, (name, res.output, res.exception)
+    line = res.output
+    assert line.startswith("error: ") and line.count("\n") == 1 and len(line) < 1000, line
+    assert not out.exists() and "Traceback" not in res.output
+
+
 def test_keys_are_checked_against_the_base_file(tmp_path):
     for key, says in (("nerve[3].distance_mm", "an index below 1"), ("protocol.phases", "holds a list"),
                       ("nerve[0]", "holds a section"), ("probe[0].x", "is not a list"),
