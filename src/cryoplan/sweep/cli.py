@@ -4,6 +4,8 @@ commands, so ``--help`` answers at once."""
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -139,7 +141,8 @@ def _bar(console):
 def report(
     results: Annotated[Path, typer.Argument(metavar="RESULTS.parquet", help="a table of cryoplan sweep")],
     out: Annotated[Path | None, typer.Option("-o", "--out", help="the HTML report to write")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="the summary as JSON")] = None,
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="the summary as JSON ('-' for stdout)")] = None,
 ) -> None:
     """Summarise a study's table: percentiles of every output, Sobol' indices where the sampling
     allows them, rank correlations, scatter plots of the strongest inputs."""
@@ -147,15 +150,20 @@ def report(
 
     if out is None and json_out is None:
         raise InputError("-o", None, "an HTML file to write (-o REPORT.html), or --json OUT.json, or both")
-    for option, path in (("-o", out), ("--json", json_out)):
+    piped = json_out is not None and str(json_out) == "-"
+    json_file = None if piped else json_out
+    for option, path in (("-o", out), ("--json", json_file)):
         if path is not None:
             check_writable(option, path)
     from cryoplan.sweep.report import write
 
-    data = write(results, out, json_out)
+    data = write(results, out, json_file)
+    if piped:
+        sys.stdout.write(json.dumps(data, indent=1, allow_nan=False) + "\n")
+        return
     s = data["samples"]
     shown = _console()
     shown.print(f"{s['ok']} of {s['runs']} samples ran ({s['failed']} failed, {s['missing']} missing)")
-    for path in (out, json_out):
+    for path in (out, json_file):
         if path is not None:
             shown.print(f"wrote {path}")
