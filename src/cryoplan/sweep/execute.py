@@ -40,10 +40,6 @@ class State:
     dashboard: str | None = None
     workers: int = 0
 
-    @property
-    def fraction(self) -> float:
-        return self.done / self.todo if self.todo else 1.0
-
 
 def _meta(study: Study, total: int) -> dict[str, Any]:
     return {"identity": study.identity(), "study": study.description(), "runs": total,
@@ -51,8 +47,8 @@ def _meta(study: Study, total: int) -> dict[str, Any]:
 
 
 def _what_changed(old: dict[str, Any], new: dict[str, Any]) -> str:
-    names = {"config": "the study file's settings", "base": "the base file", "kind": "the base file's kind",
-             "cryoplan_version": "the version of cryoplan"}
+    names = {"config": "the study file's settings", "base": "the base file", "source": "the base file's name",
+             "kind": "the base file's kind", "cryoplan_version": "the version of cryoplan"}
     changed = [text for key, text in names.items() if old.get(key) != new.get(key)]
     return " and ".join(changed) or "the study"
 
