@@ -213,6 +213,9 @@ def test_an_invalid_sample_is_named_by_index_and_key_and_nothing_is_written(tmp_
     first_bad = next(s for s in studies.load(path).samples() if s.inputs["grid.spacing_mm"] > 1.0)
     assert line.startswith(f"error: sample {first_bad.index}: ")
     assert not out.exists() and time.monotonic() - start < 10
+    good = _study(tmp_path, samples=8)
+    res = runner.invoke(app, ["sweep", str(good), "--out", str(out), "--check"])
+    assert res.exit_code == 0 and "8 samples, every one valid; 8 to run" in res.output and not out.exists()
 
 
 def test_bad_command_lines_exit_2(tmp_path, monkeypatch):

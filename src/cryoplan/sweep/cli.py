@@ -68,6 +68,8 @@ def run_study(
         help="seconds between saves of the table (it is also saved at the end)")] = 10.0,
     allow_large: Annotated[bool, typer.Option(
         "--allow-large", help="run samples whose estimated size or time exceeds the limits")] = False,
+    check: Annotated[bool, typer.Option(
+        "--check", help="validate every sample, say what would run, run and write nothing")] = False,
 ) -> None:
     """Run a study: validate every sample, run them on the cluster, save the table as they finish."""
     from cryoplan.sweep import study as study_file_
@@ -81,8 +83,10 @@ def run_study(
     prepared = execute.prepare(study_file_.load(study_file), out, resume=resume, retry_failed=retry_failed,
                                allow_large=allow_large)
     err, shown = _console(stderr=True), _console()
-    if not prepared.todo:
-        shown.print(f"nothing to run: all {len(prepared.samples)} samples are in {out}", soft_wrap=True)
+    if check or not prepared.todo:
+        shown.print(f"{len(prepared.samples)} samples, every one valid; {len(prepared.todo)} to run "
+                    f"({_clock(prepared.estimate_s)} of computing on one core, estimated)"
+                    + ("" if prepared.todo else f": all are in {out} already"), soft_wrap=True)
         return
     from distributed import CancelledError
 
