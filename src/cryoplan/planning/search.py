@@ -244,17 +244,55 @@ def _init_worker(ctx: Context) -> None:
     threadpool_limits(limits=1)
 
 
-def _evaluate_in_worker(job: tuple[int, Candidate]) -> tuple[int, Evaluation]:
-    assert _WORKER_CONTEXT is not None
-    return job[0], evaluate(_WORKER_CONTEXT, job[1])
+def _evaluate_in_worker(job: tuple[int, Candidate], ctx: Context | None = None) -> tuple[int, Evaluation]:
+    ctx = ctx if ctx is not None else _WORKER_CONTEXT
+    assert ctx is not None
+    return job[0], evaluate(ctx, job[1])
 
 
 CheckRun = tuple[float | None, float | None, str | None]
 
 
-def _check_in_worker(job: tuple[int, Candidate, np.ndarray]) -> tuple[int, CheckRun]:
-    assert _WORKER_CONTEXT is not None
-    return job[0], _check(_WORKER_CONTEXT, job[1], job[2])
+def _check_in_worker(job: tuple[int, Candidate, np.ndarray],
+                     ctx: Context | None = None) -> tuple[int, CheckRun]:
+    ctx = ctx if ctx is not None else _WORKER_CONTEXT
+    assert ctx is not None
+    return job[0], _check(ctx, job[1], job[2])
+
+
+def _in_context(fn, ctx: Context, job: tuple):
+    """A pool function on an executor's worker, with the context its task carries: one numba
+    and one BLAS thread, as in the pool's workers."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    numba.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        return fn(job, ctx)
+
+
+class _OnExecutor:
+    """The pool's ``imap_unordered`` on a ``concurrent.futures.Executor`` (a dask cluster's
+    ``Client.get_executor()``): each task carries the shared context (a few MB) with its job."""
+
+    def __init__(self, executor, ctx: Context):
+        self.executor, self.ctx, self.futures = executor, ctx, []
+
+    def imap_unordered(self, fn, jobs: list):
+        from concurrent.futures import as_completed
+
+        self.futures = [self.executor.submit(_in_context, fn, self.ctx, job) for job in jobs]
+        for future in as_completed(self.futures):
+            yield future.result()
+
+    def close(self) -> None:
+        pass
+
+    join = close
+
+    def terminate(self) -> None:
+        for future in self.futures:
+            future.cancel()
 
 
 def _check(ctx: Context, cand: Candidate, offset: np.ndarray) -> CheckRun:
@@ -355,16 +393,18 @@ class _Tracker:
                                  self.done / bound if bound else 0.0, at_most=True))
 
 
-def plan(cfg: PlanConfig, base: Path = Path("."), progress: Reporter | None = None) -> Plan:
+def plan(cfg: PlanConfig, base: Path = Path("."), progress: Reporter | None = None, executor=None) -> Plan:
     """Search for the plan (raises InputError for a bad plan file); ``progress`` gets a
-    ``Progress`` after each candidate run."""
+    ``Progress`` after each candidate run. ``executor`` (a ``concurrent.futures.Executor``, such
+    as a dask cluster's ``Client.get_executor()``) runs the candidates instead of the local pool,
+    to the same plan."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):  # one BLAS thread here too, as in the workers (_init_worker)
-        return _search(cfg, base, progress)
+        return _search(cfg, base, progress, executor)
 
 
-def _search(cfg: PlanConfig, base: Path, progress: Reporter | None) -> Plan:
+def _search(cfg: PlanConfig, base: Path, progress: Reporter | None, executor) -> Plan:
     start = time.perf_counter()
     if progress is not None:
         progress(Progress("setting up the anatomy and its resting temperature", 0, 0, "", 0.0, at_most=True))
@@ -381,8 +421,9 @@ def _search(cfg: PlanConfig, base: Path, progress: Reporter | None) -> Plan:
         levels.setdefault((c.cycles, c.freeze_s), []).append(c)
     alive = {key for key, why in refusals.items() if why is None}
     track = _Tracker(progress, [level[0].protocol.total_seconds for level in levels.values()], cfg.plan.keep)
-    pool = (get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(ctx,))
-            if workers > 1 else None)
+    pool = (_OnExecutor(executor, ctx) if executor is not None
+            else get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(ctx,)) if workers > 1
+            else None)
     try:
         for n, ((cycles, freeze), level) in enumerate(levels.items()):
             evaluations += [Evaluation(c, refused=refusals[_key(c)]) for c in level if refusals[_key(c)]]
