@@ -3,7 +3,8 @@ limits a run must stay within (docs/config.md, "Limits").
 
 A simulation's cells follow from the grid keys (uniform cells, then cells growing geometrically);
 its time step from the explicit stability limit of the finest cell,
-dt = 0.9 dx^2 / (c alpha_max) with c = 2 per dimension (+2 for a wall held at a temperature) and
+dt = 0.9 dx^2 / (c alpha_max) with c = 2 per dimension + 2 for the probe's wall (held at a
+temperature, or a boiling cryogen's steep wall law) and
 alpha_max the larger of the frozen and unfrozen k/C (``kernel.stable_time_step``'s bound on a
 uniform grid); its steps from the protocol; its memory from the per-cell arrays and the time
 series. A plan's voxels follow from the template's box (or the NIfTI header) and its cost from the
@@ -17,7 +18,7 @@ that would take hours or gigabytes, not to predict the wall time.
 ...     {"kind": "freeze", "seconds": 120}]}, "grid": {"spacing_mm": 0.25, "extent_mm": 20.0}})
 >>> e = simulation(cfg)
 >>> e.cells, round(e.time_step_s * 1e3, 1)
-(14720, 15.4)
+(14720, 10.3)
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def simulation(cfg) -> Estimate:
         n_z = 2 * cells_along(g.extent_mm, g.spacing_mm, uniform, g.growth) + n_active
         cells = (n_r + count(a / g.spacing_mm - 0.5)) * n_z
     alpha, perfusion = _max_diffusivity(cfg)
-    c = (2 if radial else 4) + (2 if cfg.probe.boundary == "fixed-temperature" else 0)
+    c = (2 if radial else 4) + 2  # both probe boundaries hold the wall (kernel: wall_held)
     dt = 0.9 / (c * alpha / (g.spacing_mm * 1e-3) ** 2 + perfusion)
     phases = cfg.protocol.phases
     interval = cfg.output.interval_s

@@ -1,4 +1,4 @@
-"""The ``cryoplan`` command line: demo, simulate, probe, plan, report, serve, registry.
+"""The ``cryoplan`` command line: demo, simulate, probe, plan, report, serve, registry, sweep.
 
 Every command goes through ``cryoplan.service``: the file is validated, the run's cost is
 estimated and refused over the limits (``--allow-large`` lifts them), the outputs are checked to
@@ -68,13 +68,13 @@ def _progress_bar(console: Console):
                     TimeElapsedColumn(), TextColumn("{task.fields[left]}"), console=console, transient=True)
 
 
-def _run(job, show: bool) -> Ran:
+def _run(job, show: bool, executor=None) -> Ran:
     """Run a prepared job, with a progress bar on a terminal."""
     from cryoplan import service
     from cryoplan.progress import Progress, clock, eta
 
     if not show:
-        return service.run(job)
+        return service.run(job, executor=executor)
     err = _console(stderr=True)
     start = time.monotonic()
     with _progress_bar(err) as bar:
@@ -85,7 +85,7 @@ def _run(job, show: bool) -> Ran:
             text = "" if left is None else ("at most " if p.at_most else "about ") + clock(left) + " left"
             bar.update(task, completed=p.fraction, description=p.text(), left=text)
 
-        return service.run(job, report)
+        return service.run(job, report, executor)
 
 
 def _prepare(kind: str, data: dict, allow_large: bool, outputs, base: Path | str = "."):
@@ -518,6 +518,10 @@ def plan(
     html_out: Annotated[Path | None, typer.Option(
         "--report", help="write the HTML report here")] = None,
     allow_large: ALLOW_LARGE = False,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", envvar="DASK_SCHEDULER_ADDRESS", show_envvar=True,
+        help="simulate the candidates on this dask cluster (tcp://HOST:PORT or a scheduler file) instead of "
+             "this machine's cores: the same plan")] = None,
 ) -> None:
     """Choose the probe placements and freeze protocols of a session: for each target the least
     freezing that blocks it with the required probability under placement error, safely (one
@@ -530,7 +534,10 @@ def plan(
     outputs = _outputs(json_out, report=html_out, export_dir=export_dir)
     job = _prepare("plan", data, allow_large, outputs, base=Path(".") if example else file.parent)
     piped = json_out is not None and str(json_out) == "-"
-    ran = _run(job, show=_console(stderr=True).is_terminal and not piped)
+    from cryoplan.sweep.cluster import executor
+
+    with executor(scheduler) as on_cluster:
+        ran = _run(job, show=_console(stderr=True).is_terminal and not piped, executor=on_cluster)
     _finish(ran, outputs, json_out, _print_plan)
     if ran.data["status"] != "plan":
         raise typer.Exit(1)
@@ -599,6 +606,10 @@ def serve(
 from cryoplan.store.cli import registry_app  # noqa: E402 (after the app it joins)
 
 app.add_typer(registry_app, name="registry")
+
+from cryoplan.sweep.cli import sweep_app  # noqa: E402
+
+app.add_typer(sweep_app, name="sweep")
 
 
 def main() -> None:  # pragma: no cover

@@ -173,16 +173,17 @@ def _finish(data: dict[str, Any], warnings: list[NamedWarning], job: Job) -> dic
     return data
 
 
-def run(job: Job, progress: Reporter | None = None) -> Ran:
+def run(job: Job, progress: Reporter | None = None, executor=None) -> Ran:
     """Run a prepared job: the result JSON (with its named warnings and the estimate it was
-    admitted with) and the in-memory result."""
+    admitted with) and the in-memory result. A plan's candidates run on ``executor`` (a
+    ``concurrent.futures.Executor``, e.g. a dask cluster's) when one is given."""
     from cryoplan import checks
 
     if job.kind == "plan":
         from cryoplan.planning.report import plan_json
         from cryoplan.planning.search import plan as search
 
-        result = search(job.config, job.base, progress)
+        result = search(job.config, job.base, progress, executor)
         return Ran("plan", _finish(plan_json(result, job.config), checks.plan(result), job), result)
     from cryoplan.procedure import run as simulate_procedure
     from cryoplan.result import to_json

@@ -88,7 +88,7 @@ class _HEM:
     """Homogeneous equilibrium states of one stream (stagnation enthalpy h0) on demand."""
 
     def __init__(self, gas: str, h0: float):
-        self.gas, self.h0, self.s = gas, h0, fluids.state(gas)
+        self.gas, self.h0, self.s, self.scratch = gas, h0, fluids.state(gas), fluids.state(gas)
 
     def at(self, p: float, kinetic: float = 0.0) -> tuple[float, float, float]:
         """(specific volume, viscosity, static enthalpy) at p with h = h0 - kinetic."""
@@ -101,13 +101,16 @@ class _HEM:
             sat = fluids.saturation(self.gas, p)
             mu = 1.0 / (q / sat.mu_v + (1.0 - q) / sat.mu_l)
         else:
-            phase = "vapour" if s.T() > fluids.saturation_temperature_or_critical(self.gas, p) else "liquid"
+            phase = "vapour" if s.T() > fluids.saturation_temperature_or_critical(self.gas, p, self.scratch) \
+                else "liquid"
             mu = fluids.viscosity(self.gas, s, phase)
         return 1.0 / rho, mu, h
 
 
-def _march(hem: _HEM, p0: float, g: float, diameter: float, p_stop: float, n: int = 240):
-    """Length reached (m) and final pressure, from p0 down to p_stop or to choking."""
+def _march(hem: _HEM, p0: float, g: float, diameter: float, p_stop: float, n: int = 120):
+    """Length reached (m) and final pressure, from p0 down to p_stop or to choking (``n``
+    pressure nodes, crowded toward p_stop where a flashing flow accelerates: 120 give the flow
+    of a flashing N2O capillary within 0.1 % of 480; a liquid flow is exact with any)."""
     v0, mu0, _ = hem.at(p0)
     # entrance loss: the pressure drops by (1 + K) G^2 v / 2 before the tube proper
     p = p0 - (1.0 + ENTRANCE_LOSS) * 0.5 * g * g * v0
@@ -174,17 +177,12 @@ def capillary_flow(gas: str, h0: float, s0: float, p0: float, diameter: float, l
     def choking_length(g: float) -> tuple[float, float, bool]:
         return _march(hem, p0, g, diameter, p_out)
 
+    def excess(ln_g: float) -> float:  # the length reached falls as G rises
+        return choking_length(math.exp(ln_g))[0] - length
+
     lo, hi = math.log(g_max * 1e-4), math.log(g_max)
-    for _ in range(48):  # bisection on ln G: the length reached falls as G rises
-        mid = 0.5 * (lo + hi)
-        reached, _, _ = choking_length(math.exp(mid))
-        if reached > length:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-4:
-            break
-    g = math.exp(0.5 * (lo + hi))
+    ln_g = lo if excess(lo) <= 0.0 else hi if excess(hi) >= 0.0 else brentq(excess, lo, hi, xtol=1e-4)
+    g = math.exp(ln_g)
     _, p_end, choked = choking_length(g)
     return SupplyFlow(g * area, g, p_end if choked else p_out, choked)
 

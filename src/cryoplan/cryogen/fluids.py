@@ -164,13 +164,15 @@ def critical_pressure(gas: str) -> float:
     return _critical(gas)[0]
 
 
-def saturation_temperature_or_critical(gas: str, pressure_pa: float) -> float:
+def saturation_temperature_or_critical(gas: str, pressure_pa: float,
+                                       scratch: AbstractState | None = None) -> float:
     """Boiling temperature at a pressure; the critical temperature above the critical pressure,
-    the triple point below the triple-point pressure (where a liquid cannot exist)."""
+    the triple point below the triple-point pressure (where a liquid cannot exist). A caller in a
+    loop passes its own ``scratch`` state (making one costs more than the lookup)."""
     p_c, t_c, t_triple = _critical(gas)
     if pressure_pa >= p_c:
         return t_c
-    s = state(gas)
+    s = scratch if scratch is not None else state(gas)
     try:
         s.update(CoolProp.PQ_INPUTS, pressure_pa, 0.0)
     except ValueError:
