@@ -115,10 +115,56 @@ def _max_diffusivity(cfg) -> tuple[float, float]:
             t.perfusion_per_s * t.blood_heat_capacity / t.c_unfrozen)
 
 
+def _box_voxels(cfg) -> int:
+    """Voxels of a 3D run's box (``resolve.voxel_grid``), from the file alone."""
+    import numpy as np
+
+    from cryoplan.config import probe_active_length_mm
+    from cryoplan.resolve import direction
+
+    g = cfg.grid
+    if g.box_min_mm is not None and g.box_max_mm is not None:
+        lo, hi = np.array(g.box_min_mm), np.array(g.box_max_mm)
+    else:
+        ends = np.array([q for e in cfg.probe_entries() for q in (
+            np.array(e.tip_mm), np.array(e.tip_mm) + probe_active_length_mm(e) * direction(e))])
+        lo, hi = ends.min(axis=0) - g.extent_mm, ends.max(axis=0) + g.extent_mm
+    return math.prod(max(3, round(float(n))) for n in (hi - lo) / g.spacing_mm)
+
+
+def _simulation3d(cfg) -> Estimate:
+    """A 3D run: its box's voxels, updated by each RKL2 stage of each step (``solver3d``: steps of
+    at most 2 s, s stages covering (s^2 + s - 2) / 4 explicit steps)."""
+    from cryoplan.thermal.solver3d import MAX_STEP_S
+
+    g = cfg.grid
+    voxels = _box_voxels(cfg)
+    alpha, perfusion = _max_diffusivity(cfg)
+    dt = 0.9 / (6 * alpha / (g.spacing_mm * 1e-3) ** 2 + perfusion)
+    stages = max(1.0, math.sqrt(4 * MAX_STEP_S / dt))
+    phases = [p for e in cfg.probe_entries() for p in (e.protocol or cfg.protocol).phases]
+    total = max(sum(p.seconds for p in (e.protocol or cfg.protocol).phases) for e in cfg.probe_entries())
+    steps = count(total / MAX_STEP_S) + len(phases)
+    outputs = 1 + count(total / cfg.output.interval_s) + len(phases)
+    memory = voxels * BYTES_PER_VOXEL + outputs * 8 * len(cfg.probe_entries()) * BYTES_PER_SAMPLE
+    seconds = voxels * steps * stages / VOXEL_UPDATES_PER_S + voxels * outputs * len(cfg.output.isotherms_c) \
+        / CELLS_MEASURED_PER_S
+    return Estimate("simulation", voxels, steps, outputs, memory, seconds, dt, {
+        "cells": ("grid.spacing_mm", "the box (grid.extent_mm beyond the probes, or grid.box_min_mm and "
+                                     "grid.box_max_mm) over grid.spacing_mm cubed"),
+        "outputs": ("output.interval_s", "the protocol's seconds / output.interval_s"),
+        "memory": ("grid.spacing_mm", "set by the voxels"),
+        "seconds": ("grid.spacing_mm", "the voxels times the RKL2 sweeps: the protocol's seconds / 2 s "
+                                       "steps, each of stages growing as 1 / grid.spacing_mm"),
+    })
+
+
 def simulation(cfg) -> Estimate:
     """The estimate of a validated procedure (``ProcedureConfig``)."""
     from cryoplan.config import probe_active_length_mm, probe_diameter_mm
 
+    if cfg.grid.geometry == "3d":
+        return _simulation3d(cfg)
     g, radial = cfg.grid, cfg.grid.geometry == "radial"
     a = probe_diameter_mm(cfg.probe) / 2
     uniform = g.uniform_extent_mm if g.uniform_extent_mm is not None else g.extent_mm

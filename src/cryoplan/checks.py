@@ -101,8 +101,10 @@ def tissue_values(tissue) -> dict[str, float]:
 
 def extreme_tissue(result) -> list[NamedWarning]:
     """A tissue property outside the span of real tissues."""
+    prob = result.setup.problem
+    tissue = prob.tissue if hasattr(prob, "tissue") else prob.grid.materials[0]  # 3D: the box's one tissue
     out = []
-    for key, value in tissue_values(result.setup.problem.tissue).items():
+    for key, value in tissue_values(tissue).items():
         span = tissue_ranges()[key]
         if not span["min"] <= value <= span["max"]:
             out.append(NamedWarning(
@@ -241,6 +243,27 @@ PLAN: list[Check] = [_box_edge_cold, _not_simulated, _plan_nerves, _plan_energy,
 def simulation(result) -> list[NamedWarning]:
     """Every check of a finished simulation (``procedure.Result``)."""
     return [w for check in SIMULATION for w in check(result)]
+
+
+def iceball_at_box_side(result) -> list[NamedWarning]:
+    """A 3D run's ice (0 °C or colder) on a side of its box: the far field held there clips it."""
+    h = result.thermal.history
+    cold = (h.min_temperature <= 273.15) & h.tissue
+    sides = [np.take(cold, k, axis=a).any() for a in range(3) for k in (0, -1)]
+    if not any(sides):
+        return []
+    names = [n for n, hit in zip(("-x", "+x", "-y", "+y", "-z", "+z"), sides, strict=True) if hit]
+    return [NamedWarning("iceball-at-edge", f"the ice ball reached the box's {', '.join(names)} side(s): the "
+                         "boundary clips its isotherms; enlarge grid.extent_mm (or the box)", "solver")]
+
+
+SIMULATION3D: list[Check] = [iceball_at_box_side, boundary_heat, extreme_tissue, energy_balance,
+                             nerve_caveats]
+
+
+def simulation3d(result) -> list[NamedWarning]:
+    """Every check of a finished 3D simulation (``procedure3d.Result3D``)."""
+    return [w for check in SIMULATION3D for w in check(result)]
 
 
 def plan(result) -> list[NamedWarning]:

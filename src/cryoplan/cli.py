@@ -106,7 +106,7 @@ def _summary(data: dict) -> Table:
     from rich import box
     from rich.table import Table
 
-    axisymmetric = data["geometry"] == "axisymmetric"
+    axisymmetric = data["geometry"] in ("axisymmetric", "3d")  # a length along the probe
     table = Table(title="Ice ball at the end of each phase", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("phase", "t s", "tip °C", "isotherm", "radius mm", "length mm", "volume ml"):
         if col != "length mm" or axisymmetric:
@@ -162,6 +162,11 @@ def _relief_line(r: dict) -> str:
 def _print_simulation(out: Console, ran: Ran) -> None:
     data = ran.data
     out.print(_summary(data))
+    if len(data.get("probes") or []) > 1:  # 3D: the first probe's radius above, the union's volume
+        for p in data["probes"]:
+            sizes = ", ".join(f"{k} °C {max((r for r in v['radius_mm'] if r is not None), default=0):.2f} mm"
+                              for k, v in p["isotherms"].items())
+            out.print(f"{p['name']} at {p['tip_mm']} mm, largest radius from its axis: {sizes}")
     if data["nerves"]:
         out.print(_nerve_table(data["nerves"]))
         for n in data["nerves"]:

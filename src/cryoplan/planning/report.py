@@ -22,7 +22,7 @@ from cryoplan.outcome.relief import ReliefDistribution
 from cryoplan.planning.config import PlanConfig
 from cryoplan.planning.evaluate import Evaluation
 from cryoplan.planning.search import Plan, TargetPlan
-from cryoplan.result import isotherm_key, relief_curve, relief_json
+from cryoplan.result import isotherm_key, relief_curve, relief_json, slices_json
 from cryoplan.thermal.solver3d import ThermalResult3D
 from cryoplan.units import k_to_c
 
@@ -89,31 +89,10 @@ def _iceball(run: ThermalResult3D) -> dict[str, Any]:
     }
 
 
-AXES = "xyz"
-
-
 def _slices(plan: TargetPlan, tip: np.ndarray) -> list[dict[str, Any]]:
-    """The three axis-aligned planes through the tip: coldest temperature (°C) and labels, rows
-    along the plane's second axis, columns along its first (for maps in reports)."""
-    vol, coldest = plan.volume, plan.coldest_c
-    index = np.clip(np.rint((tip - vol.origin) / vol.spacing).astype(int), 0, np.array(vol.shape) - 1)
-    out = []
-    for normal in range(3):
-        a, b = [k for k in range(3) if k != normal]
-        take = [slice(None)] * 3
-        take[normal] = index[normal]
-        cold = coldest[tuple(take)].T  # rows: axis b, columns: axis a
-        out.append({
-            "normal": AXES[normal],
-            "at_mm": round(float(vol.origin[normal] + index[normal] * vol.spacing[normal]) * 1e3, 3),
-            "axes": [AXES[a], AXES[b]],
-            "u_mm": _mm(vol.origin[a] + np.arange(vol.shape[a]) * vol.spacing[a]),
-            "v_mm": _mm(vol.origin[b] + np.arange(vol.shape[b]) * vol.spacing[b]),
-            "min_temperature_c": [[None if not math.isfinite(x) else round(float(x), 1) for x in row]
-                                  for row in cold],
-            "labels": vol.labels[tuple(take)].T.astype(int).tolist(),
-        })
-    return out
+    """The three axis-aligned planes through the tip (``result.slices_json``)."""
+    vol = plan.volume
+    return slices_json(vol.labels, vol.origin, vol.spacing, plan.coldest_c, tip)
 
 
 def _relief(dist: ReliefDistribution) -> dict[str, Any]:

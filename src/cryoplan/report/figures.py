@@ -214,8 +214,13 @@ def figures(data: dict[str, Any]) -> list[go.Figure]:
         return figs
     else:
         outcome = data.get("outcome") or {}
-        figs = [growth(data["iceball"]), tip_temperature(data["probe"]["times_s"],
-                                                         data["probe"]["tip_temperature_c"]),
-                rz_map(data), injury(data.get("nerves") or []),
+        tip = tip_temperature(data["probe"]["times_s"], data["probe"]["tip_temperature_c"])
+        if data.get("geometry") == "3d":  # every probe's wall, and three planes through the probes
+            for p in data["probes"][1:]:
+                tip.add_scatter(x=p["times_s"], y=p["tip_temperature_c"], name=p["name"], mode="lines")
+            maps = plan_slices(data)
+        else:
+            maps = [rz_map(data)]
+        figs = [growth(data["iceball"]), tip, *maps, injury(data.get("nerves") or []),
                 relief({**(outcome.get("relief_months") or {}), "curve": outcome.get("curve")})]
     return [f for f in figs if f is not None]

@@ -81,6 +81,12 @@ def _simulation_summary(data: dict[str, Any]) -> str:
         rows.append((f"{key} °C", s["radius_mm"][-1], s["length_mm"][-1], s["volume_ml"][-1]))
     parts = ["<h2>Ice ball at the end</h2>",
              _table(rows, ("isotherm", "radius mm", "length mm", "volume ml"))]
+    if data.get("geometry") == "3d":  # each probe's ice from its own axis; the volume above is the union's
+        keys = sorted(iso, key=lambda k: -float(k))
+        parts.append(_table([(p["name"], p["tip_mm"], p["direction_tip_to_hub"], p["catalog"] or "-",
+                              *(p["isotherms"][k]["radius_mm"][-1] for k in keys)) for p in data["probes"]],
+                            ("probe", "tip mm", "direction (tip to hub)", "catalog",
+                             *(f"{k} °C radius mm" for k in keys))))
     nerves = data.get("nerves") or []
     if nerves:
         parts.append("<h2>Nerves</h2>")
