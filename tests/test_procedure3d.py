@@ -103,3 +103,17 @@ def test_a_bad_3d_file_is_refused_naming_the_field(change, field):
     with pytest.raises(InputError) as err:
         service.prepare("simulation", data)
     assert err.value.field == field, str(err.value)
+
+
+def test_an_anatomy_template_gives_the_box_its_tissues_and_its_nerve():
+    data = example("l4-tandem-anatomy.toml")
+    data["protocol"] = {"phases": [{"kind": "freeze", "seconds": 10}]}
+    out = service.simulate(data)
+    assert [n["name"] for n in out["nerves"]] == ["L4 medial branch"]
+    assert {st["role"] for st in out["structures"].values()} >= {"target", "protected"}
+    assert max(out["iceball"]["isotherms"]["0"]["radius_mm"]) > 1.0
+    through_bone = example("l4-tandem-anatomy.toml")
+    through_bone["probe"][0]["direction"] = [0.0, 0.0, -1.0]  # pointing its hub into the TP
+    with pytest.raises(InputError) as err:
+        service.prepare("simulation", through_bone)
+    assert err.value.field.endswith("direction") and "bone" in err.value.allowed

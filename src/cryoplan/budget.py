@@ -123,7 +123,12 @@ def _box_voxels(cfg) -> int:
     from cryoplan.resolve import direction
 
     g = cfg.grid
-    if g.box_min_mm is not None and g.box_max_mm is not None:
+    if cfg.anatomy is not None:
+        from cryoplan.anatomy.templates import box_mm
+
+        level = cfg.anatomy.level or ("S1" if "sacral" in cfg.anatomy.template else "L4")
+        lo, hi = box_mm(cfg.anatomy.template, level, g.spacing_mm)
+    elif g.box_min_mm is not None and g.box_max_mm is not None:
         lo, hi = np.array(g.box_min_mm), np.array(g.box_max_mm)
     else:
         ends = np.array([q for e in cfg.probe_entries() for q in (

@@ -264,6 +264,14 @@ class ProbeEntryConfig(ProbeConfig):
         return self
 
 
+class ProcedureAnatomyConfig(_Section):
+    """A 3D run's heterogeneous tissue: a schematic anatomy template at a level (its labels:
+    bone, fat, muscle, skin, nerves; its frame: docs/planning.md, "Anatomy")."""
+
+    template: Literal["lumbar-medial-branch", "sacral-lateral-branch"]
+    level: Annotated[str, Field(min_length=1, max_length=8)] | None = None
+
+
 class InjuryConfig(_Section):
     neurapraxia_below_c: Celsius | None = None
     axonotmesis_below_c: Celsius | None = None
@@ -416,6 +424,7 @@ class ProcedureConfig(_Section):
     outcome: OutcomeConfig = OutcomeConfig()
     # [[probe]] entries (a 3D run's probes; ``parse`` moves a list under "probe" here)
     probes: Annotated[list[ProbeEntryConfig], Field(max_length=MAX_PROBES)] = []
+    anatomy: ProcedureAnatomyConfig | None = None
 
     @model_validator(mode="after")
     def _across_sections(self) -> ProcedureConfig:
@@ -429,6 +438,17 @@ class ProcedureConfig(_Section):
             except InputError as err:
                 field = err.field.removeprefix("probe.")
                 raise InputError(f"probe[{k}].{field}", err.value, err.allowed) from None
+        if self.anatomy is not None:
+            if self.grid.geometry != "3d":
+                raise InputError("grid.geometry", self.grid.geometry, '"3d" for an [anatomy] template')
+            if self.grid.box_min_mm is not None:
+                raise InputError("grid.box_min_mm", self.grid.box_min_mm, "no box with an [anatomy] template "
+                                 "(its box is the template's)")
+            from cryoplan.anatomy.labels import anatomy_data
+
+            levels = anatomy_data()["sacral" if "sacral" in self.anatomy.template else "lumbar"]["levels"]
+            if self.anatomy.level is not None and self.anatomy.level not in levels:
+                raise InputError("anatomy.level", self.anatomy.level, "one of " + ", ".join(levels))
         if self.grid.geometry == "3d":
             for key in ("points_mm", "snapshot_times_s"):
                 if getattr(self.output, key) is not None:

@@ -5,7 +5,10 @@ polylines in the same frame (x, y, z in mm; a single ``[probe]`` stands at the o
 
 ``cryoplan.resolve`` turns the sections into the placed probes, the box and the nerves; this
 module builds the 3D problem, runs it (``thermal.solver3d``) and assesses the nerves as the
-axisymmetric run does (``procedure``), with the same expected relief.
+axisymmetric run does (``procedure``), with the same expected relief. With an ``[anatomy]``
+template the box is the template's (its tissues, its skin side, its target nerves unless
+[[nerve]] entries are given), and the run starts from its steady state with the probes in place,
+as the planner's do.
 
 >>> from cryoplan.config import parse
 >>> cfg = parse({"grid": {"geometry": "3d", "spacing_mm": 1.0, "extent_mm": 4.0},
@@ -26,13 +29,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from cryoplan import resolve
+from cryoplan.anatomy.labels import LabelVolume
 from cryoplan.config import ProcedureConfig
 from cryoplan.injury.assess import NerveAssessment, assess
 from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.thresholds import InjuryThresholds
 from cryoplan.procedure import Outcome, outcome
 from cryoplan.protocol import Protocol
+from cryoplan.thermal.placement import rasterise
 from cryoplan.thermal.solver3d import ThermalProblem3D, ThermalResult3D, solve3d
+from cryoplan.thermal.steady import steady_temperature
 from cryoplan.thermal.voxels import VoxelGrid
 from cryoplan.units import c_to_k
 
@@ -45,6 +51,7 @@ class Setup3D:
     probes: tuple[resolve.Probe3D, ...]
     nerves: tuple[Nerve, ...]
     injury: InjuryThresholds
+    volume: LabelVolume | None = None  # an [anatomy] template's labels
 
     @property
     def grid(self) -> VoxelGrid:
@@ -68,8 +75,16 @@ def setup(cfg: ProcedureConfig) -> Setup3D:
     """Resolve a validated 3D procedure into the solver's problem (raises InputError: a probe
     outside the box or through bone, a nerve outside the box or inside a probe)."""
     probes = resolve.probes3d(cfg.probe_entries(), cfg.cryogen)
-    grid = resolve.voxel_grid(cfg.grid, cfg.tissue, probes)
-    nerves = resolve.nerves3d(cfg.nerve, grid, probes)
+    start, volume = None, None
+    if cfg.anatomy is None:
+        grid = resolve.voxel_grid(cfg.grid, cfg.tissue, probes)
+        nerves = resolve.nerves3d(cfg.nerve, grid, probes)
+    else:  # the template's tissues, nerves (unless given) and steady start (skin convection, perfusion)
+        volume, targets = resolve.anatomy_volume(cfg.anatomy, cfg.grid)
+        grid = volume.voxel_grid()
+        nerves = resolve.nerves3d(cfg.nerve, grid, probes) if cfg.nerve else targets
+        tissue = ~rasterise(grid, [p.placed for p in probes]).inside  # refuses a probe through bone
+        start = steady_temperature(grid, tissue)
     injury = resolve.injury(cfg.injury)
     iso = tuple(c_to_k(x) for x in cfg.output.isotherms_c)
     given = cfg.output.history_thresholds_c
@@ -79,10 +94,11 @@ def setup(cfg: ProcedureConfig) -> Setup3D:
                            if all(abs(t - u) > 1e-9 for u in history_t))
     problem = ThermalProblem3D(
         grid, tuple(p.placed for p in probes), resolve.protocol(cfg.protocol.phases),
-        initial_temperature=c_to_k(resolve.initial_temperature_c(cfg.tissue)), isotherms=iso,
+        initial_temperature=None if start is not None else c_to_k(resolve.initial_temperature_c(cfg.tissue)),
+        initial_field=start, isotherms=iso,
         history_thresholds=history_t, output_interval=cfg.output.interval_s,
         probe_protocols=tuple(p.protocol for p in probes))
-    return Setup3D(problem, probes, nerves, injury)
+    return Setup3D(problem, probes, nerves, injury, volume)
 
 
 def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = None) -> Result3D:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from cryoplan.anatomy.labels import LabelVolume
 from cryoplan.config import (
     CryogenConfig,
     GridConfig,
@@ -23,6 +24,7 @@ from cryoplan.config import (
     ProbeConfig,
     ProbeDesignKeys,
     ProbeEntryConfig,
+    ProcedureAnatomyConfig,
     TissueConfig,
     probe_active_length_mm,
     probe_diameter_mm,
@@ -315,6 +317,16 @@ def voxel_grid(gc: GridConfig, tc: TissueConfig, probes: tuple[Probe3D, ...]) ->
     shape = tuple(int(max(3, round(float(n)))) for n in (hi - lo) / h)
     side = "far-field" if gc.outer_boundary == "initial-temperature" else "insulated"
     return VoxelGrid.uniform(shape, h, (tissue(tc),), centre=tuple((lo + hi) / 2), sides=(side,) * 6)
+
+
+def anatomy_volume(ac: ProcedureAnatomyConfig, gc: GridConfig) -> tuple[LabelVolume, tuple[Nerve, ...]]:
+    """A 3D run's box from an anatomy template at ``grid.spacing_mm``: its label volume (tissues
+    bone, fat, muscle, skin, nerve; skin convection on +z) and its target nerves."""
+    from cryoplan.anatomy.templates import template
+
+    level = ac.level or ("S1" if "sacral" in ac.template else "L4")
+    a = template(ac.template, level, gc.spacing_mm)
+    return a.volume, a.targets
 
 
 def nerves3d(ncs: list[NerveConfig], grid: VoxelGrid, probes: tuple[Probe3D, ...]) -> tuple[Nerve, ...]:

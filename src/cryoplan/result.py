@@ -350,6 +350,12 @@ def to_json3d(result) -> dict[str, Any]:
     needles = [{"tip_mm": q["tip_mm"], "entry_mm": [round(float(x) * 1e3, 3) for x in e]}
                for q, e in zip(probes, exits, strict=True)]
     tissue = grid.materials[0]
+    labels, structures = grid.material, {}
+    if s.volume is not None:  # an anatomy's labels, outlined in the report's planes
+        labels = s.volume.labels
+        structures = {str(k): {"name": st.name, "tissue": st.tissue, "role": st.role,
+                               "limit_c": None if st.limit_k is None else round(k_to_c(st.limit_k), 2)}
+                      for k, st in sorted(s.volume.structures.items())}
     return {
         "cryoplan_version": __version__,
         "kind": "simulation",
@@ -367,9 +373,10 @@ def to_json3d(result) -> dict[str, Any]:
         "iceball": {"times_s": _clean(times), "tip_temperature_c": _clean(th.tip_temperature[:, 0] - 273.15),
                     "isotherms": iso},
         "nerves": [nerve_json(a, n) for a, n in zip(result.nerves, s.nerves, strict=True)],
+        "structures": structures,
         "outcome": _outcome_json(result),
         "map": {
-            "slices": slices_json(grid.material, grid.origin, grid.spacing, coldest, at),
+            "slices": slices_json(labels, grid.origin, grid.spacing, coldest, at),
             "tip_mm": needles[0]["tip_mm"],
             "entry_mm": needles[0]["entry_mm"],
             "needles": needles,
