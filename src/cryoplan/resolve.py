@@ -205,18 +205,22 @@ def nerves(ncs: list[NerveConfig], grid: Grid) -> tuple[Nerve, ...]:
     out = []
     for k, nc in enumerate(ncs):
         where = f"nerve[{k}]"
-        diameter = nc.diameter_mm * 1e-3 if nc.diameter_mm else default_nerve_diameter_m()
-        end_organ = None if nc.end_organ_mm is None else nc.end_organ_mm * 1e-3
-        if nc.points_mm is not None:
-            nerve = Nerve(nc.name, diameter, np.array(nc.points_mm) * 1e-3, end_organ)
-        else:
-            assert nc.distance_mm is not None and nc.orientation is not None
-            nerve = straight_nerve(nc.name, diameter, nc.distance_mm * 1e-3, nc.orientation,
-                                   nc.offset_along_axis_mm * 1e-3, nc.length_mm * 1e-3, end_organ)
-        _, pts = nerve.cross_sections(min(grid.min_spacing, diameter / 2))
+        nerve = _nerve(nc)
+        _, pts = nerve.cross_sections(min(grid.min_spacing, nerve.diameter / 2))
         to_grid_coordinates(grid, pts, f"{where} ({nc.name})")  # inside the probe or the domain: error now
         out.append(nerve)
     return tuple(out)
+
+
+def _nerve(nc: NerveConfig) -> Nerve:
+    """A [[nerve]] entry's path: its points, or a straight nerve about the probe's axis."""
+    diameter = nc.diameter_mm * 1e-3 if nc.diameter_mm else default_nerve_diameter_m()
+    end_organ = None if nc.end_organ_mm is None else nc.end_organ_mm * 1e-3
+    if nc.points_mm is not None:
+        return Nerve(nc.name, diameter, np.array(nc.points_mm) * 1e-3, end_organ)
+    assert nc.distance_mm is not None and nc.orientation is not None
+    return straight_nerve(nc.name, diameter, nc.distance_mm * 1e-3, nc.orientation,
+                          nc.offset_along_axis_mm * 1e-3, nc.length_mm * 1e-3, end_organ)
 
 
 def injury(ic: InjuryConfig) -> InjuryThresholds:
@@ -335,15 +339,8 @@ def nerves3d(ncs: list[NerveConfig], grid: VoxelGrid, probes: tuple[Probe3D, ...
     out = []
     lo, hi = (np.round(x * 1e3, 2).tolist() for x in (grid.extent_min, grid.extent_max))
     for k, nc in enumerate(ncs):
-        diameter = nc.diameter_mm * 1e-3 if nc.diameter_mm else default_nerve_diameter_m()
-        end_organ = None if nc.end_organ_mm is None else nc.end_organ_mm * 1e-3
-        if nc.points_mm is not None:
-            nerve = Nerve(nc.name, diameter, np.array(nc.points_mm) * 1e-3, end_organ)
-        else:
-            assert nc.distance_mm is not None and nc.orientation is not None
-            nerve = straight_nerve(nc.name, diameter, nc.distance_mm * 1e-3, nc.orientation,
-                                   nc.offset_along_axis_mm * 1e-3, nc.length_mm * 1e-3, end_organ)
-        pts = nerve.cross_sections(min(grid.min_spacing, diameter / 2))[1].reshape(-1, 3)
+        nerve = _nerve(nc)
+        pts = nerve.cross_sections(min(grid.min_spacing, nerve.diameter / 2))[1].reshape(-1, 3)
         outside = ~grid.contains(pts)
         if outside.any():
             raise InputError(f"nerve[{k}].points_mm", np.round(pts[outside][0] * 1e3, 2).tolist(),

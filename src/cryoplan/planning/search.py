@@ -340,8 +340,13 @@ class _Search:
         return self.best(cands)
 
     def survivors(self, cands: list[Candidate]) -> set[tuple]:
-        """Placements worth more freezing: safe ones, the ``keep`` most likely to block (0: all)."""
-        keep = self.spec.config.plan.keep
+        """Placements worth more freezing: safe ones, the ``keep`` most likely to block (0: all).
+        With screening every safe one is carried: screening them costs a Monte Carlo each, and a
+        placement ranked low by a screened estimate at a short freeze may be the one that passes
+        at a longer one (a ``keep`` of screened estimates missed the 1 x 90 s plan of --example
+        that simulating every placement finds: benchmarks/README.md)."""
+        pc = self.spec.config.plan
+        keep = 0 if pc.screening else pc.keep
         found = [self.found[c.index] for c in cands if c.index in self.found]
         evs = sorted((e for e in found if e.safe), key=lambda e: -e.block_probability)
         return {e.candidate.placement_key for e in (evs[:keep] if keep else evs)}
