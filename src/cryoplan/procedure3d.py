@@ -16,7 +16,7 @@ as the planner's do.
 ...                        {"catalog": "n2o-2.0mm", "tip_mm": [2, 0, 0], "tilt_deg": 10}],
 ...              "protocol": {"phases": [{"kind": "freeze", "seconds": 5}]}})
 >>> s = setup(cfg)
->>> [p.placed.name for p in s.probes], s.grid.shape[0]
+>>> [p.name for p in s.probes], s.grid.shape[0]
 (['probe[0]', 'probe[1]'], 13)
 """
 
@@ -71,9 +71,10 @@ class Result3D:
     outcome: Outcome | None = None
 
 
-def setup(cfg: ProcedureConfig) -> Setup3D:
+def setup(cfg: ProcedureConfig, steady: bool = True) -> Setup3D:
     """Resolve a validated 3D procedure into the solver's problem (raises InputError: a probe
-    outside the box or through bone, a nerve outside the box or inside a probe)."""
+    outside the box or through bone, a nerve outside the box or inside a probe). ``steady``:
+    compute an anatomy's steady start (False: only check the file, as ``service.prepare`` does)."""
     probes = resolve.probes3d(cfg.probe_entries(), cfg.cryogen)
     start, volume = None, None
     if cfg.anatomy is None:
@@ -83,7 +84,8 @@ def setup(cfg: ProcedureConfig) -> Setup3D:
         volume, targets = resolve.anatomy_volume(cfg.anatomy, cfg.grid)
         grid = volume.voxel_grid()
         nerves = resolve.nerves3d(cfg.nerve, grid, probes) if cfg.nerve else targets
-        tissue = ~rasterise(grid, [p.placed for p in probes]).inside  # refuses a probe through bone
+    tissue = ~rasterise(grid, [p.placed for p in probes]).inside  # refuses a tip outside, a probe in bone
+    if volume is not None and steady:
         start = steady_temperature(grid, tissue)
     injury = resolve.injury(cfg.injury)
     iso = tuple(c_to_k(x) for x in cfg.output.isotherms_c)

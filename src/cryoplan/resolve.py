@@ -285,7 +285,8 @@ class Probe3D:
     """One probe of a 3D run: placed in the box, its own protocol (None: the shared one), its
     operating point, catalog entry and cannula bore (m)."""
 
-    placed: PlacedProbe
+    placed: PlacedProbe  # named as the file's key: probe, or probe[k]
+    name: str  # the entry's name (default: the key)
     protocol: Protocol | None
     operating: OperatingPoint | None
     catalog: CatalogProbe | None
@@ -298,10 +299,10 @@ def probes3d(entries: list[ProbeEntryConfig], cc: CryogenConfig) -> tuple[Probe3
     out = []
     for k, e in enumerate(entries):
         model, op, cat, bore = probe(e, e.cryogen or cc, "3d")
-        name = e.name or ("probe" if len(entries) == 1 else f"probe[{k}]")
+        key = "probe" if len(entries) == 1 else f"probe[{k}]"
         own = None if e.protocol is None else protocol(e.protocol.phases)
-        out.append(Probe3D(PlacedProbe.at(model, np.array(e.tip_mm) * 1e-3, direction(e), name), own, op, cat,
-                           bore))
+        placed = PlacedProbe.at(model, np.array(e.tip_mm) * 1e-3, direction(e), key)
+        out.append(Probe3D(placed, e.name or key, own, op, cat, bore))
     return tuple(out)
 
 
@@ -347,6 +348,6 @@ def nerves3d(ncs: list[NerveConfig], grid: VoxelGrid, probes: tuple[Probe3D, ...
                              f"a nerve inside the simulated box ({lo} to {hi} mm)")
         for p in probes:
             if p.placed.inside(pts).any():
-                raise InputError(f"nerve[{k}]", nc.name, f"a nerve outside the probe ({p.placed.name})")
+                raise InputError(f"nerve[{k}]", nc.name, f"a nerve outside the probe ({p.name})")
         out.append(nerve)
     return tuple(out)

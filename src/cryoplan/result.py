@@ -312,7 +312,7 @@ def to_json3d(result) -> dict[str, Any]:
         protocol = p.protocol or s.protocol
         freeze_s = sum(ph.seconds for ph in protocol.phases if ph.kind == "freeze")
         probes.append({
-            "name": placed.name,
+            "name": p.name,
             "tip_mm": [round(float(x) * 1e3, 3) for x in placed.tip],
             "direction_tip_to_hub": [round(float(x), 5) for x in placed.axis],
             "diameter_mm": sig(model.diameter * 1e3),

@@ -115,7 +115,7 @@ def prepare(kind: Kind, data: dict[str, Any], *, base: str | Path = ".", upload:
     if kind == "simulation" and cfg.grid.geometry == "3d":
         from cryoplan.procedure3d import setup
 
-        setup(cfg)  # probes in the box and off bone, nerves in the box and off the probes: refused now
+        setup(cfg, steady=False)  # probes in the box and off bone, nerves in the box and off the probes
     elif kind == "simulation":
         resolve.nerves(cfg.nerve, resolve.grid(cfg.grid, cfg.probe))  # in the domain, not in the probe
     if cfg.outcome.registry is not None:
