@@ -309,11 +309,6 @@ class PlanConfig(_Section):
             return float(anatomy_data()[_section(t.template or template_of(t.level))]["approach_cone_deg"])
         return DEFAULT_CONE_DEG
 
-    @property
-    def cone_deg(self) -> float:
-        """The first target's approach cone (deg)."""
-        return self.cone_of(self.targets()[0])
-
 
 def _default_level(template: str | None) -> str:
     return "S1" if template is not None and "sacral" in template else "L4"

@@ -114,10 +114,6 @@ class TargetPlan:
         return np.where(h.tissue, h.min_temperature - 273.15, np.nan)
 
     @property
-    def refused(self) -> list[Evaluation]:
-        return [e for e in self.evaluations if e.refused]
-
-    @property
     def screened_error(self) -> float | None:
         """The chosen plan's screened block probability minus its simulated one (None: it was
         simulated first, never screened)."""
