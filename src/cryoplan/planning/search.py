@@ -5,8 +5,9 @@ constraints of ``evaluate``.
 Per target, protocols are tried in order of total freezing time (``space.protocols``). At each:
 
 1. one candidate is simulated in 3D (the best placement of the shorter protocol, at first the
-   approach axis at the first tip); when the first protocol has failed, the longest is simulated
-   beside the second's first (on two or more workers), which bounds what any single probe can do;
+   approach axis at the first tip); when the first protocol has fallen far short (by more than
+   twice ``SCREEN_MARGIN``), the longest is simulated beside the second's first (on two or more
+   workers), which bounds what any single probe can do;
 2. every other placement is *screened*: judged from the nearest simulated run moved to it by a
    rigid motion (``fields``), at the cost of a Monte Carlo instead of a 3D run;
 3. the screened placements in contention (safe, and likely to block: their screened probability
@@ -347,6 +348,11 @@ class _Search:
         evs = sorted((e for e in found if e.safe), key=lambda e: -e.block_probability)
         return {e.candidate.placement_key for e in (evs[:keep] if keep else evs)}
 
+    def reach(self, cands: list[Candidate]) -> float:
+        """The highest block probability, screened or simulated, of any of ``cands`` judged."""
+        return max((e.block_probability for e in (self.found.get(c.index) for c in cands)
+                    if e is not None and not e.refused), default=0.0)
+
     def hopeless(self, level: tuple[int, float]) -> bool:
         """Whether even the longest protocol's best screened or simulated single probe falls
         short of the requirement by more than ``SCREEN_MARGIN``."""
@@ -367,8 +373,11 @@ class _Search:
             if not cands:
                 break
             extra = []
-            if kind == "single" and n == 1 and len(levels) > 2 and self.workers > 1:
-                # the first protocol failed: the longest beside the second bounds what one probe can do
+            far = n == 1 and self.reach(by_level[levels[0]]) < self.ctx.required - 2 * SCREEN_MARGIN
+            if kind == "single" and n == 1 and len(levels) > 2 and self.workers > 1 and far:
+                # the first protocol fell far short: the longest beside the second bounds what one
+                # probe can do (close to the requirement, the next protocols are likelier to pass
+                # than that long run is to be needed)
                 last = self.alive(by_level[levels[-1]], keys)
                 extra = [self.first(last, prior)] if last else []
             chosen = self.level(n, cands, prior, kind == "pairs", extra)
