@@ -98,6 +98,9 @@ def test_two_probes_each_with_its_own_protocol_freeze_one_nerve(pair):
     (lambda d: d["grid"].update(spacing_mm=0.05, extent_mm=200.0), "grid.spacing_mm"),
     (lambda d: d["grid"].update(box_min_mm=[-9.0, -9.0, -9.0], box_max_mm=[9.0, 9.0, 20.0])
      or d["probe"][1].update(tip_mm=[-30.0, 0.0, 0.0]), "probe[1].tip_mm"),
+    (lambda d: d["probe"][1].update(tip_mm=[3.0, 0.5, 1.0], direction=None, tilt_deg=10.0),
+     "probe[1].tip_mm"),  # touching the first
+    (lambda d: d.update(probe=[]), "probe"),
 ])
 def test_a_bad_3d_file_is_refused_naming_the_field(change, field):
     data = example("two-probes.toml")

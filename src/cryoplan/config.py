@@ -661,6 +661,8 @@ def parse(data: dict[str, Any]) -> ProcedureConfig:
     """Validate a procedure given as a dict (what a TOML file holds): [[probe]] entries (a list
     under "probe") are the 3D run's ``probes``."""
     if isinstance(data, dict) and isinstance(data.get("probe"), list):
+        if not data["probe"]:
+            raise InputError("probe", [], "one or more [[probe]] entries (or one [probe] section)")
         data = {**{k: v for k, v in data.items() if k not in ("probe", "probes")},
                 "probes": data["probe"]}
     return validate(ProcedureConfig, data, "procedure")

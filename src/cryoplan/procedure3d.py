@@ -31,6 +31,7 @@ import numpy as np
 from cryoplan import resolve
 from cryoplan.anatomy.labels import LabelVolume
 from cryoplan.config import ProcedureConfig
+from cryoplan.errors import InputError
 from cryoplan.injury.assess import NerveAssessment, assess
 from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.thresholds import InjuryThresholds
@@ -85,6 +86,7 @@ def setup(cfg: ProcedureConfig, steady: bool = True) -> Setup3D:
         grid = volume.voxel_grid()
         nerves = resolve.nerves3d(cfg.nerve, grid, probes) if cfg.nerve else targets
     tissue = ~rasterise(grid, [p.placed for p in probes]).inside  # refuses a tip outside, a probe in bone
+    _apart(grid, probes)
     if volume is not None and steady:
         start = steady_temperature(grid, tissue)
     injury = resolve.injury(cfg.injury)
@@ -101,6 +103,21 @@ def setup(cfg: ProcedureConfig, steady: bool = True) -> Setup3D:
         history_thresholds=history_t, output_interval=cfg.output.interval_s,
         probe_protocols=tuple(p.protocol for p in probes))
     return Setup3D(problem, probes, nerves, injury, volume)
+
+
+def _apart(grid: VoxelGrid, probes: tuple[resolve.Probe3D, ...]) -> None:
+    """No two probes touching: points along each axis (every quarter voxel, through the box) stay
+    farther than the two radii from the other's axis, or behind its tip (raises InputError)."""
+    length = float(np.linalg.norm(grid.extent_max - grid.extent_min))
+    s = np.arange(0.0, length, 0.25 * grid.min_spacing)
+    for j, a in enumerate(probes):
+        line = a.placed.tip + s[:, None] * a.placed.axis
+        line = line[grid.contains(line)]
+        for b in probes[j + 1:]:
+            reach = a.placed.model.radius + b.placed.model.radius
+            if np.any((b.placed.axial(line) >= -a.placed.model.radius) & (b.placed.radial(line) < reach)):
+                raise InputError(f"{b.placed.name}.tip_mm", np.round(b.placed.tip * 1e3, 3).tolist(),
+                                 f"a probe apart from {a.name} (their shafts would touch)")
 
 
 def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = None) -> Result3D:
