@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +13,8 @@ from cryoplan.cli import app
 from cryoplan.errors import InputError
 from cryoplan.planning import config as plan_config
 from cryoplan.planning.evaluate import evaluate
-from cryoplan.planning.search import context, placement_sigma
 from cryoplan.planning.space import placement_offsets, sigma_from_mean_error, sigma_from_radius95
+from cryoplan.planning.targets import Spec, build, placement_sigma
 
 runner = CliRunner()
 
@@ -26,6 +27,12 @@ def coarse(**plan):
         "plan": {"samples": 64, "freeze_seconds": [120], "cycles": [1], "ring_deg": [], "gaps_mm": [0.0],
                  "workers": 1, **plan},
     })
+
+
+def context(cfg):
+    """The first target's context and its one-probe candidates (all protocols)."""
+    s = build(Spec.all(cfg, Path("."))[0])
+    return s.ctx, s.anatomy, [c for level in s.levels for c in s.singles[level]]
 
 
 def test_placement_error_models_reproduce_their_definitions():
@@ -46,7 +53,7 @@ def test_a_larger_placement_error_lowers_the_block_probability():
     mean of the samples' block probabilities, and nothing else is at risk."""
     tight_ctx, _, cands = context(coarse(placement="stimulation"))
     loose_ctx, _, _ = context(coarse(placement="ct"))
-    tight, loose = evaluate(tight_ctx, cands[0]), evaluate(loose_ctx, cands[0])
+    tight, loose = evaluate(tight_ctx, cands[0])[0], evaluate(loose_ctx, cands[0])[0]
     assert tight.sample_block_probability[0] == 1.0 and tight.nominal[0].blocked
     assert tight.nominal[0].block_probability == 1.0
     assert tight.block_probability == pytest.approx(float(np.mean(tight.sample_block_probability)))
@@ -64,7 +71,7 @@ def test_a_protected_limit_that_cannot_hold_fails_the_candidate():
     cfg = plan_config.parse({**cfg.model_dump(exclude_none=True),
                              "protected": [{"name": "nerve root", "limit_c": 36.5}]})
     ctx, _, cands = context(cfg)
-    e = evaluate(ctx, cands[0])
+    e = evaluate(ctx, cands[0])[0]
     assert not e.safe and any("nerve root colder" in f for f in e.failures)
 
 

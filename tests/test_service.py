@@ -94,8 +94,8 @@ def test_the_planner_writes_null_and_says_why_when_a_check_cannot_run(monkeypatc
     whole search. It is null now, with the reason, and a named warning."""
     real = search.simulate
 
-    def refuse_displaced(ctx, cand, tip=None):
-        if tip is not None:
+    def refuse_displaced(ctx, cand, offsets=None):
+        if offsets is not None:
             raise InputError("probe", "displaced", "a probe outside bone")
         return real(ctx, cand)
 

@@ -219,3 +219,39 @@ def test_a_nerve_inside_a_probe_or_outside_the_box_is_refused():
         sample(res.grid, res.history, np.array([[0.0, 0.0, 0.0]]), 272.0, 265.0, "nerve[x]")
     with pytest.raises(InputError, match="inside the simulated volume"):
         sample(res.grid, res.history, np.array([[0.0, 0.0, 9e-3]]), 272.0, 265.0, "nerve[x]")
+
+
+def test_a_branched_run_continues_exactly_and_probes_follow_their_own_protocols():
+    """A run frozen 20 s, branched, frozen 10 s more and thawed is the run frozen 30 s and thawed
+    (the same field to round-off); a probe with its own protocol takes no heat while its gas is
+    off, and the run lasts as long as the longest protocol."""
+    from cryoplan.thermal.solver3d import Run3D, segments
+
+    n, h = 24, 0.5e-3
+    grid = VoxelGrid.uniform((n, n, n), h, (MUSCLE,))
+    probe = PlacedProbe.at(n2o_probe(), (0, 0, -3e-3), (0, 0, 1))
+    freeze = [Phase("freeze", 20), Phase("freeze", 10), Phase("passive-thaw", 10)]
+    whole = Protocol.of([Phase("freeze", 30), Phase("passive-thaw", 10)])
+    direct = solve3d(ThermalProblem3D(grid, (probe,), whole, output_interval=2.0))
+    trunk = Run3D(ThermalProblem3D(grid, (probe,), Protocol.of(freeze), output_interval=2.0))
+    trunk.advance(20, "freeze", (freeze[0],))
+    other = trunk.branch()
+    other.advance(10, "passive-thaw", (Phase("passive-thaw", 10),))  # the shorter protocol's thaw
+    trunk.advance(10, "freeze", (freeze[1],))
+    trunk.advance(10, "passive-thaw", (freeze[2],))
+    longer = trunk.result()
+    assert np.abs(longer.history.min_temperature - direct.history.min_temperature).max() < 1e-9
+    assert other.result().times[-1] == 30.0 and longer.times[-1] == 40.0
+    colder = [int((r.history.min_temperature < MINUS20).sum()) for r in (other.result(), longer)]
+    assert 0 < colder[0] < colder[1]  # the longer freeze's -20 C region is larger
+
+    late = Protocol.of([Phase("passive-thaw", 10), Phase("freeze", 20)])
+    pair = (probe, PlacedProbe.at(n2o_probe(), (4e-3, 0, -3e-3), (0, 0, 1)))
+    problem = ThermalProblem3D(grid, pair, Protocol.of([Phase("freeze", 20)]), output_interval=2.0,
+                               probe_protocols=(None, late))
+    assert [s for s, _, _ in segments(problem)] == [10.0, 10.0, 10.0]
+    res = solve3d(problem)
+    assert res.times[-1] == 30.0
+    off = res.times <= 10.0
+    assert np.all(abs(res.cooling_power[off, 1]) < 1e-9) and np.all(res.cooling_power[~off, 1] > 0)
+    assert np.all(abs(res.cooling_power[res.times > 20.0, 0]) < 1e-9)

@@ -287,3 +287,18 @@ print(sorted(codes))
 """
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert res.stdout.strip() == str([200] * 9), res.stdout + res.stderr[-3000:]
+
+
+def test_the_page_offers_a_session_plan(client):
+    """The session template: every level on both sides, a valid plan file whose estimate counts
+    the three searches (the right side mirrors the left)."""
+    from cryoplan import service
+
+    templates = {t["name"]: t for t in client.get("/api/options").json()["templates"]}
+    session = templates["plan-session"]
+    assert session["kind"] == "plan"
+    job = service.prepare("plan", service.read_text(session["toml"]))
+    assert [t.name for t in job.config.targets()] == ["L3 left", "L4 left", "L5 left",
+                                                       "L3 right", "L4 right", "L5 right"]
+    single = service.prepare("plan", service.read_text(templates["plan-l4"]["toml"]))
+    assert job.estimate.steps < 3.5 * single.estimate.steps

@@ -115,10 +115,61 @@ def _max_diffusivity(cfg) -> tuple[float, float]:
             t.perfusion_per_s * t.blood_heat_capacity / t.c_unfrozen)
 
 
+def _box_voxels(cfg) -> int:
+    """Voxels of a 3D run's box (``resolve.voxel_grid``), from the file alone."""
+    import numpy as np
+
+    from cryoplan.config import probe_active_length_mm
+    from cryoplan.resolve import direction
+
+    g = cfg.grid
+    if cfg.anatomy is not None:
+        from cryoplan.anatomy.templates import box_mm
+
+        level = cfg.anatomy.level or ("S1" if "sacral" in cfg.anatomy.template else "L4")
+        lo, hi = box_mm(cfg.anatomy.template, level, g.spacing_mm)
+    elif g.box_min_mm is not None and g.box_max_mm is not None:
+        lo, hi = np.array(g.box_min_mm), np.array(g.box_max_mm)
+    else:
+        ends = np.array([q for e in cfg.probe_entries() for q in (
+            np.array(e.tip_mm), np.array(e.tip_mm) + probe_active_length_mm(e) * direction(e))])
+        lo, hi = ends.min(axis=0) - g.extent_mm, ends.max(axis=0) + g.extent_mm
+    return math.prod(max(3, round(float(n))) for n in (hi - lo) / g.spacing_mm)
+
+
+def _simulation3d(cfg) -> Estimate:
+    """A 3D run: its box's voxels, updated by each RKL2 stage of each step (``solver3d``: steps of
+    at most 2 s, s stages covering (s^2 + s - 2) / 4 explicit steps)."""
+    from cryoplan.thermal.solver3d import MAX_STEP_S
+
+    g = cfg.grid
+    voxels = _box_voxels(cfg)
+    alpha, perfusion = _max_diffusivity(cfg)
+    dt = 0.9 / (6 * alpha / (g.spacing_mm * 1e-3) ** 2 + perfusion)
+    stages = max(1.0, math.sqrt(4 * MAX_STEP_S / dt))
+    phases = [p for e in cfg.probe_entries() for p in (e.protocol or cfg.protocol).phases]
+    total = max(sum(p.seconds for p in (e.protocol or cfg.protocol).phases) for e in cfg.probe_entries())
+    steps = count(total / MAX_STEP_S) + len(phases)
+    outputs = 1 + count(total / cfg.output.interval_s) + len(phases)
+    memory = voxels * BYTES_PER_VOXEL + outputs * 8 * len(cfg.probe_entries()) * BYTES_PER_SAMPLE
+    seconds = voxels * steps * stages / VOXEL_UPDATES_PER_S + voxels * outputs * len(cfg.output.isotherms_c) \
+        / CELLS_MEASURED_PER_S
+    return Estimate("simulation", voxels, steps, outputs, memory, seconds, dt, {
+        "cells": ("grid.spacing_mm", "the box (grid.extent_mm beyond the probes, or grid.box_min_mm and "
+                                     "grid.box_max_mm) over grid.spacing_mm cubed"),
+        "outputs": ("output.interval_s", "the protocol's seconds / output.interval_s"),
+        "memory": ("grid.spacing_mm", "set by the voxels"),
+        "seconds": ("grid.spacing_mm", "the voxels times the RKL2 sweeps: the protocol's seconds / 2 s "
+                                       "steps, each of stages growing as 1 / grid.spacing_mm"),
+    })
+
+
 def simulation(cfg) -> Estimate:
     """The estimate of a validated procedure (``ProcedureConfig``)."""
     from cryoplan.config import probe_active_length_mm, probe_diameter_mm
 
+    if cfg.grid.geometry == "3d":
+        return _simulation3d(cfg)
     g, radial = cfg.grid, cfg.grid.geometry == "radial"
     a = probe_diameter_mm(cfg.probe) / 2
     uniform = g.uniform_extent_mm if g.uniform_extent_mm is not None else g.extent_mm
@@ -152,13 +203,13 @@ def simulation(cfg) -> Estimate:
     })
 
 
-def _plan_voxels(cfg, base) -> int:
-    """Voxels of a plan's label volume: the template's box, or the NIfTI file's header."""
-    from cryoplan.anatomy.templates import box_mm
+def _plan_voxels(cfg, base, target) -> int:
+    """Voxels of a target's label volume: its template's box, or the NIfTI file's header."""
+    from cryoplan.anatomy.templates import box_mm, template_of
 
     ac = cfg.anatomy
-    if ac.template is not None:
-        lo, hi = box_mm(ac.template, ac.level, ac.spacing_mm)
+    if target.level is not None:
+        lo, hi = box_mm(target.template or template_of(target.level), target.level, ac.spacing_mm)
         return math.prod(round((h - low) / ac.spacing_mm) for low, h in zip(lo, hi, strict=True))
     from cryoplan.anatomy.labels import nifti_shape
 
@@ -166,46 +217,60 @@ def _plan_voxels(cfg, base) -> int:
 
 
 def plan(cfg, base=None) -> Estimate:
-    """The estimate of a validated plan (``PlanConfig``); ``base`` is the plan file's folder."""
+    """The estimate of a validated plan (``PlanConfig``); ``base`` is the plan file's folder. It
+    counts, for every target, the most runs its search may need: at each protocol the first run
+    and at most ``search.MAX_SIMULATED`` more (every placement without screening), the same
+    again for two probes (and a single probe at each protocol), and the checks."""
     import os
     from pathlib import Path
 
-    from cryoplan.planning.search import CHECK_RUNS
+    from cryoplan.planning.search import MAX_SIMULATED, mirrors
     from cryoplan.planning.space import protocols
     from cryoplan.tissue.library import get_tissue
 
-    pc, voxels = cfg.plan, _plan_voxels(cfg, Path(base or "."))
+    pc = cfg.plan
     muscle = get_tissue("muscle")  # the templates' bulk tissue sets the explicit limit
     alpha = max(muscle.k_frozen, muscle.k_unfrozen) / min(muscle.c_frozen, muscle.c_unfrozen)
     dt_explicit = 0.9 * (cfg.anatomy.spacing_mm * 1e-3) ** 2 / (6 * alpha)
     stages = max(1.0, math.sqrt(4 * pc.max_step_s / dt_explicit))
-    beside = 2 if cfg.anatomy.template is not None else len(cfg.approach.tips_mm)  # templates: 2 tips
-    tips = beside * len(pc.gaps_mm)
-    rings = pc.ring_deg if pc.ring_deg is not None else [cfg.cone_deg / 2, cfg.cone_deg]
-    placements = tips * (1 + pc.per_ring * sum(1 for r in rings if r > 0))
     levels = protocols(pc.freeze_seconds, pc.cycles, pc.thaw_seconds, pc.observe_seconds)
-    survivors = min(pc.keep or placements, placements)
-
-    def candidate_s(protocol_s: float) -> float:
-        sweeps = protocol_s / pc.max_step_s * stages
-        return (voxels * sweeps / VOXEL_UPDATES_PER_S + voxels ** (4 / 3) * STEADY_S_PER_VOXEL_43
-                + pc.samples * MONTE_CARLO_S_PER_SAMPLE)
-
-    runs = [placements] + [survivors] * (len(levels) - 1)
-    work = sum(n * candidate_s(p.total_seconds) for n, (_, _, p) in zip(runs, levels, strict=False))
     longest = max(p.total_seconds for _, _, p in levels)
-    work += (CHECK_RUNS + 1) * candidate_s(longest)
+    work, steps, most_voxels = 0.0, 0, 0
+    mirrored = mirrors(cfg.targets())
+    for t in (t for k, t in enumerate(cfg.targets()) if k not in mirrored):  # a mirror image is not searched
+        voxels = _plan_voxels(cfg, Path(base or "."), t)
+        most_voxels = max(most_voxels, voxels)
+        beside = 2 if t.level is not None else len(t.tips_mm or cfg.approach.tips_mm or ())
+        rings = pc.ring_deg if pc.ring_deg is not None else [cfg.cone_of(t) / 2, cfg.cone_of(t)]
+        directions = 1 + pc.per_ring * sum(1 for r in rings if r > 0)
+        placements = beside * len(pc.gaps_mm) * directions
+        pairs = directions if pc.probes == 2 and t.level is not None else 0
+
+        def candidate_s(protocol_s: float, v: int = voxels) -> float:
+            sweeps = protocol_s / pc.max_step_s * stages
+            return (v * sweeps / VOXEL_UPDATES_PER_S + v ** (4 / 3) * STEADY_S_PER_VOXEL_43
+                    + pc.samples * MONTE_CARLO_S_PER_SAMPLE)
+
+        per_level = placements if not pc.screening else 1 + min(MAX_SIMULATED, placements - 1)
+        per_pair_level = (pairs if not pc.screening else min(pairs, 1 + MAX_SIMULATED)) + (1 if pairs else 0)
+        for _, _, p in levels:
+            runs = per_level + per_pair_level
+            work += runs * candidate_s(p.total_seconds)
+            steps += runs
+        work += pc.checks * candidate_s(longest)
+        steps += pc.checks
     workers = pc.workers or os.cpu_count() or 1
-    steps = sum(runs) + CHECK_RUNS + 1
-    memory = voxels * BYTES_PER_VOXEL * (min(workers, steps) + 1)
+    memory = most_voxels * BYTES_PER_VOXEL * (min(workers, steps) + 1)
     outputs = count(longest / pc.max_step_s) + 1
-    slow = "anatomy.spacing_mm" if voxels > 1e6 else "plan"
-    return Estimate("plan", voxels, steps, outputs, memory, work / min(workers, placements), dt_explicit, {
-        "cells": ("anatomy.spacing_mm", "voxels of the anatomy's box"),
+    slow = "anatomy.spacing_mm" if most_voxels > 1e6 else "plan"
+    return Estimate("plan", most_voxels, steps, outputs, memory, work / workers, dt_explicit, {
+        "cells": ("anatomy.spacing_mm", "voxels of the largest target's box"),
         "outputs": ("plan.max_step_s", "the longest protocol / plan.max_step_s"),
         "memory": ("anatomy.spacing_mm", "the voxels times the worker processes (plan.workers)"),
-        "seconds": (slow, f"{steps} candidate runs at most (plan.freeze_seconds, plan.cycles, plan.ring_deg, "
-                          "plan.per_ring, plan.gaps_mm, plan.keep) on the voxels of anatomy.spacing_mm"),
+        "seconds": (slow, f"{steps} candidate runs at most over {len(cfg.targets())} target(s) "
+                          "(anatomy.levels, anatomy.sides, plan.freeze_seconds, plan.cycles, plan.ring_deg, "
+                          "plan.per_ring, plan.gaps_mm, plan.probes, plan.checks) on the voxels of "
+                          "anatomy.spacing_mm"),
     })
 
 

@@ -101,8 +101,10 @@ def tissue_values(tissue) -> dict[str, float]:
 
 def extreme_tissue(result) -> list[NamedWarning]:
     """A tissue property outside the span of real tissues."""
+    prob = result.setup.problem
+    tissue = prob.tissue if hasattr(prob, "tissue") else prob.grid.materials[0]  # 3D: the box's one tissue
     out = []
-    for key, value in tissue_values(result.setup.problem.tissue).items():
+    for key, value in tissue_values(tissue).items():
         span = tissue_ranges()[key]
         if not span["min"] <= value <= span["max"]:
             out.append(NamedWarning(
@@ -171,9 +173,9 @@ SIMULATION: list[Check] = [iceball_at_edge, boundary_heat, extreme_tissue, energ
                            probe_operation, tissue_at_rest]
 
 
-def _box_edge_cold(plan) -> list[NamedWarning]:
+def _box_edge_cold(t) -> list[NamedWarning]:
     """The chosen plan's ice reaching a side of the label volume (its far field is held there)."""
-    run = plan.run
+    run = t.run
     if run is None:
         return []
     h, t_liq = run.history, run.grid.materials[0].t_liquidus
@@ -183,31 +185,59 @@ def _box_edge_cold(plan) -> list[NamedWarning]:
     if coldest > t_liq:
         return []
     return [NamedWarning("iceball-at-edge", f"the chosen plan froze tissue at a side of the anatomy's box "
-                         f"({coldest - 273.15:.1f} °C): the ice ball is clipped there", "solver")]
+                         f"({coldest - 273.15:.1f} °C): the ice ball is clipped there", _about(t, "solver"))]
 
 
-def _not_simulated(plan) -> list[NamedWarning]:
+def _about(t, what: str) -> str:
+    return f"{t.name}: {what}" if getattr(t, "level", None) or getattr(t, "side", None) else what
+
+
+def _not_simulated(t) -> list[NamedWarning]:
     return [NamedWarning("check-not-simulated",
-                         f"the re-simulation {k.offset_mm} mm off was not run: {k.refused}",
-                         "rigid_shift_check")
-            for k in plan.checks if k.refused]
+                         f"the re-simulation {list(k.offset_mm[0])} mm off was not run: {k.refused}",
+                         _about(t, "rigid_shift_check"))
+            for k in t.checks if k.refused]
 
 
-def _plan_nerves(plan) -> list[NamedWarning]:
-    if plan.chosen is None:
-        return [NamedWarning("no-safe-plan", plan.why, "plan")]
-    return [NamedWarning("nerve", w, a.name) for a in plan.chosen.nominal for w in a.warnings]
+def _plan_nerves(t) -> list[NamedWarning]:
+    if t.chosen is None:
+        return [NamedWarning("no-safe-plan", t.why, _about(t, "plan"))]
+    return [NamedWarning("nerve", w, _about(t, a.name)) for a in t.chosen.nominal for w in a.warnings]
 
 
-def _plan_energy(plan) -> list[NamedWarning]:
-    run = plan.run
+def _plan_energy(t) -> list[NamedWarning]:
+    run = t.run
     if run is None or run.energy_balance_error <= ENERGY_TOLERANCE:
         return []
     return [NamedWarning("energy-balance", f"the chosen plan's energy balance error is "
-                         f"{run.energy_balance_error:.2g}", "solver")]
+                         f"{run.energy_balance_error:.2g}", _about(t, "solver"))]
 
 
-PLAN: list[Check] = [_box_edge_cold, _not_simulated, _plan_nerves, _plan_energy]
+#: Screened and simulated block probabilities further apart than this get a warning.
+SCREENING_TOLERANCE = 0.05
+
+
+def _screening_error(t) -> list[NamedWarning]:
+    """Screening (a moved run) far from the 3D solver on a candidate it sent to be simulated."""
+    worst = max(t.screening, key=lambda r: abs(r[1] - r[2]), default=None)
+    if worst is None or abs(worst[1] - worst[2]) <= SCREENING_TOLERANCE:
+        return []
+    text = (f"screening put a candidate's block probability at {worst[1]:.2f}, the 3D solver at "
+            f"{worst[2]:.2f}: placements screened near the requirement may have been judged wrongly "
+            "(plan.screening = false simulates them all)")
+    return [NamedWarning("screening-error", text, _about(t, "plan"))]
+
+
+def _needle_unchecked(t) -> list[NamedWarning]:
+    if t.chosen is None or t.skin_checked:
+        return []
+    text = ("the needle leaves the label volume before the skin: the part of its path outside the volume "
+            "was not checked against bone")
+    return [NamedWarning("needle-path-unchecked", text, _about(t, "plan"))]
+
+
+PLAN: list[Check] = [_box_edge_cold, _not_simulated, _plan_nerves, _plan_energy, _screening_error,
+                     _needle_unchecked]
 
 
 def simulation(result) -> list[NamedWarning]:
@@ -215,6 +245,27 @@ def simulation(result) -> list[NamedWarning]:
     return [w for check in SIMULATION for w in check(result)]
 
 
+def iceball_at_box_side(result) -> list[NamedWarning]:
+    """A 3D run's ice (0 °C or colder) on a side of its box: the far field held there clips it."""
+    h = result.thermal.history
+    cold = (h.min_temperature <= 273.15) & h.tissue
+    sides = [np.take(cold, k, axis=a).any() for a in range(3) for k in (0, -1)]
+    if not any(sides):
+        return []
+    names = [n for n, hit in zip(("-x", "+x", "-y", "+y", "-z", "+z"), sides, strict=True) if hit]
+    return [NamedWarning("iceball-at-edge", f"the ice ball reached the box's {', '.join(names)} side(s): the "
+                         "boundary clips its isotherms; enlarge grid.extent_mm (or the box)", "solver")]
+
+
+SIMULATION3D: list[Check] = [iceball_at_box_side, boundary_heat, extreme_tissue, energy_balance,
+                             nerve_caveats]
+
+
+def simulation3d(result) -> list[NamedWarning]:
+    """Every check of a finished 3D simulation (``procedure3d.Result3D``)."""
+    return [w for check in SIMULATION3D for w in check(result)]
+
+
 def plan(result) -> list[NamedWarning]:
-    """Every check of a finished plan (``planning.search.Plan``)."""
-    return [w for check in PLAN for w in check(result)]
+    """Every check of a finished plan (``planning.search.Plan``), target by target."""
+    return [w for t in result.targets for check in PLAN for w in check(t)]

@@ -106,7 +106,7 @@ def _summary(data: dict) -> Table:
     from rich import box
     from rich.table import Table
 
-    axisymmetric = data["geometry"] == "axisymmetric"
+    axisymmetric = data["geometry"] in ("axisymmetric", "3d")  # a length along the probe
     table = Table(title="Ice ball at the end of each phase", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("phase", "t s", "tip °C", "isotherm", "radius mm", "length mm", "volume ml"):
         if col != "length mm" or axisymmetric:
@@ -162,6 +162,11 @@ def _relief_line(r: dict) -> str:
 def _print_simulation(out: Console, ran: Ran) -> None:
     data = ran.data
     out.print(_summary(data))
+    if len(data.get("probes") or []) > 1:  # 3D: the first probe's radius above, the union's volume
+        for p in data["probes"]:
+            sizes = ", ".join(f"{k} °C {max((r for r in v['radius_mm'] if r is not None), default=0):.2f} mm"
+                              for k, v in p["isotherms"].items())
+            out.print(f"{p['name']} at {p['tip_mm']} mm, largest radius from its axis: {sizes}")
     if data["nerves"]:
         out.print(_nerve_table(data["nerves"]))
         for n in data["nerves"]:
@@ -420,9 +425,13 @@ def _plan_table(data: dict) -> Table:
     table.add_column("", overflow="fold", ratio=2)
     table.add_column("", overflow="fold", ratio=3)
     ci = data["block_probability_ci95"]
-    rows = [
-        ("entry (skin) mm", str(p["entry_mm"])), ("tip mm", str(p["tip_mm"])),
-        ("direction (tip to hub)", str(p["direction_tip_to_hub"])),
+    rows = []
+    for k, probe in enumerate(p["probes"]):
+        which = f"probe {k + 1} " if len(p["probes"]) > 1 else ""
+        rows += [(f"{which}entry (skin) mm", str(probe["entry_mm"])),
+                 (f"{which}tip mm", str(probe["tip_mm"])),
+                 (f"{which}direction (tip to hub)", str(probe["direction_tip_to_hub"]))]
+    rows += [
         ("protocol", f"{p['cycles']} x {p['freeze_seconds']:g} s freeze, "
                      f"{p['thaw_seconds']:g} s passive thaw"),
         ("total freezing", f"{p['total_freeze_seconds']:g} s"),
@@ -439,6 +448,12 @@ def _plan_table(data: dict) -> Table:
                      f"coldest {m['worst_min_c']:.1f} °C (margin {m['margin_k']:.1f} K{where}"))
     if data["relief_months"]:
         rows.append(("expected relief", _relief_line(data["relief_months"])))
+    a = data["approximation"]
+    diff = a["chosen_difference"]
+    rows.append(("screening", f"{a['screened']} placements screened, {a['simulated']} simulated in 3D"
+                 + ("" if diff is None else
+                    f"; the plan screened at {a['chosen_screened_block_probability']:.3f}, "
+                    f"simulated {data['block_probability']:.3f} ({diff:+.3f})")))
     for k in data["rigid_shift_check"]:
         if k["min_temperature_c"] is None:
             rows.append((f"re-simulated {k['offset_mm']} mm off", f"not simulated: {k['not_simulated']}"))
@@ -452,12 +467,47 @@ def _plan_table(data: dict) -> Table:
     return table
 
 
+def _session_table(data: dict) -> Table:
+    """One row per target of a session: its probes, protocol, probability and closest margin."""
+    from rich import box
+    from rich.table import Table
+
+    s = data["session"]
+    table = Table(title=f"Session: {s['planned']} of {s['targets']} targets planned",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("target", "probes", "protocol", "block p", "closest margin"):
+        table.add_column(col, overflow="fold")
+    for t in data["plans"]:
+        if t["status"] != "plan":
+            table.add_row(t["name"], "-", "no safe plan", "-", "-")
+            continue
+        p = t["plan"]
+        worst = min(t["margins"], key=lambda m: m["margin_k"], default=None)
+        margin = "-" if worst is None else f"{worst['name']} {worst['margin_k']:.1f} K"
+        table.add_row(t["name"], str(len(p["probes"])), f"{p['cycles']} x {p['freeze_seconds']:g} s",
+                      f"{t['block_probability']:.2f}", margin)
+    return table
+
+
 def _print_plan(out: Console, ran: Ran) -> None:
     data = ran.data
-    if data["status"] == "plan":
-        out.print(_plan_table(data))
-        out.print("why: " + data["why"])
-    out.print(f"{len(data['candidates'])} candidates in {data['wall_time_s']:.0f} s")
+    if len(data.get("plans", [])) > 1:
+        s = data["session"]
+        out.print(_session_table(data))
+        out.print(f"order: {', '.join(s['order'])}; total freezing {s['total_freeze_seconds']:g} s "
+                  f"({s['total_protocol_seconds']:g} s with thaws); {s['probe_insertions']} insertions of "
+                  f"{s['probe']} (at most {s['most_probes_at_once']} at once), "
+                  f"{s['gas_g']:g} g of {s['gas']}; "
+                  f"expected targets blocked {s['expected_targets_blocked']:g}")
+        for t in data["plans"]:
+            out.print(f"{t['name']}: {t['why']}")
+        n = sum(len(t["candidates"]) for t in data["plans"])
+        out.print(f"{n} candidates in {data['wall_time_s']:.0f} s")
+    else:
+        if data["status"] == "plan":
+            out.print(_plan_table(data))
+            out.print("why: " + data["why"])
+        out.print(f"{len(data['candidates'])} candidates in {data['wall_time_s']:.0f} s")
     _print_warnings(out, ran)
 
 
@@ -478,8 +528,9 @@ def plan(
         help="simulate the candidates on this dask cluster (tcp://HOST:PORT or a scheduler file) instead of "
              "this machine's cores: the same plan")] = None,
 ) -> None:
-    """Choose the probe placement and freeze protocol: the least freezing that blocks the target
-    with the required probability under placement error, safely. Exit 1 when no safe plan exists."""
+    """Choose the probe placements and freeze protocols of a session: for each target the least
+    freezing that blocks it with the required probability under placement error, safely (one
+    probe, or two). Exit 1 when a target has no safe plan."""
     from cryoplan import service
 
     if (file is None) == (not example):

@@ -159,19 +159,38 @@ class ProtocolConfig(_Section):
     phases: Annotated[list[PhaseConfig], Field(min_length=1, max_length=1000)]
 
 
+Corner = Annotated[list[Annotated[float, Field(ge=-1000, le=1000)]], Field(min_length=3, max_length=3)]
+
+
 class GridConfig(_Section):
-    geometry: Literal["radial", "axisymmetric"] = "axisymmetric"
+    geometry: Literal["radial", "axisymmetric", "3d"] = "axisymmetric"
     spacing_mm: Annotated[float, Field(ge=1e-3, le=10)] = 0.25  # a micron at least
     extent_mm: Annotated[float, Field(gt=0, le=1000)] = 20.0
     growth: Annotated[float, Field(ge=1.0, le=1.5)] = 1.0
     uniform_extent_mm: upto(1000) | None = None
     outer_boundary: Literal["initial-temperature", "insulated"] = "initial-temperature"
+    # 3d: an explicit box (mm) instead of extent_mm beyond the probes
+    box_min_mm: Corner | None = None
+    box_max_mm: Corner | None = None
 
     @model_validator(mode="after")
     def _uniform_within_extent(self) -> GridConfig:
         if self.uniform_extent_mm is not None and self.uniform_extent_mm > self.extent_mm:
             raise InputError("uniform_extent_mm", self.uniform_extent_mm,
                              f"at most extent_mm ({self.extent_mm:g})")
+        if self.geometry == "3d":
+            if self.growth != 1.0 or self.uniform_extent_mm is not None:
+                raise InputError("growth" if self.growth != 1.0 else "uniform_extent_mm",
+                                 self.growth if self.growth != 1.0 else self.uniform_extent_mm,
+                                 "none with geometry = \"3d\" (its voxels are uniform)")
+            if (self.box_min_mm is None) != (self.box_max_mm is None):
+                raise InputError("box_max_mm" if self.box_max_mm is None else "box_min_mm", MISSING,
+                                 "both box_min_mm and box_max_mm, or neither (extent_mm beyond the probes)")
+            lo, hi = self.box_min_mm, self.box_max_mm
+            if lo is not None and hi is not None and not all(a < b for a, b in zip(lo, hi, strict=True)):
+                raise InputError("box_max_mm", hi, f"above box_min_mm ({lo}) on every axis")
+        elif self.box_min_mm is not None or self.box_max_mm is not None:
+            raise InputError("box_min_mm", self.box_min_mm or self.box_max_mm, 'only with geometry = "3d"')
         return self
 
 
@@ -197,6 +216,8 @@ class OutputConfig(_Section):
 
 
 Point = Annotated[list[Annotated[float, Field(ge=-1000, le=1000)]], Field(min_length=3, max_length=3)]
+#: Most probes in one 3D run.
+MAX_PROBES = 8
 
 
 class NerveConfig(_Section):
@@ -219,6 +240,36 @@ class NerveConfig(_Section):
             missing = "orientation" if self.distance_mm is not None else "distance_mm"
             raise InputError(missing, MISSING, "a path: points_mm, or distance_mm with orientation")
         return self
+
+
+class ProbeEntryConfig(ProbeConfig):
+    """One [[probe]] of a 3D procedure: a probe as [probe], where it stands and points, and its
+    own console ([probe.cryogen]) and protocol ([probe.protocol]) if it does not share them."""
+
+    name: Name | None = None
+    tip_mm: Point = [0.0, 0.0, 0.0]
+    direction: Point | None = None  # from the tip towards the hub
+    tilt_deg: Annotated[float, Field(ge=0, le=180)] | None = None  # from +z
+    azimuth_deg: Annotated[float, Field(ge=-360, le=360)] | None = None  # about z, from +x
+    cryogen: CryogenConfig | None = None
+    protocol: ProtocolConfig | None = None
+
+    @model_validator(mode="after")
+    def _one_direction(self) -> ProbeEntryConfig:
+        if self.direction is not None and (self.tilt_deg is not None or self.azimuth_deg is not None):
+            raise InputError("direction", self.direction,
+                             "either direction or tilt_deg / azimuth_deg, not both")
+        if self.direction is not None and not any(self.direction):
+            raise InputError("direction", self.direction, "a non-zero vector (from the tip towards the hub)")
+        return self
+
+
+class ProcedureAnatomyConfig(_Section):
+    """A 3D run's heterogeneous tissue: a schematic anatomy template at a level (its labels:
+    bone, fat, muscle, skin, nerves; its frame: docs/planning.md, "Anatomy")."""
+
+    template: Literal["lumbar-medial-branch", "sacral-lateral-branch"]
+    level: Annotated[str, Field(min_length=1, max_length=8)] | None = None
 
 
 class InjuryConfig(_Section):
@@ -371,13 +422,50 @@ class ProcedureConfig(_Section):
     injury: InjuryConfig = InjuryConfig()
     patient: PatientConfig = PatientConfig()
     outcome: OutcomeConfig = OutcomeConfig()
+    # [[probe]] entries (a 3D run's probes; ``parse`` moves a list under "probe" here)
+    probes: Annotated[list[ProbeEntryConfig], Field(max_length=MAX_PROBES)] = []
+    anatomy: ProcedureAnatomyConfig | None = None
 
     @model_validator(mode="after")
     def _across_sections(self) -> ProcedureConfig:
-        check_probe(self.probe, self.cryogen, needs_length=self.grid.geometry != "radial")
+        if self.probes and self.grid.geometry != "3d":
+            raise InputError("grid.geometry", self.grid.geometry,
+                             '"3d" for [[probe]] entries (radial and axisymmetric runs have one [probe])')
+        for k, entry in enumerate(self.probes):
+            try:
+                check_probe(entry, entry.cryogen or self.cryogen)
+                check_grid(self.grid, entry)
+            except InputError as err:
+                field = err.field.removeprefix("probe.")
+                raise InputError(f"probe[{k}].{field}", err.value, err.allowed) from None
+        if self.anatomy is not None:
+            if self.grid.geometry != "3d":
+                raise InputError("grid.geometry", self.grid.geometry, '"3d" for an [anatomy] template')
+            if self.grid.box_min_mm is not None:
+                raise InputError("grid.box_min_mm", self.grid.box_min_mm, "no box with an [anatomy] template "
+                                 "(its box is the template's)")
+            from cryoplan.anatomy.labels import anatomy_data
+
+            levels = anatomy_data()["sacral" if "sacral" in self.anatomy.template else "lumbar"]["levels"]
+            if self.anatomy.level is not None and self.anatomy.level not in levels:
+                raise InputError("anatomy.level", self.anatomy.level, "one of " + ", ".join(levels))
+        if self.grid.geometry == "3d":
+            for key in ("points_mm", "snapshot_times_s"):
+                if getattr(self.output, key) is not None:
+                    raise InputError(f"output.{key}", getattr(self.output, key),
+                                     'none with geometry = "3d" (radial and axisymmetric runs only)')
+        if not self.probes:
+            check_probe(self.probe, self.cryogen, needs_length=self.grid.geometry != "radial")
+            check_grid(self.grid, self.probe)
         check_tissue(self.tissue)
-        check_grid(self.grid, self.probe)
         return self
+
+    def probe_entries(self) -> list[ProbeEntryConfig]:
+        """The run's probes: the [[probe]] entries, or the one [probe] (at the origin, pointing +z:
+        the axisymmetric runs' axis)."""
+        if self.probes:
+            return list(self.probes)
+        return [ProbeEntryConfig(**self.probe.model_dump(exclude_none=True))]
 
 
 # -- errors ---------------------------------------------------------------------------------------
@@ -414,6 +502,8 @@ _TAG = re.compile(r"^[a-z][a-z-]*\[.*\]$")  # e.g. "function-after[_plain_text()
 
 def _field_name(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
+    if loc and loc[0] == "probes":  # the file's [[probe]] entries
+        loc = ("probe", *loc[1:])
     for item in loc:
         if isinstance(item, int) and parts:
             parts[-1] = f"{parts[-1]}[{item}]"
@@ -568,7 +658,13 @@ def validate(model: type[BaseModel], data: Any, top: str) -> Any:
 
 
 def parse(data: dict[str, Any]) -> ProcedureConfig:
-    """Validate a procedure given as a dict (what a TOML file holds)."""
+    """Validate a procedure given as a dict (what a TOML file holds): [[probe]] entries (a list
+    under "probe") are the 3D run's ``probes``."""
+    if isinstance(data, dict) and isinstance(data.get("probe"), list):
+        if not data["probe"]:
+            raise InputError("probe", [], "one or more [[probe]] entries (or one [probe] section)")
+        data = {**{k: v for k, v in data.items() if k not in ("probe", "probes")},
+                "probes": data["probe"]}
     return validate(ProcedureConfig, data, "procedure")
 
 

@@ -8,10 +8,11 @@ tissue and thresholds for the same keys. Degrees Celsius become kelvin here, onc
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from cryoplan.anatomy.labels import LabelVolume
 from cryoplan.config import (
     CryogenConfig,
     GridConfig,
@@ -22,6 +23,8 @@ from cryoplan.config import (
     PhaseConfig,
     ProbeConfig,
     ProbeDesignKeys,
+    ProbeEntryConfig,
+    ProcedureAnatomyConfig,
     TissueConfig,
     probe_active_length_mm,
     probe_diameter_mm,
@@ -30,6 +33,7 @@ from cryoplan.cryogen.catalog import CatalogProbe, cannula, design_keys, outer_d
 from cryoplan.cryogen.design import ProbeDesign, families, family_design, family_for_gas
 from cryoplan.cryogen.operation import OperatingPoint, operate
 from cryoplan.cryogen.thermo import CryogenSupply
+from cryoplan.errors import InputError
 from cryoplan.injury.cell import CellModel, cell_model, default_cell
 from cryoplan.injury.nerve import Nerve, straight_nerve
 from cryoplan.injury.sampling import to_grid_coordinates
@@ -42,7 +46,9 @@ from cryoplan.injury.thresholds import (
 from cryoplan.outcome.relief import Patient, ReliefModel, default_model
 from cryoplan.protocol import Phase, Protocol
 from cryoplan.thermal.grid import Grid, axisymmetric_grid, radial_grid
+from cryoplan.thermal.placement import PlacedProbe
 from cryoplan.thermal.probe import ProbeModel
+from cryoplan.thermal.voxels import VoxelGrid
 from cryoplan.tissue.library import blood_heat_capacity, get_tissue, is_bench_medium
 from cryoplan.tissue.properties import Tissue
 from cryoplan.units import BAR_PA, c_to_k
@@ -199,18 +205,22 @@ def nerves(ncs: list[NerveConfig], grid: Grid) -> tuple[Nerve, ...]:
     out = []
     for k, nc in enumerate(ncs):
         where = f"nerve[{k}]"
-        diameter = nc.diameter_mm * 1e-3 if nc.diameter_mm else default_nerve_diameter_m()
-        end_organ = None if nc.end_organ_mm is None else nc.end_organ_mm * 1e-3
-        if nc.points_mm is not None:
-            nerve = Nerve(nc.name, diameter, np.array(nc.points_mm) * 1e-3, end_organ)
-        else:
-            assert nc.distance_mm is not None and nc.orientation is not None
-            nerve = straight_nerve(nc.name, diameter, nc.distance_mm * 1e-3, nc.orientation,
-                                   nc.offset_along_axis_mm * 1e-3, nc.length_mm * 1e-3, end_organ)
-        _, pts = nerve.cross_sections(min(grid.min_spacing, diameter / 2))
+        nerve = _nerve(nc)
+        _, pts = nerve.cross_sections(min(grid.min_spacing, nerve.diameter / 2))
         to_grid_coordinates(grid, pts, f"{where} ({nc.name})")  # inside the probe or the domain: error now
         out.append(nerve)
     return tuple(out)
+
+
+def _nerve(nc: NerveConfig) -> Nerve:
+    """A [[nerve]] entry's path: its points, or a straight nerve about the probe's axis."""
+    diameter = nc.diameter_mm * 1e-3 if nc.diameter_mm else default_nerve_diameter_m()
+    end_organ = None if nc.end_organ_mm is None else nc.end_organ_mm * 1e-3
+    if nc.points_mm is not None:
+        return Nerve(nc.name, diameter, np.array(nc.points_mm) * 1e-3, end_organ)
+    assert nc.distance_mm is not None and nc.orientation is not None
+    return straight_nerve(nc.name, diameter, nc.distance_mm * 1e-3, nc.orientation,
+                          nc.offset_along_axis_mm * 1e-3, nc.length_mm * 1e-3, end_organ)
 
 
 def injury(ic: InjuryConfig) -> InjuryThresholds:
@@ -251,3 +261,93 @@ def relief_model(oc: OutcomeConfig) -> ReliefModel:
     return replace(model, default_distance_m=oc.regrowth_distance_mm * 1e-3)
 
 
+
+
+# -- 3D runs -------------------------------------------------------------------------------------
+
+
+def direction(entry: ProbeEntryConfig) -> np.ndarray:
+    """A [[probe]]'s unit vector from its tip towards its hub: ``direction``, or ``tilt_deg``
+    from +z turned ``azimuth_deg`` about z from +x, or +z (the axisymmetric runs' axis).
+
+    >>> np.round(direction(ProbeEntryConfig(tilt_deg=90.0, azimuth_deg=90.0)), 12).tolist()
+    [0.0, 1.0, 0.0]
+    """
+    if entry.direction is not None:
+        d = np.array(entry.direction, float)
+        return d / np.linalg.norm(d)
+    tilt, azimuth = math.radians(entry.tilt_deg or 0.0), math.radians(entry.azimuth_deg or 0.0)
+    return np.array([math.sin(tilt) * math.cos(azimuth), math.sin(tilt) * math.sin(azimuth), math.cos(tilt)])
+
+
+@dataclass(frozen=True)
+class Probe3D:
+    """One probe of a 3D run: placed in the box, its own protocol (None: the shared one), its
+    operating point, catalog entry and cannula bore (m)."""
+
+    placed: PlacedProbe  # named as the file's key: probe, or probe[k]
+    name: str  # the entry's name (default: the key)
+    protocol: Protocol | None
+    operating: OperatingPoint | None
+    catalog: CatalogProbe | None
+    bore: float | None
+
+
+def probes3d(entries: list[ProbeEntryConfig], cc: CryogenConfig) -> tuple[Probe3D, ...]:
+    """The [[probe]] entries (or the one [probe]) as placed probes, each with its own console
+    (``[probe.cryogen]``, else [cryogen]) and protocol (``[probe.protocol]``, else the shared)."""
+    out = []
+    for k, e in enumerate(entries):
+        model, op, cat, bore = probe(e, e.cryogen or cc, "3d")
+        key = "probe" if len(entries) == 1 else f"probe[{k}]"
+        own = None if e.protocol is None else protocol(e.protocol.phases)
+        placed = PlacedProbe.at(model, np.array(e.tip_mm) * 1e-3, direction(e), key)
+        out.append(Probe3D(placed, e.name or key, own, op, cat, bore))
+    return tuple(out)
+
+
+def voxel_grid(gc: GridConfig, tc: TissueConfig, probes: tuple[Probe3D, ...]) -> VoxelGrid:
+    """The 3D box of uniform ``spacing_mm`` voxels of one tissue: ``box_min_mm`` to
+    ``box_max_mm``, or ``extent_mm`` beyond every probe's active part (tip to the end of its
+    active length) on every side, as the axisymmetric grid reaches ``extent_mm`` beyond its
+    probe. ``outer_boundary`` holds the sides at the initial temperature (far field) or insulates
+    them."""
+    h = gc.spacing_mm * 1e-3
+    if gc.box_min_mm is not None and gc.box_max_mm is not None:
+        lo, hi = np.array(gc.box_min_mm) * 1e-3, np.array(gc.box_max_mm) * 1e-3
+    else:
+        placed = [p.placed for p in probes]
+        ends = np.array([q for p in placed for q in (p.tip, p.tip + p.model.active_length * p.axis)])
+        lo, hi = ends.min(axis=0) - gc.extent_mm * 1e-3, ends.max(axis=0) + gc.extent_mm * 1e-3
+    shape = tuple(int(max(3, round(float(n)))) for n in (hi - lo) / h)
+    side = "far-field" if gc.outer_boundary == "initial-temperature" else "insulated"
+    return VoxelGrid.uniform(shape, h, (tissue(tc),), centre=tuple((lo + hi) / 2), sides=(side,) * 6)
+
+
+def anatomy_volume(ac: ProcedureAnatomyConfig, gc: GridConfig) -> tuple[LabelVolume, tuple[Nerve, ...]]:
+    """A 3D run's box from an anatomy template at ``grid.spacing_mm``: its label volume (tissues
+    bone, fat, muscle, skin, nerve; skin convection on +z) and its target nerves."""
+    from cryoplan.anatomy.templates import template
+
+    level = ac.level or ("S1" if "sacral" in ac.template else "L4")
+    a = template(ac.template, level, gc.spacing_mm)
+    return a.volume, a.targets
+
+
+def nerves3d(ncs: list[NerveConfig], grid: VoxelGrid, probes: tuple[Probe3D, ...]) -> tuple[Nerve, ...]:
+    """The [[nerve]] entries in the 3D box's frame (as ``nerves``), each checked to lie in the box
+    and outside every probe."""
+    out = []
+    lo, hi = (np.round(x * 1e3, 2).tolist() for x in (grid.extent_min, grid.extent_max))
+    for k, nc in enumerate(ncs):
+        nerve = _nerve(nc)
+        pts = nerve.cross_sections(min(grid.min_spacing, nerve.diameter / 2))[1].reshape(-1, 3)
+        outside = ~grid.contains(pts)
+        if outside.any():
+            raise InputError(f"nerve[{k}].points_mm", np.round(pts[outside][0] * 1e3, 2).tolist(),
+                             f"a nerve inside the simulated box ({lo} to {hi} mm)")
+        for p in probes:
+            if p.placed.inside(pts).any():
+                raise InputError(f"nerve[{k}]", nc.name, f"a nerve outside the probe ({p.name})")
+        out.append(nerve)
+    return tuple(out)

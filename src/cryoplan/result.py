@@ -126,8 +126,13 @@ def to_json(result: Result) -> dict[str, Any]:
     }
 
 
-def _nerves_json(result: Result) -> list[dict[str, Any]]:
-    return [{
+def _nerves_json(result) -> list[dict[str, Any]]:
+    return [nerve_json(a, nerve) for a, nerve in zip(result.nerves, result.setup.nerves, strict=True)]
+
+
+def nerve_json(a, nerve) -> dict[str, Any]:
+    """One nerve's assessment (``NerveAssessment``) along its path (``Nerve``)."""
+    return {
         "name": a.name,
         "sunderland_grade": a.sunderland_grade,
         "grade_name": GRADE_NAMES[a.sunderland_grade],
@@ -149,7 +154,7 @@ def _nerves_json(result: Result) -> list[dict[str, Any]]:
             "cross_section_grade": a.section_grade.tolist(),
             "max_grade": a.max_grade.tolist(),
         },
-    } for a, nerve in zip(result.nerves, result.setup.nerves, strict=True)]
+    }
 
 
 def _path_rz_mm(points: np.ndarray, samples: int = 41) -> list[list[float]]:
@@ -222,7 +227,7 @@ def relief_json(dist: ReliefDistribution) -> dict[str, Any]:
             "patient_factors": list(dist.applied) or ["none (the reference patient)"]}
 
 
-def _outcome_json(result: Result) -> dict[str, Any] | None:
+def _outcome_json(result) -> dict[str, Any] | None:
     o = result.outcome
     if o is None:
         return None
@@ -250,3 +255,142 @@ def final_history_summary(result: Result) -> dict[str, Any]:
     tmin = np.where(h.tissue, h.min_temperature, np.inf)
     return {"min_temperature_c": round(float(tmin.min()) - 273.15, 3),
             "max_freeze_cycles": int(h.freeze_cycles.max())}
+
+
+AXES = "xyz"
+
+
+def slices_json(labels: np.ndarray, origin: np.ndarray, spacing: np.ndarray, coldest_c: np.ndarray,
+                at: np.ndarray) -> list[dict[str, Any]]:
+    """The three axis-aligned planes of a voxel field through the point ``at`` (m): coldest
+    temperature (°C, None inside a probe) and labels, rows along the plane's second axis, columns
+    along its first (for maps in reports)."""
+    shape = np.array(labels.shape)
+    index = np.clip(np.rint((at - origin) / spacing).astype(int), 0, shape - 1)
+
+    def mm(x) -> list[float]:
+        return [round(float(v) * 1e3, 3) for v in x]
+
+    out = []
+    for normal in range(3):
+        a, b = [k for k in range(3) if k != normal]
+        take = [slice(None)] * 3
+        take[normal] = index[normal]
+        cold = coldest_c[tuple(take)].T  # rows: axis b, columns: axis a
+        out.append({
+            "normal": AXES[normal],
+            "at_mm": round(float(origin[normal] + index[normal] * spacing[normal]) * 1e3, 3),
+            "axes": [AXES[a], AXES[b]],
+            "u_mm": mm(origin[a] + np.arange(shape[a]) * spacing[a]),
+            "v_mm": mm(origin[b] + np.arange(shape[b]) * spacing[b]),
+            "min_temperature_c": [[None if not math.isfinite(x) else round(float(x), 1) for x in row]
+                                  for row in cold],
+            "labels": labels[tuple(take)].T.astype(int).tolist(),
+        })
+    return out
+
+
+def _exit_point(grid, tip: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """Where a needle's axis leaves the box (m)."""
+    lo, hi = grid.extent_min, grid.extent_max
+    with np.errstate(divide="ignore"):
+        s = np.where(axis > 0, (hi - tip) / axis, np.where(axis < 0, (lo - tip) / axis, np.inf))
+    return tip + max(float(s.min()), 0.0) * axis
+
+
+def to_json3d(result) -> dict[str, Any]:
+    """A 3D run's JSON (``procedure3d.Result3D``): per probe its placement, operation and ice ball
+    (radius and length from its own axis), the union's volume, the nerves, the outcome, and the
+    three planes through the probes (``map``)."""
+    from cryoplan.procedure3d import centre
+
+    s, th = result.setup, result.thermal
+    grid, times = s.grid, th.times
+    probes = []
+    for j, p in enumerate(s.probes):
+        placed, model = p.placed, p.placed.model
+        protocol = p.protocol or s.protocol
+        freeze_s = sum(ph.seconds for ph in protocol.phases if ph.kind == "freeze")
+        probes.append({
+            "name": p.name,
+            "tip_mm": [round(float(x) * 1e3, 3) for x in placed.tip],
+            "direction_tip_to_hub": [round(float(x), 5) for x in placed.axis],
+            "diameter_mm": sig(model.diameter * 1e3),
+            "active_length_mm": sig(model.active_length * 1e3),
+            "boundary": model.boundary,
+            "catalog": p.catalog.name if p.catalog else None,
+            "cannula_bore_mm": None if p.bore is None else round(p.bore * 1e3, 3),
+            "cryogen": None if p.operating is None else operating_json(p.operating),
+            "protocol": [{"kind": ph.kind, "seconds": ph.seconds} for ph in protocol.phases],
+            "own_protocol": p.protocol is not None,
+            "times_s": _clean(times),
+            "phase": th.phase,
+            "tip_temperature_c": _clean(th.tip_temperature[:, j] - 273.15),
+            "gas_temperature_c": _clean(th.gas_temperature[:, j] - 273.15),
+            "cooling_power_w": _clean(th.cooling_power[:, j]),
+            "gas_used_g": None if p.operating is None else round(model.mass_flow * freeze_s * 1e3, 2),
+            "isotherms": {isotherm_key(k_to_c(t)): {"radius_mm": _clean(series.radius[:, j] * 1e3),
+                                                    "length_mm": _clean(series.length[:, j] * 1e3)}
+                          for t, series in th.isotherms.items()},
+        })
+    iso = {
+        isotherm_key(k_to_c(t)): {
+            "radius_mm": _clean(series.radius[:, 0] * 1e3),  # the first probe's, as in 2D
+            "length_mm": _clean(series.length[:, 0] * 1e3),
+            "volume_ml": _clean(series.volume * 1e6),  # the union of every probe's ice
+            "per_probe": [{"radius_mm": _clean(series.radius[:, j] * 1e3),
+                           "length_mm": _clean(series.length[:, j] * 1e3)} for j in range(len(s.probes))],
+        }
+        for t, series in th.isotherms.items()
+    }
+    h = th.history
+    coldest = np.where(h.tissue, h.min_temperature - 273.15, np.nan)
+    at = centre(s)
+    exits = [_exit_point(grid, p.placed.tip, p.placed.axis) for p in s.probes]
+    needles = [{"tip_mm": q["tip_mm"], "entry_mm": [round(float(x) * 1e3, 3) for x in e]}
+               for q, e in zip(probes, exits, strict=True)]
+    tissue = grid.materials[0]
+    labels, structures = grid.material, {}
+    if s.volume is not None:  # an anatomy's labels, outlined in the report's planes
+        labels = s.volume.labels
+        structures = {str(k): {"name": st.name, "tissue": st.tissue, "role": st.role,
+                               "limit_c": None if st.limit_k is None else round(k_to_c(st.limit_k), 2)}
+                      for k, st in sorted(s.volume.structures.items())}
+    return {
+        "cryoplan_version": __version__,
+        "kind": "simulation",
+        "geometry": "3d",
+        "probe": probes[0],
+        "probes": probes,
+        "cryogen": probes[0]["cryogen"],
+        "tissue": {"type": tissue.name, "k_unfrozen_w_per_m_k": sig(tissue.k_unfrozen),
+                   "k_frozen_w_per_m_k": sig(tissue.k_frozen), "perfusion_per_s": sig(tissue.perfusion_per_s),
+                   "t_liquidus_c": round(k_to_c(tissue.t_liquidus), 3), "sources": tissue.sources},
+        "protocol": [{"kind": ph.kind, "seconds": ph.seconds,
+                      "temperature_c": (None if ph.temperature_k is None
+                                        else round(k_to_c(ph.temperature_k), 3))}
+                     for ph in s.protocol.phases],
+        "iceball": {"times_s": _clean(times), "tip_temperature_c": _clean(th.tip_temperature[:, 0] - 273.15),
+                    "isotherms": iso},
+        "nerves": [nerve_json(a, n) for a, n in zip(result.nerves, s.nerves, strict=True)],
+        "structures": structures,
+        "outcome": _outcome_json(result),
+        "map": {
+            "slices": slices_json(labels, grid.origin, grid.spacing, coldest, at),
+            "tip_mm": needles[0]["tip_mm"],
+            "entry_mm": needles[0]["entry_mm"],
+            "needles": needles,
+        },
+        "solver": {
+            "cells": int(grid.n_cells),  # voxels
+            "shape": list(grid.shape),
+            "box_mm": [[round(float(x) * 1e3, 3) for x in grid.extent_min],
+                       [round(float(x) * 1e3, 3) for x in grid.extent_max]],
+            "spacing_mm": round(float(grid.spacing[0]) * 1e3, 5),
+            "time_step_s": sig(th.time_step),
+            "stages": th.stages,
+            "energy_j": {k: sig(v, 7) for k, v in th.energy.items()},
+            "energy_balance_error": sig(th.energy_balance_error, 2),
+            "wall_time_s": round(result.wall_time_s, 3),
+        },
+    }

@@ -112,7 +112,11 @@ def prepare(kind: Kind, data: dict[str, Any], *, base: str | Path = ".", upload:
     budget.check(estimate, limits, allow_large and not upload)
     from cryoplan import resolve
 
-    if kind == "simulation":
+    if kind == "simulation" and cfg.grid.geometry == "3d":
+        from cryoplan.procedure3d import setup
+
+        setup(cfg, steady=False)  # probes in the box and off bone, nerves in the box and off the probes
+    elif kind == "simulation":
         resolve.nerves(cfg.nerve, resolve.grid(cfg.grid, cfg.probe))  # in the domain, not in the probe
     if cfg.outcome.registry is not None:
         resolve.relief_model(cfg.outcome)  # a registry that cannot be read is named now, not after the run
@@ -195,6 +199,12 @@ def run(job: Job, progress: Reporter | None = None, executor=None) -> Ran:
         if progress is not None:
             progress(Progress("simulating", round(now, 3), total, "s simulated", now / total))
 
+    if job.config.grid.geometry == "3d":
+        from cryoplan.procedure3d import run as simulate_3d
+        from cryoplan.result import to_json3d
+
+        result3d = simulate_3d(job.config, tick)
+        return Ran("simulation", _finish(to_json3d(result3d), checks.simulation3d(result3d), job), result3d)
     result = simulate_procedure(job.config, tick)
     return Ran("simulation", _finish(to_json(result), checks.simulation(result), job), result)
 
@@ -227,7 +237,7 @@ def write(ran: Ran, outputs: Outputs, title: str | None = None) -> list[Path]:
             write_report(ran.data, outputs.report, title, write=out.stage)
         if outputs.json is not None:
             out.stage_json(outputs.json, ran.data)
-        if outputs.plot is not None and ran.kind == "simulation":
+        if outputs.plot is not None and ran.kind == "simulation" and ran.data.get("geometry") != "3d":
             from cryoplan.report.plot import plot
 
             plot(ran.native, outputs.plot, write=out.stage)

@@ -40,6 +40,10 @@ CODES = {
     "probe-no-liquid": "the cryogen expands to dry gas: the probe cools only as cold gas (argon without a "
                        "recuperator)",
     "tissue-not-at-rest": "a perfused tissue started away from its arterial temperature drifts towards it",
+    "screening-error": "the planner's screening (a simulated ice ball moved to another placement) was more "
+                       "than 0.05 off the 3D solver's block probability on a candidate",
+    "needle-path-unchecked": "part of the chosen needle's path lies outside the label volume and was not "
+                             "checked against bone",
 }
 
 

@@ -70,3 +70,16 @@ def write_vti(
         "</ImageData>\n</VTKFile>\n"
     )
     write(path, lambda p: p.write_text(text, encoding="ascii"))
+
+
+def write_vtm(path: str | Path, blocks: list[tuple[str, Path]], write=write_atomic) -> Path:
+    """A VTK multiblock file naming image data files (relative to it), so ParaView opens a
+    whole session at once."""
+    from xml.sax.saxutils import quoteattr
+
+    rows = "\n".join(f'<DataSet index="{k}" name={quoteattr(name)} file={quoteattr(str(file))}/>'
+                     for k, (name, file) in enumerate(blocks))
+    text = ('<?xml version="1.0"?>\n<VTKFile type="vtkMultiBlockDataSet" version="1.0">\n'
+            f"<vtkMultiBlockDataSet>\n{rows}\n</vtkMultiBlockDataSet>\n</VTKFile>\n")
+    write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    return Path(path)

@@ -9,12 +9,19 @@ on bone and the skin is the box's +z side (convection to room air). Units are me
   process (SAP), to the mamillo-accessory ligament (Bogduk, Wilson & Tynan 1982); the dorsal ramus
   joins it from its bifurcation above the TP (Shuang et al. 2015 per level). Protected: the spinal
   nerve in front of the TP, the dural sac medial to the SAP, and the skin, at the measured depth
-  of each level (Yoon et al. 2021: 45-59 mm from L1 to L5).
+  of each level (Yoon et al. 2021: 45-59 mm from L1 to L5). At L5 the target is the L5 dorsal
+  ramus itself, in the groove between the sacral ala and the S1 SAP (Bogduk et al. 1982): the
+  ala stands in for the TP. The needle approaches along the level's measured angles (Tran,
+  Campisi, Agur & Loh 2023), and the processes of the levels above and below stand where the
+  whole needle, from the skin to the tip, must miss them.
 * ``sacral_lateral_branch(level)``: a lateral branch leaving a posterior sacral foramen and running
   laterally on the dorsal sacral surface. Protected: the ventral ramus in front of the sacrum, and
   the skin.
 
-These are schematic (boxes, not patient bone): use a NIfTI label volume for a patient.
+These are schematic (boxes, not patient bone): use a NIfTI label volume for a patient. The
+shapes are kept (``Body``) so the labels are known beyond the box too: the whole needle path is
+checked against bone (``Anatomy.bone_on_path``), and a tilted probe is seated on bone so that no
+part of it enters bone (``Anatomy.seated``).
 
 >>> a = lumbar_medial_branch("L4", spacing_mm=1.0)
 >>> a.volume.shape, sorted(s.name for s in a.volume.with_role("protected"))
@@ -24,6 +31,7 @@ These are schematic (boxes, not patient bone): use a NIfTI label volume for a pa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -41,9 +49,59 @@ DEPTH_IN_FRONT_MM = 16.0
 CLEARANCE_MM = 0.2
 
 
+#: Bone of a NIfTI volume's label table is any structure whose tissue is a bone.
+def _is_bone(tissue: str) -> bool:
+    return "bone" in tissue
+
+
+@dataclass(frozen=True)
+class Body:
+    """A template's labels as the shapes that painted them (mm, in painting order: the last
+    shape holding a point gives its label, else muscle), so they are known at any point, inside
+    the label volume or beyond it."""
+
+    shapes: tuple[tuple, ...]  # ("box", label, lo, hi) or ("tube", label, points, radius)
+
+    def labels_at(self, points_m: np.ndarray) -> np.ndarray:
+        p = np.asarray(points_m, float) * 1e3
+        out = np.full(p.shape[:-1], MUSCLE, dtype=np.int64)
+        for kind, label, a, b in self.shapes:
+            if kind == "box":
+                inside = np.all((p >= np.asarray(a)) & (p <= np.asarray(b)), axis=-1)
+            else:
+                inside = _tube_distance(p, np.asarray(a, float)) <= b
+            out[inside] = label
+        return out
+
+
+def _tube_distance(p: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Distance (mm) from points ``p`` (..., 3) to the polyline ``pts``."""
+    best = np.full(p.shape[:-1], np.inf)
+    for a, b in zip(pts[:-1], pts[1:], strict=True):
+        ab = b - a
+        s = np.clip(((p - a) @ ab) / (ab @ ab), 0.0, 1.0)
+        best = np.minimum(best, np.linalg.norm(p - (a + s[..., None] * ab), axis=-1))
+    return best
+
+
+def _normal_pair(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    helper = np.array([0.0, 1.0, 0.0]) if abs(axis[1]) < 0.9 else np.array([1.0, 0.0, 0.0])
+    u = np.cross(helper, axis)
+    u /= np.linalg.norm(u)
+    return u, np.cross(axis, u)
+
+
+#: Longest retraction (m) that seats a tilted probe on bone; a tip needing more is refused.
+MAX_SEAT_M = 4e-3
+#: Step (m) of the retraction and of the samples along the needle.
+SEAT_STEP_M = 0.05e-3
+PATH_STEP_M = 0.25e-3
+
+
 @dataclass(frozen=True)
 class Anatomy:
-    """A target region: labels, the target nerve(s), candidate tips and the approach cone."""
+    """A target region: labels, the target nerve(s), candidate tips and the approach cone; for a
+    template also its shapes (``body``: the labels beyond the box) and its skin plane."""
 
     name: str
     volume: LabelVolume
@@ -52,15 +110,92 @@ class Anatomy:
     outward: np.ndarray  # unit vector from the nerve towards where the probe goes
     approach_axis: np.ndarray  # unit vector, tip towards the hub
     cone_deg: float
+    body: Body | None = None
+    skin_z: float | None = None  # m: the skin plane of a template (the needle enters there)
+    pairs: tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], ...] = ()  # (beside, outward) x 2
 
     def tips(self, probe_radius: float, gaps: tuple[float, ...] = (0.0,)) -> np.ndarray:
         """Candidate tip positions (n, 3): the probe's wall ``gap`` (m) beyond ``beside``."""
         out = [b + (probe_radius + g) * self.outward for g in gaps for b in self.beside]
         return np.unique(np.round(np.array(out), 12), axis=0)
 
+    def pair_tips(self, probe_radius: float, gap: float = 0.0) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Tips of two probes bracketing the nerve (or in tandem along it), each ``gap`` from it."""
+        return [(b1 + (probe_radius + gap) * o1, b2 + (probe_radius + gap) * o2)
+                for b1, o1, b2, o2 in self.pairs]
+
+    @cached_property
+    def _bone(self) -> np.ndarray:
+        """Centres (n, 3) m of the volume's bone voxels."""
+        vol = self.volume
+        labels = [k for k, st in vol.structures.items() if _is_bone(st.tissue)]
+        return vol.origin + np.argwhere(np.isin(vol.labels, labels)) * vol.spacing
+
+    def _box(self) -> tuple[np.ndarray, np.ndarray]:
+        vol = self.volume
+        return vol.origin - vol.spacing / 2, vol.origin + (np.array(vol.shape) - 0.5) * vol.spacing
+
+    def _bone_in_probe(self, tip: np.ndarray, axis: np.ndarray, radius: float, length: float) -> np.ndarray:
+        """Bone voxel centres inside the probe's solid over ``length`` (m) from its tip: where the
+        3D solver would put probe voxels in bone."""
+        w = self._bone - tip
+        s = w @ axis
+        r = np.linalg.norm(w - s[:, None] * axis, axis=1)
+        return self._bone[(s >= 0) & (s <= length) & (r <= radius)]
+
+    def path_length(self, tip: np.ndarray, axis: np.ndarray) -> float | None:
+        """Length (m) of the needle from the tip to the skin (None: it never reaches the skin; a
+        volume: to where the axis leaves it)."""
+        if self.skin_z is not None:
+            return None if axis[2] <= 1e-9 else max(float((self.skin_z - tip[2]) / axis[2]), 0.0)
+        lo, hi = self._box()
+        with np.errstate(divide="ignore"):
+            s = np.where(axis > 0, (hi - tip) / axis, np.where(axis < 0, (lo - tip) / axis, np.inf))
+        return float(max(s.min(), 0.0))
+
+    def bone_on_path(self, tip: np.ndarray, axis: np.ndarray, radius: float) -> np.ndarray | None:
+        """The bone nearest the tip that the whole needle, from its tip to the skin, meets (None:
+        it misses bone): inside the volume its bone voxels (as the 3D solver sees them), beyond
+        it a template's shapes, along the axis and eight lines of the probe's surface."""
+        length = self.path_length(tip, axis) or 0.0
+        hits = self._bone_in_probe(tip, axis, radius, length)
+        if hits.size:
+            return hits[np.argmin((hits - tip) @ axis)]
+        if self.body is None:
+            return None
+        u, v = _normal_pair(axis)
+        ring = [np.zeros(3)] + [radius * (np.cos(a) * u + np.sin(a) * v)
+                                for a in np.linspace(0, 2 * np.pi, 8, endpoint=False)]
+        s = np.arange(0.0, length + PATH_STEP_M, PATH_STEP_M)
+        pts = np.concatenate([tip + np.outer(s, axis) + r for r in ring])
+        lo, hi = self._box()
+        beyond = pts[~np.all((pts >= lo) & (pts <= hi), axis=1)]
+        bone = beyond[np.isin(self.body.labels_at(beyond), [BONE])]
+        return bone[np.argmin((bone - tip) @ axis)] if bone.size else None
+
+    def seated(self, tip: np.ndarray, axis: np.ndarray, radius: float) -> np.ndarray | None:
+        """The tip drawn back along the needle until the probe holds no bone voxel near its tip
+        (a tilted probe rests on bone by the rim of its tip face); None when more than
+        ``MAX_SEAT_M`` would be needed."""
+        for back in np.arange(0.0, MAX_SEAT_M + SEAT_STEP_M / 2, SEAT_STEP_M):
+            t = tip + back * axis
+            if not self._bone_in_probe(t, axis, radius, 2e-3).size:
+                return t
+        return None
+
+    def path_checked(self, tip: np.ndarray, axis: np.ndarray) -> bool:
+        """Whether the whole needle path is known (a template; a volume whose +z side is skin and
+        that the needle leaves through it)."""
+        if self.body is not None:
+            return True
+        vol = self.volume
+        length = self.path_length(tip, axis)
+        exit_z = tip[2] + (length or 0.0) * axis[2]
+        return vol.sides[5] == "skin" and abs(exit_z - self._box()[1][2]) < vol.spacing[2]
+
 
 class _Painter:
-    """Paints labels onto voxel centres given in mm."""
+    """Paints labels onto voxel centres given in mm, and keeps the shapes (``Body``)."""
 
     def __init__(self, lo: np.ndarray, hi: np.ndarray, spacing: float):
         n = np.round((hi - lo) / spacing).astype(int)
@@ -69,8 +204,10 @@ class _Painter:
         axes = [self.origin[a] + spacing * np.arange(n[a]) for a in range(3)]
         self.x, self.y, self.z = np.meshgrid(*axes, indexing="ij")
         self.labels = np.full(tuple(n), MUSCLE, dtype=np.int64)
+        self.shapes: list[tuple] = []
 
     def box(self, label: int, lo, hi) -> None:
+        self.shapes.append(("box", label, tuple(float(v) for v in lo), tuple(float(v) for v in hi)))
         m = (
             (self.x >= lo[0])
             & (self.x <= hi[0])
@@ -83,19 +220,18 @@ class _Painter:
 
     def tube(self, label: int, points, radius: float) -> None:
         """Voxels whose centre is within ``radius`` of a polyline."""
-        p = np.stack([self.x, self.y, self.z], axis=-1)
-        best = np.full(self.x.shape, np.inf)
         pts = np.asarray(points, float)
-        for a, b in zip(pts[:-1], pts[1:], strict=True):
-            ab = b - a
-            s = np.clip(((p - a) @ ab) / (ab @ ab), 0.0, 1.0)
-            best = np.minimum(best, np.linalg.norm(p - (a + s[..., None] * ab), axis=-1))
-        self.labels[best <= radius] = label
+        self.shapes.append(("tube", label, pts, float(radius)))
+        p = np.stack([self.x, self.y, self.z], axis=-1)
+        self.labels[_tube_distance(p, pts) <= radius] = label
 
     def volume(self, sides: tuple[str, ...]) -> LabelVolume:
         return LabelVolume(
             self.labels, np.full(3, self.spacing * 1e-3), self.origin * 1e-3, default_labels(), sides
         )
+
+    def body(self) -> Body:
+        return Body(tuple(self.shapes))
 
 
 SIDES = ("far-field", "far-field", "far-field", "far-field", "far-field", "skin")
@@ -148,20 +284,49 @@ def box_mm(name: str, level: str | None, spacing_mm: float) -> tuple[np.ndarray,
                 front=d["sacrum_thickness_mm"] + d["ventral_ramus_diameter_mm"] + 2.0)
 
 
+def approach(lateral_deg: float, caudal_deg: float) -> np.ndarray:
+    """The needle's direction (tip to hub, unit vector; x lateral, y cranial, z posterior) whose
+    hub lies ``lateral_deg`` lateral to the parasagittal plane in a posterior view and
+    ``caudal_deg`` caudal to the endplate in a lateral view (the angles of Tran et al. 2023).
+
+    >>> np.round(approach(0.0, 0.0), 3).tolist(), np.round(approach(45.0, 45.0), 3).tolist()
+    ([0.0, -0.0, 1.0], [0.577, -0.577, 0.577])
+    """
+    tb = np.tan(np.radians(caudal_deg))
+    d = np.array([np.tan(np.radians(lateral_deg)) * tb, -tb, 1.0])
+    return d / np.linalg.norm(d)
+
+
+def _lumbar_bones(p: _Painter, d: dict, dy: float, at_l5: bool) -> None:
+    """The transverse process (or at L5 the sacral ala), SAP, pedicle and lamina, ``dy`` mm
+    cranially of the treated level (0: that level)."""
+    tp_t, tp_h, sap_w = d["tp_thickness_mm"], d["tp_height_mm"], d["sap_width_mm"]
+    if at_l5:
+        p.box(BONE, (0, -d["ala_height_mm"] + dy, -d["ala_thickness_mm"]), (d["ala_length_mm"], dy, 0))
+    else:
+        p.box(BONE, (0, -tp_h + dy, -tp_t), (d["tp_length_mm"], dy, 0))
+    p.box(BONE, (-sap_w, -tp_h + dy, -tp_t - 10),
+          (0, d["sap_height_above_tp_mm"] + dy, d["sap_posterior_mm"]))
+    p.box(BONE, (-sap_w, -tp_h + dy, -99), (2, dy, -tp_t))
+    p.box(BONE, (-99, -tp_h - 4 + dy, -6), (-sap_w, d["sap_height_above_tp_mm"] + dy, 2))
+
+
 def lumbar_medial_branch(level: str = "L4", spacing_mm: float = 0.5) -> Anatomy:
-    """The medial branch at the SAP-TP junction of ``level`` (L1..L5)."""
+    """The medial branch at the SAP-TP junction of ``level`` (L1..L4), or the L5 dorsal ramus at
+    the junction of the sacral ala and the S1 SAP."""
     _check_spacing(spacing_mm)
     d = anatomy_data()["lumbar"]
     k = _level("lumbar", level)
+    at_l5 = level == "L5"
     depth = d["skin_to_target_mm"][k]
     p = _Painter(*box_mm("lumbar-medial-branch", level, spacing_mm), spacing_mm)
+    # the levels above and below (beyond the box: only the whole needle path meets them)
+    for dy in (-d["level_spacing_mm"], d["level_spacing_mm"]):
+        _lumbar_bones(p, d, dy, at_l5 and dy < 0)
     _layers(p, d, depth)
-    tp_t, tp_h, sap_w = d["tp_thickness_mm"], d["tp_height_mm"], d["sap_width_mm"]
-    # transverse process (posterior surface z = 0, superior border y = 0), SAP, pedicle, lamina
-    p.box(BONE, (0, -tp_h, -tp_t), (d["tp_length_mm"], 0, 0))
-    p.box(BONE, (-sap_w, -tp_h, -tp_t - 10), (0, d["sap_height_above_tp_mm"], d["sap_posterior_mm"]))
-    p.box(BONE, (-sap_w, -tp_h, -99), (2, 0, -tp_t))
-    p.box(BONE, (-99, -tp_h - 4, -6), (-sap_w, d["sap_height_above_tp_mm"], 2))
+    tp_t, tp_h = d["tp_thickness_mm"], d["tp_height_mm"]
+    # transverse process or ala (posterior surface z = 0, superior border y = 0), SAP, pedicle, lamina
+    _lumbar_bones(p, d, 0.0, at_l5)
     # dural sac medial to the pedicle
     sac = d["dural_sac_radius_mm"]
     p.tube(
@@ -172,28 +337,35 @@ def lumbar_medial_branch(level: str = "L4", spacing_mm: float = 0.5) -> Anatomy:
         ],
         sac,
     )
-    # spinal nerve in front of the TP, running caudally and laterally
+    # spinal nerve in front of the TP (ala), running caudally and laterally
     b = d["bifurcation_above_tp_mm"][k]
     r_root = d["spinal_nerve_diameter_mm"] / 2
-    front = -tp_t - d["spinal_nerve_anterior_mm"] / 2 - r_root
+    thick = d["ala_thickness_mm"] if at_l5 else tp_t
+    front = -thick - d["spinal_nerve_anterior_mm"] / 2 - r_root
     ramus = d["dorsal_ramus_length_mm"]
     p.tube(ROOT, [(-3, b + ramus + 3, front + 1), (10, -tp_h, front - 2)], r_root)
-    # the medial branch: from the bifurcation over the TP's superior border into the groove
+    # the medial branch (L5: the dorsal ramus): from above the TP's superior border into the groove
     r = default_nerve_diameter_m() * 1e3 / 2
     c = r + 0.05
     path = np.array([(1.2, b, -3.0), (0.8, 0.7, 0.2), (c, -1.0, c), (c, -d["groove_length_mm"], c)])
     p.tube(TARGET, path, r)
-    nerve = Nerve(f"{level} medial branch", 2 * r * 1e-3, path * 1e-3)
+    what = "dorsal ramus" if at_l5 else "medial branch"
+    nerve = Nerve(f"{level} {what}", 2 * r * 1e-3, path * 1e-3)
     beside = np.array([(c + r + CLEARANCE_MM, y, CLEARANCE_MM) for y in (-1.5, -4.0)]) * 1e-3
-    axis = np.asarray(d["approach_axis"], float)
+    lateral = np.array([1.0, 0.0, 0.0])
+    tandem = tuple((np.array([c + r + CLEARANCE_MM, y, CLEARANCE_MM]) * 1e-3, lateral)
+                   for y in d["tandem_tips_y_mm"])
     return Anatomy(
-        f"lumbar medial branch {level}",
+        f"lumbar {what} {level}",
         p.volume(SIDES),
         (nerve,),
         beside,
-        np.array([1.0, 0.0, 0.0]),
-        axis / np.linalg.norm(axis),
+        lateral,
+        approach(d["approach_lateral_deg"][k], d["approach_caudal_deg"][k]),
         float(d["approach_cone_deg"]),
+        p.body(),
+        depth * 1e-3,
+        ((tandem[0][0], tandem[0][1], tandem[1][0], tandem[1][1]),),
     )
 
 
@@ -221,9 +393,12 @@ def sacral_lateral_branch(level: str = "S1", spacing_mm: float = 0.5) -> Anatomy
     p.tube(TARGET, path, r)
     nerve = Nerve(f"{level} lateral branch", 2 * r * 1e-3, path * 1e-3)
     side = np.array([-out[1], out[0], 0.0])  # beside the branch, on the bone
-    beside = (
-        np.array([out * s + side * (c + r + CLEARANCE_MM) + (0, 0, CLEARANCE_MM) for s in (0.0, 4.0)]) * 1e-3
-    )
+
+    def at(s: float, sign: float) -> np.ndarray:
+        return (out * s + sign * side * (c + r + CLEARANCE_MM) + (0, 0, CLEARANCE_MM)) * 1e-3
+
+    beside = np.array([at(s, 1.0) for s in (0.0, 4.0)])
+    brackets = tuple((at(s, 1.0), side, at(s, -1.0), -side) for s in d["bracket_along_mm"])
     axis = np.asarray(d["approach_axis"], float)
     return Anatomy(
         f"sacral lateral branch {level}",
@@ -233,10 +408,45 @@ def sacral_lateral_branch(level: str = "S1", spacing_mm: float = 0.5) -> Anatomy
         side,
         axis / np.linalg.norm(axis),
         float(d["approach_cone_deg"]),
+        p.body(),
+        depth * 1e-3,
+        brackets,
     )
 
 
 TEMPLATES = {"lumbar-medial-branch": lumbar_medial_branch, "sacral-lateral-branch": sacral_lateral_branch}
+
+
+def template_of(level: str) -> str:
+    """The template of a level: L1-L5 the lumbar one (L5: the dorsal ramus), S1-S3 the sacral.
+
+    >>> template_of("L5"), template_of("S2")
+    ('lumbar-medial-branch', 'sacral-lateral-branch')
+    """
+    for name, section in (("lumbar-medial-branch", "lumbar"), ("sacral-lateral-branch", "sacral")):
+        if level in anatomy_data()[section]["levels"]:
+            return name
+    levels = [lv for sec in ("lumbar", "sacral") for lv in anatomy_data()[sec]["levels"]]
+    raise InputError("anatomy.levels", level, "one of " + ", ".join(levels))
+
+
+def session_frame(level: str, side: str | None) -> tuple[np.ndarray, bool]:
+    """Where a template's frame sits in a session's (x towards the patient's right, y cranial,
+    z posterior, the skin at z = 0, L1's target at y = 0): the shift (m) of its origin, and
+    whether its x axis is mirrored (the left side: the template's x is lateral).
+
+    >>> shift, mirrored = session_frame("L4", "left")
+    >>> np.round(shift * 1e3, 1).tolist(), mirrored
+    ([-18.0, -111.0, -57.0], True)
+    """
+    d = anatomy_data()
+    section = "sacral" if template_of(level).startswith("sacral") else "lumbar"
+    order = d["lumbar"]["levels"] + d["sacral"]["levels"]
+    depth = d[section]["skin_to_target_mm"]
+    depth = depth[d[section]["levels"].index(level)] if isinstance(depth, list) else depth
+    left = side == "left"
+    x = d[section]["midline_mm"] * (-1 if left else 1)
+    return np.array([x, -order.index(level) * d["lumbar"]["level_spacing_mm"], -depth]) * 1e-3, left
 
 
 def template(name: str, level: str, spacing_mm: float) -> Anatomy:

@@ -1,12 +1,20 @@
-"""One candidate plan (tip, direction, protocol) through the 3D solver, then Monte Carlo over the
-needle placement error.
+"""One candidate plan (one probe, or two bracketing the nerve; a protocol) through the 3D
+solver, then Monte Carlo over the needle placement error; or the same judged from another
+candidate's run (screening).
 
-The ice ball is computed once, at the nominal placement. A placement error moves the probe, and
-with it the ice ball, against the anatomy; the Monte Carlo moves the nerve and the protected
-structures by the opposite offset through that one field instead (a rigid shift). This neglects
-how the bone and tissue boundaries near the probe reshape the ice ball when it moves; the
-planner re-runs the chosen plan at displaced placements to report how large that is
-(``Plan.check``).
+A candidate is *simulated* when its own 3D run, from the steady state with its probes in place,
+gives its ice ball. Each probe then has its own placement error: sample k moves probe j by
+``offsets[j, k]`` (drawn independently per probe), and the Monte Carlo samples the run's coldest
+temperature where the anatomy lies in the displaced probes' frames (``fields.Model``: a rigid
+shift per probe, and the pair's excess cold where their ice balls merge moving with their mean
+shift). This neglects how bone and tissue boundaries near a probe reshape its ice ball when it
+moves; the planner re-simulates the chosen plan at displaced placements to report how large that
+is (``search.Check``).
+
+A candidate is *screened* when its ice ball is another candidate's run carried to its placement
+by a rigid motion (``fields.Rigid``): a tilt or a tip a few millimetres away. The planner screens
+every placement this way and simulates only those that screening puts in contention; a screened
+evaluation says which run it came from (``screened_from``).
 
 Constraints (docs/planning.md, "How the planner decides"): every target blocked with probability
 >= ``block_probability``, the probability being the mean over the placement samples of each
@@ -24,12 +32,11 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from cryoplan.errors import InputError
-from cryoplan.injury.assess import NerveAssessment, assess, section_probabilities, station_step
+from cryoplan.injury.assess import NerveAssessment, assess, station_step
 from cryoplan.injury.block import window_probabilities
-from cryoplan.injury.grade import grade
 from cryoplan.injury.nerve import Nerve
-from cryoplan.injury.sampling import VoxelSampler
-from cryoplan.injury.thresholds import InjuryThresholds
+from cryoplan.injury.thresholds import InjuryThresholds, kill_probability
+from cryoplan.planning.fields import Field, Model, Moved, Rigid
 from cryoplan.protocol import Protocol
 from cryoplan.thermal.placement import PlacedProbe, rasterise
 from cryoplan.thermal.probe import ProbeModel
@@ -49,7 +56,7 @@ class ProtectedStructure:
 
 @dataclass(frozen=True)
 class Context:
-    """Everything shared by the candidates of one plan (sent once to each worker)."""
+    """Everything shared by the candidates of one target (built once per process)."""
 
     grid: VoxelGrid
     rest: np.ndarray  # steady temperature without a probe (K)
@@ -58,23 +65,51 @@ class Context:
     protected: tuple[ProtectedStructure, ...]
     injury: InjuryThresholds
     sigma: float  # placement error, standard deviation per axis (m)
-    offsets: np.ndarray  # (n, 3) placement errors in the plane normal to the approach axis
+    offsets: np.ndarray  # (n_probes, n_samples, 3): each probe's placement errors; sample 0 is nominal
     required: float
     max_step: float
 
 
 @dataclass(frozen=True)
-class Candidate:
-    index: int
+class Placement:
+    """One probe: its tip (m) and direction (unit vector from the tip towards the hub)."""
+
     tip: np.ndarray
     axis: np.ndarray
+
+    @property
+    def key(self) -> tuple:
+        return tuple(np.round(self.tip, 9)), tuple(np.round(self.axis, 9))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    index: int
+    probes: tuple[Placement, ...]
     cycles: int
     freeze_s: float
     protocol: Protocol
 
     @property
+    def tip(self) -> np.ndarray:
+        return self.probes[0].tip
+
+    @property
+    def axis(self) -> np.ndarray:
+        return self.probes[0].axis
+
+    @property
     def total_freeze_s(self) -> float:
         return self.cycles * self.freeze_s
+
+    @property
+    def placement_key(self) -> tuple:
+        """The candidate's placements, whatever its protocol."""
+        return tuple(p.key for p in self.probes)
+
+    @property
+    def level(self) -> tuple[int, float]:
+        return self.cycles, self.freeze_s
 
 
 @dataclass(frozen=True)
@@ -105,6 +140,11 @@ class Evaluation:
     failures: tuple[str, ...] = field(default_factory=tuple)
     sample_block_probability: np.ndarray | None = None  # per placement sample (the first is nominal)
     sample_min_k: np.ndarray | None = None  # coldest point on any target, per sample
+    screened_from: int | None = None  # the candidate whose run was moved here (None: its own run)
+
+    @property
+    def simulated(self) -> bool:
+        return self.refused is None and self.screened_from is None
 
     @property
     def feasible(self) -> bool:
@@ -123,62 +163,20 @@ class Evaluation:
     def worst_margin_k(self) -> float:
         return min((m.worst_min_k - m.limit_k for m in self.margins), default=np.inf)
 
-
-def _shifted(points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Points (..., 3) seen from each displaced probe: (n_samples, ..., 3)."""
-    return points[None] - offsets.reshape((-1,) + (1,) * (points.ndim - 1) + (3,))
-
-
-def _targets(ctx: Context, sampler: VoxelSampler) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per sample: the probability that every target is blocked, the highest grade and the
-    coldest temperature on any target."""
-    th = ctx.injury
-    n = len(ctx.offsets)
-    p_block, worst, coldest = np.ones(n), np.zeros(n, dtype=int), np.full(n, np.inf)
-    for nerve in ctx.targets:
-        s, pts = nerve.cross_sections(station_step(ctx.grid, nerve, th))
-        h = sampler(_shifted(pts, ctx.offsets), f"target[{nerve.name}]", inside_probe_ok=True)
-        g = grade(h.min_temperature, h.seconds_below, h.freeze_cycles, th)
-        windows = window_probabilities(section_probabilities(h, th), s, th.min_block_length_m)
-        p_block = np.minimum(p_block, windows.max(axis=-1))
-        worst = np.maximum(worst, g.max(axis=(1, 2)))
-        coldest = np.minimum(coldest, h.min_temperature.min(axis=(1, 2)))
-    return p_block, worst, coldest
+    @property
+    def rank(self) -> tuple[float, float]:
+        """Higher is better: the block probability, then the widest safety margin."""
+        return self.block_probability, self.worst_margin_k
 
 
-def _margin(
-    ctx: Context, p: ProtectedStructure, result: ThermalResult3D, sampler: VoxelSampler, tip: np.ndarray
-) -> Margin:
-    grid, hist = ctx.grid, result.history
-    cold = grid.origin + np.argwhere(hist.tissue & (hist.min_temperature < p.limit_k)) * grid.spacing
-    shift = float(np.linalg.norm(ctx.offsets, axis=1).max())
-    reach = float(np.linalg.norm(cold - tip, axis=1).max()) if cold.size else 0.0
-    near = p.points[np.linalg.norm(p.points - tip, axis=1) <= reach + shift + 2 * grid.spacing.max()]
-    nominal_min = float(
-        sampler(
-            np.clip(p.points, grid.extent_min, grid.extent_max), p.name, inside_probe_ok=True
-        ).min_temperature.min()
-    )
-    if near.size == 0:
-        return Margin(
-            p.name,
-            p.limit_k,
-            nominal_min,
-            nominal_min,
-            0.0,
-            None if not cold.size else float(cKDTree(cold).query(p.points)[0].min() * 1e3),
-        )
-    pts = np.clip(_shifted(near, ctx.offsets), grid.extent_min, grid.extent_max)
-    per_sample = sampler(pts, p.name, inside_probe_ok=True).min_temperature.min(axis=1)
-    distance = float(cKDTree(cold).query(p.points)[0].min() * 1e3) if cold.size else None
-    return Margin(
-        p.name,
-        p.limit_k,
-        nominal_min,
-        float(min(per_sample.min(), nominal_min)),
-        float(np.mean(per_sample < p.limit_k)),
-        distance,
-    )
+@dataclass(frozen=True)
+class Run:
+    """What a simulated candidate leaves for others: its field and the -20 C ice ball (mm)."""
+
+    candidate: Candidate
+    field: Field
+    radius_minus20_mm: float
+    length_minus20_mm: float
 
 
 def overlaps(nerve: Nerve, probe: PlacedProbe) -> bool:
@@ -188,17 +186,26 @@ def overlaps(nerve: Nerve, probe: PlacedProbe) -> bool:
     return bool(np.any((probe.axial(centres) > -r) & (probe.radial(centres) < probe.model.radius + r - 1e-9)))
 
 
-def simulate(ctx: Context, cand: Candidate, tip: np.ndarray | None = None) -> ThermalResult3D:
-    """The candidate's 3D run from the steady state with the probe in place (raises InputError
-    for a probe outside the box or through bone)."""
-    placed = PlacedProbe.at(ctx.probe, cand.tip if tip is None else tip, cand.axis, "probe")
-    tissue = ~rasterise(ctx.grid, [placed]).inside
+def placed(ctx: Context, cand: Candidate, offsets: np.ndarray | None = None) -> tuple[PlacedProbe, ...]:
+    """The candidate's probes in the grid (``offsets``: (n_probes, 3) displacements)."""
+    n = len(cand.probes)
+    shift = np.zeros((n, 3)) if offsets is None else offsets
+    names = ("probe",) if n == 1 else tuple(f"probe[{k}]" for k in range(n))
+    return tuple(PlacedProbe.at(ctx.probe, p.tip + d, p.axis, name)
+                 for p, d, name in zip(cand.probes, shift, names, strict=True))
+
+
+def simulate(ctx: Context, cand: Candidate, offsets: np.ndarray | None = None) -> ThermalResult3D:
+    """The candidate's 3D run from the steady state with its probes in place (raises InputError
+    for a probe outside the box or through bone); ``offsets`` (n_probes, 3) displaces them."""
+    probes = placed(ctx, cand, offsets)
+    tissue = ~rasterise(ctx.grid, list(probes)).inside
     start = steady_temperature(ctx.grid, tissue, guess=ctx.rest)
     thresholds = tuple(sorted(set(ctx.injury.history_temperatures) | {273.15, MINUS20}))
     return solve3d(
         ThermalProblem3D(
             ctx.grid,
-            (placed,),
+            probes,
             cand.protocol,
             isotherms=(273.15, MINUS20),
             history_thresholds=thresholds,
@@ -209,46 +216,131 @@ def simulate(ctx: Context, cand: Candidate, tip: np.ndarray | None = None) -> Th
     )
 
 
-def evaluate(ctx: Context, cand: Candidate) -> Evaluation:
-    """Simulate one candidate and test it against the constraints."""
-    start = time.perf_counter()
-    try:
-        result = simulate(ctx, cand)
-    except InputError as err:
-        return Evaluation(cand, refused=f"{err.field}: {err.allowed}")
-    t_liq, t_sol = ctx.grid.materials[0].t_liquidus, ctx.grid.materials[0].t_solidus
-    nominal = tuple(
-        assess(n, ctx.grid, result.history, ctx.injury, t_liq, t_sol, inside_probe_ok=True)
-        for n in ctx.targets
-    )
-    sampler = VoxelSampler(ctx.grid, result.history, t_liq, t_sol)
-    per_sample, worst, coldest = _targets(ctx, sampler)
-    margins = tuple(_margin(ctx, p, result, sampler, cand.tip) for p in ctx.protected)
-    p_block, p_grade3 = float(per_sample.mean()), float(np.mean(worst >= 3))
+def _targets(ctx: Context, model: Model, n_probes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per sample: the probability that every target is blocked, whether a target point reached
+    grade 3 (colder than the neurotmesis threshold) and the coldest temperature on any target."""
+    th = ctx.injury
+    offsets = ctx.offsets[:n_probes]
+    n = offsets.shape[1]
+    p_block, grade3, coldest = np.ones(n), np.zeros(n, dtype=bool), np.full(n, np.inf)
+    for nerve in ctx.targets:
+        s, pts = nerve.cross_sections(station_step(ctx.grid, nerve, th))
+        t = model.sample(pts.reshape(-1, 3), offsets).reshape((n,) + pts.shape[:2])
+        windows = window_probabilities(kill_probability(t, th).min(axis=-1), s, th.min_block_length_m)
+        p_block = np.minimum(p_block, windows.max(axis=-1))
+        grade3 |= (t <= th.neurotmesis_below_k).any(axis=(1, 2))
+        coldest = np.minimum(coldest, t.min(axis=(1, 2)))
+    return p_block, grade3, coldest
+
+
+def _cold_points(model: Model, limit_k: float) -> np.ndarray:
+    """Where the nominal placement gets colder than ``limit_k`` (m, in the candidate's frame)."""
+    parts = [m.motion.from_run(m.field.cold_points(limit_k)) for m in model.probes]
+    if model.together is not None:
+        parts.append(model.together.field.cold_points(limit_k))
+    return np.concatenate(parts)
+
+
+def _margin(ctx: Context, p: ProtectedStructure, model: Model, tips: np.ndarray) -> Margin:
+    n = len(model.probes)
+    offsets = ctx.offsets[:n]
+    nominal_min = float(model.sample(p.points, offsets[:, :1]).min())
+    cold = _cold_points(model, p.limit_k)
+    distance = float(cKDTree(cold).query(p.points)[0].min() * 1e3) if cold.size else None
+    # only points the cold region can reach in some sample need the Monte Carlo
+    shift = float(np.linalg.norm(offsets, axis=-1).max())
+    reach = (max((float(np.linalg.norm(cold - t, axis=1).max()) for t in tips), default=0.0)
+             if cold.size else 0.0)
+    near = np.zeros(len(p.points), dtype=bool)
+    for t in tips:
+        near |= np.linalg.norm(p.points - t, axis=1) <= reach + shift + 2 * ctx.grid.spacing.max()
+    if not near.any():
+        return Margin(p.name, p.limit_k, nominal_min, nominal_min, 0.0, distance)
+    per_sample = model.sample(p.points[near], offsets).min(axis=1)
+    return Margin(p.name, p.limit_k, nominal_min, float(min(per_sample.min(), nominal_min)),
+                  float(np.mean(per_sample < p.limit_k)), distance)
+
+
+def judge(ctx: Context, cand: Candidate, model: Model, nominal: tuple[NerveAssessment, ...] = (),
+          sizes: tuple[float, float] = (0.0, 0.0), screened_from: int | None = None,
+          started: float | None = None) -> Evaluation:
+    """The Monte Carlo of a candidate whose ice ball ``model`` gives, against the constraints."""
+    start = time.perf_counter() if started is None else started
+    n = len(cand.probes)
+    per_sample, grade3, coldest = _targets(ctx, model, n)
+    tips = np.array([p.tip for p in cand.probes])
+    margins = tuple(_margin(ctx, p, model, tips) for p in ctx.protected)
+    p_block, p_grade3 = float(per_sample.mean()), float(np.mean(grade3))
     failures = []
     if p_block < ctx.required:
-        failures.append(f"block probability {p_block:.2f} < {ctx.required:g}")
+        failures.append(f"block probability {p_block:.3f} < {ctx.required:g}")
     if p_grade3 > 0:
         failures.append(f"grade 3 (neurotmesis risk) on a target in {100 * p_grade3:.1f} % of placements")
     for m in margins:
         if m.violation_probability > 0 or m.nominal_min_k < m.limit_k:
             failures.append(
                 f"{m.name} colder than {m.limit_k - 273.15:g} C in "
-                f"{100 * max(m.violation_probability, 1 / len(ctx.offsets)):.1f} % of placements "
+                f"{100 * max(m.violation_probability, 1 / ctx.offsets.shape[1]):.1f} % of placements "
                 f"(coldest {m.worst_min_k - 273.15:.1f} C)"
             )
-    iso = result.isotherms[MINUS20]
     return Evaluation(
-        cand,
-        None,
-        p_block,
-        p_grade3,
-        nominal,
-        margins,
-        radius_minus20_mm=float(iso.radius[:, 0].max() * 1e3),
-        length_minus20_mm=float(iso.length[:, 0].max() * 1e3),
-        wall_time_s=time.perf_counter() - start,
-        failures=tuple(failures),
-        sample_block_probability=per_sample,
-        sample_min_k=coldest,
+        cand, None, p_block, p_grade3, nominal, margins,
+        radius_minus20_mm=sizes[0], length_minus20_mm=sizes[1],
+        wall_time_s=time.perf_counter() - start, failures=tuple(failures),
+        sample_block_probability=per_sample, sample_min_k=coldest, screened_from=screened_from,
     )
+
+
+def moved(run: Run, probe: Placement) -> Moved:
+    """A single-probe run's field carried to ``probe``'s placement."""
+    source = run.candidate.probes[0]
+    return Moved(run.field, Rigid.between(source.tip, source.axis, probe.tip, probe.axis))
+
+
+def nearest_run(runs: list[Run], probe: Placement) -> Run:
+    """The single-probe run whose probe stands closest to ``probe`` (tip distance in mm plus the
+    tilt between the needles in degrees / 10: a 10 degree tilt counts as a millimetre)."""
+    def distance(r: Run) -> float:
+        p = r.candidate.probes[0]
+        tilt = np.degrees(np.arccos(np.clip(p.axis @ probe.axis, -1.0, 1.0)))
+        return float(np.linalg.norm(p.tip - probe.tip) * 1e3 + tilt / 10)
+
+    return min(runs, key=distance)
+
+
+def evaluate(ctx: Context, cand: Candidate, singles: list[Run] = ()) -> tuple[Evaluation, Run | None,
+                                                                                ThermalResult3D | None]:
+    """Simulate a candidate and judge it: its evaluation, what it leaves for screening (a
+    single-probe run) and its 3D result. A pair's probes are moved single runs (the nearest of
+    ``singles``, needed for a pair) with the pair's own run for their merging."""
+    start = time.perf_counter()
+    try:
+        result = simulate(ctx, cand)
+    except InputError as err:
+        return Evaluation(cand, refused=f"{err.field}: {err.allowed}"), None, None
+    t_liq, t_sol = ctx.grid.materials[0].t_liquidus, ctx.grid.materials[0].t_solidus
+    nominal = tuple(assess(n, ctx.grid, result.history, ctx.injury, t_liq, t_sol, inside_probe_ok=True)
+                    for n in ctx.targets)
+    own = Field.of(result.history, ctx.grid)
+    iso = result.isotherms[MINUS20]
+    sizes = (float(iso.radius[:, 0].max() * 1e3), float(iso.length[:, 0].max() * 1e3))
+    if len(cand.probes) == 1:
+        model = Model((Moved(own, Rigid.identity(cand.tip)),))
+        run = Run(cand, own, *sizes)
+    else:
+        model = Model(tuple(moved(nearest_run(list(singles), p), p) for p in cand.probes),
+                      Moved(own, Rigid.identity(cand.tip)))
+        run = None
+    return judge(ctx, cand, model, nominal, sizes, started=start), run, result
+
+
+def screen(ctx: Context, cand: Candidate, runs: list[Run], together: Run | None = None) -> Evaluation:
+    """A candidate judged from the nearest simulated single-probe runs, moved to its probes
+    (``together``: a simulated pair whose merging to carry over, moved with the pair's first probe)."""
+    near = [nearest_run(runs, p) for p in cand.probes]
+    model = Model(tuple(moved(r, p) for r, p in zip(near, cand.probes, strict=True)),
+                  None if together is None else Moved(together.field, Rigid.between(
+                      together.candidate.tip, together.candidate.axis, cand.tip, cand.axis)))
+    first = near[0]
+    return judge(ctx, cand, model, sizes=(first.radius_minus20_mm, first.length_minus20_mm),
+                 screened_from=first.candidate.index)

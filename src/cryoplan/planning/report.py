@@ -1,5 +1,9 @@
 """A plan as JSON (the ``--json`` output of ``cryoplan plan``), in mm, degrees Celsius and seconds.
 
+A session's JSON has one plan per target (``plans``, each as a one-target plan's fields) and its
+summary (``session``: the order, the total freezing time, the probes and gas used, what failed
+and why); a one-target plan also has that target's fields at the top level, as before.
+
 >>> wilson(45, 50)
 (0.786, 0.957)
 """
@@ -17,8 +21,8 @@ from cryoplan.injury.grade import GRADE_NAMES
 from cryoplan.outcome.relief import ReliefDistribution
 from cryoplan.planning.config import PlanConfig
 from cryoplan.planning.evaluate import Evaluation
-from cryoplan.planning.search import Plan
-from cryoplan.result import isotherm_key, relief_curve, relief_json
+from cryoplan.planning.search import Plan, TargetPlan
+from cryoplan.result import isotherm_key, relief_curve, relief_json, slices_json
 from cryoplan.thermal.solver3d import ThermalResult3D
 from cryoplan.units import k_to_c
 
@@ -44,10 +48,14 @@ def _candidate(e: Evaluation) -> dict[str, Any]:
     return {
         "cycles": c.cycles,
         "freeze_seconds": c.freeze_s,
+        "probes": len(c.probes),
         "tip_mm": _mm(c.tip),
         "direction": [round(float(x), 4) for x in c.axis],
+        "tips_mm": [_mm(p.tip) for p in c.probes],
+        "directions": [[round(float(x), 4) for x in p.axis] for p in c.probes],
         "refused": e.refused,
         "block_probability": None if e.refused else round(e.block_probability, 3),
+        "simulated": e.simulated,
         "failures": list(e.failures),
     }
 
@@ -62,7 +70,8 @@ def _placement_source(kind: str) -> dict[str, str]:
 
 
 def _iceball(run: ThermalResult3D) -> dict[str, Any]:
-    """Growth of the 0 and -20 °C isotherms of the nominal run (first probe)."""
+    """Growth of the 0 and -20 °C isotherms of the nominal run: radius and length of the first
+    probe's (``per_probe`` for each probe), volume of them all."""
     return {
         "times_s": [round(float(t), 2) for t in run.times],
         "tip_temperature_c": [round(float(t) - 273.15, 2) for t in run.tip_temperature[:, 0]],
@@ -71,37 +80,19 @@ def _iceball(run: ThermalResult3D) -> dict[str, Any]:
                 "radius_mm": [round(float(x) * 1e3, 3) for x in series.radius[:, 0]],
                 "length_mm": [round(float(x) * 1e3, 3) for x in series.length[:, 0]],
                 "volume_ml": [round(float(x) * 1e6, 4) for x in series.volume],
+                "per_probe": [{"radius_mm": [round(float(x) * 1e3, 3) for x in series.radius[:, j]],
+                               "length_mm": [round(float(x) * 1e3, 3) for x in series.length[:, j]]}
+                              for j in range(series.radius.shape[1])],
             }
             for t, series in run.isotherms.items()
         },
     }
 
 
-AXES = "xyz"
-
-
-def _slices(plan: Plan, tip: np.ndarray) -> list[dict[str, Any]]:
-    """The three axis-aligned planes through the tip: coldest temperature (°C) and labels, rows
-    along the plane's second axis, columns along its first (for maps in reports)."""
-    vol, coldest = plan.volume, plan.coldest_c
-    index = np.clip(np.rint((tip - vol.origin) / vol.spacing).astype(int), 0, np.array(vol.shape) - 1)
-    out = []
-    for normal in range(3):
-        a, b = [k for k in range(3) if k != normal]
-        take = [slice(None)] * 3
-        take[normal] = index[normal]
-        cold = coldest[tuple(take)].T  # rows: axis b, columns: axis a
-        out.append({
-            "normal": AXES[normal],
-            "at_mm": round(float(vol.origin[normal] + index[normal] * vol.spacing[normal]) * 1e3, 3),
-            "axes": [AXES[a], AXES[b]],
-            "u_mm": _mm(vol.origin[a] + np.arange(vol.shape[a]) * vol.spacing[a]),
-            "v_mm": _mm(vol.origin[b] + np.arange(vol.shape[b]) * vol.spacing[b]),
-            "min_temperature_c": [[None if not math.isfinite(x) else round(float(x), 1) for x in row]
-                                  for row in cold],
-            "labels": vol.labels[tuple(take)].T.astype(int).tolist(),
-        })
-    return out
+def _slices(plan: TargetPlan, tip: np.ndarray) -> list[dict[str, Any]]:
+    """The three axis-aligned planes through the tip (``result.slices_json``)."""
+    vol = plan.volume
+    return slices_json(vol.labels, vol.origin, vol.spacing, plan.coldest_c, tip)
 
 
 def _relief(dist: ReliefDistribution) -> dict[str, Any]:
@@ -115,41 +106,72 @@ def _relief(dist: ReliefDistribution) -> dict[str, Any]:
     }
 
 
-def plan_json(plan: Plan, cfg: PlanConfig) -> dict[str, Any]:
-    """The plan's JSON: inputs, the plan, its probability and margins, the nominal run's growth
-    and maps, and every candidate tried."""
+def _approximation(t: TargetPlan) -> dict[str, Any]:
+    """How far screening (moved runs) was from the 3D solver on the candidates it sent to be
+    simulated, the chosen one included."""
+    rows = [{"candidate": k, "screened_block_probability": round(a, 3),
+             "simulated_block_probability": round(b, 3), "difference": round(a - b, 3)}
+            for k, a, b in t.screening]
+    err = t.screened_error
+    return {
+        "method": "every placement screened from the nearest simulated run moved to it (a rigid motion); "
+                  "those in contention simulated in 3D, the plan chosen among the simulated",
+        "screened": sum(e.screened_from is not None for e in t.evaluations),
+        "simulated": sum(e.simulated for e in t.evaluations),
+        "chosen_screened_block_probability": (None if err is None
+                                              else round(err + t.chosen.block_probability, 3)),
+        "chosen_difference": None if err is None else round(err, 3),
+        "largest_difference": round(max((abs(r["difference"]) for r in rows), default=0.0), 3),
+        "candidates": rows,
+    }
+
+
+def _probes(t: TargetPlan) -> list[dict[str, Any]]:
+    c = t.chosen.candidate
+    return [{"tip_mm": _mm(p.tip), "direction_tip_to_hub": [round(float(x), 4) for x in p.axis],
+             "entry_mm": _mm(e)} for p, e in zip(c.probes, t.entry_m, strict=True)]
+
+
+def target_json(t: TargetPlan, cfg: PlanConfig) -> dict[str, Any]:
+    """One target's plan: the chosen placement(s), protocol, probability, margins, checks, the
+    nominal run's growth and maps, and every candidate tried."""
     placement = "given" if cfg.plan.placement_error_mm is not None else cfg.plan.placement
     out: dict[str, Any] = {
-        "cryoplan_version": __version__,
-        "kind": "plan",
-        "inputs": cfg.model_dump(mode="json"),
-        "anatomy": plan.anatomy,
-        "status": "plan" if plan.chosen else "no safe plan",
-        "why": plan.why,
+        "name": t.name,
+        "level": t.level,
+        "side": t.side,
+        "mirror_of": t.mirror_of,
+        "anatomy": t.anatomy,
+        "status": "plan" if t.chosen else "no safe plan",
+        "why": t.why,
         "placement_error": {
             "kind": placement,
-            "sigma_mm_per_axis": round(plan.sigma_mm, 3),
-            "samples": plan.samples,
+            "sigma_mm_per_axis": round(t.sigma_mm, 3),
+            "samples": t.samples,
+            "per_probe": "each probe has its own placement error, drawn independently",
             **_placement_source(placement),
         },
-        "required_block_probability": plan.required,
+        "required_block_probability": t.required,
+        "needle_path_checked": t.skin_checked,
     }
-    e = plan.chosen
+    e = t.chosen
     if e is not None:
         c = e.candidate
-        blocked = int(round(e.block_probability * plan.samples))
+        blocked = int(round(e.block_probability * t.samples))
         out["plan"] = {
+            "probes": _probes(t),
             "tip_mm": _mm(c.tip),
             "direction_tip_to_hub": [round(float(x), 4) for x in c.axis],
-            "entry_mm": _mm(plan.entry_m),
+            "entry_mm": _mm(t.entry_m[0]),
             "cycles": c.cycles,
             "freeze_seconds": c.freeze_s,
             "thaw_seconds": cfg.plan.thaw_seconds,
             "total_freeze_seconds": c.total_freeze_s,
+            "protocol_seconds": c.protocol.total_seconds,
             "protocol": [{"kind": p.kind, "seconds": p.seconds} for p in c.protocol.phases],
         }
         out["block_probability"] = round(e.block_probability, 3)
-        out["block_probability_ci95"] = list(wilson(blocked, plan.samples))
+        out["block_probability_ci95"] = list(wilson(blocked, t.samples))
         out["grade3_probability"] = round(e.grade3_probability, 3)
         out["margins"] = [
             {
@@ -182,10 +204,11 @@ def plan_json(plan: Plan, cfg: PlanConfig) -> dict[str, Any]:
             "minus20_radius_mm": round(e.radius_minus20_mm, 2),
             "minus20_length_mm": round(e.length_minus20_mm, 2),
         }
-        out["relief_months"] = None if plan.relief is None else _relief(plan.relief)
+        out["relief_months"] = None if t.relief is None else _relief(t.relief)
         out["rigid_shift_check"] = [
             {
-                "offset_mm": list(k.offset_mm),
+                "offset_mm": list(k.offset_mm[0]),
+                "offsets_mm": [list(row) for row in k.offset_mm],
                 # null when the displaced probe could not be simulated; "not_simulated" says why
                 "block_probability": None if k.block_probability is None else round(k.block_probability, 3),
                 "min_temperature_c": None if k.min_temperature_k is None else _c(k.min_temperature_k),
@@ -193,17 +216,76 @@ def plan_json(plan: Plan, cfg: PlanConfig) -> dict[str, Any]:
                 "rigid_block_probability": round(k.rigid_block_probability, 3),
                 "rigid_min_temperature_c": round(k_to_c(k.rigid_min_temperature_k), 2),
             }
-            for k in plan.checks
+            for k in t.checks
         ]
+        out["approximation"] = _approximation(t)
+        out["gas_g"] = None if t.gas_g is None else round(t.gas_g, 2)
         out["structures"] = {
             str(k): {"name": st.name, "tissue": st.tissue, "role": st.role,
                      "limit_c": None if st.limit_k is None else round(k_to_c(st.limit_k), 2)}
-            for k, st in sorted(plan.volume.structures.items())
+            for k, st in sorted(t.volume.structures.items())
         }
-        if plan.run is not None:
-            out["iceball"] = _iceball(plan.run)
-            out["map"] = {"slices": _slices(plan, c.tip), "tip_mm": _mm(c.tip),
-                          "entry_mm": _mm(plan.entry_m)}
-    out["candidates"] = [_candidate(x) for x in plan.evaluations]
+        if t.run is not None:
+            out["iceball"] = _iceball(t.run)
+            out["map"] = {"slices": _slices(t, c.tip), "tip_mm": _mm(c.tip), "entry_mm": _mm(t.entry_m[0]),
+                          "needles": [{"tip_mm": _mm(p.tip), "entry_mm": _mm(x)}
+                                      for p, x in zip(c.probes, t.entry_m, strict=True)]}
+    out["candidates"] = [_candidate(x) for x in t.evaluations]
+    out["wall_time_s"] = round(t.wall_time_s, 1)
+    return out
+
+
+def _session(plan: Plan, cfg: PlanConfig) -> dict[str, Any]:
+    """The session's summary: the order, the freezing time, the probes and gas, what failed."""
+    planned = plan.planned
+    probes = [len(t.chosen.candidate.probes) for t in planned]
+    return {
+        "targets": len(plan.targets),
+        "planned": len(planned),
+        "order": [t.name for t in plan.targets],
+        "total_freeze_seconds": sum(t.chosen.candidate.total_freeze_s for t in planned),
+        "total_protocol_seconds": sum(t.chosen.candidate.protocol.total_seconds for t in planned),
+        "probe": cfg.probe.catalog or "custom",
+        "probe_insertions": sum(probes),
+        "most_probes_at_once": max(probes, default=0),
+        "gas": cfg.cryogen.gas or _catalog_gas(cfg),
+        "gas_g": round(sum(t.gas_g or 0.0 for t in planned), 2),
+        "expected_targets_blocked": round(sum(t.chosen.block_probability for t in planned), 2),
+        "least_block_probability": None if not planned else round(min(t.chosen.block_probability
+                                                                       for t in planned), 3),
+        "failed": [{"name": t.name, "why": t.why} for t in plan.targets if t.chosen is None],
+        "wall_time_s": round(plan.wall_time_s, 1),
+    }
+
+
+def _catalog_gas(cfg: PlanConfig) -> str | None:
+    from cryoplan.cryogen.catalog import design_keys
+
+    cat, _ = design_keys(cfg.probe)
+    return cat.gas if cat else None
+
+
+def plan_json(plan: Plan, cfg: PlanConfig) -> dict[str, Any]:
+    """The plan's JSON: inputs, the session summary, one plan per target (for one target also at
+    the top level)."""
+    plans = [target_json(t, cfg) for t in plan.targets]
+    out: dict[str, Any] = {
+        "cryoplan_version": __version__,
+        "kind": "plan",
+        "inputs": cfg.model_dump(mode="json"),
+        "anatomy": (plans[0]["anatomy"] if len(plans) == 1
+                    else "session: " + ", ".join(t.name for t in plan.targets)),
+        "status": plan.status,
+        "session": _session(plan, cfg),
+        "plans": plans,
+    }
+    if len(plans) == 1:
+        out.update({k: v for k, v in plans[0].items() if k not in ("status",)})
+        out["status"] = plans[0]["status"]
+    else:
+        s = out["session"]
+        failed = "; ".join(f"{f['name']}: {f['why']}" for f in s["failed"])
+        out["why"] = f"{s['planned']} of {s['targets']} targets planned" + (f": {failed}" if failed else "")
+        out["required_block_probability"] = cfg.plan.block_probability
     out["wall_time_s"] = round(plan.wall_time_s, 1)
     return out

@@ -68,10 +68,11 @@ def sigma_from_radius95(radius: float) -> float:
     return radius / math.sqrt(-2.0 * math.log(0.05))
 
 
-def placement_offsets(axis: np.ndarray, sigma: float, n: int, seed: int) -> np.ndarray:
-    """``n`` tip offsets (n, 3) in the plane normal to the needle, the first one zero (the
-    nominal placement): the tip is advanced until it touches bone, so the error along the needle
-    is taken up by the bone (data/anatomy.toml [placement])."""
+def placement_offsets(axis: np.ndarray, sigma: float, n: int, seed: int | list[int]) -> np.ndarray:
+    """``n`` tip offsets (n, 3) in the plane normal to the approach axis (the needles come in
+    within a cone around it), the first one zero (the nominal placement): the tip is advanced
+    until it touches bone, so the error along the needle is taken up by the bone
+    (data/anatomy.toml [placement]). Each probe of a plan draws its own from its own ``seed``."""
     rng = np.random.default_rng(seed)
     u, v = _normal_pair(axis / np.linalg.norm(axis))
     ab = rng.standard_normal((n, 2)) * sigma

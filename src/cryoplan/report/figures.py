@@ -153,7 +153,7 @@ def plan_slices(data: dict[str, Any]) -> list[go.Figure]:
     if not m:
         return []
     figs = []
-    tip, entry = np.array(m["tip_mm"]), np.array(m["entry_mm"])
+    needles = m.get("needles") or [{"tip_mm": m["tip_mm"], "entry_mm": m["entry_mm"]}]
     for sl in m["slices"]:
         ia, ib = ("xyz".index(sl["axes"][0]), "xyz".index(sl["axes"][1]))
         fig = _figure(f"Coldest temperature, plane {sl['normal']} = {sl['at_mm']:g} mm through the tip",
@@ -161,8 +161,11 @@ def plan_slices(data: dict[str, Any]) -> list[go.Figure]:
         _heatmap(fig, sl["u_mm"], sl["v_mm"], sl["min_temperature_c"], "coldest")
         _isolines(fig, sl["u_mm"], sl["v_mm"], sl["min_temperature_c"], [0.0, -20.0])
         _label_outlines(fig, sl, data.get("structures", {}))
-        fig.add_scatter(x=[tip[ia], entry[ia]], y=[tip[ib], entry[ib]], mode="lines+markers",
-                        name="needle (projected)", line={"color": "black", "width": 3})
+        for k, needle in enumerate(needles):
+            tip, entry = np.array(needle["tip_mm"]), np.array(needle["entry_mm"])
+            fig.add_scatter(x=[tip[ia], entry[ia]], y=[tip[ib], entry[ib]], mode="lines+markers",
+                            name="needle (projected)" if len(needles) == 1 else f"needle {k + 1} (projected)",
+                            line={"color": "black", "width": 3})
         fig.update_xaxes(range=[min(sl["u_mm"]), max(sl["u_mm"])])
         fig.update_yaxes(range=[min(sl["v_mm"]), max(sl["v_mm"])])
         figs.append(fig)
@@ -188,17 +191,36 @@ def candidates(data: dict[str, Any]) -> go.Figure | None:
     return fig
 
 
+def _target_figures(t: dict[str, Any]) -> list[go.Figure]:
+    figs = [growth(t["iceball"]) if t.get("iceball") else None, *plan_slices(t),
+            relief(t.get("relief_months")), candidates(t)]
+    if t.get("iceball"):
+        figs.insert(1, tip_temperature(t["iceball"]["times_s"], t["iceball"]["tip_temperature_c"]))
+    return [f for f in figs if f is not None]
+
+
 def figures(data: dict[str, Any]) -> list[go.Figure]:
-    """Every figure the result's JSON supports, in the report's order."""
+    """Every figure the result's JSON supports, in the report's order (a session's: each
+    target's in turn, titled with its name)."""
     if data.get("kind") == "plan":
-        figs = [growth(data["iceball"]) if data.get("iceball") else None, *plan_slices(data),
-                relief(data.get("relief_months")), candidates(data)]
-        if data.get("iceball"):
-            figs.insert(1, tip_temperature(data["iceball"]["times_s"], data["iceball"]["tip_temperature_c"]))
+        plans = data.get("plans") or []
+        if len(plans) <= 1:
+            return _target_figures(data)
+        figs = []
+        for t in plans:
+            for f in _target_figures(t):
+                f.update_layout(title=f"{t['name']}: {f.layout.title.text}")
+                figs.append(f)
+        return figs
     else:
         outcome = data.get("outcome") or {}
-        figs = [growth(data["iceball"]), tip_temperature(data["probe"]["times_s"],
-                                                         data["probe"]["tip_temperature_c"]),
-                rz_map(data), injury(data.get("nerves") or []),
+        tip = tip_temperature(data["probe"]["times_s"], data["probe"]["tip_temperature_c"])
+        if data.get("geometry") == "3d":  # every probe's wall, and three planes through the probes
+            for p in data["probes"][1:]:
+                tip.add_scatter(x=p["times_s"], y=p["tip_temperature_c"], name=p["name"], mode="lines")
+            maps = plan_slices(data)
+        else:
+            maps = [rz_map(data)]
+        figs = [growth(data["iceball"]), tip, *maps, injury(data.get("nerves") or []),
                 relief({**(outcome.get("relief_months") or {}), "curve": outcome.get("curve")})]
     return [f for f in figs if f is not None]

@@ -81,6 +81,12 @@ def _simulation_summary(data: dict[str, Any]) -> str:
         rows.append((f"{key} °C", s["radius_mm"][-1], s["length_mm"][-1], s["volume_ml"][-1]))
     parts = ["<h2>Ice ball at the end</h2>",
              _table(rows, ("isotherm", "radius mm", "length mm", "volume ml"))]
+    if data.get("geometry") == "3d":  # each probe's ice from its own axis; the volume above is the union's
+        keys = sorted(iso, key=lambda k: -float(k))
+        parts.append(_table([(p["name"], p["tip_mm"], p["direction_tip_to_hub"], p["catalog"] or "-",
+                              *(p["isotherms"][k]["radius_mm"][-1] for k in keys)) for p in data["probes"]],
+                            ("probe", "tip mm", "direction (tip to hub)", "catalog",
+                             *(f"{k} °C radius mm" for k in keys))))
     nerves = data.get("nerves") or []
     if nerves:
         parts.append("<h2>Nerves</h2>")
@@ -104,13 +110,43 @@ def _simulation_summary(data: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _session_summary(data: dict[str, Any]) -> str:
+    s = data["session"]
+    rows = []
+    for t in data["plans"]:
+        if t["status"] != "plan":
+            rows.append((t["name"], "no safe plan", "-", "-", "-", t["why"]))
+            continue
+        p = t["plan"]
+        worst = min(t["margins"], key=lambda m: m["margin_k"], default=None)
+        rows.append((t["name"], f"{len(p['probes'])}", f"{p['cycles']} x {p['freeze_seconds']:g} s",
+                     f"{t['block_probability']:.2f}",
+                     "-" if worst is None else f"{worst['name']}: {worst['margin_k']:.1f} K", t["why"]))
+    head = (f"<p class='{'ok' if not s['failed'] else 'bad'}'><b>Session.</b> {s['planned']} of "
+            f"{s['targets']} targets planned; order {_e(', '.join(s['order']))}; total freezing "
+            f"{s['total_freeze_seconds']:g} s "
+            f"({s['total_protocol_seconds']:g} s with thaws); {s['probe_insertions']} insertions of "
+            f"{_e(s['probe'])} (at most {s['most_probes_at_once']} at once); {s['gas_g']:g} g of "
+            f"{_e(s['gas'])}; expected targets blocked {s['expected_targets_blocked']:g}.</p>")
+    columns = ("target", "probes", "protocol", "block probability", "closest margin", "why")
+    parts = [head, _table(rows, columns)]
+    for t in data["plans"]:
+        parts.append(f"<h3>{_e(t['name'])}</h3>" + _plan_summary(t))
+    return "".join(parts)
+
+
 def _plan_summary(data: dict[str, Any]) -> str:
+    if len(data.get("plans") or []) > 1:
+        return _session_summary(data)
     if data["status"] != "plan":
         return f"<p class='bad'><b>No safe plan.</b> {_e(data['why'])}</p>"
     p, ci = data["plan"], data["block_probability_ci95"]
-    rows = [("entry (skin) mm", p["entry_mm"]), ("tip mm", p["tip_mm"]),
-            ("direction (tip to hub)", p["direction_tip_to_hub"]),
-            ("protocol", f"{p['cycles']} x {p['freeze_seconds']:g} s freeze, "
+    rows = []
+    for k, probe in enumerate(p.get("probes") or [p]):
+        which = f"probe {k + 1}: " if len(p.get("probes") or [p]) > 1 else ""
+        rows += [(f"{which}entry (skin) mm", probe["entry_mm"]), (f"{which}tip mm", probe["tip_mm"]),
+                 (f"{which}direction (tip to hub)", probe["direction_tip_to_hub"])]
+    rows += [("protocol", f"{p['cycles']} x {p['freeze_seconds']:g} s freeze, "
                          f"{p['thaw_seconds']:g} s passive thaw"),
             ("block probability", f"{data['block_probability']:.2f} (95 % CI {ci[0]:.2f}-{ci[1]:.2f}; "
                                   f"required {data['required_block_probability']:g})"),
@@ -125,6 +161,15 @@ def _plan_summary(data: dict[str, Any]) -> str:
                      f"{', '.join(r['patient_factors'])}"))
     for t in data.get("targets", []):
         rows.append((f"{t['name']} block (nominal)", f"{t['block_probability']:.2f}: {t['block_reason']}"))
+    a = data.get("approximation")
+    if a:
+        diff = a["chosen_difference"]
+        rows.append(("screening", f"{a['screened']} placements screened from moved runs, "
+                                  f"{a['simulated']} simulated in 3D; the plan's block probability screened "
+                                  + ("- (simulated first)" if diff is None else
+                                     f"{a['chosen_screened_block_probability']:.3f}, simulated "
+                                     f"{data['block_probability']:.3f} ({diff:+.3f})")
+                                  + f"; largest difference {a['largest_difference']:.3f}"))
     checks = _table([(k["offset_mm"], k["block_probability"], k["rigid_block_probability"],
                       k["min_temperature_c"], k["rigid_min_temperature_c"])
                      for k in data.get("rigid_shift_check", [])],

@@ -118,6 +118,8 @@ def rasterise(grid: VoxelGrid, probes: list[PlacedProbe]) -> ProbeFaces:
     for p in probes:
         _check_placement(grid, p)
     solids = [p.inside(centres) for p in probes]
+    for p, solid in zip(probes, solids, strict=True):
+        _check_bone(grid, p, solid, centres)
     inside = np.logical_or.reduce(solids) if solids else np.zeros(grid.shape, bool)
     flat = np.arange(grid.n_cells).reshape(grid.shape)
     cells, gs, areas, points, paths, kinds, start = [], [], [], [], [], [], [0]
@@ -170,17 +172,16 @@ def _check_placement(grid: VoxelGrid, p: PlacedProbe) -> None:
                          "a tip inside the simulated volume "
                          f"({np.round(grid.extent_min * 1e3, 2).tolist()} to "
                          f"{np.round(grid.extent_max * 1e3, 2).tolist()} mm)")
-    # the axis from half a voxel behind the tip (a tip may rest on bone) to where it leaves the
-    # box, sampled every quarter voxel
-    length = float(np.linalg.norm(grid.extent_max - grid.extent_min))
-    s = np.arange(0.5 * grid.spacing.min(), length, 0.25 * grid.spacing.min())
-    line = p.tip + s[:, None] * p.axis
-    line = line[grid.contains(line)]
+
+
+def _check_bone(grid: VoxelGrid, p: PlacedProbe, solid: np.ndarray, centres: np.ndarray) -> None:
+    """No bone voxel inside the probe's solid (the solver would make it probe): the probe may
+    rest on bone, not pass through it."""
     for name in {t.name for t in grid.materials if "bone" in t.name}:
-        m = grid.material_index(name)
-        hits = grid.material_at(line) == m
+        hits = solid & (grid.material == grid.material_index(name))
         if hits.any():
-            where = line[np.argmax(hits)]
+            pts = centres[hits]
+            where = pts[np.argmin(p.axial(pts))]
             raise InputError(f"{p.name}.direction", np.round(p.axis, 4).tolist(),
                              f"a path that does not pass through bone: the probe meets {name} at "
                              f"{np.round(where * 1e3, 2).tolist()} mm")

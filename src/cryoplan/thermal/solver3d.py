@@ -30,13 +30,15 @@ stage weights as the enthalpy, so ``energy_balance_error`` closes.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from cryoplan.protocol import Protocol
+from cryoplan.protocol import Phase, Protocol
 from cryoplan.thermal import kernel, kernel3d, rkl
 from cryoplan.thermal.history import ThermalHistory
 from cryoplan.thermal.isotherms3d import measure
@@ -70,6 +72,7 @@ class ThermalProblem3D:
     output_interval: float = 1.0
     max_step: float = MAX_STEP_S
     initial_field: np.ndarray | None = None
+    probe_protocols: tuple[Protocol | None, ...] = ()  # a probe's own protocol (None: the shared one)
 
 
 @dataclass
@@ -208,6 +211,16 @@ class _Sparse:
         self.b_ijk = np.array(np.unravel_index(self.b_cells, problem.grid.shape)).T
         self.b_outside = np.zeros(self.b_cells.size, dtype=bool)
 
+    def branch(self) -> _Sparse:
+        """A copy whose wall state, operating points and flows are its own."""
+        other = copy.copy(self)
+        for name in ("t_wall", "probe_flows", "t_gas", "b_flows", "b_outside"):
+            setattr(other, name, getattr(self, name).copy())
+        other.ops = list(self.ops)
+        other.walls = [dataclasses.replace(w, **{f.name: getattr(w, f.name).copy()
+                                                 for f in dataclasses.fields(w)}) for w in self.walls]
+        return other
+
     def restrict(self, box: np.ndarray) -> None:
         """Outer faces of voxels outside the active box pass no heat in the step: those voxels are
         at rest, their outer flow balanced by sources the dense sweep does not evaluate there."""
@@ -262,59 +275,168 @@ def _initial_state(problem: ThermalProblem3D, tissue: np.ndarray, props: np.ndar
     return h, t, u
 
 
+def segments(problem: ThermalProblem3D) -> list[tuple[float, str, tuple[Phase | None, ...]]]:
+    """The run cut where any probe changes phase: (seconds, label, each probe's phase or None
+    once its own protocol has ended, when its gas is off). The label is the shared protocol's
+    phase when every probe follows it, else ``freeze`` while any probe freezes, then
+    ``active-thaw`` while any thaws actively, else ``passive-thaw``.
+
+    >>> from cryoplan.thermal.probe import ProbeModel
+    >>> m = ProbeModel(2e-3, 6e-3, "fixed-temperature", wall_temperature=200.0)
+    >>> a, b = PlacedProbe.at(m, (0, 0, 0), (0, 0, 1)), PlacedProbe.at(m, (5e-3, 0, 0), (0, 0, 1))
+    >>> shared = Protocol.of([Phase("freeze", 60)])
+    >>> own = (None, Protocol.of([Phase("passive-thaw", 20), Phase("freeze", 60)]))
+    >>> [(s, label, [q and q.kind for q in ps]) for s, label, ps in segments(
+    ...     ThermalProblem3D(None, (a, b), shared, probe_protocols=own))]
+    [(20.0, 'freeze', ['freeze', 'passive-thaw']), (40.0, 'freeze', ['freeze', 'freeze']), \
+(20.0, 'freeze', [None, 'freeze'])]
+    """
+    n = len(problem.probes)
+    own = tuple(problem.probe_protocols) + (None,) * (n - len(problem.probe_protocols))
+    if all(p is None for p in own):
+        return [(q.seconds, q.kind, (q,) * n) for q in problem.protocol.phases]
+    plans = [p if p is not None else problem.protocol for p in own]
+    ends = [np.cumsum([q.seconds for q in p.phases]) for p in plans]
+    cuts = sorted({0.0, *(float(e) for es in ends for e in es)})
+    out = []
+    for t0, t1 in zip(cuts[:-1], cuts[1:], strict=True):
+        if t1 - t0 < 1e-9:
+            continue
+        mid = 0.5 * (t0 + t1)
+        phases = tuple(None if mid > e[-1] else p.phases[int(np.searchsorted(e, mid))]
+                       for p, e in zip(plans, ends, strict=True))
+        kinds = {q.kind for q in phases if q is not None}
+        label = "freeze" if "freeze" in kinds else "active-thaw" if "active-thaw" in kinds else "passive-thaw"
+        out.append((t1 - t0, label, phases))
+    return out
+
+
 def solve3d(problem: ThermalProblem3D,
             progress: Callable[[float, float], None] | None = None) -> ThermalResult3D:
-    """Simulate the protocol; ``progress(t, total)`` is called after each output interval."""
-    grid, probes = problem.grid, problem.probes
-    props = _props(grid)
-    faces = rasterise(grid, list(probes))
-    tissue = ~faces.inside
-    mat = grid.material
-    h, t, u = _initial_state(problem, tissue, props)
-    k_unfrozen = props[:, K_U][mat]
-    t_start = t.copy()
-    sparse = _Sparse(problem, faces, props, mat, tissue, t_start)
-    dt_exp = SAFETY * explicit_limit(grid, props, tissue, faces, probes, sparse.b_cells, sparse.b_g)
-    reach = rkl.stages_for(problem.max_step / dt_exp) + 2
-    drifting = unsteady_voxels(grid, t_start, tissue, problem.protocol.total_seconds, DISTURBED_K)
-    active = _ActiveBox(grid.shape, np.union1d(faces.cells, drifting), reach)
-    history = ThermalHistory.start(t, problem.history_thresholds, tissue)
-    thresholds = np.array(problem.history_thresholds, dtype=float)
-    vol = grid.voxel_volume
-    # energy terms: perfusion, metabolism, boundary, then one per probe (heat taken, W)
-    n_p = len(probes)
-    energy = np.zeros(3 + n_p)
-    h_start = float(h[tissue].sum() * vol)
-    buffers = [h.copy() for _ in range(3)]
-    tu = (t.copy(), u.copy())
-    r0 = np.zeros(grid.shape)
-    t_old = t.copy()
-    tips = np.array([p.tip for p in probes]).reshape(-1, 3)
-    axes = np.array([p.axis for p in probes]).reshape(-1, 3)
+    """Simulate the protocol (each probe's own, where it has one); ``progress(t, total)`` is
+    called after each output interval."""
+    run = Run3D(problem)
+    total = sum(s for s, _, _ in segments(problem))
+    for seconds, label, phases in segments(problem):
+        run.advance(seconds, label, phases, lambda now: progress(now, total) if progress else None)
+    return run.result()
 
-    times, phases = [0.0], ["start"]
-    tip_t = [np.array([_mean_wall(sparse, faces, p) for p in range(n_p)])]
-    gas_t, power = [np.full(n_p, np.nan)], [np.zeros(n_p)]
-    sizes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    thetas = np.array(problem.isotherms, dtype=float)
-    # voxels outside the active box are at rest: warmer than every isotherm unless one is not
-    everywhere = whole_box(grid.shape)
-    colder_at_rest = bool(thetas.size) and thetas.max() >= t_start[tissue].min() - DISTURBED_K
+class Run3D:
+    """A 3D run in progress: ``advance`` it through phases, ``branch`` it to continue one state
+    in two ways (a longer freeze, and the thaw after this one), ``result`` at any point. A branch
+    continues exactly where its parent stood, so a protocol tree (freezes of 60, 90, ... s, each
+    then observed) costs its longest trunk plus the branches, not every protocol from the start."""
 
-    def record() -> None:
-        box = everywhere if colder_at_rest else active.padded(1)
-        sizes.append(measure(t, tissue, grid.origin, grid.spacing, thetas, tips, axes, box))
+    def __init__(self, problem: ThermalProblem3D):
+        grid, probes = problem.grid, problem.probes
+        self.problem = problem
+        self.props = props = _props(grid)
+        self.faces = faces = rasterise(grid, list(probes))
+        self.tissue = tissue = ~faces.inside
+        mat = grid.material
+        self.h, self.t, self.u = _initial_state(problem, tissue, props)
+        self.k_unfrozen = props[:, K_U][mat]
+        self.t_start = self.t.copy()
+        self.sparse = _Sparse(problem, faces, props, mat, tissue, self.t_start)
+        self.dt_exp = SAFETY * explicit_limit(grid, props, tissue, faces, probes, self.sparse.b_cells,
+                                              self.sparse.b_g)
+        self.reach = rkl.stages_for(problem.max_step / self.dt_exp) + 2
+        horizon = sum(s for s, _, _ in segments(problem))
+        drifting = unsteady_voxels(grid, self.t_start, tissue, horizon, DISTURBED_K)
+        self.active = _ActiveBox(grid.shape, np.union1d(faces.cells, drifting), self.reach)
+        self.history = ThermalHistory.start(self.t, problem.history_thresholds, tissue)
+        self.thresholds = np.array(problem.history_thresholds, dtype=float)
+        n_p = len(probes)
+        # energy terms: perfusion, metabolism, boundary, then one per probe (heat taken, W)
+        self.energy = np.zeros(3 + n_p)
+        self.h_start = float(self.h[tissue].sum() * grid.voxel_volume)
+        self.buffers = [self.h.copy() for _ in range(3)]
+        self.tu = (self.t.copy(), self.u.copy())
+        self.r0 = np.zeros(grid.shape)
+        self.t_old = self.t.copy()
+        self.tips = np.array([p.tip for p in probes]).reshape(-1, 3)
+        self.axes = np.array([p.axis for p in probes]).reshape(-1, 3)
+        self.now = 0.0
+        self.times, self.phases = [0.0], ["start"]
+        self.tip_t = [np.array([_mean_wall(self.sparse, faces, p) for p in range(n_p)])]
+        self.gas_t, self.power = [np.full(n_p, np.nan)], [np.zeros(n_p)]
+        self.sizes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.most_stages = self.sweeps = self.updates = 0
+        self.thetas = np.array(problem.isotherms, dtype=float)
+        # voxels outside the active box are at rest: warmer than every isotherm unless one is not
+        self.colder_at_rest = bool(self.thetas.size) and (
+            self.thetas.max() >= self.t_start[tissue].min() - DISTURBED_K)
+        self._record()
 
-    def one_step(tau: float, now: float, modes) -> int:
+    def branch(self) -> Run3D:
+        """An independent copy of this run's state (the problem and geometry are shared)."""
+        other = copy.copy(self)
+        for name in ("h", "t", "u", "r0", "t_old", "energy"):
+            setattr(other, name, getattr(self, name).copy())
+        other.buffers = [b.copy() for b in self.buffers]
+        other.tu = (self.tu[0].copy(), self.tu[1].copy())
+        other.history = dataclasses.replace(self.history, **{
+            f.name: getattr(self.history, f.name).copy() for f in dataclasses.fields(self.history)
+            if f.name != "tissue"})
+        other.active = copy.deepcopy(self.active)
+        other.sparse = self.sparse.branch()
+        for name in ("times", "phases", "tip_t", "gas_t", "power", "sizes"):
+            setattr(other, name, list(getattr(self, name)))
+        return other
+
+    def _record(self) -> None:
+        grid = self.problem.grid
+        box = whole_box(grid.shape) if self.colder_at_rest else self.active.padded(1)
+        self.sizes.append(measure(self.t, self.tissue, grid.origin, grid.spacing, self.thetas, self.tips,
+                                  self.axes, box))
+
+    def advance(self, seconds: float, label: str, phases: tuple[Phase | None, ...],
+                progress: Callable[[float], None] | None = None) -> None:
+        """Run ``seconds`` with each probe in its phase (None: gas off), recording outputs every
+        ``output_interval`` under ``label``."""
+        problem, probes, sparse = self.problem, self.problem.probes, self.sparse
+        modes = [p.model.mode(q) if q is not None else (kernel.OFF, float("nan"))
+                 for p, q in zip(probes, phases, strict=True)]
+        n_out = max(1, math.ceil(seconds / problem.output_interval - 1e-9))
+        for k in range(n_out):
+            span = min(problem.output_interval, seconds - k * problem.output_interval)
+            n_steps = max(1, math.ceil(span / problem.max_step - 1e-9))
+            tau = span / n_steps
+            e_before = self.energy[3:].copy()
+            for _ in range(n_steps):
+                box_size = int(np.prod(self.active.box[1::2] - self.active.box[0::2]))
+                s = self._step(tau, modes)
+                self.most_stages = max(self.most_stages, s)
+                self.sweeps += s
+                self.updates += s * box_size
+                self.now += tau
+            if not np.isfinite(self.t[self.tissue]).all():
+                raise FloatingPointError(f"the 3D solution diverged at t = {self.now:g} s (a solver bug)")
+            self.times.append(self.now)
+            self.phases.append(label)
+            self.tip_t.append(np.array([_mean_wall(sparse, self.faces, p) for p in range(len(probes))]))
+            cooling = np.array([m[0] != kernel.OFF for m in modes])
+            self.gas_t.append(np.where(cooling, sparse.t_gas, np.nan))
+            self.power.append((self.energy[3:] - e_before) / span)
+            for p in range(len(probes)):
+                if modes[p][0] == kernel.CRYOGEN and sparse.ops[p] is not None:
+                    sparse.ops[p] = sparse.ops[p].at_load(float(self.power[-1][p]))
+            self._record()
+            if progress is not None:
+                progress(self.now)
+
+    def _step(self, tau: float, modes) -> int:
         """One RKL2 step of ``tau``: stage j writes into a scratch buffer holding neither
         Y_{j-1} nor Y_{j-2}; energies are recombined with the same weights as the enthalpy."""
-        nonlocal h, t, u, tu
-        s = rkl.stages_for(tau / dt_exp)
+        grid, sparse, active = self.problem.grid, self.sparse, self.active
+        mat, props, tissue, vol = grid.material, self.props, self.tissue, grid.voxel_volume
+        h, t, u, tu, buffers, r0 = self.h, self.t, self.u, self.tu, self.buffers, self.r0
+        s = rkl.stages_for(tau / self.dt_exp)
         c = rkl.coefficients(s)
-        t_old[:] = t
+        self.t_old[:] = t
         sparse.restrict(active.box)
-        box_inflow = _box_inflow(grid, k_unfrozen, tissue, t, active.box)
+        box_inflow = _box_inflow(grid, self.k_unfrozen, tissue, t, active.box)
         into0, e_sparse0 = sparse.flows(t, u, modes)
         y0 = h
         out = buffers[0]
@@ -340,64 +462,40 @@ def solve3d(problem: ThermalProblem3D,
             y_prev2, y_prev = y_prev, out
             e_prev2, e_prev = e_prev, e_new
             cur, nxt = nxt, cur
-        buffers[:] = [b for b in (y0, *buffers) if b is not y_prev]
-        h = y_prev
-        (t, u), tu = cur, nxt
-        energy[:] += e_prev
-        energy[2] += tau * box_inflow
-        lo_hi = kernel3d.record_history(t_old, t, tissue, mat, props, now + tau, tau, history.min_temperature,
-                                        thresholds, history.seconds_below, history.liquidus_time,
-                                        history.solidus_time, history.frozen, history.freeze_cycles,
-                                        box, t_start, DISTURBED_K)
-        active.grow(lo_hi, reach)
+        self.buffers = [b for b in (y0, *buffers) if b is not y_prev]
+        self.h = y_prev
+        (self.t, self.u), self.tu = cur, nxt
+        self.energy[:] += e_prev
+        self.energy[2] += tau * box_inflow
+        hist = self.history
+        lo_hi = kernel3d.record_history(self.t_old, self.t, tissue, mat, props, self.now + tau, tau,
+                                        hist.min_temperature, self.thresholds, hist.seconds_below,
+                                        hist.liquidus_time, hist.solidus_time, hist.frozen,
+                                        hist.freeze_cycles, box, self.t_start, DISTURBED_K)
+        active.grow(lo_hi, self.reach)
         return s
 
-    record()
-    now, total, most_stages, sweeps, updates = 0.0, problem.protocol.total_seconds, 0, 0, 0
-    for phase in problem.protocol.phases:
-        modes = [p.model.mode(phase) for p in probes]
-        n_out = max(1, math.ceil(phase.seconds / problem.output_interval - 1e-9))
-        for k in range(n_out):
-            span = min(problem.output_interval, phase.seconds - k * problem.output_interval)
-            n_steps = max(1, math.ceil(span / problem.max_step - 1e-9))
-            tau = span / n_steps
-            e_before = energy[3:].copy()
-            for _ in range(n_steps):
-                box_size = int(np.prod(active.box[1::2] - active.box[0::2]))
-                s = one_step(tau, now, modes)
-                most_stages, sweeps, updates = max(most_stages, s), sweeps + s, updates + s * box_size
-                now += tau
-            if not np.isfinite(t[tissue]).all():
-                raise FloatingPointError(f"the 3D solution diverged at t = {now:g} s (a solver bug)")
-            times.append(now)
-            phases.append(phase.kind)
-            tip_t.append(np.array([_mean_wall(sparse, faces, p) for p in range(n_p)]))
-            cooling = np.array([m[0] != kernel.OFF for m in modes])
-            gas_t.append(np.where(cooling, sparse.t_gas, np.nan))
-            power.append((energy[3:] - e_before) / span)
-            for p in range(n_p):
-                if modes[p][0] == kernel.CRYOGEN and sparse.ops[p] is not None:
-                    sparse.ops[p] = sparse.ops[p].at_load(float(power[-1][p]))
-            record()
-            if progress is not None:
-                progress(now, total)
-
-    h_end = float(h[tissue].sum() * vol)
-    return ThermalResult3D(
-        times=np.array(times), phase=phases, tip_temperature=np.array(tip_t),
-        gas_temperature=np.array(gas_t), cooling_power=np.array(power),
-        isotherms={th: IsothermSeries3D(np.array([x[0][n] for x in sizes]),
-                                        np.array([x[1][n] for x in sizes]),
-                                        np.array([x[2][n] for x in sizes]))
-                   for n, th in enumerate(problem.isotherms)},
-        temperature=t, history=history, grid=grid, faces=faces, time_step=dt_exp,
-        stages=most_stages, sweeps=sweeps, voxel_updates=updates,
-        energy={
-            "perfusion_j": float(energy[0]), "metabolic_j": float(energy[1]),
-            "boundary_j": float(energy[2]), "probe_j": float(energy[3:].sum()),
-            "tissue_enthalpy_change_j": h_end - h_start,
-        },
-    )
+    def result(self) -> ThermalResult3D:
+        """The run so far as a result (its arrays are this run's: branch first to go on)."""
+        grid = self.problem.grid
+        sizes = self.sizes
+        h_end = float(self.h[self.tissue].sum() * grid.voxel_volume)
+        e = self.energy
+        return ThermalResult3D(
+            times=np.array(self.times), phase=list(self.phases), tip_temperature=np.array(self.tip_t),
+            gas_temperature=np.array(self.gas_t), cooling_power=np.array(self.power),
+            isotherms={th: IsothermSeries3D(np.array([x[0][n] for x in sizes]),
+                                            np.array([x[1][n] for x in sizes]),
+                                            np.array([x[2][n] for x in sizes]))
+                       for n, th in enumerate(self.problem.isotherms)},
+            temperature=self.t, history=self.history, grid=grid, faces=self.faces, time_step=self.dt_exp,
+            stages=self.most_stages, sweeps=self.sweeps, voxel_updates=self.updates,
+            energy={
+                "perfusion_j": float(e[0]), "metabolic_j": float(e[1]),
+                "boundary_j": float(e[2]), "probe_j": float(e[3:].sum()),
+                "tissue_enthalpy_change_j": h_end - self.h_start,
+            },
+        )
 
 
 def _box_inflow(grid: VoxelGrid, k: np.ndarray, tissue: np.ndarray, t: np.ndarray, box: np.ndarray) -> float:

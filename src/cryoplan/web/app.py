@@ -38,6 +38,8 @@ RunId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="a run id (32
 TEMPLATES: dict[str, tuple[Literal["simulation", "plan"], str, str]] = {
     "demo": ("simulation", "demo.toml", "2.0 mm N2O probe beside an L4 medial branch (simulation)"),
     "plan-l4": ("plan", "plan-l4.toml", "L4 medial branch template: choose tip, angle and protocol (plan)"),
+    "plan-session": ("plan", "plan-session.toml",
+                     "a session: L3, L4 and the L5 dorsal ramus on both sides, one plan per target (plan)"),
 }
 GASES = ("n2o", "ln2", "argon", "co2")
 MAX_TOML_CHARS = 100_000
@@ -60,7 +62,7 @@ class RunRequest(BaseModel):
     protocol choices that replace the file's."""
 
     model_config = STRICT
-    template: Literal["demo", "plan-l4"] | None = None
+    template: Literal["demo", "plan-l4", "plan-session"] | None = None
     procedure_toml: str | None = Field(None, max_length=MAX_TOML_CHARS)
     kind: Literal["simulation", "plan"] | None = Field(None, description="required with procedure_toml")
     probe: str | None = Field(None, max_length=64, description="a catalog probe name")
