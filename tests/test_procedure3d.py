@@ -122,3 +122,10 @@ def test_an_anatomy_template_gives_the_box_its_tissues_and_its_nerve():
     with pytest.raises(InputError) as err:
         service.prepare("simulation", through_bone)
     assert err.value.field == "probe[0].direction" and "bone" in err.value.allowed
+
+
+def test_a_plot_of_a_3d_run_is_refused_before_it_runs(pair):
+    _, d = pair
+    r = runner.invoke(app, ["simulate", str(d / "pair.toml"), "--plot", str(d / "pair.png")])
+    assert r.exit_code == 2 and "--plot" in r.output and "three planes" in r.output
+    assert not (d / "pair.png").exists()

@@ -234,11 +234,14 @@ def simulate(
         "--report", help="write the HTML report here")] = None,
     allow_large: ALLOW_LARGE = False,
 ) -> None:
-    """Simulate the ice ball of one probe through a freeze/thaw protocol."""
+    """Simulate the ice ball of one probe, or of several in a 3D file, through a freeze/thaw protocol."""
     from cryoplan import service
 
     outputs = _outputs(json_out, plot=plot_out, report=html_out)
     job = _prepare("simulation", service.read_file(file), allow_large, outputs)
+    if plot_out is not None and job.config.grid.geometry == "3d":  # refused, not silently skipped
+        raise InputError("--plot", str(plot_out), "nothing for a 3d run: its report (--report) draws "
+                         "three planes through the probes")
     piped = json_out is not None and str(json_out) == "-"
     ran = _run(job, show=_console(stderr=True).is_terminal and not piped)
     _finish(ran, outputs, json_out, _print_simulation)
