@@ -149,10 +149,16 @@ def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = 
     wall = time.perf_counter() - start
     if not s.nerves:
         return Result(s, thermal, wall)
-    tis = s.problem.tissue
-    cell = resolve.cell(cfg.injury)
-    assessments = tuple(
-        assess(n, s.problem.grid, thermal.history, s.injury, tis.t_liquidus, tis.t_solidus,
-               cell_rule=cfg.injury.refine_with_cell_model, cell=cell)
-        for n in s.nerves)
+    assessments = assess_nerves(cfg, s.nerves, s.problem.grid, thermal.history, s.injury, s.problem.tissue)
     return Result(s, thermal, wall, assessments, outcome(cfg, s.nerves, assessments))
+
+
+def assess_nerves(cfg: ProcedureConfig, nerves, grid, history, injury, tissue,
+                  inside_probe_ok: bool = False) -> tuple[NerveAssessment, ...]:
+    """Grade every nerve from a run's thermal history with the file's injury settings (cell
+    model, refinement); ``tissue`` gives the freezing range. Shared by the 2D and 3D runs."""
+    cell = resolve.cell(cfg.injury)
+    return tuple(assess(n, grid, history, injury, tissue.t_liquidus, tissue.t_solidus,
+                        cell_rule=cfg.injury.refine_with_cell_model, inside_probe_ok=inside_probe_ok,
+                        cell=cell)
+                 for n in nerves)

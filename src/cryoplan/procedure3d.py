@@ -32,10 +32,10 @@ from cryoplan import resolve
 from cryoplan.anatomy.labels import LabelVolume
 from cryoplan.config import ProcedureConfig
 from cryoplan.errors import InputError
-from cryoplan.injury.assess import NerveAssessment, assess
+from cryoplan.injury.assess import NerveAssessment
 from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.thresholds import InjuryThresholds
-from cryoplan.procedure import Outcome, outcome
+from cryoplan.procedure import Outcome, assess_nerves, outcome
 from cryoplan.protocol import Protocol
 from cryoplan.thermal.placement import rasterise
 from cryoplan.thermal.solver3d import ThermalProblem3D, ThermalResult3D, solve3d
@@ -128,12 +128,8 @@ def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = 
     wall = time.perf_counter() - start
     if not s.nerves:
         return Result3D(s, thermal, wall)
-    tissue = s.grid.materials[0]
-    cell = resolve.cell(cfg.injury)
-    assessments = tuple(
-        assess(n, s.grid, thermal.history, s.injury, tissue.t_liquidus, tissue.t_solidus,
-               cell_rule=cfg.injury.refine_with_cell_model, inside_probe_ok=True, cell=cell)
-        for n in s.nerves)
+    assessments = assess_nerves(cfg, s.nerves, s.grid, thermal.history, s.injury, s.grid.materials[0],
+                                inside_probe_ok=True)
     return Result3D(s, thermal, wall, assessments, outcome(cfg, s.nerves, assessments))
 
 

@@ -197,6 +197,21 @@ def _capped(q, dq, t_w, absorbed, mass_flow, area, tab_h, tab_t, tab_x):
 
 
 @njit(cache=True)
+def _station_state(fluid, t_set, absorbed, regime, kind, tab_h, tab_t, tab_x):
+    """The cryogen's temperature, quality and boiling regime at a station that has taken up
+    ``absorbed`` (J/kg) downstream of the tip: the marched cryogen (``fluid`` 2) or the thaw gas
+    at ``t_set`` (1, dry); a station's remembered regime, except that the end face stays wetted."""
+    if fluid == 2:
+        t_gas, x = _state_after(absorbed, tab_h, tab_t, tab_x)
+    else:
+        t_gas, x = t_set, 1.0
+    reg = DRY if (fluid == 1 or x >= 1.0) else regime
+    if reg == FILM and kind == FACE_TIP:
+        reg = NUCLEATE  # the supply's jet keeps the end face wetted (no vapour film there)
+    return t_gas, x, reg
+
+
+@njit(cache=True)
 def _solve_wall(fluid, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, stations, kind, link,
                 cells, pg, area, mat, props, t, u, st_t, st_regime, st_q, st_x):
     """Wall temperatures of every station and the cryogen's state along the wall, for one state
@@ -220,13 +235,8 @@ def _solve_wall(fluid, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, statio
         absorbed = 0.0
         for st in range(n):
             f0 = order[stations[st]]
-            if fluid == 2:
-                t_gas, x = _state_after(absorbed, tab_h, tab_t, tab_x)
-            else:
-                t_gas, x = t_set, 1.0
-            reg = DRY if (fluid == 1 or x >= 1.0) else st_regime[st]
-            if reg == FILM and kind[f0] == FACE_TIP:
-                reg = NUCLEATE  # the supply's jet keeps the end face wetted (no vapour film there)
+            t_gas, x, reg = _station_state(fluid, t_set, absorbed, st_regime[st], kind[f0],
+                                           tab_h, tab_t, tab_x)
             tw = st_t[st]
             tissue_in, slope, area_st = 0.0, 0.0, 0.0
             for k in range(stations[st], stations[st + 1]):
@@ -278,13 +288,7 @@ def _solve_wall(fluid, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, statio
     absorbed = 0.0
     for st in range(n):
         f0 = order[stations[st]]
-        if fluid == 2:
-            t_gas, x = _state_after(absorbed, tab_h, tab_t, tab_x)
-        else:
-            t_gas, x = t_set, 1.0
-        reg = DRY if (fluid == 1 or x >= 1.0) else st_regime[st]
-        if reg == FILM and kind[f0] == FACE_TIP:
-            reg = NUCLEATE
+        t_gas, x, reg = _station_state(fluid, t_set, absorbed, st_regime[st], kind[f0], tab_h, tab_t, tab_x)
         area_st = 0.0
         for k in range(stations[st], stations[st + 1]):
             area_st += area[order[k]]
