@@ -134,3 +134,16 @@ def test_cli_plan_finds_and_explains_a_plan(tmp_path):
     for text in ("No safe plan", "Re-simulation checks", "plane x =", "nerve root", "dural sac",
                  "Wilson EB", "Busser"):
         assert (text in html) == (text != "No safe plan"), text
+
+
+def test_a_probe_barely_changes_the_resting_field_it_starts_from():
+    """The planner's runs start from the resting field without the probe (evaluate.simulate):
+    taking the needle's voxels out of the steady balance changes it by far less than 0.01 K."""
+    from cryoplan.planning.evaluate import placed
+    from cryoplan.thermal.placement import rasterise
+    from cryoplan.thermal.steady import steady_temperature
+
+    ctx, _, cands = context(coarse())
+    tissue = ~rasterise(ctx.grid, list(placed(ctx, cands[0]))).inside
+    with_probe = steady_temperature(ctx.grid, tissue, guess=ctx.rest)
+    assert 0 < np.abs(with_probe - ctx.rest)[tissue].max() < 0.01
