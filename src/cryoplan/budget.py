@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryoplan.errors import InputError
 
@@ -115,14 +116,20 @@ def _max_diffusivity(cfg) -> tuple[float, float]:
             t.perfusion_per_s * t.blood_heat_capacity / t.c_unfrozen)
 
 
-def _box_voxels(cfg) -> int:
-    """Voxels of a 3D run's box (``resolve.voxel_grid``), from the file alone."""
+def _box_voxels(cfg, base: Path) -> tuple[int, float]:
+    """Voxels of a 3D run's box (``resolve.voxel_grid``) and their smallest side (mm), from the
+    file alone: a label volume's from its header (its voxels are not read)."""
     import numpy as np
 
     from cryoplan.config import probe_active_length_mm
     from cryoplan.resolve import direction
 
     g = cfg.grid
+    if cfg.anatomy is not None and cfg.anatomy.nifti is not None:
+        from cryoplan.anatomy.labels import nifti_header
+
+        shape, spacing = nifti_header(base / cfg.anatomy.nifti)
+        return math.prod(shape), float(np.min(spacing)) * 1e3
     if cfg.anatomy is not None:
         from cryoplan.anatomy.templates import box_mm
 
@@ -134,18 +141,17 @@ def _box_voxels(cfg) -> int:
         ends = np.array([q for e in cfg.probe_entries() for q in (
             np.array(e.tip_mm), np.array(e.tip_mm) + probe_active_length_mm(e) * direction(e))])
         lo, hi = ends.min(axis=0) - g.extent_mm, ends.max(axis=0) + g.extent_mm
-    return math.prod(max(3, round(float(n))) for n in (hi - lo) / g.spacing_mm)
+    return math.prod(max(3, round(float(n))) for n in (hi - lo) / g.spacing_mm), g.spacing_mm
 
 
-def _simulation3d(cfg) -> Estimate:
+def _simulation3d(cfg, base: Path) -> Estimate:
     """A 3D run: its box's voxels, updated by each RKL2 stage of each step (``solver3d``: steps of
     at most 2 s, s stages covering (s^2 + s - 2) / 4 explicit steps)."""
     from cryoplan.thermal.solver3d import MAX_STEP_S
 
-    g = cfg.grid
-    voxels = _box_voxels(cfg)
+    voxels, spacing_mm = _box_voxels(cfg, base)
     alpha, perfusion = _max_diffusivity(cfg)
-    dt = 0.9 / (6 * alpha / (g.spacing_mm * 1e-3) ** 2 + perfusion)
+    dt = 0.9 / (6 * alpha / (spacing_mm * 1e-3) ** 2 + perfusion)
     stages = max(1.0, math.sqrt(4 * MAX_STEP_S / dt))
     phases = [p for e in cfg.probe_entries() for p in (e.protocol or cfg.protocol).phases]
     total = max(sum(p.seconds for p in (e.protocol or cfg.protocol).phases) for e in cfg.probe_entries())
@@ -154,6 +160,14 @@ def _simulation3d(cfg) -> Estimate:
     memory = voxels * BYTES_PER_VOXEL + outputs * 8 * len(cfg.probe_entries()) * BYTES_PER_SAMPLE
     seconds = voxels * steps * stages / VOXEL_UPDATES_PER_S + voxels * outputs * len(cfg.output.isotherms_c) \
         / CELLS_MEASURED_PER_S
+    if cfg.anatomy is not None and cfg.anatomy.nifti is not None:  # its voxels are the file's
+        return Estimate("simulation", voxels, steps, outputs, memory, seconds, dt, {
+            "cells": ("anatomy.nifti", "the label volume's voxels (crop or resample it)"),
+            "outputs": ("output.interval_s", "the protocol's seconds / output.interval_s"),
+            "memory": ("anatomy.nifti", "set by the label volume's voxels"),
+            "seconds": ("anatomy.nifti", "the voxels times the RKL2 sweeps: the protocol's seconds / 2 s "
+                                         "steps, each of stages growing as 1 / the voxels' size"),
+        })
     return Estimate("simulation", voxels, steps, outputs, memory, seconds, dt, {
         "cells": ("grid.spacing_mm", "the box (grid.extent_mm beyond the probes, or grid.box_min_mm and "
                                      "grid.box_max_mm) over grid.spacing_mm cubed"),
@@ -164,12 +178,13 @@ def _simulation3d(cfg) -> Estimate:
     })
 
 
-def simulation(cfg) -> Estimate:
-    """The estimate of a validated procedure (``ProcedureConfig``)."""
+def simulation(cfg, base: str | Path = ".") -> Estimate:
+    """The estimate of a validated procedure (``ProcedureConfig``); ``base`` is its file's folder
+    (where a label volume's path starts)."""
     from cryoplan.config import probe_active_length_mm, probe_diameter_mm
 
     if cfg.grid.geometry == "3d":
-        return _simulation3d(cfg)
+        return _simulation3d(cfg, Path(base))
     g, radial = cfg.grid, cfg.grid.geometry == "radial"
     a = probe_diameter_mm(cfg.probe) / 2
     uniform = g.uniform_extent_mm if g.uniform_extent_mm is not None else g.extent_mm

@@ -238,7 +238,7 @@ def simulate(
     from cryoplan import service
 
     outputs = _outputs(json_out, plot=plot_out, report=html_out)
-    job = _prepare("simulation", service.read_file(file), allow_large, outputs)
+    job = _prepare("simulation", service.read_file(file), allow_large, outputs, base=file.parent)
     if plot_out is not None and job.config.grid.geometry == "3d":  # refused, not silently skipped
         raise InputError("--plot", str(plot_out), "nothing for a 3d run: its report (--report) draws "
                          "three planes through the probes")

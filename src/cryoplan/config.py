@@ -264,12 +264,41 @@ class ProbeEntryConfig(ProbeConfig):
         return self
 
 
+#: A file's path (a server's setting: an upload names none, ``service.SERVER_KEYS``).
+Path_ = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+def check_anatomy_source(template: str | None, nifti: str | None, label_table: str | None) -> None:
+    """[anatomy] of a plan or a 3D procedure: a template, or a NIfTI label volume with its label
+    table, not both."""
+    if template is not None and nifti is not None:
+        raise InputError("nifti", nifti, "either anatomy.template or anatomy.nifti, not both")
+    if nifti is not None and label_table is None:
+        raise InputError("label_table", MISSING, "a label table (.toml) for the NIfTI labels")
+    if nifti is None and label_table is not None:
+        raise InputError("label_table", label_table, "only with anatomy.nifti (a template has its own "
+                         "labels)")
+
+
 class ProcedureAnatomyConfig(_Section):
     """A 3D run's heterogeneous tissue: a schematic anatomy template at a level (its labels:
-    bone, fat, muscle, skin, nerves; its frame: docs/planning.md, "Anatomy")."""
+    bone, fat, muscle, skin, nerves; its frame: docs/planning.md, "Anatomy"), or a NIfTI label
+    volume with its label table (its voxels, in the frame of its affine), as a plan names them."""
 
-    template: Literal["lumbar-medial-branch", "sacral-lateral-branch"]
+    template: Literal["lumbar-medial-branch", "sacral-lateral-branch"] | None = None
     level: Annotated[str, Field(min_length=1, max_length=8)] | None = None
+    nifti: Path_ | None = None
+    label_table: Path_ | None = None
+
+    @model_validator(mode="after")
+    def _template_or_volume(self) -> ProcedureAnatomyConfig:
+        check_anatomy_source(self.template, self.nifti, self.label_table)
+        if self.template is None and self.nifti is None:
+            raise InputError("template", MISSING, "anatomy.template (with level), or anatomy.nifti with "
+                             "anatomy.label_table")
+        if self.nifti is not None and self.level is not None:
+            raise InputError("level", self.level, "a level of a template (a NIfTI volume has none)")
+        return self
 
 
 class InjuryConfig(_Section):
@@ -440,13 +469,18 @@ class ProcedureConfig(_Section):
                 raise InputError(f"probe[{k}].{field}", err.value, err.allowed) from None
         if self.anatomy is not None:
             if self.grid.geometry != "3d":
-                raise InputError("grid.geometry", self.grid.geometry, '"3d" for an [anatomy] template')
+                raise InputError("grid.geometry", self.grid.geometry,
+                                 '"3d" for an [anatomy] (a template or a label volume)')
             if self.grid.box_min_mm is not None:
-                raise InputError("grid.box_min_mm", self.grid.box_min_mm, "no box with an [anatomy] template "
-                                 "(its box is the template's)")
+                raise InputError("grid.box_min_mm", self.grid.box_min_mm, "no box with an [anatomy] "
+                                 "(its box is the template's or the label volume's)")
+            if self.anatomy.nifti is not None and "spacing_mm" in self.grid.model_fields_set:
+                raise InputError("grid.spacing_mm", self.grid.spacing_mm, "none with anatomy.nifti (the "
+                                 "label volume's voxels are the grid's)")
             from cryoplan.anatomy.labels import anatomy_data
 
-            levels = anatomy_data()["sacral" if "sacral" in self.anatomy.template else "lumbar"]["levels"]
+            template = self.anatomy.template
+            levels = anatomy_data()["sacral" if template and "sacral" in template else "lumbar"]["levels"]
             if self.anatomy.level is not None and self.anatomy.level not in levels:
                 raise InputError("anatomy.level", self.anatomy.level, "one of " + ", ".join(levels))
         if self.grid.geometry == "3d":

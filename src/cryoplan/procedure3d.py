@@ -7,8 +7,11 @@ polylines in the same frame (x, y, z in mm; a single ``[probe]`` stands at the o
 module builds the 3D problem, runs it (``thermal.solver3d``) and assesses the nerves as the
 axisymmetric run does (``procedure``), with the same expected relief. With an ``[anatomy]``
 template the box is the template's (its tissues, its skin side, its target nerves unless
-[[nerve]] entries are given), and the run starts from its steady state with the probes in place,
-as the planner's do.
+[[nerve]] entries are given); with a NIfTI label volume (``[anatomy] nifti`` and
+``label_table``, read as ``cryoplan plan`` reads them) the box and voxels are the volume's, its
+labels' tissues from the tissue library, and the probes and [[nerve]] polylines are in its frame:
+the world coordinates (mm) of its affine, as the plan's targets and tips are. Either way the run
+starts from the anatomy's steady state with the probes in place, as the planner's do.
 
 >>> from cryoplan.config import parse
 >>> cfg = parse({"grid": {"geometry": "3d", "spacing_mm": 1.0, "extent_mm": 4.0},
@@ -25,6 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -52,7 +56,7 @@ class Setup3D:
     probes: tuple[resolve.Probe3D, ...]
     nerves: tuple[Nerve, ...]
     injury: InjuryThresholds
-    volume: LabelVolume | None = None  # an [anatomy] template's labels
+    volume: LabelVolume | None = None  # an [anatomy]'s labels (a template's or a NIfTI volume's)
 
     @property
     def grid(self) -> VoxelGrid:
@@ -72,17 +76,21 @@ class Result3D:
     outcome: Outcome | None = None
 
 
-def setup(cfg: ProcedureConfig, steady: bool = True) -> Setup3D:
+def setup(cfg: ProcedureConfig, steady: bool = True, base: str | Path = ".") -> Setup3D:
     """Resolve a validated 3D procedure into the solver's problem (raises InputError: a probe
-    outside the box or through bone, a nerve outside the box or inside a probe). ``steady``:
-    compute an anatomy's steady start (False: only check the file, as ``service.prepare`` does)."""
+    outside the box or through bone, a nerve outside the box or inside a probe, a label volume
+    that cannot be read or whose voxels are wider than a probe's radius). ``steady``: compute an
+    anatomy's steady start (False: only check the file, as ``service.prepare`` does). ``base``:
+    the folder a label volume's paths start from (the procedure file's)."""
     probes = resolve.probes3d(cfg.probe_entries(), cfg.cryogen)
     start, volume = None, None
     if cfg.anatomy is None:
         grid = resolve.voxel_grid(cfg.grid, cfg.tissue, probes)
         nerves = resolve.nerves3d(cfg.nerve, grid, probes)
-    else:  # the template's tissues, nerves (unless given) and steady start (skin convection, perfusion)
-        volume, targets = resolve.anatomy_volume(cfg.anatomy, cfg.grid)
+    else:  # the anatomy's tissues, nerves (unless given) and steady start (skin convection, perfusion)
+        volume, targets = resolve.anatomy_volume(cfg.anatomy, cfg.grid, base)
+        if cfg.anatomy.nifti is not None:
+            _voxels_resolve_probes(volume, probes, cfg.anatomy.nifti)
         grid = volume.voxel_grid()
         nerves = resolve.nerves3d(cfg.nerve, grid, probes) if cfg.nerve else targets
     tissue = ~rasterise(grid, [p.placed for p in probes]).inside  # refuses a tip outside, a probe in bone
@@ -105,6 +113,16 @@ def setup(cfg: ProcedureConfig, steady: bool = True) -> Setup3D:
     return Setup3D(problem, probes, nerves, injury, volume)
 
 
+def _voxels_resolve_probes(volume: LabelVolume, probes: tuple[resolve.Probe3D, ...], name: str) -> None:
+    """A label volume's voxels no wider than the thinnest probe's radius (``grid.spacing_mm``'s
+    rule, which the volume's voxels replace), so every probe is resolved."""
+    radius = min(p.placed.model.radius for p in probes)
+    if np.max(volume.spacing) > radius * (1 + 1e-9):
+        raise InputError("anatomy.nifti", name, f"voxels at most the probe radius ({radius * 1e3:g} mm) "
+                         f"on every axis; these are {np.round(volume.spacing * 1e3, 3).tolist()} mm: "
+                         "resample the labels finer (nearest neighbour)")
+
+
 def _apart(grid: VoxelGrid, probes: tuple[resolve.Probe3D, ...]) -> None:
     """No two probes touching: points along each axis (every quarter voxel, through the box) stay
     farther than the two radii from the other's axis, or behind its tip (raises InputError)."""
@@ -120,9 +138,10 @@ def _apart(grid: VoxelGrid, probes: tuple[resolve.Probe3D, ...]) -> None:
                                  f"a probe apart from {a.name} (their shafts would touch)")
 
 
-def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = None) -> Result3D:
-    """Simulate a 3D procedure."""
-    s = setup(cfg)
+def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = None,
+        base: str | Path = ".") -> Result3D:
+    """Simulate a 3D procedure (``base``: the folder of its label volume's paths)."""
+    s = setup(cfg, base=base)
     start = time.perf_counter()
     thermal = solve3d(s.problem, progress)
     wall = time.perf_counter() - start

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
-from cryoplan.anatomy.labels import LabelVolume
+from cryoplan.anatomy.labels import LabelVolume, load_label_volume
 from cryoplan.config import (
     CryogenConfig,
     GridConfig,
@@ -324,11 +325,19 @@ def voxel_grid(gc: GridConfig, tc: TissueConfig, probes: tuple[Probe3D, ...]) ->
     return VoxelGrid.uniform(shape, h, (tissue(tc),), centre=tuple((lo + hi) / 2), sides=(side,) * 6)
 
 
-def anatomy_volume(ac: ProcedureAnatomyConfig, gc: GridConfig) -> tuple[LabelVolume, tuple[Nerve, ...]]:
-    """A 3D run's box from an anatomy template at ``grid.spacing_mm``: its label volume (tissues
-    bone, fat, muscle, skin, nerve; skin convection on +z) and its target nerves."""
+def anatomy_volume(ac: ProcedureAnatomyConfig, gc: GridConfig, base: str | Path = ".",
+                   ) -> tuple[LabelVolume, tuple[Nerve, ...]]:
+    """A 3D run's box from its [anatomy]: a template at ``grid.spacing_mm`` (its label volume of
+    bone, fat, muscle, skin and nerve, skin convection on +z, and its target nerves), or a NIfTI
+    label volume read as a plan reads it (``labels.load_label_volume``; paths from ``base``, the
+    file's folder), whose box, voxels and frame are the file's, its sides held at the initial
+    temperature, with no nerves of its own (the run's are its [[nerve]] entries)."""
+    if ac.nifti is not None:
+        assert ac.label_table is not None
+        return load_label_volume(ac.nifti, ac.label_table, base), ()
     from cryoplan.anatomy.templates import template
 
+    assert ac.template is not None
     level = ac.level or ("S1" if "sacral" in ac.template else "L4")
     a = template(ac.template, level, gc.spacing_mm)
     return a.volume, a.targets

@@ -108,14 +108,14 @@ def prepare(kind: Kind, data: dict[str, Any], *, base: str | Path = ".", upload:
         from cryoplan import config
 
         cfg = config.parse(data)
-        estimate = budget.simulation(cfg)
+        estimate = budget.simulation(cfg, Path(base))
     budget.check(estimate, limits, allow_large and not upload)
     from cryoplan import resolve
 
     if kind == "simulation" and cfg.grid.geometry == "3d":
         from cryoplan.procedure3d import setup
 
-        setup(cfg, steady=False)  # probes in the box and off bone, nerves in the box and off the probes
+        setup(cfg, steady=False, base=base)  # probes in the box, off bone; nerves in the box, off the probes
     elif kind == "simulation":
         resolve.nerves(cfg.nerve, resolve.grid(cfg.grid, cfg.probe))  # in the domain, not in the probe
     if cfg.outcome.registry is not None:
@@ -203,7 +203,7 @@ def run(job: Job, progress: Reporter | None = None, executor=None) -> Ran:
         from cryoplan.procedure3d import run as simulate_3d
         from cryoplan.result import to_json3d
 
-        result3d = simulate_3d(job.config, tick)
+        result3d = simulate_3d(job.config, tick, job.base)
         return Ran("simulation", _finish(to_json3d(result3d), checks.simulation3d(result3d), job), result3d)
     result = simulate_procedure(job.config, tick)
     return Ran("simulation", _finish(to_json(result), checks.simulation(result), job), result)
@@ -248,9 +248,11 @@ def write(ran: Ran, outputs: Outputs, title: str | None = None) -> list[Path]:
     return out.written
 
 
-def simulate(data: dict[str, Any], *, allow_large: bool = False, upload: bool = False) -> dict[str, Any]:
-    """A procedure (as a dict) -> its result JSON (a dict). For sweeps: plain data in and out."""
-    return run(prepare("simulation", data, allow_large=allow_large, upload=upload)).data
+def simulate(data: dict[str, Any], *, base: str | Path = ".", allow_large: bool = False,
+             upload: bool = False) -> dict[str, Any]:
+    """A procedure (as a dict) -> its result JSON (a dict). For sweeps: plain data in and out.
+    ``base``: where a label volume's paths start."""
+    return run(prepare("simulation", data, base=base, allow_large=allow_large, upload=upload)).data
 
 
 def plan(data: dict[str, Any], *, base: str | Path = ".", allow_large: bool = False,

@@ -31,6 +31,8 @@ from cryoplan.tissue.library import get_tissue, tissue_names
 from cryoplan.units import c_to_k
 
 ROLES = ("tissue", "target", "protected")
+#: Largest label of a NIfTI volume (a 32-bit label image holds no more).
+MAX_LABEL = 2**31 - 1
 
 
 @lru_cache(maxsize=1)
@@ -58,8 +60,8 @@ def label_table(entries: dict[str, Any], where: str = "labels") -> dict[int, Str
             label = int(key)
         except ValueError:
             raise InputError(field, key, "an integer label") from None
-        if label < 0:
-            raise InputError(field, label, "a label >= 0")
+        if not 0 <= label <= MAX_LABEL:
+            raise InputError(field, label, f"a label from 0 to {MAX_LABEL}")
         if not isinstance(entry, dict) or "tissue" not in entry:
             raise InputError(f"{field}.tissue", "<missing>", "one of " + ", ".join(tissue_names()))
         unknown = set(entry) - {"name", "tissue", "role", "limit_c"}
@@ -122,15 +124,14 @@ class LabelVolume:
 
     def voxel_grid(self) -> VoxelGrid:
         """The solver's grid: one material per tissue used."""
-        names = sorted({self.structures[int(v)].tissue for v in np.unique(self.labels)})
-        lookup = np.zeros(max(self.structures) + 1, dtype=np.int64)
-        for label, s in self.structures.items():
-            if s.tissue in names:
-                lookup[label] = names.index(s.tissue)
+        present, where = np.unique(self.labels, return_inverse=True)
+        names = sorted({self.structures[int(v)].tissue for v in present})
+        # by the labels present, not a table as long as the largest label (which a file chooses)
+        material = np.array([names.index(self.structures[int(v)].tissue) for v in present], dtype=np.int64)
         return VoxelGrid(
             np.asarray(self.spacing, float),
             np.asarray(self.origin, float),
-            lookup[self.labels],
+            material[where.reshape(self.labels.shape)],
             tuple(get_tissue(n) for n in names),
             self.sides,
         )
@@ -186,6 +187,9 @@ def _load_nifti(path: Path):
         img = nib.load(str(path))
     except Exception as err:  # nibabel raises several types for a file that is not NIfTI
         raise InputError("anatomy.nifti", str(path), f"a readable NIfTI file ({err})") from None
+    if not isinstance(img, nib.Nifti1Pair | nib.Nifti2Pair):  # NIfTI images are pairs too
+        raise InputError("anatomy.nifti", str(path), "a NIfTI file (.nii or .nii.gz), not "
+                         + type(img).__name__)
     if len(img.shape) != 3:
         raise InputError("anatomy.nifti", list(img.shape), "a 3D label volume")
     return img
@@ -193,22 +197,48 @@ def _load_nifti(path: Path):
 
 def nifti_shape(path: str | Path) -> tuple[int, int, int]:
     """The voxels of a NIfTI label volume along each axis, from its header (nothing more is read)."""
-    return tuple(int(n) for n in _load_nifti(Path(path)).shape)
+    return nifti_header(path)[0]
+
+
+def nifti_header(path: str | Path) -> tuple[tuple[int, int, int], np.ndarray]:
+    """A NIfTI label volume's voxels along each axis and their sizes (m), from its header alone
+    (raises InputError for a file that is not one, or an oblique affine), so a run's cost is
+    known before its voxels are read."""
+    path = Path(path)
+    img = _load_nifti(path)
+    _axis_aligned(img.affine, path)
+    return tuple(int(n) for n in img.shape), np.linalg.norm(img.affine[:3, :3], axis=0) * 1e-3
 
 
 def read_nifti(path: str | Path, structures: dict[int, Structure]) -> LabelVolume:
-    """A label volume from a NIfTI file (.nii or .nii.gz) with an axis-aligned affine."""
+    """A label volume from a NIfTI file (.nii or .nii.gz) with an axis-aligned affine, in the
+    frame of its affine (mm; nibabel's RAS+: voxels reordered, world coordinates unchanged)."""
     import nibabel as nib
 
     path = Path(path)
     img = _load_nifti(path)
     _axis_aligned(img.affine, path)
+    dtype = img.get_data_dtype()
+    if dtype.kind not in "biuf":  # RGB, complex, ...: no label in a voxel
+        raise InputError("anatomy.nifti", str(path), f"integer labels (this file holds {dtype} voxels)")
     img = nib.as_closest_canonical(img)
-    data = np.asanyarray(img.dataobj)
+    try:
+        data = np.asanyarray(img.dataobj)
+    except Exception as err:  # a header promising more voxels than the file holds, a broken gzip
+        raise InputError("anatomy.nifti", str(path), f"a complete NIfTI file ({err})") from None
     if not np.all(np.isfinite(data)) or not np.array_equal(data, np.round(data)):
         raise InputError("anatomy.nifti", str(path), "integer labels")
+    if data.size and (data.min() < 0 or data.max() > MAX_LABEL):
+        raise InputError("anatomy.nifti", str(path), f"labels from 0 to {MAX_LABEL}")
     aff = img.affine
     return LabelVolume(data.astype(np.int64), np.diag(aff)[:3] * 1e-3, aff[:3, 3] * 1e-3, structures)
+
+
+def load_label_volume(nifti: str, label_table: str, base: str | Path = ".") -> LabelVolume:
+    """``[anatomy] nifti`` and ``label_table`` (paths from ``base``, the input file's folder):
+    the label volume of a plan and of a 3D procedure alike."""
+    base = Path(base)
+    return read_nifti(base / nifti, read_label_table(base / label_table))
 
 
 def nifti_bytes(values: np.ndarray, affine_mm: np.ndarray, gzip_it: bool) -> bytes:

@@ -30,9 +30,11 @@ from cryoplan.config import (
     InjuryConfig,
     Name,
     OutcomeConfig,
+    Path_,
     PatientConfig,
     ProbeConfig,
     _Section,
+    check_anatomy_source,
     check_probe,
     read_toml_file,
     validate,
@@ -40,7 +42,6 @@ from cryoplan.config import (
 from cryoplan.errors import MISSING, InputError
 
 Point = Annotated[list[Annotated[float, Field(ge=-1000, le=1000)]], Field(min_length=3, max_length=3)]
-Path_ = Annotated[str, Field(min_length=1, max_length=4096)]
 #: Longest freeze the planner tries (s).
 MAX_FREEZE_S = 1800
 #: Approach cone of a NIfTI anatomy when the file gives none (deg).
@@ -88,8 +89,7 @@ class AnatomyConfig(_Section):
     def _template_or_volume(self) -> AnatomyConfig:
         from cryoplan.anatomy.templates import TEMPLATES
 
-        if self.template is not None and self.nifti is not None:
-            raise InputError("nifti", self.nifti, "either anatomy.template or anatomy.nifti, not both")
+        check_anatomy_source(self.template, self.nifti, self.label_table)
         if self.level is not None and self.levels is not None:
             raise InputError("levels", self.levels, "either anatomy.level or anatomy.levels, not both")
         if self.side is not None and self.sides is not None:
@@ -102,8 +102,6 @@ class AnatomyConfig(_Section):
                 if getattr(self, key) is not None:
                     raise InputError(key, getattr(self, key), "levels and sides of a template (a NIfTI "
                                      "volume's targets are [[target]] entries)")
-            if self.label_table is None:
-                raise InputError("label_table", MISSING, "a label table (.toml) for the NIfTI labels")
             return self
         if self.template is not None and self.template not in TEMPLATES:
             raise InputError("template", self.template, "one of " + ", ".join(TEMPLATES))

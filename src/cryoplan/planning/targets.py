@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from cryoplan import resolve
-from cryoplan.anatomy.labels import anatomy_data, read_label_table, read_nifti
+from cryoplan.anatomy.labels import anatomy_data, load_label_volume
 from cryoplan.anatomy.templates import Anatomy, template, template_of
 from cryoplan.errors import InputError
 from cryoplan.injury.nerve import Nerve
@@ -108,7 +108,7 @@ def anatomy_of(cfg: PlanConfig, t: Target, base: Path) -> Anatomy:
                     a.skin_z, a.pairs)
         return _sided(a, t.side)
     assert ac.nifti and ac.label_table
-    volume = read_nifti(base / ac.nifti, read_label_table(base / ac.label_table))
+    volume = load_label_volume(ac.nifti, ac.label_table, base)
     nerves = tuple(
         Nerve(cfg.target[k].name or f"target {k}",
               cfg.target[k].diameter_mm * 1e-3 if cfg.target[k].diameter_mm else default_nerve_diameter_m(),

@@ -88,6 +88,8 @@ def steady_temperature(grid: VoxelGrid, tissue: np.ndarray | None = None,
     tissue = np.ones(grid.shape, dtype=bool) if tissue is None else tissue
     a_mat, rhs = pennes_operator(grid, tissue)
     rest = np.array([m.resting_temperature for m in grid.materials])[grid.material].reshape(-1)
+    if not np.any(rhs):  # no blood, heat or skin drives it (a label volume of CSF or gel alone):
+        return rest.reshape(grid.shape)  # it rests where it is (CG would answer 0 K for b = 0)
     precondition = sparse.diags(1.0 / a_mat.diagonal())
     x0 = rest if guess is None else np.asarray(guess, float).reshape(-1)
     t, info = cg(a_mat, rhs, x0=x0, rtol=CG_RTOL, atol=0.0, M=precondition, maxiter=20 * round(
