@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from cryoplan.cli import app
 from cryoplan.errors import InputError
 from cryoplan.planning import config as plan_config
-from cryoplan.planning.evaluate import evaluate
+from cryoplan.planning.evaluate import evaluate, judge
+from cryoplan.planning.fields import Model, Moved, Rigid
 from cryoplan.planning.space import placement_offsets, sigma_from_mean_error, sigma_from_radius95
 from cryoplan.planning.targets import Spec, build, placement_sigma
 
@@ -47,31 +48,46 @@ def test_placement_error_models_reproduce_their_definitions():
     assert placement_sigma("stimulation", None) < placement_sigma("ct", None)
 
 
-def test_a_larger_placement_error_lowers_the_block_probability():
+@pytest.fixture(scope="module")
+def tight():
+    """The coarse L4 problem under the stimulation-guided placement error: its context, its
+    candidates and its first candidate simulated (the one 3D run the tests below share)."""
+    ctx, _, cands = context(coarse(placement="stimulation"))
+    ev, run, _ = evaluate(ctx, cands[0])
+    return ctx, cands, ev, run
+
+
+def rejudged(cfg, cand, run):
+    """The candidate judged in ``cfg``'s context (another placement error, other limits) from
+    the same run: the same ice ball, another Monte Carlo and constraints."""
+    ctx, _, _ = context(cfg)
+    return judge(ctx, cand, Model((Moved(run.field, Rigid.identity(cand.tip)),)))
+
+
+def test_a_larger_placement_error_lowers_the_block_probability(tight):
     """Same ice ball, more scatter: fewer placements keep the whole nerve below -20 C over the
     block length; the nominal placement blocks (it is the first sample), the probability is the
     mean of the samples' block probabilities, and nothing else is at risk."""
-    tight_ctx, _, cands = context(coarse(placement="stimulation"))
-    loose_ctx, _, _ = context(coarse(placement="ct"))
-    tight, loose = evaluate(tight_ctx, cands[0])[0], evaluate(loose_ctx, cands[0])[0]
-    assert tight.sample_block_probability[0] == 1.0 and tight.nominal[0].blocked
-    assert tight.nominal[0].block_probability == 1.0
-    assert tight.block_probability == pytest.approx(float(np.mean(tight.sample_block_probability)))
-    assert tight.block_probability > loose.block_probability + 0.1
-    assert tight.grade3_probability == 0 and all(m.violation_probability == 0 for m in tight.margins)
-    skin = next(m for m in tight.margins if m.name == "skin")
+    _, cands, tight_ev, run = tight
+    loose = rejudged(coarse(placement="ct"), cands[0], run)
+    assert tight_ev.sample_block_probability[0] == 1.0 and tight_ev.nominal[0].blocked
+    assert tight_ev.nominal[0].block_probability == 1.0
+    assert tight_ev.block_probability == pytest.approx(float(np.mean(tight_ev.sample_block_probability)))
+    assert tight_ev.block_probability > loose.block_probability + 0.1
+    assert tight_ev.grade3_probability == 0 and all(m.violation_probability == 0 for m in tight_ev.margins)
+    skin = next(m for m in tight_ev.margins if m.name == "skin")
     assert skin.worst_min_k > 273.15 + 25  # the L4 skin is 57 mm from the target
-    root = next(m for m in tight.margins if m.name == "nerve root")
+    root = next(m for m in tight_ev.margins if m.name == "nerve root")
     assert root.distance_mm is not None and root.distance_mm > 2.0
 
 
-def test_a_protected_limit_that_cannot_hold_fails_the_candidate():
+def test_a_protected_limit_that_cannot_hold_fails_the_candidate(tight):
     """A nerve-root limit of 36 C is broken by any nearby freeze: the candidate is unsafe."""
+    _, cands, _, run = tight
     cfg = coarse(placement="stimulation")
     cfg = plan_config.parse({**cfg.model_dump(exclude_none=True),
                              "protected": [{"name": "nerve root", "limit_c": 36.5}]})
-    ctx, _, cands = context(cfg)
-    e = evaluate(ctx, cands[0])[0]
+    e = rejudged(cfg, cands[0], run)
     assert not e.safe and any("nerve root colder" in f for f in e.failures)
 
 
@@ -108,7 +124,8 @@ def test_cli_plan_finds_and_explains_a_plan(tmp_path):
         '[anatomy]\ntemplate = "lumbar-medial-branch"\nlevel = "L4"\nspacing_mm = 1.0\n'
         '[probe]\ncatalog = "n2o-2.0mm"\n'
         '[plan]\nplacement = "stimulation"\nblock_probability = 0.5\nsamples = 64\n'
-        'freeze_seconds = [60, 120]\ncycles = [1]\nring_deg = []\ngaps_mm = [0.0]\nworkers = 1\n')
+        'freeze_seconds = [60, 120]\ncycles = [1]\nring_deg = []\ngaps_mm = [0.0]\nworkers = 1\n'
+        'checks = 1\n')
     out = tmp_path / "plan.json"
     page = tmp_path / "plan.html"
     res = runner.invoke(app, ["plan", str(f), "--json", str(out), "--export", str(tmp_path / "x"),
@@ -121,7 +138,7 @@ def test_cli_plan_finds_and_explains_a_plan(tmp_path):
     assert all(m["margin_k"] > 0 for m in data["margins"])
     assert data["targets"][0]["blocked"] and data["relief_months"]["median"] > 0
     assert "shortest total freezing time" in data["why"]
-    assert len(data["rigid_shift_check"]) == 4
+    assert len(data["rigid_shift_check"]) == 1  # plan.checks
     from test_cli import _noisy_numbers
 
     assert _noisy_numbers({k: v for k, v in data.items() if k != "inputs"}) == []
@@ -136,14 +153,14 @@ def test_cli_plan_finds_and_explains_a_plan(tmp_path):
         assert (text in html) == (text != "No safe plan"), text
 
 
-def test_a_probe_barely_changes_the_resting_field_it_starts_from():
+def test_a_probe_barely_changes_the_resting_field_it_starts_from(tight):
     """The planner's runs start from the resting field without the probe (evaluate.simulate):
     taking the needle's voxels out of the steady balance changes it by far less than 0.01 K."""
     from cryoplan.planning.evaluate import placed
     from cryoplan.thermal.placement import rasterise
     from cryoplan.thermal.steady import steady_temperature
 
-    ctx, _, cands = context(coarse())
+    ctx, cands, _, _ = tight
     tissue = ~rasterise(ctx.grid, list(placed(ctx, cands[0]))).inside
     with_probe = steady_temperature(ctx.grid, tissue, guess=ctx.rest)
     assert 0 < np.abs(with_probe - ctx.rest)[tissue].max() < 0.01

@@ -107,12 +107,12 @@ def test_two_probes_move_their_own_ice_balls():
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
-    """L4 on both sides and S1 at 2 mm with one short protocol: two searches, one mirror image."""
+    """L4 and S1 on both sides at 1 mm with one short protocol: two searches, two mirror images."""
     d = tmp_path_factory.mktemp("session")
     (d / "session.toml").write_text(
         '[anatomy]\nlevels = ["L4", "S1"]\nsides = ["left", "right"]\nspacing_mm = 1.0\n'
         '[probe]\ncatalog = "n2o-2.0mm"\n'
-        '[plan]\nblock_probability = 0.5\nplacement = "stimulation"\nsamples = 32\nfreeze_seconds = [120]\n'
+        '[plan]\nblock_probability = 0.5\nplacement = "stimulation"\nsamples = 32\nfreeze_seconds = [60]\n'
         'cycles = [1]\nring_deg = []\ngaps_mm = [0.0]\nprobes = 1\nchecks = 0\nworkers = 1\n')
     r = runner.invoke(app, ["plan", str(d / "session.toml"), "--json", str(d / "plan.json"),
                             "--report", str(d / "plan.html"), "--export", str(d / "export")])

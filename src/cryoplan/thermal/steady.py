@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 from scipy.sparse.linalg import cg
+from threadpoolctl import threadpool_limits
 
 from cryoplan.thermal.voxels import VoxelGrid, boundary_faces
 from cryoplan.tissue.enthalpy import C_U, K_U, METABOLIC, PERFUSION, T_ARTERIAL, T_L
@@ -92,8 +93,11 @@ def steady_temperature(grid: VoxelGrid, tissue: np.ndarray | None = None,
         return rest.reshape(grid.shape)  # it rests where it is (CG would answer 0 K for b = 0)
     precondition = sparse.diags(1.0 / a_mat.diagonal())
     x0 = rest if guess is None else np.asarray(guess, float).reshape(-1)
-    t, info = cg(a_mat, rhs, x0=x0, rtol=CG_RTOL, atol=0.0, M=precondition, maxiter=20 * round(
-        grid.n_cells ** (1 / 3)) + 2000)
+    # one BLAS thread: the iterations' dot products are small, and OpenBLAS's threads, spinning
+    # after each one, made the solve 10-20 times slower on a busy machine
+    with threadpool_limits(limits=1, user_api="blas"):
+        t, info = cg(a_mat, rhs, x0=x0, rtol=CG_RTOL, atol=0.0, M=precondition, maxiter=20 * round(
+            grid.n_cells ** (1 / 3)) + 2000)
     if info != 0:
         raise ArithmeticError(f"the steady temperature did not converge ({info} iterations)")
     t[~tissue.reshape(-1)] = rest[~tissue.reshape(-1)]
