@@ -119,7 +119,8 @@ def test_the_planner_pool_reports_progress_and_leaves_no_worker():
         "anatomy": {"template": "lumbar-medial-branch", "level": "L4", "spacing_mm": 1.0},
         "probe": {"catalog": "n2o-2.0mm"},
         "plan": {"placement": "stimulation", "block_probability": 0.99, "samples": 16, "cycles": [1],
-                 "freeze_seconds": [60, 90], "ring_deg": [], "gaps_mm": [0.0], "workers": 2}})
+                 "freeze_seconds": [60, 90], "ring_deg": [], "gaps_mm": [0.0], "workers": 2,
+                 "probes": 1}})
     ran = service.run(job, events.append)
     assert multiprocessing.active_children() == []
     fractions = [e.fraction for e in events]
