@@ -1,9 +1,14 @@
-"""Worker processes that never outlive the process that started them.
+"""Worker processes that start ready and never outlive the process that started them.
 
 A worker calls ``exit_with_parent()`` first: a daemon thread ends it when its parent goes away
 (killed, crashed), so no worker is left running, re-parented, after its parent. The parent
 ends its workers itself when it stops normally (``multiprocessing.Pool.terminate``, or the web
 planner's process group).
+
+Processes that cannot be forked from their parent (a web server's threads, compiled kernels'
+OpenMP threads) come from ``preloaded_context()``: a fork server that imported cryoplan once, so
+each starts in milliseconds instead of importing it again (CoolProp's fluid library alone takes
+seconds).
 """
 
 from __future__ import annotations
@@ -12,6 +17,11 @@ import os
 import signal
 import threading
 import time
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.context import BaseContext
+
+#: What a worker needs, imported once by the fork server it is forked from.
+PRELOAD = ["cryoplan.service", "cryoplan.planning.search"]
 
 
 def exit_with_parent(poll_s: float = 1.0) -> None:
@@ -29,3 +39,14 @@ def exit_with_parent(poll_s: float = 1.0) -> None:
 def ignore_interrupts() -> None:
     """Leave Ctrl-C to the parent, which stops its workers itself (no traceback from each)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def preloaded_context() -> BaseContext:
+    """The context of processes forked from a fork server that has imported ``PRELOAD`` (where
+    there is none, spawned). The fork server is started, with its imports, on first use; it is
+    this process's child and ends with it."""
+    if "forkserver" not in get_all_start_methods():
+        return get_context("spawn")
+    context = get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context

@@ -71,14 +71,12 @@ def local_pool(workers: int, setups: tuple = ()) -> ProcessPoolExecutor:
     """``workers`` processes of this machine, ready for tasks, with the targets ``setups``
     ((spec, setup) pairs) already set up: forked from here while that is safe (they inherit
     them), else from a fork server (they are sent them)."""
-    methods = get_all_start_methods()
-    if "fork" in methods and not _threads_started():
-        method, initargs = "fork", ()
+    from cryoplan.procs import preloaded_context
+
+    if "fork" in get_all_start_methods() and not _threads_started():
+        context, initargs = get_context("fork"), ()
     else:
-        method, initargs = ("forkserver" if "forkserver" in methods else "spawn"), (tuple(setups),)
-    context = get_context(method)
-    if method == "forkserver":
-        context.set_forkserver_preload(["cryoplan.planning.search"])
+        context, initargs = preloaded_context(), (tuple(setups),)
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=initargs)
     for f in [pool.submit(_ready) for _ in range(workers)]:
         f.result()

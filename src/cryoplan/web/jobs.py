@@ -27,12 +27,12 @@ import traceback
 import uuid
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Literal
 
 from cryoplan.atomic import write_atomic, write_json
 from cryoplan.errors import InputError
+from cryoplan.procs import preloaded_context
 from cryoplan.progress import Progress, eta
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -107,7 +107,7 @@ class _Worker:
     """A run's process and the parent's end of its pipe."""
 
     def __init__(self, run_id: str, folder: Path, kind: Kind, title: str) -> None:
-        ctx = get_context("spawn")
+        ctx = preloaded_context()  # a server's threads forbid a plain fork
         self.conn, child_conn = ctx.Pipe(duplex=False)
         self.run_id = run_id
         self.process = ctx.Process(target=_child, args=(str(folder), kind, title, child_conn),
