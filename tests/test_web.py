@@ -4,6 +4,7 @@ token; queue limits; runs that survive a server restart; the registry endpoints.
 
 import time
 
+import numpy as np
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
@@ -302,3 +303,122 @@ def test_the_page_offers_a_session_plan(client):
                                                        "L3 right", "L4 right", "L5 right"]
     single = service.prepare("plan", service.read_text(templates["plan-l4"]["toml"]))
     assert job.estimate.steps < 3.5 * single.estimate.steps
+
+
+#: The cheapest plan (tests/test_planning.py's coarse L4 template: one protocol, the nominal
+#: direction, 64 samples, no re-simulation checks): about 15 s.
+TINY_PLAN = """
+[anatomy]
+levels = ["L3"]
+sides = ["right"]
+spacing_mm = 1.0
+[probe]
+catalog = "n2o-2.0mm"
+[plan]
+block_probability = 0.5
+placement = "stimulation"
+samples = 64
+probes = 1
+freeze_seconds = [120]
+cycles = [1]
+ring_deg = []
+gaps_mm = [0.0]
+checks = 0
+workers = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory):
+    """A server with a finished tiny plan (levels and sides chosen in the request) and a demo."""
+    with TestClient(create_app(tmp_path_factory.mktemp("adjust"))) as c:
+        body = {"procedure_toml": TINY_PLAN, "kind": "plan", "levels": ["L4"], "sides": ["left"]}
+        res = c.post("/api/runs", json=body)
+        assert res.status_code == 202, res.text
+        plan_id = res.json()["id"]
+        assert "levels L4, sides left" in res.json()["title"]
+        demo_id = c.post("/api/runs", json=SHORT).json()["id"]
+        assert wait_done(c, plan_id, 300)["state"] == "done"
+        assert wait_done(c, demo_id)["state"] == "done"
+        yield c, plan_id, demo_id
+
+
+def test_a_moved_probe_is_judged_by_screening(planned):
+    c, plan_id, _ = planned
+    result = c.get(f"/api/runs/{plan_id}/result").json()
+    assert [t["name"] for t in result["plans"]] == ["L4 left"]  # the request's levels and sides
+    scene = c.get(f"/api/runs/{plan_id}/scene").json()
+    (t,) = scene["targets"]
+    assert t["name"] == "L4 left" and t["movable"] and t["freeze_seconds"] == [120.0]
+    assert len(t["labels"]["values"]) == np.prod(t["labels"]["shape"])
+    assert {s["name"] for s in t["structures"]} >= {"bone", "nerve root"}
+    start = time.perf_counter()
+    nominal = c.post(f"/api/runs/{plan_id}/adjust", json={"target": "L4 left"}).json()
+    took = time.perf_counter() - start
+    print(f"adjust round trip {took * 1e3:.0f} ms (server {nominal['server_ms']} ms)")
+    assert took < 2.0
+    # unmoved, screening gives the planner's own judgement of its simulated plan
+    assert nominal["block_probability"] == result["block_probability"] == nominal["planned_block_probability"]
+    assert [m["violation_probability"] for m in nominal["margins"]] == [
+        m["violation_probability"] for m in result["margins"]]
+    assert "not a new 3D run" in nominal["method"] and nominal["warnings"] == []
+    ice = nominal["iceball"]
+    values = np.array(ice["values_c"])
+    assert len(values) == np.prod(ice["shape"]) and values.min() < -20 < 0 < values.max()
+    # 4 mm off the nerve: the ice ball no longer covers it; the moved tip and needle follow
+    far = c.post(f"/api/runs/{plan_id}/adjust", json={"target": 0, "tip_offset_mm": [4, 0, 4]})
+    assert far.status_code == 200, far.text
+    far = far.json()
+    assert far["block_probability"] < nominal["block_probability"] - 0.3
+    assert not far["meets_constraints"] and any("block probability" in f for f in far["failures"])
+    moved = np.array(far["probes"][0]["tip_mm"]) - np.array(t["probes"][0]["tip_mm"])
+    assert np.allclose(moved, [4, 0, 4], atol=0.02)
+    tilted = c.post(f"/api/runs/{plan_id}/adjust", json={"tilt_deg": 20, "azimuth_deg": 90}).json()
+    needle = np.array(tilted["probes"][0]["entry_mm"]) - np.array(tilted["probes"][0]["tip_mm"])
+    planned_needle = np.array(t["probes"][0]["entry_mm"]) - np.array(t["probes"][0]["tip_mm"])
+    cos = needle @ planned_needle / np.linalg.norm(needle) / np.linalg.norm(planned_needle)
+    assert abs(np.degrees(np.arccos(cos)) - 20) < 0.1
+
+
+def test_hostile_adjust_bodies_get_one_line_422(planned):
+    c, plan_id, demo_id = planned
+    url = f"/api/runs/{plan_id}/adjust"
+    cases = [
+        ({"tip_offset_mm": [11, 0, 0]}, "tip_offset_mm"),
+        ({"tip_offset_mm": [1e300, 0, 0]}, "tip_offset_mm"),
+        ({"tip_offset_mm": [0, 0]}, "tip_offset_mm"),
+        ({"tip_offset_mm": ["1", 0, 0]}, "tip_offset_mm"),
+        ({"tip_offset_mm": [[1], 0, 0]}, "tip_offset_mm"),
+        ({"tilt_deg": 31}, "tilt_deg"),
+        ({"tilt_deg": True}, "tilt_deg"),
+        ({"target": "L9 left"}, "L4 left"),
+        ({"target": 3}, "0 (L4 left)"),
+        ({"target": {"name": "L4 left"}}, "target"),
+        ({"probe": 1}, "probe"),
+        ({"freeze_s": 60}, "120 s"),
+        ({"colour": "red"}, "colour"),
+    ]
+    for body, words in cases:
+        res = c.post(url, json=body)
+        assert res.status_code == 422, (body, res.text)
+        assert words in res.text and "\n" not in res.text, (body, res.text)
+    nan = b'{"tip_offset_mm": [NaN, 0, 0]}'
+    res = c.post(url, content=nan, headers={"content-type": "application/json"})
+    assert res.status_code == 422 and "tip_offset_mm" in res.text
+    assert c.post("/api/runs/" + "0" * 32 + "/adjust", json={}).status_code == 404
+    res = c.post(f"/api/runs/{demo_id}/adjust", json={})
+    assert res.status_code == 409 and "simulation" in res.text
+    assert c.get(f"/api/runs/{demo_id}/scene").status_code == 409
+
+
+def test_the_page_gets_plotly_from_the_server(client):
+    res = client.get("/plotly.js")
+    assert res.status_code == 200 and "plotly" in res.text[:2000].lower() and len(res.content) > 1_000_000
+    page = client.get("/").text
+    assert "cdn" not in page.lower() and "https://" not in page
+    levels = client.get("/api/options").json()["levels"]
+    assert levels[:5] == ["L1", "L2", "L3", "L4", "L5"]
+    res = client.post("/api/runs", json={**SHORT, "levels": ["L4"]})
+    assert res.status_code == 422 and "levels" in res.text
+    res = client.post("/api/runs", json={"template": "plan-session", "levels": ["L9"]})
+    assert res.status_code == 422 and "anatomy.levels" in res.text
