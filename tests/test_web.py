@@ -305,8 +305,8 @@ def test_the_page_offers_a_session_plan(client):
     assert job.estimate.steps < 3.5 * single.estimate.steps
 
 
-#: The cheapest plan (tests/test_planning.py's coarse L4 template: one protocol, the nominal
-#: direction, 64 samples, no re-simulation checks): about 15 s.
+#: The cheapest plan (tests/test_planning.py's coarse L4 template, the nominal direction, 64
+#: samples, no re-simulation checks) that simulates two protocols (60 s falls short): about 20 s.
 TINY_PLAN = """
 [anatomy]
 levels = ["L3"]
@@ -315,11 +315,11 @@ spacing_mm = 1.0
 [probe]
 catalog = "n2o-2.0mm"
 [plan]
-block_probability = 0.5
+block_probability = 0.9
 placement = "stimulation"
 samples = 64
 probes = 1
-freeze_seconds = [120]
+freeze_seconds = [60, 120]
 cycles = [1]
 ring_deg = []
 gaps_mm = [0.0]
@@ -349,7 +349,8 @@ def test_a_moved_probe_is_judged_by_screening(planned):
     assert [t["name"] for t in result["plans"]] == ["L4 left"]  # the request's levels and sides
     scene = c.get(f"/api/runs/{plan_id}/scene").json()
     (t,) = scene["targets"]
-    assert t["name"] == "L4 left" and t["movable"] and t["freeze_seconds"] == [120.0]
+    assert t["name"] == "L4 left" and t["movable"] and t["freeze_seconds"] == 120.0
+    assert t["protocols"] == [{"cycles": 1, "freeze_seconds": 60.0}, {"cycles": 1, "freeze_seconds": 120.0}]
     assert len(t["labels"]["values"]) == np.prod(t["labels"]["shape"])
     assert {s["name"] for s in t["structures"]} >= {"bone", "nerve root"}
     start = time.perf_counter()
@@ -378,6 +379,12 @@ def test_a_moved_probe_is_judged_by_screening(planned):
     planned_needle = np.array(t["probes"][0]["entry_mm"]) - np.array(t["probes"][0]["tip_mm"])
     cos = needle @ planned_needle / np.linalg.norm(needle) / np.linalg.norm(planned_needle)
     assert abs(np.degrees(np.arccos(cos)) - 20) < 0.1
+    # the shorter freeze the planner simulated (and refused as too short) is at hand too
+    short = c.post(f"/api/runs/{plan_id}/adjust", json={"freeze_s": 60}).json()
+    simulated = [x for x in result["candidates"] if x["simulated"] and x["freeze_seconds"] == 60.0
+                 and x["tip_mm"] == result["plan"]["tip_mm"]]  # at the plan's placement: no move
+    assert short["freeze_seconds"] == 60.0 and short["block_probability"] == simulated[0]["block_probability"]
+    assert short["block_probability"] < 0.9 and not short["meets_constraints"]
 
 
 def test_hostile_adjust_bodies_get_one_line_422(planned):
@@ -395,7 +402,8 @@ def test_hostile_adjust_bodies_get_one_line_422(planned):
         ({"target": 3}, "0 (L4 left)"),
         ({"target": {"name": "L4 left"}}, "target"),
         ({"probe": 1}, "probe"),
-        ({"freeze_s": 60}, "120 s"),
+        ({"freeze_s": 90}, "1 x 60 s, 1 x 120 s"),
+        ({"cycles": 2}, "2 x 120 s"),
         ({"colour": "red"}, "colour"),
     ]
     for body, words in cases:

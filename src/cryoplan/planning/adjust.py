@@ -2,7 +2,9 @@
 
 When a plan is written, each planned target keeps what it takes to judge its probe at another
 placement (``states`` -> ``adjust.npz``): the chosen plan's coldest-temperature field at its
-nominal placement, cropped to the box of voxels colder than ``ceiling_k``, the label volume, the
+nominal placement and, for each other protocol the planner simulated, the run nearest that
+placement (``TargetPlan.protocol_runs``), each cropped to the box of its voxels colder than
+``ceiling_k``, the label volume, the
 target nerves, the protected structures' limits, the placement-error samples and the injury
 thresholds. A moved probe (a tip offset, a tilt about the tip) is then judged as the planner
 screens a placement (``evaluate.judge`` on ``fields.Moved``): the run's field carried by the
@@ -14,8 +16,9 @@ moves (the planner's re-simulation checks measure that error for its own displac
 The crop loses nothing the judgement uses: every voxel colder than ``ceiling_k`` (10 K above
 the warmest threshold or limit) lies inside it, and a point beyond it samples the crop's face,
 also at least ``ceiling_k``; temperatures at or above the ceiling are reported as "warmer than"
-it. Only the chosen plan's freeze time has a field; a two-probe plan is shown but cannot be
-moved (screening moves each probe's own single-probe run, which the plan does not keep).
+it. Only the protocols the planner simulated have a field (the others are refused, naming those
+that have one); a two-probe plan is shown but cannot be moved (screening moves each probe's own
+single-probe run, which the plan does not keep).
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.thresholds import InjuryThresholds
 from cryoplan.planning.evaluate import Candidate, Context, Evaluation, Placement, ProtectedStructure, judge
 from cryoplan.planning.fields import Field, Model, Moved, Rigid
-from cryoplan.protocol import Protocol, cycles
+from cryoplan.protocol import Protocol
+from cryoplan.protocol import cycles as freeze_thaw
 
 #: Temperatures this far above the warmest threshold or limit are not kept (K).
 CEILING_ABOVE_K = 10.0
@@ -56,7 +60,7 @@ class TargetState:
 
     name: str
     meta: dict[str, Any]  # scalars and tables (see ``states``)
-    field: Field  # the chosen run's coldest temperature (K), cropped
+    fields: tuple[Field, ...]  # coldest temperature (K), cropped, of each kept run (meta["fields"])
     labels: LabelVolume
     offsets: np.ndarray  # (n_probes, n_samples, 3) m, sample 0 nominal
     nerves: tuple[Nerve, ...]
@@ -72,6 +76,25 @@ class TargetState:
     @property
     def freeze_s(self) -> float:
         return float(self.meta["freeze_s"])
+
+    @property
+    def protocols(self) -> list[tuple[int, float]]:
+        """(cycles, seconds per freeze) of each kept run, the planned one first."""
+        return [(f["cycles"], f["freeze_s"]) for f in self.meta["fields"]]
+
+    def run(self, cycles: int | None, freeze_s: float | None) -> tuple[Field, Placement, int, float]:
+        """The kept run of a protocol (None: the plan's), where it was simulated, and its
+        protocol (raises InputError naming the protocols kept)."""
+        m = self.meta
+        want = (m["cycles"] if cycles is None else cycles,
+                self.freeze_s if freeze_s is None else float(freeze_s))
+        for f, row in zip(self.fields, m["fields"], strict=True):
+            if (row["cycles"], row["freeze_s"]) == want:
+                return f, Placement(np.array(row["tip"]), np.array(row["axis"])), *want
+        order = sorted(self.protocols, key=lambda p: (p[0] * p[1], p[0]))
+        kept = ", ".join(f"{c} x {s:g} s" for c, s in order)
+        raise InputError("freeze_s", f"{want[0]} x {want[1]:g} s", f"one of {kept} (the protocols the "
+                         "planner simulated for this target; another needs a new plan)")
 
     @cached_property
     def context(self) -> Context:
@@ -136,19 +159,26 @@ def states(plan, cfg, base: Path = Path(".")) -> bytes:
         protected = [{"name": p.name, "label": label_of[p.name], "limit_k": p.limit_k} for p in ctx.protected]
         th = ctx.injury
         ceiling = max([th.neurapraxia_below_k] + [p.limit_k for p in ctx.protected]) + CEILING_ABOVE_K
-        full = Field.of(t.run.history, t.run.grid)
-        box = _crop_box(full.values, ceiling)
-        start = np.array([s.start for s in box])
-        arrays[f"{key}.field"] = full.values[box].astype(np.float32)
-        arrays[f"{key}.tissue"] = full.tissue[box]
+        kept = {r.candidate.level: (r.field, r.candidate.probes[0]) for r in t.protocol_runs}
+        kept.pop(c.level, None)  # the plan's own run, first
+        fields = []
+        own = (c.level, (Field.of(t.run.history, t.run.grid), c.probes[0]))
+        for j, (level, (full, source)) in enumerate([own, *sorted(kept.items())]):
+            box = _crop_box(full.values, ceiling)
+            start = np.array([b.start for b in box])
+            arrays[f"{key}.field{j}"] = full.values[box].astype(np.float32)
+            arrays[f"{key}.tissue{j}"] = full.tissue[box]
+            fields.append({"cycles": level[0], "freeze_s": level[1], "tip": source.tip.tolist(),
+                           "axis": source.axis.tolist(),
+                           "origin": (full.origin + start * full.spacing).tolist()})
         arrays[f"{key}.labels"] = vol.labels.astype(np.uint8 if vol.labels.max() < 256 else np.int16)
         arrays[f"{key}.offsets"] = ctx.offsets[:len(c.probes)]
         for j, n in enumerate(ctx.targets):
             arrays[f"{key}.nerve{j}"] = n.points
         entry.update({
             "anatomy": t.anatomy,
-            "field_origin": (full.origin + start * full.spacing).tolist(),
-            "spacing": full.spacing.tolist(),
+            "fields": fields,
+            "spacing": np.asarray(vol.spacing, float).tolist(),
             "label_origin": np.asarray(vol.origin, float).tolist(),
             "structures": [asdict(s) for s in vol.structures.values()],
             "sides": list(vol.sides),
@@ -214,11 +244,12 @@ def load(path: Path) -> Session:
             structures = {int(s["label"]): Structure(**s) for s in t["structures"]}
             labels = LabelVolume(z[f"{key}.labels"].astype(np.int64), np.array(t["spacing"]),
                                  np.array(t["label_origin"]), structures, tuple(t["sides"]))
-            field = Field(np.ascontiguousarray(z[f"{key}.field"], dtype=float), np.array(t["field_origin"]),
-                          np.array(t["spacing"]), z[f"{key}.tissue"])
+            fields = tuple(Field(np.ascontiguousarray(z[f"{key}.field{j}"], dtype=float),
+                                 np.array(f["origin"]), np.array(t["spacing"]), z[f"{key}.tissue{j}"])
+                           for j, f in enumerate(t["fields"]))
             nerves = tuple(Nerve(n["name"], n["diameter"], z[f"{key}.nerve{j}"])
                            for j, n in enumerate(t["nerves"]))
-            by_key[key] = TargetState(t["name"], t, field, labels, np.array(z[f"{key}.offsets"]), nerves)
+            by_key[key] = TargetState(t["name"], t, fields, labels, np.array(z[f"{key}.offsets"]), nerves)
     by_name = {}
     names = {t["name"]: t for t in head["targets"]}
     for t in head["targets"]:
@@ -259,7 +290,7 @@ def _bone_hit(state: TargetState, tip: np.ndarray, axis: np.ndarray, length: flo
 
 
 def estimate(state: TargetState, tip_offset_m: np.ndarray, tilt_deg: float = 0.0, azimuth_deg: float = 0.0,
-             freeze_s: float | None = None) -> Estimate:
+             freeze_s: float | None = None, cycles: int | None = None) -> Estimate:
     """The planned probe with its tip moved by ``tip_offset_m`` (m) and its needle tilted about
     the moved tip, judged by screening (raises InputError for a move that cannot be judged).
 
@@ -272,8 +303,8 @@ def estimate(state: TargetState, tip_offset_m: np.ndarray, tilt_deg: float = 0.0
     tilt_deg, azimuth_deg : float
         Tilt of the needle from the planned one (degrees, at most ``MAX_TILT_DEG``) and its
         direction (``tilted``).
-    freeze_s : float, optional
-        Seconds per freeze; only the planned one's field is at hand.
+    freeze_s, cycles : float and int, optional
+        The protocol (None: the plan's); only those the planner simulated are at hand.
 
     Returns
     -------
@@ -285,9 +316,7 @@ def estimate(state: TargetState, tip_offset_m: np.ndarray, tilt_deg: float = 0.0
     if len(probes) != 1:
         raise InputError("probe", len(probes), "a one-probe plan: a two-probe plan's probes cannot be moved "
                          "by hand (screening moves each probe's own run, which the plan does not keep)")
-    if freeze_s is not None and freeze_s != state.freeze_s:
-        raise InputError("freeze_s", freeze_s, f"{state.freeze_s:g} s, the freeze time of the planned run "
-                         "whose ice ball is moved (another freeze time needs a new plan)")
+    field, source, n_cycles, freeze = state.run(cycles, freeze_s)
     offset = np.asarray(tip_offset_m, float)
     if offset.shape != (3,) or not np.all(np.abs(offset) <= MAX_OFFSET_MM * 1e-3 + 1e-12):
         raise InputError("tip_offset_mm", (offset * 1e3).tolist(),
@@ -301,11 +330,9 @@ def estimate(state: TargetState, tip_offset_m: np.ndarray, tilt_deg: float = 0.0
         lo, hi = (np.round(x * 1e3, 2).tolist() for x in (grid.extent_min, grid.extent_max))
         raise InputError("tip_offset_mm", (offset * 1e3).round(3).tolist(),
                          f"a move that keeps the tip inside the volume ({lo} to {hi} mm)")
-    m = state.meta
-    cand = Candidate(0, (Placement(tip, axis),), m["cycles"], state.freeze_s,
-                     Protocol.of(cycles(m["cycles"], state.freeze_s, m["thaw_s"])))
-    motion = Rigid.between(p.tip, p.axis, tip, axis)
-    moved = Moved(state.field, motion)
+    cand = Candidate(0, (Placement(tip, axis),), n_cycles, freeze,
+                     Protocol.of(freeze_thaw(n_cycles, freeze, state.meta["thaw_s"])))
+    moved = Moved(field, Rigid.between(source.tip, source.axis, tip, axis))
     ev = judge(state.context, cand, Model((moved,)))
     length = float(np.linalg.norm(state.entries[0] - p.tip))
     warnings = []
@@ -371,6 +398,8 @@ def scene_json(session: Session) -> dict[str, Any]:
             "anatomy": m["anatomy"],
             "frame": ("the template's own frame (x lateral, y cranial, z towards the skin)"
                       + (f"; the mirror image of {t['mirror_of']}'s plan" if t["mirror_of"] else "")),
+            "box_mm": [_mm(vol.origin - vol.spacing / 2),
+                       _mm(vol.origin + (np.array(vol.shape) - 0.5) * vol.spacing)],
             "labels": {"origin_mm": _mm(vol.origin), "spacing_mm": _mm(vol.spacing * step),
                        "shape": list(sub.shape), "values": sub.ravel().tolist()},
             "structures": [{"label": st.label, "name": st.name, "tissue": st.tissue, "role": st.role}
@@ -379,7 +408,9 @@ def scene_json(session: Session) -> dict[str, Any]:
             "probes": [{"tip_mm": _mm(p.tip), "entry_mm": _mm(e)} for p, e in zip(s.probes, s.entries,
                                                                                   strict=True)],
             "probe_radius_mm": round(m["probe_radius_m"] * 1e3, 3),
-            "cycles": m["cycles"], "freeze_seconds": [m["freeze_s"]], "thaw_seconds": m["thaw_s"],
+            "cycles": m["cycles"], "freeze_seconds": m["freeze_s"], "thaw_seconds": m["thaw_s"],
+            "protocols": [{"cycles": c, "freeze_seconds": f}
+                          for c, f in sorted(s.protocols, key=lambda p: (p[0] * p[1], p[0]))],
             "planned_block_probability": round(m["planned_block_probability"], 3),
             "required_block_probability": m["required"],
             "movable": movable,
@@ -397,6 +428,7 @@ def estimate_json(state: TargetState, est: Estimate) -> dict[str, Any]:
     return {
         "method": METHOD,
         "target": state.name,
+        "cycles": ev.candidate.cycles, "freeze_seconds": ev.candidate.freeze_s,
         "block_probability": round(ev.block_probability, 3),
         "required_block_probability": state.meta["required"],
         "planned_block_probability": round(state.meta["planned_block_probability"], 3),

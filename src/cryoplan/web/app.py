@@ -128,7 +128,9 @@ class AdjustIn(BaseModel):
     tilt_deg: float = Field(0.0, ge=0, le=MAX_TILT_DEG, description="tilt of the needle about the tip")
     azimuth_deg: float = Field(0.0, ge=-360, le=360,
                                description="direction of the tilt (0: lateral, 90: cranial)")
-    freeze_s: float | None = Field(None, gt=0, le=900, description="seconds per freeze (the plan's)")
+    freeze_s: float | None = Field(None, gt=0, le=900,
+                                   description="seconds per freeze (the plan's; the scene lists those kept)")
+    cycles: int | None = Field(None, ge=1, le=4, description="freeze cycles (default the plan's)")
 
 
 class RecordIn(BaseModel):
@@ -487,7 +489,7 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
                 raise InputError("probe", body.probe, f"0 to {len(state.probes) - 1} (the plan's probes)")
             with adjust_lock:
                 est = estimate(state, np.array(body.tip_offset_mm) * 1e-3, body.tilt_deg, body.azimuth_deg,
-                               body.freeze_s)
+                               body.freeze_s, body.cycles)
         except InputError as err:
             raise _unprocessable(err) from None
         out = estimate_json(state, est)
