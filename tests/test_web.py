@@ -44,6 +44,9 @@ def test_a_run_goes_from_queued_to_a_report(client):
     assert page.status_code == 200 and "Ice-ball growth" in page.text
     assert "kind = \"freeze\"" in client.get(f"/api/runs/{run_id}/input").text
     assert run_id in [r["id"] for r in client.get("/api/runs").json()]
+    res = client.post(f"/api/runs/{run_id}/adjust", json={})  # only a plan's probe can be moved
+    assert res.status_code == 409 and "simulation" in res.text
+    assert client.get(f"/api/runs/{run_id}/scene").status_code == 409
 
 
 def test_bad_input_is_named_and_nothing_is_queued(client):
@@ -305,13 +308,13 @@ def test_the_page_offers_a_session_plan(client):
     assert job.estimate.steps < 3.5 * single.estimate.steps
 
 
-#: The cheapest plan (tests/test_planning.py's coarse L4 template, the nominal direction, 64
-#: samples, no re-simulation checks) that simulates two protocols (60 s falls short): about 20 s.
+#: A cheap plan (the L4 template at 1.5 mm, the nominal direction, 64 samples, no re-simulation
+#: checks) that simulates two protocols (60 s falls short): about 5 s of planning.
 TINY_PLAN = """
 [anatomy]
 levels = ["L3"]
 sides = ["right"]
-spacing_mm = 1.0
+spacing_mm = 1.5
 [probe]
 catalog = "n2o-2.0mm"
 [plan]
@@ -330,21 +333,21 @@ workers = 1
 
 @pytest.fixture(scope="module")
 def planned(tmp_path_factory):
-    """A server with a finished tiny plan (levels and sides chosen in the request) and a demo."""
+    """A server with a finished cheap plan (levels and sides chosen in the request)."""
     with TestClient(create_app(tmp_path_factory.mktemp("adjust"))) as c:
         body = {"procedure_toml": TINY_PLAN, "kind": "plan", "levels": ["L4"], "sides": ["left"]}
         res = c.post("/api/runs", json=body)
         assert res.status_code == 202, res.text
         plan_id = res.json()["id"]
         assert "levels L4, sides left" in res.json()["title"]
-        demo_id = c.post("/api/runs", json=SHORT).json()["id"]
-        assert wait_done(c, plan_id, 300)["state"] == "done"
-        assert wait_done(c, demo_id)["state"] == "done"
-        yield c, plan_id, demo_id
+        st = wait_done(c, plan_id, 300)
+        assert st["state"] == "done", st
+        print(f"the plan: {st['message']}")
+        yield c, plan_id
 
 
 def test_a_moved_probe_is_judged_by_screening(planned):
-    c, plan_id, _ = planned
+    c, plan_id = planned
     result = c.get(f"/api/runs/{plan_id}/result").json()
     assert [t["name"] for t in result["plans"]] == ["L4 left"]  # the request's levels and sides
     scene = c.get(f"/api/runs/{plan_id}/scene").json()
@@ -381,14 +384,17 @@ def test_a_moved_probe_is_judged_by_screening(planned):
     assert abs(np.degrees(np.arccos(cos)) - 20) < 0.1
     # the shorter freeze the planner simulated (and refused as too short) is at hand too
     short = c.post(f"/api/runs/{plan_id}/adjust", json={"freeze_s": 60}).json()
-    simulated = [x for x in result["candidates"] if x["simulated"] and x["freeze_seconds"] == 60.0
-                 and x["tip_mm"] == result["plan"]["tip_mm"]]  # at the plan's placement: no move
-    assert short["freeze_seconds"] == 60.0 and short["block_probability"] == simulated[0]["block_probability"]
+    # as the planner judged the plan's placement at 60 s (simulated there, or screened from the
+    # 60 s run nearest it: the same rigid move)
+    plan = result["plan"]
+    (judged,) = [x for x in result["candidates"] if x["freeze_seconds"] == 60.0
+                 and x["tip_mm"] == plan["tip_mm"] and x["direction"] == plan["direction_tip_to_hub"]]
+    assert short["freeze_seconds"] == 60.0 and short["block_probability"] == judged["block_probability"]
     assert short["block_probability"] < 0.9 and not short["meets_constraints"]
 
 
 def test_hostile_adjust_bodies_get_one_line_422(planned):
-    c, plan_id, demo_id = planned
+    c, plan_id = planned
     url = f"/api/runs/{plan_id}/adjust"
     cases = [
         ({"tip_offset_mm": [11, 0, 0]}, "tip_offset_mm"),
@@ -414,9 +420,6 @@ def test_hostile_adjust_bodies_get_one_line_422(planned):
     res = c.post(url, content=nan, headers={"content-type": "application/json"})
     assert res.status_code == 422 and "tip_offset_mm" in res.text
     assert c.post("/api/runs/" + "0" * 32 + "/adjust", json={}).status_code == 404
-    res = c.post(f"/api/runs/{demo_id}/adjust", json={})
-    assert res.status_code == 409 and "simulation" in res.text
-    assert c.get(f"/api/runs/{demo_id}/scene").status_code == 409
 
 
 def test_the_page_gets_plotly_from_the_server(client):

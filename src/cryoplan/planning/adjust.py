@@ -125,9 +125,9 @@ def _crop_box(values: np.ndarray, ceiling_k: float) -> tuple[slice, ...]:
     cold = np.argwhere(values < ceiling_k)
     if not cold.size:
         cold = np.array([np.array(values.shape) // 2])
-    lo = np.maximum(cold.min(axis=0) - PAD, 0)
-    hi = np.minimum(cold.max(axis=0) + PAD + 1, values.shape)
-    hi = np.maximum(hi, lo + 2)  # trilinear sampling needs two voxels an axis
+    shape = np.array(values.shape)
+    lo = np.clip(cold.min(axis=0) - PAD, 0, shape - 2)  # trilinear sampling needs two voxels an axis
+    hi = np.clip(cold.max(axis=0) + PAD + 1, lo + 2, shape)
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
 
 
@@ -137,9 +137,9 @@ def states(plan, cfg, base: Path = Path(".")) -> bytes:
 
     ``plan`` is a ``search.Plan`` of ``cfg`` (its ``PlanConfig``) from ``base``; the targets'
     contexts are the planner's own (``targets.setup``, already set up in the planning process).
-    Per target it holds the cropped field (float32), its tissue mask, the labels (uint8), the
-    placement errors, the nerves and a JSON table of the rest: about 0.1 MB for the L4 template
-    at 1 mm, a few hundred kB at 0.75 mm (compressed)."""
+    Per target it holds each kept run's cropped field (float32) and tissue mask, the labels
+    (uint8), the placement errors, the nerves and a JSON table of the rest: compressed, about
+    80 kB for the L4 template at 0.75 mm with two protocols kept (some 35 kB a protocol)."""
     from cryoplan.planning.targets import Spec, setup
 
     arrays: dict[str, np.ndarray] = {}
