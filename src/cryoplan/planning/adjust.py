@@ -39,6 +39,7 @@ from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.thresholds import InjuryThresholds
 from cryoplan.planning.evaluate import Candidate, Context, Evaluation, Placement, ProtectedStructure, judge
 from cryoplan.planning.fields import Field, Model, Moved, Rigid
+from cryoplan.planning.space import MAX_OFFSET_MM, MAX_TILT_DEG
 from cryoplan.protocol import Protocol
 from cryoplan.protocol import cycles as freeze_thaw
 
@@ -46,9 +47,6 @@ from cryoplan.protocol import cycles as freeze_thaw
 CEILING_ABOVE_K = 10.0
 #: Voxels kept beyond the cold box on each side (interpolation needs one).
 PAD = 2
-#: Bounds of a hand move: tip offset per axis (mm) and tilt from the planned needle (degrees).
-MAX_OFFSET_MM = 10.0
-MAX_TILT_DEG = 30.0
 #: The moved ice ball is resampled for drawing on at most this many points per axis.
 DRAW_POINTS = 40
 VERSION = 1

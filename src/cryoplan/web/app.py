@@ -32,10 +32,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cryoplan import __version__
-from cryoplan.anatomy.labels import anatomy_data
 from cryoplan.cryogen.catalog import list_probes
 from cryoplan.errors import InputError
-from cryoplan.planning.adjust import MAX_OFFSET_MM, MAX_TILT_DEG
+from cryoplan.planning.space import MAX_OFFSET_MM, MAX_TILT_DEG
 from cryoplan.web.jobs import NotRunning, QueueFull, Runs, RunStatus
 
 RunId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="a run id (32 hex digits)")]
@@ -373,6 +372,8 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
                               toml=resources.files("cryoplan.data").joinpath(f).read_text(encoding="utf-8"))
                      for k, (kind, f, desc) in TEMPLATES.items()]
         probes = [{"name": p.name, "gas": p.gas, "description": p.description} for p in list_probes()]
+        from cryoplan.anatomy.labels import anatomy_data
+
         levels = [lv for sec in ("lumbar", "sacral") for lv in anatomy_data()[sec]["levels"]]
         return Options(templates=templates, probes=probes, gases=list(GASES), levels=levels)
 
