@@ -164,3 +164,41 @@ def test_a_probe_barely_changes_the_resting_field_it_starts_from(tight):
     tissue = ~rasterise(ctx.grid, list(placed(ctx, cands[0]))).inside
     with_probe = steady_temperature(ctx.grid, tissue, guess=ctx.rest)
     assert 0 < np.abs(with_probe - ctx.rest)[tissue].max() < 0.01
+
+
+def test_a_planned_probe_moved_by_hand_is_screened_from_the_kept_state(tmp_path):
+    """Both sides of L4 at 1.5 mm (the right mirrors the left): the kept state is small, names
+    the mirror's source, reproduces the plan unmoved, and refuses what it cannot judge."""
+    from cryoplan import service
+    from cryoplan.planning import adjust
+
+    data = {"anatomy": {"levels": ["L4"], "sides": ["left", "right"], "spacing_mm": 1.5},
+            "probe": {"catalog": "n2o-2.0mm"},
+            "plan": {"samples": 64, "probes": 1, "freeze_seconds": [120], "cycles": [1], "ring_deg": [],
+                     "gaps_mm": [0.0], "checks": 0, "workers": 1, "placement": "stimulation",
+                     "block_probability": 0.5}}
+    ran = service.run(service.prepare("plan", data))
+    path = tmp_path / "adjust.npz"
+    service.write(ran, service.Outputs(adjust=path))
+    assert path.stat().st_size < 60_000
+    session = adjust.load(path)
+    left, right = session.target("L4 left"), session.target(1)
+    assert right is left  # the mirror image in the template's frame: the same state
+    scene = adjust.scene_json(session)
+    assert [t["mirror_of"] for t in scene["targets"]] == [None, "L4 left"]
+    est = adjust.estimate(left, np.zeros(3))
+    planned = ran.native.targets[0].chosen
+    assert est.evaluation.block_probability == pytest.approx(planned.block_probability, abs=1e-6)
+    assert [m.violation_probability for m in est.evaluation.margins] == [m.violation_probability
+                                                                        for m in planned.margins]
+    # tilted about the tip, the moved needle keeps its length
+    turned = adjust.estimate(left, np.zeros(3), 30, 0)
+    assert np.linalg.norm(turned.entries[0] - turned.tips[0]) == pytest.approx(
+        np.linalg.norm(left.entries[0] - left.probes[0].tip))
+    for bad, field in (({"tip_offset_m": np.array([0.011, 0, 0])}, "tip_offset_mm"),
+                       ({"tip_offset_m": np.zeros(3), "tilt_deg": 31}, "tilt_deg"),
+                       ({"tip_offset_m": np.zeros(3), "freeze_s": 90}, "freeze_s")):
+        with pytest.raises(InputError, match=field):
+            adjust.estimate(left, **bad)
+    with pytest.raises(InputError, match="target"):
+        session.target("L5 left")

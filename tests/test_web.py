@@ -4,6 +4,7 @@ token; queue limits; runs that survive a server restart; the registry endpoints.
 
 import time
 
+import numpy as np
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
@@ -43,6 +44,9 @@ def test_a_run_goes_from_queued_to_a_report(client):
     assert page.status_code == 200 and "Ice-ball growth" in page.text
     assert "kind = \"freeze\"" in client.get(f"/api/runs/{run_id}/input").text
     assert run_id in [r["id"] for r in client.get("/api/runs").json()]
+    res = client.post(f"/api/runs/{run_id}/adjust", json={})  # only a plan's probe can be moved
+    assert res.status_code == 409 and "simulation" in res.text
+    assert client.get(f"/api/runs/{run_id}/scene").status_code == 409
 
 
 def test_bad_input_is_named_and_nothing_is_queued(client):
@@ -302,3 +306,130 @@ def test_the_page_offers_a_session_plan(client):
                                                        "L3 right", "L4 right", "L5 right"]
     single = service.prepare("plan", service.read_text(templates["plan-l4"]["toml"]))
     assert job.estimate.steps < 3.5 * single.estimate.steps
+
+
+#: A cheap plan (the L4 template at 1.5 mm, the nominal direction, 64 samples, no re-simulation
+#: checks) that simulates two protocols (60 s falls short): about 5 s of planning.
+TINY_PLAN = """
+[anatomy]
+levels = ["L3"]
+sides = ["right"]
+spacing_mm = 1.5
+[probe]
+catalog = "n2o-2.0mm"
+[plan]
+block_probability = 0.9
+placement = "stimulation"
+samples = 64
+probes = 1
+freeze_seconds = [60, 120]
+cycles = [1]
+ring_deg = []
+gaps_mm = [0.0]
+checks = 0
+workers = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory):
+    """A server with a finished cheap plan (levels and sides chosen in the request)."""
+    with TestClient(create_app(tmp_path_factory.mktemp("adjust"))) as c:
+        body = {"procedure_toml": TINY_PLAN, "kind": "plan", "levels": ["L4"], "sides": ["left"]}
+        res = c.post("/api/runs", json=body)
+        assert res.status_code == 202, res.text
+        plan_id = res.json()["id"]
+        assert "levels L4, sides left" in res.json()["title"]
+        st = wait_done(c, plan_id, 300)
+        assert st["state"] == "done", st
+        print(f"the plan: {st['message']}")
+        yield c, plan_id
+
+
+def test_a_moved_probe_is_judged_by_screening(planned):
+    c, plan_id = planned
+    result = c.get(f"/api/runs/{plan_id}/result").json()
+    assert [t["name"] for t in result["plans"]] == ["L4 left"]  # the request's levels and sides
+    scene = c.get(f"/api/runs/{plan_id}/scene").json()
+    (t,) = scene["targets"]
+    assert t["name"] == "L4 left" and t["movable"] and t["freeze_seconds"] == 120.0
+    assert t["protocols"] == [{"cycles": 1, "freeze_seconds": 60.0}, {"cycles": 1, "freeze_seconds": 120.0}]
+    assert len(t["labels"]["values"]) == np.prod(t["labels"]["shape"])
+    assert {s["name"] for s in t["structures"]} >= {"bone", "nerve root"}
+    start = time.perf_counter()
+    nominal = c.post(f"/api/runs/{plan_id}/adjust", json={"target": "L4 left"}).json()
+    took = time.perf_counter() - start
+    print(f"adjust round trip {took * 1e3:.0f} ms (server {nominal['server_ms']} ms)")
+    assert took < 2.0
+    # unmoved, screening gives the planner's own judgement of its simulated plan
+    assert nominal["block_probability"] == result["block_probability"] == nominal["planned_block_probability"]
+    assert [m["violation_probability"] for m in nominal["margins"]] == [
+        m["violation_probability"] for m in result["margins"]]
+    assert "not a new 3D run" in nominal["method"] and nominal["warnings"] == []
+    ice = nominal["iceball"]
+    values = np.array(ice["values_c"])
+    assert len(values) == np.prod(ice["shape"]) and values.min() < -20 < 0 < values.max()
+    # 4 mm off the nerve: the ice ball no longer covers it; the moved tip and needle follow
+    far = c.post(f"/api/runs/{plan_id}/adjust", json={"target": 0, "tip_offset_mm": [4, 0, 4]})
+    assert far.status_code == 200, far.text
+    far = far.json()
+    assert far["block_probability"] < nominal["block_probability"] - 0.3
+    assert not far["meets_constraints"] and any("block probability" in f for f in far["failures"])
+    moved = np.array(far["probes"][0]["tip_mm"]) - np.array(t["probes"][0]["tip_mm"])
+    assert np.allclose(moved, [4, 0, 4], atol=0.02)
+    tilted = c.post(f"/api/runs/{plan_id}/adjust", json={"tilt_deg": 20, "azimuth_deg": 90}).json()
+    needle = np.array(tilted["probes"][0]["entry_mm"]) - np.array(tilted["probes"][0]["tip_mm"])
+    planned_needle = np.array(t["probes"][0]["entry_mm"]) - np.array(t["probes"][0]["tip_mm"])
+    cos = needle @ planned_needle / np.linalg.norm(needle) / np.linalg.norm(planned_needle)
+    assert abs(np.degrees(np.arccos(cos)) - 20) < 0.1
+    # the shorter freeze the planner simulated (and refused as too short) is at hand too
+    short = c.post(f"/api/runs/{plan_id}/adjust", json={"freeze_s": 60}).json()
+    # as the planner judged the plan's placement at 60 s (simulated there, or screened from the
+    # 60 s run nearest it: the same rigid move)
+    plan = result["plan"]
+    (judged,) = [x for x in result["candidates"] if x["freeze_seconds"] == 60.0
+                 and x["tip_mm"] == plan["tip_mm"] and x["direction"] == plan["direction_tip_to_hub"]]
+    assert short["freeze_seconds"] == 60.0 and short["block_probability"] == judged["block_probability"]
+    assert short["block_probability"] < 0.9 and not short["meets_constraints"]
+
+
+def test_hostile_adjust_bodies_get_one_line_422(planned):
+    c, plan_id = planned
+    url = f"/api/runs/{plan_id}/adjust"
+    cases = [
+        ({"tip_offset_mm": [11, 0, 0]}, "tip_offset_mm"),
+        ({"tip_offset_mm": [1e300, 0, 0]}, "tip_offset_mm"),
+        ({"tip_offset_mm": [0, 0]}, "tip_offset_mm"),
+        ({"tip_offset_mm": ["1", 0, 0]}, "tip_offset_mm"),
+        ({"tip_offset_mm": [[1], 0, 0]}, "tip_offset_mm"),
+        ({"tilt_deg": 31}, "tilt_deg"),
+        ({"tilt_deg": True}, "tilt_deg"),
+        ({"target": "L9 left"}, "L4 left"),
+        ({"target": 3}, "0 (L4 left)"),
+        ({"target": {"name": "L4 left"}}, "target"),
+        ({"probe": 1}, "probe"),
+        ({"freeze_s": 90}, "1 x 60 s, 1 x 120 s"),
+        ({"cycles": 2}, "2 x 120 s"),
+        ({"colour": "red"}, "colour"),
+    ]
+    for body, words in cases:
+        res = c.post(url, json=body)
+        assert res.status_code == 422, (body, res.text)
+        assert words in res.text and "\n" not in res.text, (body, res.text)
+    nan = b'{"tip_offset_mm": [NaN, 0, 0]}'
+    res = c.post(url, content=nan, headers={"content-type": "application/json"})
+    assert res.status_code == 422 and "tip_offset_mm" in res.text
+    assert c.post("/api/runs/" + "0" * 32 + "/adjust", json={}).status_code == 404
+
+
+def test_the_page_gets_plotly_from_the_server(client):
+    res = client.get("/plotly.js")
+    assert res.status_code == 200 and "plotly" in res.text[:2000].lower() and len(res.content) > 1_000_000
+    page = client.get("/").text
+    assert "cdn" not in page.lower() and "https://" not in page
+    levels = client.get("/api/options").json()["levels"]
+    assert levels[:5] == ["L1", "L2", "L3", "L4", "L5"]
+    res = client.post("/api/runs", json={**SHORT, "levels": ["L4"]})
+    assert res.status_code == 422 and "levels" in res.text
+    res = client.post("/api/runs", json={"template": "plan-session", "levels": ["L9"]})
+    assert res.status_code == 422 and "anatomy.levels" in res.text

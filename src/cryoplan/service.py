@@ -131,6 +131,7 @@ class Ran:
     kind: Kind
     data: dict[str, Any]
     native: Any = field(repr=False)
+    job: Job | None = field(default=None, repr=False)  # what was run (a plan's adjust states need it)
 
     @property
     def warnings(self) -> list[dict[str, Any]]:
@@ -188,7 +189,7 @@ def run(job: Job, progress: Reporter | None = None, executor=None) -> Ran:
         from cryoplan.planning.search import plan as search
 
         result = search(job.config, job.base, progress, executor)
-        return Ran("plan", _finish(plan_json(result, job.config), checks.plan(result), job), result)
+        return Ran("plan", _finish(plan_json(result, job.config), checks.plan(result), job), result, job)
     from cryoplan.procedure import run as simulate_procedure
     from cryoplan.result import to_json
 
@@ -212,12 +213,14 @@ def run(job: Job, progress: Reporter | None = None, executor=None) -> Ran:
 @dataclass(frozen=True)
 class Outputs:
     """Where a run's outputs go (None: not written). ``plot`` is for simulations, ``export_dir``
-    (NIfTI and VTK of the plan) for plans."""
+    (NIfTI and VTK of the plan) and ``adjust`` (what moving a planned probe by hand needs:
+    ``planning.adjust``) for plans."""
 
     json: Path | None = None
     report: Path | None = None
     plot: Path | None = None
     export_dir: Path | None = None
+    adjust: Path | None = None
 
     def check(self) -> None:
         """Refuse, before the run, outputs that could not be written (InputError)."""
@@ -245,6 +248,10 @@ def write(ran: Ran, outputs: Outputs, title: str | None = None) -> list[Path]:
             from cryoplan.planning.search import export
 
             export(ran.native, outputs.export_dir, write=out.stage)
+        if outputs.adjust is not None and ran.kind == "plan" and ran.job is not None:
+            from cryoplan.planning.adjust import write_states
+
+            write_states(ran.native, ran.job.config, ran.job.base, outputs.adjust, out.stage)
     return out.written
 
 

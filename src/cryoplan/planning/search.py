@@ -51,7 +51,7 @@ from cryoplan.errors import InputError
 from cryoplan.injury.assess import assess, regrowth_distance
 from cryoplan.outcome.relief import ReliefDistribution
 from cryoplan.planning.config import PlanConfig
-from cryoplan.planning.evaluate import Candidate, Evaluation, Run, evaluate, screen, simulate
+from cryoplan.planning.evaluate import Candidate, Evaluation, Run, evaluate, nearest_run, screen, simulate
 from cryoplan.planning.parallel import local_pool, run_all, single_threaded, stop
 from cryoplan.planning.targets import Setup, Spec, placement_sigma, setup
 from cryoplan.progress import Progress, Reporter
@@ -105,6 +105,9 @@ class TargetPlan:
     side: str | None = None
     gas_g: float | None = None  # cryogen used by the chosen plan's freezes (all its probes)
     mirror_of: str | None = None  # the target whose plan this one mirrors (not searched again)
+    # one-probe plans: per protocol simulated, the single-probe run nearest the chosen placement
+    # (what moving the probe by hand screens: planning.adjust)
+    protocol_runs: tuple[Run, ...] = ()
 
     @property
     def coldest_c(self) -> np.ndarray | None:
@@ -502,11 +505,13 @@ def _target_plan(spec: Spec, executor: Executor | None, workers: int, track: _Tr
     checked = chosen is None or all(s.anatomy.path_checked(p.tip, p.axis) for p in chosen.candidate.probes)
     gas = None if chosen is None else (ctx.probe.mass_flow * chosen.candidate.total_freeze_s
                                        * len(chosen.candidate.probes) * 1e3)
+    kept = () if chosen is None or len(chosen.candidate.probes) > 1 else tuple(
+        nearest_run(rs, chosen.candidate.probes[0]) for _, rs in sorted(search.runs.items()) if rs)
     return TargetPlan(
         s.target.name, s.anatomy.name, ctx.required, ctx.sigma * 1e3, ctx.offsets.shape[1], chosen,
         tuple(search.found[k] for k in sorted(search.found)), why, relief, checks, entry,
         time.perf_counter() - start, s.anatomy.volume, run, tuple(search.screening), checked,
-        s.target.level, s.target.side, gas)
+        s.target.level, s.target.side, gas, protocol_runs=kept)
 
 
 def plan(cfg: PlanConfig, base: Path = Path("."), progress: Reporter | None = None,

@@ -19,6 +19,11 @@ import numpy as np
 from cryoplan.protocol import Protocol
 from cryoplan.protocol import cycles as freeze_thaw
 
+#: Bounds of a probe moved by hand in the web planner's 3D view (``adjust``): the tip's offset
+#: per axis (mm) and the needle's tilt about the tip (degrees).
+MAX_OFFSET_MM = 10.0
+MAX_TILT_DEG = 30.0
+
 
 def _normal_pair(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two unit vectors normal to ``axis`` and to each other (the first in the x-z plane when it can)."""

@@ -14,12 +14,14 @@ by run id. With a token, every request must carry it (``Authorization: Bearer TO
 from __future__ import annotations
 
 import contextlib
+import functools
 import hmac
 import threading
 from importlib import resources
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import tomli_w
 from fastapi import FastAPI, HTTPException, Path, Request
 from fastapi.encoders import jsonable_encoder
@@ -32,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cryoplan import __version__
 from cryoplan.cryogen.catalog import list_probes
 from cryoplan.errors import InputError
+from cryoplan.planning.space import MAX_OFFSET_MM, MAX_TILT_DEG
 from cryoplan.web.jobs import NotRunning, QueueFull, Runs, RunStatus
 
 RunId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="a run id (32 hex digits)")]
@@ -68,6 +71,10 @@ class RunRequest(BaseModel):
     probe: str | None = Field(None, max_length=64, description="a catalog probe name")
     gas: Literal["n2o", "ln2", "argon", "co2"] | None = None
     protocol: ProtocolChoice | None = None
+    levels: list[Annotated[str, Field(max_length=8)]] | None = Field(
+        None, max_length=10, description="a plan's [anatomy] levels (e.g. L4), checked by the plan's schema")
+    sides: list[Literal["left", "right"]] | None = Field(None, min_length=1, max_length=2,
+                                                         description="a plan's [anatomy] sides")
     title: str | None = Field(None, max_length=120)
 
 
@@ -105,6 +112,24 @@ class Options(BaseModel):
     templates: list[Template]
     probes: list[dict[str, str]]
     gases: list[str]
+    levels: list[str]
+
+
+class AdjustIn(BaseModel):
+    """A planned probe moved by hand: judged by screening (``planning.adjust``)."""
+
+    model_config = STRICT
+    target: Annotated[int, Field(ge=0, le=99)] | Annotated[str, Field(min_length=1, max_length=40)] = Field(
+        0, description="the target's number in the plan, or its name")
+    probe: int = Field(0, ge=0, le=1, description="which probe (0: the first)")
+    tip_offset_mm: list[Annotated[float, Field(ge=-MAX_OFFSET_MM, le=MAX_OFFSET_MM)]] = Field(
+        [0.0, 0.0, 0.0], min_length=3, max_length=3, description="tip displacement [x, y, z], mm")
+    tilt_deg: float = Field(0.0, ge=0, le=MAX_TILT_DEG, description="tilt of the needle about the tip")
+    azimuth_deg: float = Field(0.0, ge=-360, le=360,
+                               description="direction of the tilt (0: lateral, 90: cranial)")
+    freeze_s: float | None = Field(None, gt=0, le=900,
+                                   description="seconds per freeze (the plan's; the scene lists those kept)")
+    cycles: int | None = Field(None, ge=1, le=4, description="freeze cycles (default the plan's)")
 
 
 class RecordIn(BaseModel):
@@ -174,10 +199,20 @@ def _procedure_text(req: RunRequest) -> tuple[str, str, str]:
         if req.kind is None:
             raise InputError("kind", None, "simulation or plan (what the uploaded file is)")
         kind, text, title = req.kind, req.procedure_toml, "uploaded " + req.kind
-    if req.probe is None and req.gas is None and req.protocol is None:
+    if all(x is None for x in (req.probe, req.gas, req.protocol, req.levels, req.sides)):
         return kind, text, req.title or title
     data = service.read_text(text)
     chosen = []
+    for key, values in (("levels", req.levels), ("sides", req.sides)):
+        if values is None:
+            continue
+        if kind != "plan":
+            raise InputError(key, values, "nothing for a simulation (levels and sides choose a plan's "
+                             "targets)")
+        anatomy = _section(data, "anatomy")
+        anatomy.pop(key[:-1], None)  # a single level (side) gives way to the chosen ones
+        anatomy[key] = values
+        chosen.append(f"{key} {', '.join(values)}")
     if req.probe is not None:
         if req.probe not in {p.name for p in list_probes()}:
             raise InputError("probe", req.probe, ", ".join(p.name for p in list_probes()))
@@ -198,6 +233,13 @@ def _procedure_text(req: RunRequest) -> tuple[str, str, str]:
             f", {p.thaw_seconds:g} s thaw" if p.cycles > 1 and p.thaw_seconds else ""))
     base = req.template or f"uploaded {kind}"
     return kind, tomli_w.dumps(data), req.title or f"{base} with {', '.join(chosen)}"
+
+
+@functools.lru_cache(maxsize=1)
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
 
 
 class BodyLimit:
@@ -317,6 +359,12 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
     def index() -> str:
         return resources.files("cryoplan.web").joinpath("index.html").read_text(encoding="utf-8")
 
+    @app.get("/plotly.js", include_in_schema=False)
+    def plotly_js() -> Response:
+        """plotly.js from the installed plotly package: the page needs no network."""
+        return Response(_plotly_js(), media_type="text/javascript",
+                        headers={"Cache-Control": "private, max-age=86400"})
+
     @app.get("/api/options", response_model=Options)
     def options() -> Options:
         """Templates, catalog probes and gases the page offers."""
@@ -324,7 +372,10 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
                               toml=resources.files("cryoplan.data").joinpath(f).read_text(encoding="utf-8"))
                      for k, (kind, f, desc) in TEMPLATES.items()]
         probes = [{"name": p.name, "gas": p.gas, "description": p.description} for p in list_probes()]
-        return Options(templates=templates, probes=probes, gases=list(GASES))
+        from cryoplan.anatomy.labels import anatomy_data
+
+        levels = [lv for sec in ("lumbar", "sacral") for lv in anatomy_data()[sec]["levels"]]
+        return Options(templates=templates, probes=probes, gases=list(GASES), levels=levels)
 
     @app.post("/api/runs", status_code=202, response_model=RunOut,
               responses={422: {"model": ErrorOut}, 429: {"model": ErrorOut}})
@@ -389,6 +440,62 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
         _status(run_id)
         return Response((runs.folder(run_id) / "input.toml").read_text(encoding="utf-8"),
                         media_type="text/plain")
+
+    sessions: dict[str, Any] = {}  # run id -> planning.adjust.Session, the last few read
+    adjust_lock = threading.Lock()  # the moved-field kernel runs numba threads: one call at a time
+
+    def _session(run_id: str):
+        from cryoplan.planning import adjust
+
+        path = _file(run_id, "adjust.npz")
+        if _status(run_id).kind != "plan":
+            raise HTTPException(409, detail=f"run {run_id} is a simulation: only a plan's probes move")
+        if not path.exists():
+            raise HTTPException(409, detail=f"run {run_id} has no 3D state (planned by an older cryoplan): "
+                                            "plan it again")
+        with adjust_lock:
+            if run_id not in sessions:
+                sessions[run_id] = adjust.load(path)
+                while len(sessions) > 4:
+                    sessions.pop(next(iter(sessions)))
+            return sessions[run_id]
+
+    @app.get("/api/runs/{run_id}/scene", responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut},
+                                                    200: {"content": {"application/json": {}}}})
+    def scene(run_id: RunId) -> Response:
+        """A finished plan's targets for the 3D view: labels, nerves, needles, what may be moved."""
+        import json
+
+        from cryoplan.planning.adjust import scene_json
+
+        return Response(json.dumps(scene_json(_session(run_id))), media_type="application/json")
+
+    @app.post("/api/runs/{run_id}/adjust", responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut},
+                                                      422: {"model": ErrorOut},
+                                                      200: {"content": {"application/json": {}}}})
+    def adjust_probe(run_id: RunId, body: AdjustIn) -> Response:
+        """A planned probe moved by hand: its block probability and margins estimated by
+        screening (the planned run's ice ball moved rigidly, the planner's Monte Carlo over
+        placement errors; not a new 3D run), and the moved ice ball."""
+        import json
+        import time
+
+        from cryoplan.planning.adjust import estimate, estimate_json
+
+        session = _session(run_id)
+        start = time.perf_counter()
+        try:
+            state = session.target(body.target)
+            if body.probe >= len(state.probes):
+                raise InputError("probe", body.probe, f"0 to {len(state.probes) - 1} (the plan's probes)")
+            with adjust_lock:
+                est = estimate(state, np.array(body.tip_offset_mm) * 1e-3, body.tilt_deg, body.azimuth_deg,
+                               body.freeze_s, body.cycles)
+        except InputError as err:
+            raise _unprocessable(err) from None
+        out = estimate_json(state, est)
+        out["server_ms"] = round((time.perf_counter() - start) * 1e3, 1)
+        return Response(json.dumps(out), media_type="application/json")
 
     @app.get("/api/registry/procedures", response_model=list[ProcedureOut])
     def procedures() -> list[ProcedureOut]:

@@ -2,8 +2,9 @@
 the server owns, kept on disk.
 
 Each run lives in ``DATA/runs/<32 hex id>/``: ``input.toml`` (what was asked), ``status.json``
-(state, phase, progress), and when done ``result.json`` and ``report.html`` (written together or
-not at all). The status is rewritten atomically, so a browser that reloads the page, or a server
+(state, phase, progress), and when done ``result.json`` and ``report.html``, and for a plan
+``adjust.npz`` (what moving its probes by hand needs: ``planning.adjust``), written together or
+not at all. The status is rewritten atomically, so a browser that reloads the page, or a server
 restarted later, finds the run where it was: runs that were queued or running when a server
 stopped are queued again when the next one starts.
 
@@ -92,7 +93,9 @@ def _child(folder: str, kind: Kind, title: str, conn) -> None:
         ran = service.run(service.prepare(kind, data, upload=True), progress)
         conn.send(("progress", Progress("writing the result and the report", 0, 0, "", 1.0).as_json()))
         service.write(ran, service.Outputs(json=Path(folder) / "result.json",
-                                           report=Path(folder) / "report.html"), title)
+                                           report=Path(folder) / "report.html",
+                                           adjust=Path(folder) / "adjust.npz" if kind == "plan" else None),
+                      title)
         conn.send(("done", ""))
     except InputError as err:
         conn.send(("bad input", str(err)))
