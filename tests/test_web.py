@@ -2,6 +2,7 @@
 progress, results and reports; bad and oversized input; no files outside the data folder; the
 token; queue limits; runs that survive a server restart; the registry endpoints."""
 
+import json
 import time
 
 import numpy as np
@@ -377,6 +378,9 @@ def test_a_moved_probe_is_judged_by_screening(planned):
     assert not far["meets_constraints"] and any("block probability" in f for f in far["failures"])
     moved = np.array(far["probes"][0]["tip_mm"]) - np.array(t["probes"][0]["tip_mm"])
     assert np.allclose(moved, [4, 0, 4], atol=0.02)
+    # into the bone the nerve lies on: the planner would not place it, so it cannot pass
+    deep = c.post(f"/api/runs/{plan_id}/adjust", json={"tip_offset_mm": [0, 0, -4]}).json()
+    assert not deep["meets_constraints"] and "cannot be placed" in deep["failures"][0], deep["failures"]
     tilted = c.post(f"/api/runs/{plan_id}/adjust", json={"tilt_deg": 20, "azimuth_deg": 90}).json()
     needle = np.array(tilted["probes"][0]["entry_mm"]) - np.array(tilted["probes"][0]["tip_mm"])
     planned_needle = np.array(t["probes"][0]["entry_mm"]) - np.array(t["probes"][0]["tip_mm"])
@@ -433,3 +437,16 @@ def test_the_page_gets_plotly_from_the_server(client):
     assert res.status_code == 422 and "levels" in res.text
     res = client.post("/api/runs", json={"template": "plan-session", "levels": ["L9"]})
     assert res.status_code == 422 and "anatomy.levels" in res.text
+
+
+def test_a_damaged_3d_state_is_one_line_409(tmp_path):
+    """A plan whose adjust.npz cannot be read (another version's, truncated): one line, 409."""
+    run_id = "0" * 32
+    folder = tmp_path / "runs" / run_id
+    folder.mkdir(parents=True)
+    status = {"id": run_id, "kind": "plan", "title": "x", "state": "done"}
+    (folder / "status.json").write_text(json.dumps(status))
+    (folder / "adjust.npz").write_bytes(b"PK\x03\x04 not a whole file")
+    with TestClient(create_app(tmp_path, workers=0)) as c:
+        for res in (c.post(f"/api/runs/{run_id}/adjust", json={}), c.get(f"/api/runs/{run_id}/scene")):
+            assert res.status_code == 409 and "cannot be read" in res.text and "\n" not in res.text, res.text

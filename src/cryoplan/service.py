@@ -224,7 +224,8 @@ class Outputs:
 
     def check(self) -> None:
         """Refuse, before the run, outputs that could not be written (InputError)."""
-        for option, path in (("--json", self.json), ("--report", self.report), ("--plot", self.plot)):
+        for option, path in (("--json", self.json), ("--report", self.report), ("--plot", self.plot),
+                             ("adjust", self.adjust)):
             if path is not None:
                 check_writable(option, path)
         if self.export_dir is not None:

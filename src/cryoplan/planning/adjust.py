@@ -26,7 +26,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -34,16 +34,20 @@ from typing import Any
 import numpy as np
 
 from cryoplan.anatomy.labels import LabelVolume, Structure
+from cryoplan.anatomy.templates import Anatomy
 from cryoplan.errors import InputError
 from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.thresholds import InjuryThresholds
 from cryoplan.planning.evaluate import Candidate, Context, Evaluation, Placement, ProtectedStructure, judge
 from cryoplan.planning.fields import Field, Model, Moved, Rigid
 from cryoplan.planning.space import MAX_OFFSET_MM, MAX_TILT_DEG
+from cryoplan.planning.targets import refusal
 from cryoplan.protocol import Protocol
 from cryoplan.protocol import cycles as freeze_thaw
 
-#: Temperatures this far above the warmest threshold or limit are not kept (K).
+#: Temperatures this far above the warmest threshold or limit (and 0 C, drawn) are not kept (K):
+#: a margin for the trilinear sampling between kept and dropped voxels (an assumption: 10 K is
+#: several voxels of the ice ball's gradient at the planner's spacings, so no sample straddles it).
 CEILING_ABOVE_K = 10.0
 #: Voxels kept beyond the cold box on each side (interpolation needs one).
 PAD = 2
@@ -91,8 +95,17 @@ class TargetState:
                 return f, Placement(np.array(row["tip"]), np.array(row["axis"])), *want
         order = sorted(self.protocols, key=lambda p: (p[0] * p[1], p[0]))
         kept = ", ".join(f"{c} x {s:g} s" for c, s in order)
-        raise InputError("freeze_s", f"{want[0]} x {want[1]:g} s", f"one of {kept} (the protocols the "
+        raise InputError("freeze_s" if cycles is None else "cycles", f"{want[0]} x {want[1]:g} s",
+                         f"one of {kept} (the protocols the "
                          "planner simulated for this target; another needs a new plan)")
+
+    @cached_property
+    def anatomy(self) -> Anatomy:
+        """The labels and nerves as the planner's placement rule (``targets.refusal``) reads them:
+        bone along the whole needle inside the volume (a template's shapes beyond it are not kept)."""
+        none = np.zeros((0, 3))
+        return Anatomy(self.name, self.labels, self.nerves, none, np.zeros(3), self.probes[0].axis, 0.0,
+                       skin_z=self.meta.get("skin_z"))
 
     @cached_property
     def context(self) -> Context:
@@ -135,9 +148,10 @@ def states(plan, cfg, base: Path = Path(".")) -> bytes:
 
     ``plan`` is a ``search.Plan`` of ``cfg`` (its ``PlanConfig``) from ``base``; the targets'
     contexts are the planner's own (``targets.setup``, already set up in the planning process).
-    Per target it holds each kept run's cropped field (float32) and tissue mask, the labels
-    (uint8), the placement errors, the nerves and a JSON table of the rest: compressed, about
-    80 kB for the L4 template at 0.75 mm with two protocols kept (some 35 kB a protocol)."""
+    Per target it holds each kept run's cropped field (float32) and tissue mask, the labels (the
+    narrowest integer type that holds them), the placement errors, the nerves and a JSON table of
+    the rest: compressed, about 80 kB for the L4 template at 0.75 mm with two protocols kept
+    (some 35 kB a protocol)."""
     from cryoplan.planning.targets import Spec, setup
 
     arrays: dict[str, np.ndarray] = {}
@@ -145,18 +159,20 @@ def states(plan, cfg, base: Path = Path(".")) -> bytes:
     specs = Spec.all(cfg, base)
     for k, t in enumerate(plan.targets):
         entry = {"name": t.name, "level": t.level, "side": t.side, "mirror_of": t.mirror_of,
-                 "planned": t.chosen is not None, "key": None}
+                 "planned": t.chosen is not None and (t.run is not None or t.mirror_of is not None),
+                 "key": None}
         index.append(entry)
         if t.chosen is None or t.run is None or t.mirror_of is not None:
             continue
         key = entry["key"] = f"t{k}"
-        ctx = setup(specs[k]).ctx
+        target_setup = setup(specs[k])
+        ctx = target_setup.ctx
         c = t.chosen.candidate
         vol = t.volume
         label_of = {s.name: s.label for s in vol.with_role("protected")}
         protected = [{"name": p.name, "label": label_of[p.name], "limit_k": p.limit_k} for p in ctx.protected]
         th = ctx.injury
-        ceiling = max([th.neurapraxia_below_k] + [p.limit_k for p in ctx.protected]) + CEILING_ABOVE_K
+        ceiling = max([273.15, th.neurapraxia_below_k] + [p.limit_k for p in ctx.protected]) + CEILING_ABOVE_K
         kept = {r.candidate.level: (r.field, r.candidate.probes[0]) for r in t.protocol_runs}
         kept.pop(c.level, None)  # the plan's own run, first
         fields = []
@@ -169,7 +185,7 @@ def states(plan, cfg, base: Path = Path(".")) -> bytes:
             fields.append({"cycles": level[0], "freeze_s": level[1], "tip": source.tip.tolist(),
                            "axis": source.axis.tolist(),
                            "origin": (full.origin + start * full.spacing).tolist()})
-        arrays[f"{key}.labels"] = vol.labels.astype(np.uint8 if vol.labels.max() < 256 else np.int16)
+        arrays[f"{key}.labels"] = vol.labels.astype(np.min_scalar_type(int(vol.labels.max())))
         arrays[f"{key}.offsets"] = ctx.offsets[:len(c.probes)]
         for j, n in enumerate(ctx.targets):
             arrays[f"{key}.nerve{j}"] = n.points
@@ -183,6 +199,7 @@ def states(plan, cfg, base: Path = Path(".")) -> bytes:
             "probes": [{"tip": p.tip.tolist(), "axis": p.axis.tolist()} for p in c.probes],
             "entries": np.asarray(t.entry_m).tolist(),
             "probe_radius_m": ctx.probe.radius,
+            "skin_z": target_setup.anatomy.skin_z,
             "cycles": c.cycles, "freeze_s": c.freeze_s, "thaw_s": cfg.plan.thaw_seconds,
             "nerves": [{"name": n.name, "diameter": n.diameter} for n in ctx.targets],
             "protected": protected,
@@ -213,6 +230,10 @@ class Session:
     by_name: dict[str, TargetState]
 
     def target(self, name_or_number: str | int) -> TargetState:
+        return self.by_name[self.name(name_or_number)]
+
+    def name(self, name_or_number: str | int) -> str:
+        """A planned target's name from its name or number (InputError: none such)."""
         names = [t["name"] for t in self.index if t["planned"]]
         if isinstance(name_or_number, int):
             if not 0 <= name_or_number < len(self.index) or not self.index[name_or_number]["planned"]:
@@ -220,7 +241,7 @@ class Session:
             name_or_number = self.index[name_or_number]["name"]
         if name_or_number not in names:
             raise InputError("target", name_or_number, "a planned target: " + _choices(self.index))
-        return self.by_name[name_or_number]
+        return name_or_number
 
 
 def _choices(index) -> str:
@@ -275,18 +296,6 @@ def tilted(axis: np.ndarray, tilt_deg: float, azimuth_deg: float) -> np.ndarray:
     return math.cos(a) * axis + math.sin(a) * (math.cos(b) * u + math.sin(b) * v)
 
 
-def _bone_hit(state: TargetState, tip: np.ndarray, axis: np.ndarray, length: float) -> np.ndarray | None:
-    """The first bone voxel (from the tip) that the needle's axis crosses inside the volume."""
-    vol = state.labels
-    bone = [k for k, s in vol.structures.items() if "bone" in s.tissue]
-    step = float(vol.spacing.min()) / 2
-    pts = tip + np.outer(np.arange(0.0, length + step, step), axis)
-    idx = np.round((pts - vol.origin) / vol.spacing).astype(np.int64)
-    inside = np.all((idx >= 0) & (idx < np.array(vol.shape)), axis=1)
-    hits = pts[inside][np.isin(vol.labels[tuple(idx[inside].T)], bone)]
-    return hits[0] if hits.size else None
-
-
 def estimate(state: TargetState, tip_offset_m: np.ndarray, tilt_deg: float = 0.0, azimuth_deg: float = 0.0,
              freeze_s: float | None = None, cycles: int | None = None) -> Estimate:
     """The planned probe with its tip moved by ``tip_offset_m`` (m) and its needle tilted about
@@ -334,10 +343,10 @@ def estimate(state: TargetState, tip_offset_m: np.ndarray, tilt_deg: float = 0.0
     ev = judge(state.context, cand, Model((moved,)))
     length = float(np.linalg.norm(state.entries[0] - p.tip))
     warnings = []
-    hit = _bone_hit(state, tip, axis, length)
-    if hit is not None:
-        warnings.append(f"the moved needle meets bone at {np.round(hit * 1e3, 1).tolist()} mm: it could not "
-                        "be placed there, and the estimate ignores the bone")
+    why = refusal(state.anatomy, grid, state.meta["probe_radius_m"], cand.probes)
+    if why is not None:  # the planner would not place it: it cannot meet the constraints
+        ev = replace(ev, failures=(f"the moved probe cannot be placed: {why}", *ev.failures))
+        warnings.append(f"the moved probe cannot be placed ({why}); the estimate ignores that")
     origin, spacing, values = _drawn(moved)
     return Estimate(ev, tip[None], (tip + length * axis)[None], tuple(warnings), origin, spacing, values)
 
@@ -360,7 +369,8 @@ def _drawn(moved: Moved) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 #: Most label points drawn per axis (the labels are subsampled to stay under it).
 DRAW_LABELS = 64
-METHOD = ("screening estimate: the planned run's ice ball moved rigidly with the probe, and the planner's "
+METHOD = ("screening estimate: the plan's run (for another protocol, its simulated run nearest the plan) "
+          "moved rigidly with the probe, and the planner's "
           "Monte Carlo over placement errors; not a new 3D run (it neglects how bone and tissue boundaries "
           "reshape the ice ball when the probe moves)")
 
@@ -394,7 +404,9 @@ def scene_json(session: Session) -> dict[str, Any]:
         movable = len(m["probes"]) == 1
         row.update({
             "anatomy": m["anatomy"],
-            "frame": ("the template's own frame (x lateral, y cranial, z towards the skin)"
+            "frame": (("the template's own frame (x lateral, y cranial, z towards the skin)" if t["level"]
+                       else "the label volume's world frame (RAS+ mm: x to the patient's right, y anterior, "
+                       "z superior)")
                       + (f"; the mirror image of {t['mirror_of']}'s plan" if t["mirror_of"] else "")),
             "box_mm": [_mm(vol.origin - vol.spacing / 2),
                        _mm(vol.origin + (np.array(vol.shape) - 0.5) * vol.spacing)],
@@ -419,13 +431,15 @@ def scene_json(session: Session) -> dict[str, Any]:
     return {"method": METHOD, "targets": out}
 
 
-def estimate_json(state: TargetState, est: Estimate) -> dict[str, Any]:
-    """A hand move's estimate: the block probability and safety margins over the placement
+def estimate_json(state: TargetState, est: Estimate, name: str | None = None) -> dict[str, Any]:
+    """A hand move's estimate for the target ``name`` (None: the state's own; a mirror image
+    names itself and its source): the block probability and safety margins over the placement
     samples, the moved needle, and the moved field (°C) for the isosurfaces."""
     ev, ceiling = est.evaluation, state.meta["ceiling_k"]
     return {
         "method": METHOD,
-        "target": state.name,
+        "target": name or state.name,
+        "mirror_of": None if name in (None, state.name) else state.name,
         "cycles": ev.candidate.cycles, "freeze_seconds": ev.candidate.freeze_s,
         "block_probability": round(ev.block_probability, 3),
         "required_block_probability": state.meta["required"],

@@ -2,7 +2,7 @@
 solver, then Monte Carlo over the needle placement error; or the same judged from another
 candidate's run (screening).
 
-A candidate is *simulated* when its own 3D run, from the steady state with its probes in place,
+A candidate is *simulated* when its own 3D run, from the resting temperature (``simulate``),
 gives its ice ball. Each probe then has its own placement error: sample k moves probe j by
 ``offsets[j, k]`` (drawn independently per probe), and the Monte Carlo samples the run's coldest
 temperature where the anatomy lies in the displaced probes' frames (``fields.Model``: a rigid
@@ -178,11 +178,15 @@ class Run:
     length_minus20_mm: float
 
 
-def overlaps(nerve: Nerve, probe: PlacedProbe) -> bool:
-    """Whether the probe's cylinder cuts into the nerve (centreline within the two radii)."""
+def overlaps(nerve: Nerve, tip: np.ndarray, axis: np.ndarray, radius: float) -> bool:
+    """Whether a probe of ``radius`` (m) from ``tip`` along ``axis`` (unit, towards the hub) cuts
+    into the nerve (its centreline within the two radii)."""
     _, centres, _ = nerve.stations(nerve.diameter / 4)
     r = nerve.diameter / 2
-    return bool(np.any((probe.axial(centres) > -r) & (probe.radial(centres) < probe.model.radius + r - 1e-9)))
+    w = centres - tip
+    s = w @ axis
+    radial = np.linalg.norm(w - s[:, None] * axis, axis=1)
+    return bool(np.any((s > -r) & (radial < radius + r - 1e-9)))
 
 
 def placed(ctx: Context, cand: Candidate, offsets: np.ndarray | None = None) -> tuple[PlacedProbe, ...]:

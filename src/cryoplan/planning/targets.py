@@ -34,8 +34,8 @@ from cryoplan.planning.space import (
     sigma_from_mean_error,
     sigma_from_radius95,
 )
-from cryoplan.thermal.placement import PlacedProbe
 from cryoplan.thermal.steady import steady_temperature
+from cryoplan.thermal.voxels import VoxelGrid
 from cryoplan.units import c_to_k
 
 #: Targets kept set up per process.
@@ -135,9 +135,12 @@ def _protected(cfg: PlanConfig, anatomy: Anatomy) -> tuple[ProtectedStructure, .
         for s in structures)
 
 
-def _refusal(anatomy: Anatomy, ctx: Context, probes: tuple[Placement, ...]) -> str | None:
-    """Why these probes cannot be placed (None: they can)."""
-    grid, radius = ctx.grid, ctx.probe.radius
+def refusal(anatomy: Anatomy, grid: VoxelGrid, radius: float, probes: tuple[Placement, ...]) -> str | None:
+    """Why these probes (of ``radius``, m) cannot be placed in ``anatomy`` on its ``grid`` (None:
+    they can): a tip
+    outside the volume, a needle that never reaches the skin or meets bone anywhere from the skin
+    to the tip, a probe that would pierce a target nerve, two probes that would touch. The
+    planner's rule for its candidates, and the web planner's for a probe moved by hand."""
     for p in probes:
         if not grid.contains(p.tip):
             lo, hi = (np.round(x * 1e3, 2).tolist() for x in (grid.extent_min, grid.extent_max))
@@ -148,7 +151,7 @@ def _refusal(anatomy: Anatomy, ctx: Context, probes: tuple[Placement, ...]) -> s
         if hit is not None:
             return (f"probe.direction: a needle that misses bone from the skin to the tip: it meets bone at "
                     f"{np.round(hit * 1e3, 2).tolist()} mm")
-        pierced = [n.name for n in ctx.targets if overlaps(n, PlacedProbe.at(ctx.probe, p.tip, p.axis))]
+        pierced = [n.name for n in anatomy.targets if overlaps(n, p.tip, p.axis, radius)]
         if pierced:
             return f"the probe would pierce the target ({', '.join(pierced)})"
     if len(probes) == 2:
@@ -200,7 +203,7 @@ def _placements(cfg: PlanConfig, anatomy: Anatomy, ctx: Context) -> tuple[list, 
             refused[key] = ("a tilted probe that rests on bone without entering it (it would need to be "
                             "drawn back more than 4 mm)")
         else:
-            why = _refusal(anatomy, ctx, placed)
+            why = refusal(anatomy, ctx.grid, ctx.probe.radius, placed)
             if why:
                 refused[key] = why
         out.append(placed)

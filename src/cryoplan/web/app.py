@@ -121,7 +121,6 @@ class AdjustIn(BaseModel):
     model_config = STRICT
     target: Annotated[int, Field(ge=0, le=99)] | Annotated[str, Field(min_length=1, max_length=40)] = Field(
         0, description="the target's number in the plan, or its name")
-    probe: int = Field(0, ge=0, le=1, description="which probe (0: the first)")
     tip_offset_mm: list[Annotated[float, Field(ge=-MAX_OFFSET_MM, le=MAX_OFFSET_MM)]] = Field(
         [0.0, 0.0, 0.0], min_length=3, max_length=3, description="tip displacement [x, y, z], mm")
     tilt_deg: float = Field(0.0, ge=0, le=MAX_TILT_DEG, description="tilt of the needle about the tip")
@@ -455,7 +454,11 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
                                             "plan it again")
         with adjust_lock:
             if run_id not in sessions:
-                sessions[run_id] = adjust.load(path)
+                try:
+                    sessions[run_id] = adjust.load(path)
+                except Exception as err:  # noqa: BLE001 - another version's or a damaged file: one line
+                    raise HTTPException(409, detail=f"run {run_id}'s 3D state cannot be read "
+                                                    f"({type(err).__name__}: {err}): plan it again") from None
                 while len(sessions) > 4:
                     sessions.pop(next(iter(sessions)))
             return sessions[run_id]
@@ -485,15 +488,14 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
         session = _session(run_id)
         start = time.perf_counter()
         try:
-            state = session.target(body.target)
-            if body.probe >= len(state.probes):
-                raise InputError("probe", body.probe, f"0 to {len(state.probes) - 1} (the plan's probes)")
+            name = session.name(body.target)
+            state = session.target(name)
             with adjust_lock:
                 est = estimate(state, np.array(body.tip_offset_mm) * 1e-3, body.tilt_deg, body.azimuth_deg,
                                body.freeze_s, body.cycles)
         except InputError as err:
             raise _unprocessable(err) from None
-        out = estimate_json(state, est)
+        out = estimate_json(state, est, name)
         out["server_ms"] = round((time.perf_counter() - start) * 1e3, 1)
         return Response(json.dumps(out), media_type="application/json")
 
