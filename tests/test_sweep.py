@@ -567,7 +567,7 @@ def test_a_worker_killed_mid_study_loses_no_sample(tmp_path, external):
 def test_an_interrupted_and_a_killed_client_resume_without_losing_or_repeating_a_sample(tmp_path, external):
     """A client stopped by Ctrl-C (exit 130), then a resumed one killed outright, then a last
     resume: every sample in the table once, the rows saved by each run untouched after it."""
-    total = 24
+    total = 36
     path = _study(tmp_path, PERFUSION, base=AXISYMMETRIC, samples=total, outputs=VOLUME)
     out = tmp_path / "r.parquet"
     command = [sys.executable, "-m", "cryoplan.cli", "sweep", str(path), "--out", str(out), "--scheduler",
@@ -588,7 +588,10 @@ def test_an_interrupted_and_a_killed_client_resume_without_losing_or_repeating_a
         return got
 
     # each stop waits for the client's first save only: a client's later saves back off to ten
-    # times a save's cost (execute._Saver), so on a slow disk the next may come after the last sample
+    # times a save's cost (execute._Saver), so on a slow disk the next may come after the last
+    # sample; and the earlier tests' unwritten files are flushed first, so that the client's first
+    # atomic save (an fsync) does not wait for them while the workers finish the study (CI, twice)
+    os.sync()
     first = external["procs"].start(*command)
     interrupted = stop_after(first, 1, signal.SIGINT)
     assert first.returncode == 130
