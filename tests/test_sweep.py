@@ -8,6 +8,7 @@ demo's 200-sample study is in the slow suite."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -567,7 +568,7 @@ def test_a_worker_killed_mid_study_loses_no_sample(tmp_path, external):
 def test_an_interrupted_and_a_killed_client_resume_without_losing_or_repeating_a_sample(tmp_path, external):
     """A client stopped by Ctrl-C (exit 130), then a resumed one killed outright, then a last
     resume: every sample in the table once, the rows saved by each run untouched after it."""
-    total = 36
+    total = 24
     path = _study(tmp_path, PERFUSION, base=AXISYMMETRIC, samples=total, outputs=VOLUME)
     out = tmp_path / "r.parquet"
     command = [sys.executable, "-m", "cryoplan.cli", "sweep", str(path), "--out", str(out), "--scheduler",
@@ -579,24 +580,40 @@ def test_an_interrupted_and_a_killed_client_resume_without_losing_or_repeating_a
         except InputError:
             return []
 
+    workers = external["procs"].started[1:3]  # each its own process group: the nanny and its worker
+
+    def pause(how: signal.Signals) -> None:
+        for w in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(w.pid, how)
+
     def stop_after(client: subprocess.Popen, rows: int, how: signal.Signals) -> list[dict]:
-        _wait_for(lambda: len(saved()) >= rows or client.poll() is not None, 120, f"{rows} samples")
+        """Stop ``client`` once it has saved ``rows``, the workers paused meanwhile (let run a
+        second at a time), so that however slow its saves are it cannot finish the study first."""
+        end = time.monotonic() + 120
+        while len(saved()) < rows and client.poll() is None:
+            assert time.monotonic() < end, f"timed out waiting for {rows} samples"
+            pause(signal.SIGCONT)
+            time.sleep(1.0)
+            pause(signal.SIGSTOP)
+            time.sleep(1.0)  # the client saves what it has
         client.send_signal(how)
         client.wait(30)
+        pause(signal.SIGCONT)
         got = saved()
         assert rows <= len(got) < total, "the client finished before it was stopped: the test proves nothing"
         return got
 
-    # each stop waits for the client's first save only: a client's later saves back off to ten
-    # times a save's cost (execute._Saver), so on a slow disk the next may come after the last
-    # sample; and the earlier tests' unwritten files are flushed first, so that the client's first
-    # atomic save (an fsync) does not wait for them while the workers finish the study (CI, twice)
-    os.sync()
-    first = external["procs"].start(*command)
-    interrupted = stop_after(first, 1, signal.SIGINT)
-    assert first.returncode == 130
-    second = external["procs"].start(*command, "--resume")
-    killed = stop_after(second, len(interrupted) + 1, signal.SIGKILL)
+    pause(signal.SIGSTOP)
+    try:
+        first = external["procs"].start(*command)
+        interrupted = stop_after(first, 1, signal.SIGINT)
+        assert first.returncode == 130
+        pause(signal.SIGSTOP)
+        second = external["procs"].start(*command, "--resume")
+        killed = stop_after(second, len(interrupted) + 1, signal.SIGKILL)
+    finally:
+        pause(signal.SIGCONT)
     done = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{len(killed)} in the table already, {total - len(killed)} to run" in done.stdout
