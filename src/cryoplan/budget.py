@@ -161,20 +161,18 @@ def _simulation3d(cfg, base: Path) -> Estimate:
     seconds = voxels * steps * stages / VOXEL_UPDATES_PER_S + voxels * outputs * len(cfg.output.isotherms_c) \
         / CELLS_MEASURED_PER_S
     if cfg.anatomy is not None and cfg.anatomy.nifti is not None:  # its voxels are the file's
-        return Estimate("simulation", voxels, steps, outputs, memory, seconds, dt, {
-            "cells": ("anatomy.nifti", "the label volume's voxels (crop or resample it)"),
-            "outputs": ("output.interval_s", "the protocol's seconds / output.interval_s"),
-            "memory": ("anatomy.nifti", "set by the label volume's voxels"),
-            "seconds": ("anatomy.nifti", "the voxels times the RKL2 sweeps: the protocol's seconds / 2 s "
-                                         "steps, each of stages growing as 1 / the voxels' size"),
-        })
+        size, cells, voxels_of, step = ("anatomy.nifti", "the label volume's voxels (crop or resample it)",
+                                        "the label volume's voxels", "the voxels' size")
+    else:
+        size, cells, voxels_of, step = ("grid.spacing_mm", "the box (grid.extent_mm beyond the probes, or "
+                                        "grid.box_min_mm and grid.box_max_mm) over grid.spacing_mm cubed",
+                                        "the voxels", "grid.spacing_mm")
     return Estimate("simulation", voxels, steps, outputs, memory, seconds, dt, {
-        "cells": ("grid.spacing_mm", "the box (grid.extent_mm beyond the probes, or grid.box_min_mm and "
-                                     "grid.box_max_mm) over grid.spacing_mm cubed"),
+        "cells": (size, cells),
         "outputs": ("output.interval_s", "the protocol's seconds / output.interval_s"),
-        "memory": ("grid.spacing_mm", "set by the voxels"),
-        "seconds": ("grid.spacing_mm", "the voxels times the RKL2 sweeps: the protocol's seconds / 2 s "
-                                       "steps, each of stages growing as 1 / grid.spacing_mm"),
+        "memory": (size, f"set by {voxels_of}"),
+        "seconds": (size, "the voxels times the RKL2 sweeps: the protocol's seconds / 2 s steps, each of "
+                          f"stages growing as 1 / {step}"),
     })
 
 

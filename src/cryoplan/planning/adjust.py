@@ -44,6 +44,7 @@ from cryoplan.planning.space import MAX_OFFSET_MM, MAX_TILT_DEG
 from cryoplan.planning.targets import refusal
 from cryoplan.protocol import Protocol
 from cryoplan.protocol import cycles as freeze_thaw
+from cryoplan.units import ZERO_CELSIUS_K, k_to_c
 
 #: Temperatures this far above the warmest threshold or limit (and 0 C, drawn) are not kept (K):
 #: a margin for the trilinear sampling between kept and dropped voxels (an assumption: 10 K is
@@ -172,7 +173,8 @@ def states(plan, cfg, base: Path = Path(".")) -> bytes:
         label_of = {s.name: s.label for s in vol.with_role("protected")}
         protected = [{"name": p.name, "label": label_of[p.name], "limit_k": p.limit_k} for p in ctx.protected]
         th = ctx.injury
-        ceiling = max([273.15, th.neurapraxia_below_k] + [p.limit_k for p in ctx.protected]) + CEILING_ABOVE_K
+        warmest = max([ZERO_CELSIUS_K, th.neurapraxia_below_k] + [p.limit_k for p in ctx.protected])
+        ceiling = warmest + CEILING_ABOVE_K
         kept = {r.candidate.level: (r.field, r.candidate.probes[0]) for r in t.protocol_runs}
         kept.pop(c.level, None)  # the plan's own run, first
         fields = []
@@ -381,7 +383,7 @@ def _mm(v) -> list:
 
 def _c(k: float, ceiling_k: float) -> float | None:
     """°C, or None at and above the kept field's ceiling (warmer than it)."""
-    return None if k >= ceiling_k - 1e-9 else round(k - 273.15, 2)
+    return None if k >= ceiling_k - 1e-9 else round(k_to_c(k), 2)
 
 
 def scene_json(session: Session) -> dict[str, Any]:
@@ -447,8 +449,8 @@ def estimate_json(state: TargetState, est: Estimate, name: str | None = None) ->
         "meets_constraints": ev.feasible,
         "grade3_probability": round(ev.grade3_probability, 3),
         "coldest_target_c": _c(float(ev.sample_min_k[0]), ceiling),
-        "warmer_than_c": round(ceiling - 273.15, 2),
-        "margins": [{"name": g.name, "limit_c": round(g.limit_k - 273.15, 2),
+        "warmer_than_c": round(k_to_c(ceiling), 2),
+        "margins": [{"name": g.name, "limit_c": round(k_to_c(g.limit_k), 2),
                      "coldest_c": _c(g.nominal_min_k, ceiling), "worst_c": _c(g.worst_min_k, ceiling),
                      "violation_probability": round(g.violation_probability, 4),
                      "limit_isotherm_distance_mm": None if g.distance_mm is None else round(g.distance_mm, 2)}
@@ -459,6 +461,6 @@ def estimate_json(state: TargetState, est: Estimate, name: str | None = None) ->
                    for t, e in zip(est.tips, est.entries, strict=True)],
         "iceball": {"origin_mm": _mm(est.draw_origin), "spacing_mm": _mm(est.draw_spacing),
                     "shape": list(est.draw_values.shape),
-                    "values_c": np.round(est.draw_values.ravel() - 273.15, 1).tolist(),
+                    "values_c": np.round(k_to_c(est.draw_values.ravel()), 1).tolist(),
                     "isotherms_c": [0, -20]},
     }
