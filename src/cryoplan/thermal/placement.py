@@ -141,8 +141,8 @@ def rasterise(grid: VoxelGrid, probes: list[PlacedProbe]) -> ProbeFaces:
                 w = x - p.tip
                 radial = w - s[:, None] * p.axis
                 r = np.linalg.norm(radial, axis=1)
-                normal = np.where(on_side[:, None], radial / np.linalg.norm(radial, axis=1, keepdims=True),
-                                  -p.axis)
+                # a tip-face entry on the axis has no radial direction (r = 0): its normal is -axis
+                normal = np.where(on_side[:, None], radial / np.where(r > 0, r, 1.0)[:, None], -p.axis)
                 area = grid.conductance[axis] * grid.spacing[axis]
                 d = np.maximum(t * grid.spacing[axis], MIN_WALL_DISTANCE * grid.spacing[axis])
                 cells.append(flat[mask][active])
