@@ -1,7 +1,13 @@
+import os
+import tempfile
+
 import pytest
 
 from cryoplan.tissue import Tissue
 from cryoplan.units import c_to_k
+
+# the tests (and the processes they start) keep their cache of operating points apart from the user's
+os.environ.setdefault("CRYOPLAN_CACHE_DIR", tempfile.mkdtemp(prefix="cryoplan-test-cache-"))
 
 
 @pytest.fixture

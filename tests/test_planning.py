@@ -91,6 +91,28 @@ def test_a_protected_limit_that_cannot_hold_fails_the_candidate(tight):
     assert not e.safe and any("nerve root colder" in f for f in e.failures)
 
 
+def test_screening_gives_the_margins_a_moved_run_gives_measured_directly(tight):
+    """Screening a placement measures each structure's distance to the cold region in the run's
+    own frame, against the run's kept tree (``evaluate._distance_mm``): the same distance as
+    measured among the moved cold points themselves, for a tilted placement at another tip."""
+    from dataclasses import replace
+
+    from scipy.spatial import cKDTree
+
+    from cryoplan.planning.evaluate import Placement, _cold_points, moved, screen
+
+    ctx, cands, _, run = tight
+    a = cands[0].axis
+    normal = np.cross(a, [1.0, 0.0, 0.0])
+    tilted = np.cos(0.25) * a + np.sin(0.25) * normal / np.linalg.norm(normal)  # 14 degrees
+    other = replace(cands[0], probes=(Placement(cands[0].tip + [1.5e-3, 0.5e-3, 0.0], tilted),))
+    ev = screen(ctx, other, [run])
+    model = Model((moved(run, other.probes[0]),))
+    for p, m in zip(ctx.protected, ev.margins, strict=True):
+        cold = _cold_points(model, p.limit_k)
+        assert m.distance_mm == pytest.approx(cKDTree(cold).query(p.points)[0].min() * 1e3, rel=1e-9), p.name
+
+
 def test_plan_bad_input_is_refused():
     with pytest.raises(InputError, match="anatomy.template"):
         context(plan_config.parse({"anatomy": {"template": "knee"}, "probe": {"catalog": "n2o-2.0mm"}}))

@@ -570,7 +570,7 @@ def test_a_worker_killed_mid_study_loses_no_sample(tmp_path, external):
 def test_an_interrupted_and_a_killed_client_resume_without_losing_or_repeating_a_sample(tmp_path, external):
     """A client stopped by Ctrl-C (exit 130), then a resumed one killed outright, then a last
     resume: every sample in the table once, the rows saved by each run untouched after it."""
-    total = 24
+    total = 40
     path = _study(tmp_path, PERFUSION, base=AXISYMMETRIC, samples=total, outputs=VOLUME)
     out = tmp_path / "r.parquet"
     command = [sys.executable, "-m", "cryoplan.cli", "sweep", str(path), "--out", str(out), "--scheduler",
@@ -591,12 +591,13 @@ def test_an_interrupted_and_a_killed_client_resume_without_losing_or_repeating_a
 
     def stop_after(client: subprocess.Popen, rows: int, how: signal.Signals) -> list[dict]:
         """Stop ``client`` once it has saved ``rows``, the workers paused meanwhile (let run a
-        second at a time), so that however slow its saves are it cannot finish the study first."""
-        end = time.monotonic() + 120
+        quarter of a second at a time, under one sample's run), so that however slow its saves
+        are it cannot finish the study first (with a second at a time, it did once in CI)."""
+        end = time.monotonic() + 180
         while len(saved()) < rows and client.poll() is None:
             assert time.monotonic() < end, f"timed out waiting for {rows} samples"
             pause(signal.SIGCONT)
-            time.sleep(1.0)
+            time.sleep(0.25)
             pause(signal.SIGSTOP)
             time.sleep(1.0)  # the client saves what it has
         client.send_signal(how)

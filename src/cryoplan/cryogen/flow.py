@@ -39,11 +39,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import CoolProp
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
 from cryoplan.cryogen import fluids
+from cryoplan.cryogen.coolprop import CoolProp
 
 #: Sharp-edged tube entrance loss coefficient (Idelchik 1994, diagram 3-1).
 ENTRANCE_LOSS = 0.5

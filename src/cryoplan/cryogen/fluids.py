@@ -29,18 +29,16 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-import CoolProp
-from CoolProp.CoolProp import AbstractState
-
+from cryoplan.cryogen.coolprop import CoolProp
 from cryoplan.cryogen.thermo import COOLPROP_FLUID
 
 N2O_T_CRITICAL_K = 309.57  # ESDU 91022
 _ESDU_RANGE_K = (183.15, 303.15)  # -90 to +30 C
 
 
-def state(gas: str) -> AbstractState:
+def state(gas: str) -> CoolProp.AbstractState:
     """A fresh CoolProp state of a cryogen (HEOS backend)."""
-    return AbstractState("HEOS", COOLPROP_FLUID[gas])
+    return CoolProp.AbstractState("HEOS", COOLPROP_FLUID[gas])
 
 
 def _esdu_t(t: float) -> float:
@@ -73,7 +71,7 @@ def n2o_vapour_conductivity(t: float) -> float:
                            + 16.6116 * y ** (1 / 3) - 11.8221 * y ** (2 / 3))
 
 
-def viscosity(gas: str, s: AbstractState, phase: str) -> float:
+def viscosity(gas: str, s: CoolProp.AbstractState, phase: str) -> float:
     """Viscosity (Pa s) of the state ``s`` of ``gas``; ``phase`` 'liquid' or 'vapour' selects
     the N2O correlation (CoolProp's own model otherwise)."""
     if gas == "n2o":
@@ -81,7 +79,7 @@ def viscosity(gas: str, s: AbstractState, phase: str) -> float:
     return s.viscosity()
 
 
-def conductivity(gas: str, s: AbstractState, phase: str) -> float:
+def conductivity(gas: str, s: CoolProp.AbstractState, phase: str) -> float:
     """Thermal conductivity (W/(m K)) of the state ``s`` of ``gas`` (as ``viscosity``)."""
     if gas == "n2o":
         return n2o_liquid_conductivity(s.T()) if phase == "liquid" else n2o_vapour_conductivity(s.T())
@@ -165,7 +163,7 @@ def critical_pressure(gas: str) -> float:
 
 
 def saturation_temperature_or_critical(gas: str, pressure_pa: float,
-                                       scratch: AbstractState | None = None) -> float:
+                                       scratch: CoolProp.AbstractState | None = None) -> float:
     """Boiling temperature at a pressure; the critical temperature above the critical pressure,
     the triple point below the triple-point pressure (where a liquid cannot exist). A caller in a
     loop passes its own ``scratch`` state (making one costs more than the lookup)."""

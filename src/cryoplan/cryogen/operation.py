@@ -31,12 +31,13 @@ import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-import CoolProp
 import numpy as np
 from scipy.optimize import brentq
 
+from cryoplan.cache import kept
 from cryoplan.cryogen import fluids
 from cryoplan.cryogen import heat_transfer as ht
+from cryoplan.cryogen.coolprop import CoolProp
 from cryoplan.cryogen.design import ProbeDesign, annulus_area, supply_area
 from cryoplan.cryogen.flow import (
     SupplyFlow,
@@ -270,7 +271,16 @@ def operate(design: ProbeDesign, supply: CryogenSupply, mass_flow: float | None 
     exhaust (1: all the liquid has boiled, the probe at its capacity; less when the load is
     lighter: a denser exhaust, a lower tip pressure); the thermal solver updates it from the
     probe's load (``at_load``). A recuperator is taken to precool the supply as if the exhaust
-    reached it as saturated vapour (the probe at its rated load: an assumption, stated)."""
+    reached it as saturated vapour (the probe at its rated load: an assumption, stated).
+
+    Kept between runs (``cryoplan.cache``): the same probe on the same console again needs no
+    CoolProp, whose import takes far longer than this computation."""
+    key = (design, supply, mass_flow, exhaust_quality)
+    return kept("operating-point", key, lambda: _operate(design, supply, mass_flow, exhaust_quality))
+
+
+def _operate(design: ProbeDesign, supply: CryogenSupply, mass_flow: float | None,
+             exhaust_quality: float) -> OperatingPoint:
     supply = resolve_supply(replace(supply, recuperator_effectiveness=design.recuperator_effectiveness))
     notes = []
     p_exhaust = supply.back_pressure_pa

@@ -32,11 +32,10 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Literal
 
-import CoolProp
 import numpy as np
-from CoolProp.CoolProp import AbstractState
 from scipy.optimize import brentq
 
+from cryoplan.cryogen.coolprop import CoolProp
 from cryoplan.errors import InputError
 from cryoplan.units import ATM_PA
 
@@ -128,8 +127,8 @@ class Expansion:
         return temps, h_vap - self.precooled_enthalpy_j_per_kg
 
 
-def _state(gas: str) -> AbstractState:
-    return AbstractState("HEOS", COOLPROP_FLUID[gas])
+def _state(gas: str) -> CoolProp.AbstractState:
+    return CoolProp.AbstractState("HEOS", COOLPROP_FLUID[gas])
 
 
 @lru_cache(maxsize=8)

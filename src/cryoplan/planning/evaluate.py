@@ -233,7 +233,8 @@ def _targets(ctx: Context, model: Model, n_probes: int) -> tuple[np.ndarray, np.
     for nerve in ctx.targets:
         s, pts = nerve.cross_sections(station_step(ctx.grid, nerve, th))
         t = model.sample(pts.reshape(-1, 3), offsets).reshape((n,) + pts.shape[:2])
-        windows = window_probabilities(kill_probability(t, th).min(axis=-1), s, th.min_block_length_m)
+        # the kill probability falls as the temperature rises: a cross-section's least is its warmest point's
+        windows = window_probabilities(kill_probability(t.max(axis=-1), th), s, th.min_block_length_m)
         p_block = np.minimum(p_block, windows.max(axis=-1))
         grade3 |= (t <= th.neurotmesis_below_k).any(axis=(1, 2))
         coldest = np.minimum(coldest, t.min(axis=(1, 2)))
@@ -248,12 +249,29 @@ def _cold_points(model: Model, limit_k: float) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def _distance_mm(model: Model, p: ProtectedStructure, cold: np.ndarray) -> float | None:
+    """The nominal distance (mm) from the ``cold`` points to the structure (None: none). One
+    moved run: measured in the run's own frame (a rigid motion keeps distances), against the
+    run's tree of cold points, built once for all the placements screened from it."""
+    if not cold.size:
+        return None
+    if len(model.probes) == 1 and model.together is None:
+        m = model.probes[0]
+        tree, points = m.field.cold_tree(p.limit_k), m.motion.to_run(p.points)
+        # a bound from the points nearest the tip first: the tree then drops the rest quickly
+        to_tip = np.linalg.norm(points - m.motion.anchor, axis=1)
+        near = np.argpartition(to_tip, min(15, to_tip.size - 1))[:16]
+        bound = float(tree.query(points[near])[0].min())
+        return float(tree.query(points, distance_upper_bound=bound * (1 + 1e-9) + 1e-12)[0].min() * 1e3)
+    return float(cKDTree(cold).query(p.points)[0].min() * 1e3)
+
+
 def _margin(ctx: Context, p: ProtectedStructure, model: Model, tips: np.ndarray) -> Margin:
     n = len(model.probes)
     offsets = ctx.offsets[:n]
     nominal_min = float(model.sample(p.points, offsets[:, :1]).min())
     cold = _cold_points(model, p.limit_k)
-    distance = float(cKDTree(cold).query(p.points)[0].min() * 1e3) if cold.size else None
+    distance = _distance_mm(model, p, cold)
     # only points the cold region can reach in some sample need the Monte Carlo
     shift = float(np.linalg.norm(offsets, axis=-1).max())
     reach = (max((float(np.linalg.norm(cold - t, axis=1).max()) for t in tips), default=0.0)

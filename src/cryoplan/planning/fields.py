@@ -36,10 +36,12 @@ edge value.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import numpy as np
 from numba import njit, prange
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Field:
     origin: np.ndarray
     spacing: np.ndarray
     tissue: np.ndarray | None = None
+    # per limit (K): the cold points and their k-d tree, for every placement screened from this field
+    _cold: dict = dataclass_field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, history, grid) -> Field:
@@ -60,11 +64,24 @@ class Field:
         return cls(filled, np.asarray(grid.origin, float), np.asarray(grid.spacing, float), history.tissue)
 
     def cold_points(self, limit_k: float) -> np.ndarray:
-        """Centres (n, 3) of the tissue voxels colder than ``limit_k``."""
-        cold = self.values < limit_k
-        if self.tissue is not None:
-            cold &= self.tissue
-        return self.origin + np.argwhere(cold) * self.spacing
+        """Centres (n, 3) of the tissue voxels colder than ``limit_k`` (kept: read only)."""
+        if limit_k not in self._cold:
+            cold = self.values < limit_k
+            if self.tissue is not None:
+                cold &= self.tissue
+            points = self.origin + np.argwhere(cold) * self.spacing
+            points.setflags(write=False)
+            self._cold[limit_k] = (points, None)
+        return self._cold[limit_k][0]
+
+    def cold_tree(self, limit_k: float) -> cKDTree:
+        """A k-d tree of ``cold_points(limit_k)`` (kept)."""
+        points = self.cold_points(limit_k)
+        tree = self._cold[limit_k][1]
+        if tree is None:
+            tree = cKDTree(points)
+            self._cold[limit_k] = (points, tree)
+        return tree
 
 
 def rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:

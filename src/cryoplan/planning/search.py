@@ -39,6 +39,7 @@ import os
 import time
 from collections import defaultdict
 from concurrent.futures import Executor
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -54,6 +55,7 @@ from cryoplan.planning.config import PlanConfig
 from cryoplan.planning.evaluate import Candidate, Evaluation, Run, evaluate, nearest_run, screen, simulate
 from cryoplan.planning.parallel import local_pool, run_all, single_threaded, stop
 from cryoplan.planning.targets import Setup, Spec, placement_sigma, setup
+from cryoplan.procs import threads_here
 from cryoplan.progress import Progress, Reporter
 from cryoplan.thermal.solver3d import ThermalResult3D
 
@@ -146,19 +148,22 @@ class Plan:
         return "plan" if n == len(self.targets) else "partial plan" if n else "no safe plan"
 
 
-def _simulate_job(spec: Spec, index: int, singles: tuple[Run, ...]) -> tuple:
-    """A worker's task: simulate and judge one candidate."""
+def _simulate_job(spec: Spec, index: int, singles: tuple[Run, ...], threads: int = 1) -> tuple:
+    """A worker's task: simulate and judge one candidate, on ``threads`` numba threads (more
+    than one when the pool has fewer tasks than workers: the first candidate alone)."""
     single_threaded()
     s = setup(spec)
-    return evaluate(s.ctx, s.candidates[index], list(singles))
+    with threads_here(threads):
+        return evaluate(s.ctx, s.candidates[index], list(singles))
 
 
 CheckRun = tuple[float | None, float | None, str | None]
 
 
-def _check_job(spec: Spec, index: int, offsets: np.ndarray) -> CheckRun:
+def _check_job(spec: Spec, index: int, offsets: np.ndarray, threads: int = 1) -> CheckRun:
     """A worker's task: (block probability, coldest target temperature, why not simulated) of a
-    candidate with its probes displaced by ``offsets`` (n_probes, 3)."""
+    candidate with its probes displaced by ``offsets`` (n_probes, 3), on ``threads`` numba
+    threads."""
     single_threaded()
     s = setup(spec)
     ctx = s.ctx
@@ -170,7 +175,8 @@ def _check_job(spec: Spec, index: int, offsets: np.ndarray) -> CheckRun:
         if seated is not None:
             offsets[j] = seated - p.tip
     try:
-        result = simulate(ctx, cand, offsets)
+        with threads_here(threads):
+            result = simulate(ctx, cand, offsets)
     except InputError as err:  # displaced into bone or out of the volume: no run to compare with
         return None, None, f"the displaced probe is refused ({err.field}: {err.allowed})"
     t_liq, t_sol = ctx.grid.materials[0].t_liquidus, ctx.grid.materials[0].t_solidus
@@ -216,8 +222,10 @@ class _Tracker:
 class _Search:
     """One target's search (``search``), on ``executor`` with ``workers`` tasks at a time."""
 
-    def __init__(self, spec: Spec, executor: Executor | None, workers: int, track: _Tracker):
+    def __init__(self, spec: Spec, executor: Executor | None, workers: int, track: _Tracker,
+                 local: bool = False):
         self.spec, self.executor, self.workers, self.track = spec, executor, workers, track
+        self.local = local  # the executor is this machine's pool of ``workers`` processes
         self.s: Setup = setup(spec)
         self.ctx = self.s.ctx
         self.found: dict[int, Evaluation] = {}  # the latest evaluation of each candidate
@@ -240,12 +248,17 @@ class _Search:
             later += sum(self.seconds(lv) for lv in self.s.levels) * (MAX_SIMULATED + 2)
         return later + self.spec.config.plan.checks * max(self.seconds(lv) for lv in self.s.levels)
 
+    def threads(self, tasks: int) -> int:
+        """Numba threads for each of ``tasks`` at once: on this machine's own pool the idle
+        workers' cores go to them (a cluster's cores are its own business)."""
+        return max(1, self.workers // tasks) if self.local else 1
+
     def simulate(self, cands: list[Candidate], phase: str, later_s: float) -> list[Evaluation]:
         """Simulate candidates (in parallel); their runs join the screening."""
         jobs = []
         for c in cands:
             singles = () if len(c.probes) == 1 else tuple(self.runs[c.level])
-            jobs.append((self.spec, c.index, singles))
+            jobs.append((self.spec, c.index, singles, self.threads(len(cands))))
         self.track.start(phase, len(jobs), max(c.protocol.total_seconds for c in cands), later_s)
         out = run_all(self.executor, _simulate_job, jobs, self.track.tick)
         evs = []
@@ -408,7 +421,7 @@ class _Search:
         offsets = [self.ctx.offsets[:probes, k] for k in range(1, 1 + n)]
         self.track.start("re-simulating the plan at displaced placements", len(offsets),
                          chosen.candidate.protocol.total_seconds, 0.0)
-        jobs = [(self.spec, chosen.candidate.index, o) for o in offsets]
+        jobs = [(self.spec, chosen.candidate.index, o, self.threads(len(offsets))) for o in offsets]
         runs = run_all(self.executor, _check_job, jobs, self.track.tick)
         return tuple(
             Check(tuple(tuple(round(float(x), 2) for x in row * 1e3) for row in o), b, t,
@@ -486,9 +499,10 @@ def _exit_points(s: Setup, chosen: Evaluation) -> np.ndarray:
     return np.array(out)
 
 
-def _target_plan(spec: Spec, executor: Executor | None, workers: int, track: _Tracker) -> TargetPlan:
+def _target_plan(spec: Spec, executor: Executor | None, workers: int, track: _Tracker,
+                 local: bool = False) -> TargetPlan:
     start = time.perf_counter()
-    search = _Search(spec, executor, workers, track)
+    search = _Search(spec, executor, workers, track, local)
     chosen, why = search.run()
     s, ctx, cfg = search.s, search.ctx, spec.config
     checks: tuple[Check, ...] = ()
@@ -538,13 +552,15 @@ def _plan(cfg: PlanConfig, base: Path, progress: Reporter | None, executor: Exec
     pool = local_pool(workers, setups) if executor is None and workers > 1 else None
     track = _Tracker(progress, len(specs) - len(mirrored))
     plans: list[TargetPlan] = []
+    runner = executor or pool
     try:
-        for k, spec in enumerate(specs):
-            if k in mirrored:
-                plans.append(_mirrored(plans[mirrored[k]], targets[k]))
-                continue
-            track.target(k - sum(1 for m in mirrored if m < k), 0.0)
-            plans.append(_target_plan(spec, executor or pool, workers if (executor or pool) else 1, track))
+        with threads_here(1) if runner else nullcontext():  # here, only screening
+            for k, spec in enumerate(specs):
+                if k in mirrored:
+                    plans.append(_mirrored(plans[mirrored[k]], targets[k]))
+                    continue
+                track.target(k - sum(1 for m in mirrored if m < k), 0.0)
+                plans.append(_target_plan(spec, runner, workers if runner else 1, track, pool is not None))
         if pool is not None:
             stop(pool)
     finally:

@@ -34,7 +34,7 @@ from cryoplan.planning.space import (
     sigma_from_mean_error,
     sigma_from_radius95,
 )
-from cryoplan.thermal.steady import steady_temperature
+from cryoplan.thermal.steady import resting_temperature
 from cryoplan.thermal.voxels import VoxelGrid
 from cryoplan.units import c_to_k
 
@@ -178,7 +178,7 @@ def _context(cfg: PlanConfig, anatomy: Anatomy) -> Context:
     # probe 0 draws from the seed itself (a one-probe plan's samples), each further probe its own
     offsets = np.stack([placement_offsets(anatomy.approach_axis, sigma, pc.samples, pc.seed if j == 0
                                           else [pc.seed, j]) for j in range(pc.probes)])
-    return Context(grid, steady_temperature(grid), model, anatomy.targets, _protected(cfg, anatomy),
+    return Context(grid, resting_temperature(grid), model, anatomy.targets, _protected(cfg, anatomy),
                    resolve.injury(cfg.injury), sigma, offsets, pc.block_probability, pc.max_step_s)
 
 

@@ -24,16 +24,12 @@ MAX_ERROR = 500
 @contextmanager
 def one_thread():
     """One numba thread and one BLAS thread for this task: a cluster runs one task per core."""
-    import numba
     from threadpoolctl import threadpool_limits
 
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        numba.set_num_threads(before)
+    from cryoplan.procs import threads_here
+
+    with threads_here(1), threadpool_limits(limits=1):
+        yield
 
 
 def _worker_address() -> str | None:

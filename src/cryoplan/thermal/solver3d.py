@@ -335,6 +335,9 @@ class Run3D:
         self.faces = faces = rasterise(grid, list(probes))
         self.tissue = tissue = ~faces.inside
         mat = grid.material
+        self.interior = kernel3d.interior_voxels(tissue, mat)
+        # the sweep is memory-bound: its material indices as small integers, 7 bytes a voxel less
+        self.mat_small = mat.astype(np.min_scalar_type(max(len(grid.materials) - 1, 0)))
         self.h, self.t, self.u = _initial_state(problem, tissue, props)
         self.k_unfrozen = props[:, K_U][mat]
         self.t_start = self.t.copy()
@@ -441,8 +444,9 @@ class Run3D:
         y0 = h
         out = buffers[0]
         box = active.box
-        e0_dense = kernel3d.stage(True, y0, y0, y0, r0, t, u, out, tu[0], tu[1], mat, props, tissue,
-                                  grid.conductance, vol, tau, 0.0, 0.0, c.mu_t[1], 0.0, box)
+        small, interior = self.mat_small, self.interior
+        e0_dense = kernel3d.stage(True, y0, y0, y0, r0, t, u, out, tu[0], tu[1], small, props, tissue,
+                                  interior, grid.conductance, vol, tau, 0.0, 0.0, c.mu_t[1], 0.0, box)
         kernel3d.scatter(sparse.cells, into0, into0, c.mu_t[1] * tau, 0.0, vol, out, tu[0], tu[1],
                          mat, props)
         e0 = np.concatenate([e0_dense, e_sparse0])
@@ -453,7 +457,7 @@ class Run3D:
             into, e_sparse = sparse.flows(cur[0], cur[1], modes)
             out = next(b for b in buffers if b is not y_prev and b is not y_prev2)
             e_dense = kernel3d.stage(False, y_prev, y_prev2, y0, r0, cur[0], cur[1], out, nxt[0], nxt[1],
-                                     mat, props, tissue, grid.conductance, vol, tau,
+                                     small, props, tissue, interior, grid.conductance, vol, tau,
                                      c.mu[j], c.nu[j], c.mu_t[j], c.gamma_t[j], box)
             kernel3d.scatter(sparse.cells, into, into0, c.mu_t[j] * tau, c.gamma_t[j] * tau, vol, out,
                              nxt[0], nxt[1], mat, props)

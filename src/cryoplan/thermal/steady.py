@@ -23,11 +23,14 @@ grows from them, so a steady start lets it skip the body at rest around the ice 
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 from scipy import sparse
 from scipy.sparse.linalg import cg
 from threadpoolctl import threadpool_limits
 
+from cryoplan.cache import kept
 from cryoplan.thermal.voxels import VoxelGrid, boundary_faces
 from cryoplan.tissue.enthalpy import C_U, K_U, METABOLIC, PERFUSION, T_ARTERIAL, T_L
 
@@ -102,6 +105,16 @@ def steady_temperature(grid: VoxelGrid, tissue: np.ndarray | None = None,
         raise ArithmeticError(f"the steady temperature did not converge ({info} iterations)")
     t[~tissue.reshape(-1)] = rest[~tissue.reshape(-1)]
     return t.reshape(grid.shape)
+
+
+def resting_temperature(grid: VoxelGrid) -> np.ndarray:
+    """``steady_temperature(grid)``, every voxel tissue, kept between runs (``cryoplan.cache``,
+    named by a hash of the grid's labels, geometry, materials and skin): the same anatomy at the
+    same spacing is solved once."""
+    key = (hashlib.sha256(np.ascontiguousarray(grid.material).tobytes()).hexdigest(), grid.shape,
+           tuple(map(float, grid.spacing)), tuple(map(float, grid.origin)), grid.materials, grid.sides,
+           grid.skin, CG_RTOL)
+    return kept("resting-temperature", key, lambda: steady_temperature(grid))
 
 
 def unsteady_voxels(grid: VoxelGrid, t: np.ndarray, tissue: np.ndarray, seconds: float,
