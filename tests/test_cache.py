@@ -107,3 +107,20 @@ def test_each_kind_keeps_its_newest_entries(tmp_path, monkeypatch):
         cache.kept("example", k, lambda k=k: k)
     assert len(list((tmp_path / "example").glob("*.pickle"))) == 3
     assert cache.kept("example", 4, lambda: "computed again") == 4  # the newest is kept
+
+
+def _coolprop_loaded() -> bool:
+    from cryoplan.cryogen.coolprop import loaded
+
+    return loaded()
+
+
+def test_the_web_planner_s_fork_server_has_coolprop_imported_for_its_runs():
+    """cryoplan's modules only make CoolProp ready to import; the fork server the web planner's
+    runs come from imports it in full once, so no run pays its import."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from cryoplan.procs import preloaded_context
+
+    with ProcessPoolExecutor(1, mp_context=preloaded_context()) as pool:
+        assert pool.submit(_coolprop_loaded).result(timeout=120)

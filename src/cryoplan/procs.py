@@ -22,8 +22,10 @@ from contextlib import contextmanager
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
 
-#: What a worker needs, imported once by the fork server it is forked from.
-PRELOAD = ["cryoplan.service", "cryoplan.planning.search"]
+#: What a worker needs, imported once by the fork server it is forked from. CoolProp first, in
+#: full: cryoplan's own modules only make it ready to import on first use (``cryogen.coolprop``),
+#: and a web run whose probe's operating point is not kept yet would import it again each time.
+PRELOAD = ["CoolProp", "cryoplan.service", "cryoplan.planning.search"]
 
 
 def exit_with_parent(poll_s: float = 1.0) -> None:
