@@ -570,8 +570,12 @@ def test_a_worker_killed_mid_study_loses_no_sample(tmp_path, external):
 def test_an_interrupted_and_a_killed_client_resume_without_losing_or_repeating_a_sample(tmp_path, external):
     """A client stopped by Ctrl-C (exit 130), then a resumed one killed outright, then a last
     resume: every sample in the table once, the rows saved by each run untouched after it."""
-    total = 40
-    path = _study(tmp_path, PERFUSION, base=AXISYMMETRIC, samples=total, outputs=VOLUME)
+    total = 24
+    # samples of ~2 s (a 900 s freeze): the study takes ~25 s at full speed, so the client cannot
+    # finish it before it is stopped even when pausing the workers does not hold (a 0.3 s sample
+    # let it finish twice in fresh-clone CI runs)
+    slow = AXISYMMETRIC.replace("seconds = 120", "seconds = 900")
+    path = _study(tmp_path, PERFUSION, base=slow, samples=total, outputs=VOLUME)
     out = tmp_path / "r.parquet"
     command = [sys.executable, "-m", "cryoplan.cli", "sweep", str(path), "--out", str(out), "--scheduler",
                external["address"], "--save-every", "0.2"]
@@ -591,8 +595,8 @@ def test_an_interrupted_and_a_killed_client_resume_without_losing_or_repeating_a
 
     def stop_after(client: subprocess.Popen, rows: int, how: signal.Signals) -> list[dict]:
         """Stop ``client`` once it has saved ``rows``, the workers paused meanwhile (let run a
-        quarter of a second at a time, under one sample's run), so that however slow its saves
-        are it cannot finish the study first (with a second at a time, it did once in CI)."""
+        quarter of a second at a time), so that however slow its saves are it cannot finish the
+        study first."""
         end = time.monotonic() + 180
         while len(saved()) < rows and client.poll() is None:
             assert time.monotonic() < end, f"timed out waiting for {rows} samples"
