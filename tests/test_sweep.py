@@ -393,6 +393,10 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+def _default_interrupt() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Processes:
     """Processes a test starts, each in its own session, all ended (and waited for) at the end."""
 
@@ -400,8 +404,10 @@ class Processes:
         self.started: list[subprocess.Popen] = []
 
     def start(self, *args: str, **kw) -> subprocess.Popen:
+        # Ctrl-C at its default in the child: a shell without job control starts a background job
+        # (as CI may run the tests) with SIGINT ignored, which its children would inherit
         p = subprocess.Popen(list(args), start_new_session=True, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, **kw)
+                             stderr=subprocess.DEVNULL, preexec_fn=_default_interrupt, **kw)
         self.started.append(p)
         return p
 
@@ -572,8 +578,7 @@ def test_an_interrupted_and_a_killed_client_resume_without_losing_or_repeating_a
     resume: every sample in the table once, the rows saved by each run untouched after it."""
     total = 24
     # samples of ~2 s (a 900 s freeze): the study takes ~25 s at full speed, so the client cannot
-    # finish it before it is stopped even when pausing the workers does not hold (a 0.3 s sample
-    # let it finish twice in fresh-clone CI runs)
+    # finish it before it is stopped even if pausing the workers does not hold
     slow = AXISYMMETRIC.replace("seconds = 120", "seconds = 900")
     path = _study(tmp_path, PERFUSION, base=slow, samples=total, outputs=VOLUME)
     out = tmp_path / "r.parquet"
