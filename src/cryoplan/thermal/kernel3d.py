@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from cryoplan.thermal.kernel import _mixed_face_flow
+from cryoplan.thermal.voxels import neighbour
 from cryoplan.tissue.enthalpy import (
     METABOLIC,
     PERFUSION,
@@ -71,14 +72,9 @@ def interior_voxels(tissue: np.ndarray, material: np.ndarray) -> np.ndarray:
     """Tissue voxels whose six neighbours are tissue of the same material inside the box: the
     stage sweep's fast path (no per-face checks)."""
     out = tissue.copy()
-    for axis in range(3):  # a voxel on the box's faces has a face past it
-        edge = [slice(None)] * 3
-        for end in (0, -1):
-            edge[axis] = end
-            out[tuple(edge)] = False
     for axis in range(3):
-        for sign in (-1, 1):
-            out &= np.roll(tissue, -sign, axis=axis) & (np.roll(material, -sign, axis=axis) == material)
+        for sign in (-1, 1):  # past the box ``neighbour`` gives no tissue
+            out &= neighbour(tissue, axis, sign) & (neighbour(material, axis, sign) == material)
     return out
 
 
