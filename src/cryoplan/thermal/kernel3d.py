@@ -134,6 +134,61 @@ def stage(first, y1, y2, y0, r0, t, u, y_out, t_out, u_out, mat, props, tissue, 
 
 
 @njit(cache=True)
+def box_inflow(t, u, mat, props, tissue, g3, box):
+    """Heat flow (W) into ``box`` through its faces from the tissue round it, each face's flow
+    as the stage sweep computes it (so the energy balance closes to round-off)."""
+    nx, ny, nz = t.shape
+    total = 0.0
+    for f in range(6):
+        axis, high = f // 2, f % 2 == 1
+        if (high and box[f] == t.shape[axis]) or (not high and box[f] == 0):
+            continue
+        lo = box[0::2].copy()
+        hi = box[1::2].copy()
+        layer = box[f] - 1 if high else box[f]
+        lo[axis], hi[axis] = layer, layer + 1
+        di = (1 if high else -1) if axis == 0 else 0
+        dj = (1 if high else -1) if axis == 1 else 0
+        dk = (1 if high else -1) if axis == 2 else 0
+        for i in range(lo[0], hi[0]):
+            for j in range(lo[1], hi[1]):
+                for k in range(lo[2], hi[2]):
+                    if tissue[i, j, k]:
+                        a, b, c = i + di, j + dj, k + dk
+                        total += _face(tissue[a, b, c], g3[axis], u[i, j, k], u[a, b, c], t[i, j, k],
+                                       t[a, b, c], mat[i, j, k], mat[a, b, c], props)
+    return total
+
+
+@njit(cache=True)
+def disturbed_faces(t, t_start, tissue, box, tolerance):
+    """Per face of ``box`` (lo x, hi x, lo y, hi y, lo z, hi z): whether a tissue voxel of its
+    outer layer differs from ``t_start`` by more than ``tolerance`` (K). Faces on the grid's
+    edge are never flagged: nothing lies beyond them."""
+    out = np.zeros(6, dtype=np.bool_)
+    shape = t.shape
+    for f in range(6):
+        axis, high = f // 2, f % 2 == 1
+        if (high and box[f] == shape[axis]) or (not high and box[f] == 0):
+            continue
+        lo = box[0::2].copy()
+        hi = box[1::2].copy()
+        layer = box[f] - 1 if high else box[f]
+        lo[axis], hi[axis] = layer, layer + 1
+        for i in range(lo[0], hi[0]):
+            for j in range(lo[1], hi[1]):
+                for k in range(lo[2], hi[2]):
+                    if tissue[i, j, k] and abs(t[i, j, k] - t_start[i, j, k]) > tolerance:
+                        out[f] = True
+                        break
+                if out[f]:
+                    break
+            if out[f]:
+                break
+    return out
+
+
+@njit(cache=True)
 def boundary_flows(cells, kinds, g, area, t, u, mat, props, t_far, h_air, t_air, flows):
     """Heat flow in (W) through each outer face: far-field faces from a side held at ``t_far[f]``
     (the cell's initial temperature) half a cell away; skin faces from room air through h_air in

@@ -52,8 +52,13 @@ from cryoplan.tissue.enthalpy import C_F, C_U, K_F, K_U, PERFUSION, enthalpy_arr
 #: Fraction of the forward-Euler limit used as RKL2's explicit step.
 SAFETY = 0.9
 #: A voxel differing from its start by more than this (K) is disturbed; the solver updates only a
-#: box around the disturbed voxels (grown by one step's reach), the rest stays at rest.
+#: box around the disturbed voxels (``BOX_MARGIN`` wider), the rest stays at rest.
 DISTURBED_K = 1e-3
+#: Voxels of tissue at rest kept round the disturbed ones in the active box. Heat diffuses about
+#: sqrt(alpha tau) = 0.75 mm (a voxel at the planner's 0.75 mm) in a 4 s step, so after a step
+#: the disturbance has not reached the box's outer layers; where it has (``_Step``), the step is
+#: redone in a box grown by as much again.
+BOX_MARGIN = 4
 #: Longest RKL2 step (s): short enough to follow the freezing front and the probe's gas
 #: temperature (the 3D-vs-axisymmetric test holds it to 3 %).
 MAX_STEP_S = 2.0
@@ -101,6 +106,7 @@ class ThermalResult3D:
     sweeps: int  # stage sweeps in all
     voxel_updates: int  # voxels updated over all sweeps (the active box's size each time)
     energy: dict[str, float] = field(default_factory=dict)
+    redone_steps: int = 0  # steps redone in a wider active box (their sweeps are in ``sweeps``)
 
     @property
     def energy_balance_error(self) -> float:
@@ -143,11 +149,13 @@ def whole_box(shape: tuple[int, int, int]) -> np.ndarray:
 
 
 class _ActiveBox:
-    """The voxels the solver updates (i0, i1, j0, j1, k0, k1; half-open): a box around every
-    voxel that differs from its start or would drift from it (``steady.unsteady_voxels``: a
-    steady start, as ``steady_temperature`` gives, leaves only the probes' neighbours), grown
-    after each step by how far one step can carry heat (one voxel per stage) so nothing outside
-    can change."""
+    """The voxels the solver updates (i0, i1, j0, j1, k0, k1; half-open): a box ``margin``
+    voxels wider than every voxel that differs from its start by more than ``DISTURBED_K`` or
+    would drift from it (``steady.unsteady_voxels``: a steady start, as ``steady_temperature``
+    gives, leaves only the probes' neighbours), grown after each step. The voxels outside are
+    held at rest; a step that disturbs the box's outer layer is redone in a wider box
+    (``Run3D._step``), so what is held never differs from the solution by more than about
+    ``DISTURBED_K``."""
 
     def __init__(self, shape: tuple[int, int, int], seeds: np.ndarray, margin: int):
         self.shape = np.array(shape)
@@ -173,6 +181,17 @@ class _ActiveBox:
         self.box = np.column_stack([np.minimum(new[0::2], self.box[0::2]),
                                     np.maximum(new[1::2], self.box[1::2])]).ravel()
 
+    def widen(self, faces: np.ndarray, cells: int) -> None:
+        """Move each face flagged in ``faces`` (lo x, hi x, lo y, ...) out by ``cells``."""
+        step = np.where(faces, cells, 0) * np.tile([-1, 1], 3)
+        lo_hi = self.box + step
+        self.box = np.column_stack([np.maximum(lo_hi[0::2], 0),
+                                    np.minimum(lo_hi[1::2], self.shape)]).ravel().astype(np.int64)
+
+    @property
+    def whole(self) -> bool:
+        return bool(np.all(self.box[0::2] == 0) and np.all(self.box[1::2] == self.shape))
+
     def padded(self, cells: int) -> np.ndarray:
         lo = np.maximum(self.box[0::2] - cells, 0)
         hi = np.minimum(self.box[1::2] + cells, self.shape)
@@ -190,7 +209,6 @@ class _Sparse:
         self.problem, self.faces, self.props, self.mat = problem, faces, props, mat
         self.b_cells, self.b_kinds, self.b_g, self.b_area = boundary_faces(problem.grid, tissue)
         self.t_far = t_start.reshape(-1)[self.b_cells].copy()
-        self.cells = np.concatenate([faces.cells, self.b_cells])
         n_f = faces.cells.size
         self.n_f = n_f
         self.cells2d = np.zeros((n_f, 2), dtype=np.int64)
@@ -204,17 +222,26 @@ class _Sparse:
         self.walls = [ProbeWall.of(p.model, faces.path[faces.of(k)], faces.kind[faces.of(k)],
                                    faces.wall_area[faces.of(k)], width, self.t_wall[faces.of(k)])
                       for k, p in enumerate(problem.probes)]
-        self.b_flows = np.zeros(self.b_cells.size)
         self.mat2d = mat.reshape(-1, 1)
         skin = problem.grid.skin
         self.h_air, self.t_air = skin.htc, skin.air_temperature
         self.b_ijk = np.array(np.unravel_index(self.b_cells, problem.grid.shape)).T
-        self.b_outside = np.zeros(self.b_cells.size, dtype=bool)
+        self.restricted_to = None
+        self.restrict(whole_box(problem.grid.shape))
+
+    def restore(self, saved: _Sparse) -> None:
+        """Take back the state of ``saved`` (a ``branch`` of this one), in place."""
+        for name in ("t_wall", "probe_flows", "t_gas"):
+            getattr(self, name)[...] = getattr(saved, name)
+        self.ops = list(saved.ops)
+        for wall, old in zip(self.walls, saved.walls, strict=True):
+            for f in dataclasses.fields(wall):
+                getattr(wall, f.name)[...] = getattr(old, f.name)
 
     def branch(self) -> _Sparse:
         """A copy whose wall state, operating points and flows are its own."""
         other = copy.copy(self)
-        for name in ("t_wall", "probe_flows", "t_gas", "b_flows", "b_outside"):
+        for name in ("t_wall", "probe_flows", "t_gas", "b_flows"):
             setattr(other, name, getattr(self, name).copy())
         other.ops = list(self.ops)
         other.walls = [dataclasses.replace(w, **{f.name: getattr(w, f.name).copy()
@@ -222,10 +249,18 @@ class _Sparse:
         return other
 
     def restrict(self, box: np.ndarray) -> None:
-        """Outer faces of voxels outside the active box pass no heat in the step: those voxels are
-        at rest, their outer flow balanced by sources the dense sweep does not evaluate there."""
+        """Only the outer faces of voxels in the active box pass heat in the step: the voxels
+        outside are at rest, their outer flow balanced by sources the dense sweep does not
+        evaluate there. Sets the sparse cells (``cells``: probe faces, then those outer faces)."""
+        key = tuple(box)
+        if key == self.restricted_to:
+            return
+        self.restricted_to = key
         lo, hi = box[0::2], box[1::2]
-        self.b_outside = ~np.all((self.b_ijk >= lo) & (self.b_ijk < hi), axis=1)
+        sel = np.flatnonzero(np.all((self.b_ijk >= lo) & (self.b_ijk < hi), axis=1))
+        self.outer = (self.b_cells[sel], self.b_kinds[sel], self.b_g[sel], self.b_area[sel], self.t_far[sel])
+        self.cells = np.concatenate([self.faces.cells, self.outer[0]])
+        self.b_flows = np.zeros(sel.size)
 
     def flows(self, t, u, modes) -> tuple[np.ndarray, np.ndarray]:
         """(W into the tissue at each sparse cell, energy terms [boundary, probe_0, ...])."""
@@ -247,11 +282,9 @@ class _Sparse:
             self.t_wall[sl] = wall.t_wall
             self.probe_flows[sl] = wall.flows
             per_probe[p] = self.probe_flows[sl].sum()
-        b_total = kernel3d.boundary_flows(self.b_cells, self.b_kinds, self.b_g, self.b_area, t, u, self.mat,
-                                          self.props, self.t_far, self.h_air, self.t_air, self.b_flows)
-        if self.b_outside.any():
-            self.b_flows[self.b_outside] = 0.0
-            b_total = float(self.b_flows.sum())
+        cells, kinds, g, area, t_far = self.outer
+        b_total = kernel3d.boundary_flows(cells, kinds, g, area, t, u, self.mat, self.props, t_far,
+                                          self.h_air, self.t_air, self.b_flows)
         into = np.concatenate([-self.probe_flows, self.b_flows])
         return into, np.concatenate([[b_total], per_probe])
 
@@ -339,15 +372,13 @@ class Run3D:
         # the sweep is memory-bound: its material indices as small integers, 7 bytes a voxel less
         self.mat_small = mat.astype(np.min_scalar_type(max(len(grid.materials) - 1, 0)))
         self.h, self.t, self.u = _initial_state(problem, tissue, props)
-        self.k_unfrozen = props[:, K_U][mat]
         self.t_start = self.t.copy()
         self.sparse = _Sparse(problem, faces, props, mat, tissue, self.t_start)
         self.dt_exp = SAFETY * explicit_limit(grid, props, tissue, faces, probes, self.sparse.b_cells,
                                               self.sparse.b_g)
-        self.reach = rkl.stages_for(problem.max_step / self.dt_exp) + 2
         horizon = sum(s for s, _, _ in segments(problem))
         drifting = unsteady_voxels(grid, self.t_start, tissue, horizon, DISTURBED_K)
-        self.active = _ActiveBox(grid.shape, np.union1d(faces.cells, drifting), self.reach)
+        self.active = _ActiveBox(grid.shape, np.union1d(faces.cells, drifting), BOX_MARGIN)
         self.history = ThermalHistory.start(self.t, problem.history_thresholds, tissue)
         self.thresholds = np.array(problem.history_thresholds, dtype=float)
         n_p = len(probes)
@@ -365,7 +396,7 @@ class Run3D:
         self.tip_t = [np.array([_mean_wall(self.sparse, faces, p) for p in range(n_p)])]
         self.gas_t, self.power = [np.full(n_p, np.nan)], [np.zeros(n_p)]
         self.sizes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self.most_stages = self.sweeps = self.updates = 0
+        self.most_stages = self.sweeps = self.updates = self.redone = 0
         self.thetas = np.array(problem.isotherms, dtype=float)
         # voxels outside the active box are at rest: warmer than every isotherm unless one is not
         self.colder_at_rest = bool(self.thetas.size) and (
@@ -408,11 +439,7 @@ class Run3D:
             tau = span / n_steps
             e_before = self.energy[3:].copy()
             for _ in range(n_steps):
-                box_size = int(np.prod(self.active.box[1::2] - self.active.box[0::2]))
-                s = self._step(tau, modes)
-                self.most_stages = max(self.most_stages, s)
-                self.sweeps += s
-                self.updates += s * box_size
+                self._step(tau, modes)
                 self.now += tau
             if not np.isfinite(self.t[self.tissue]).all():
                 raise FloatingPointError(f"the 3D solution diverged at t = {self.now:g} s (a solver bug)")
@@ -429,21 +456,49 @@ class Run3D:
             if progress is not None:
                 progress(self.now)
 
-    def _step(self, tau: float, modes) -> int:
-        """One RKL2 step of ``tau``: stage j writes into a scratch buffer holding neither
-        Y_{j-1} nor Y_{j-2}; energies are recombined with the same weights as the enthalpy."""
+    def _step(self, tau: float, modes) -> None:
+        """One RKL2 step of ``tau`` in the active box, redone in a box ``BOX_MARGIN`` wider on
+        each side whose outer layer it disturbed (the voxels beyond were held at rest), then the
+        step's thermal history."""
+        active, tissue = self.active, self.tissue
+        self.t_old[:] = self.t
+        saved = None if active.whole else (self.u.copy(), self.sparse.branch())
+        while True:
+            box = active.box.copy()
+            self.updates += self._stages(tau, modes) * int(np.prod(box[1::2] - box[0::2]))
+            reached = kernel3d.disturbed_faces(self._pending[1][0], self.t_start, tissue, box, DISTURBED_K)
+            if saved is None or not reached.any():
+                break
+            self.redone += 1
+            self.t[:], self.u[:] = self.t_old, saved[0]
+            self.sparse.restore(saved[1])
+            active.widen(reached, BOX_MARGIN)
+        self._accept()
+        hist = self.history
+        lo_hi = kernel3d.record_history(self.t_old, self.t, tissue, self.problem.grid.material, self.props,
+                                        self.now + tau, tau, hist.min_temperature, self.thresholds,
+                                        hist.seconds_below, hist.liquidus_time, hist.solidus_time,
+                                        hist.frozen, hist.freeze_cycles, box, self.t_start, DISTURBED_K)
+        active.grow(lo_hi, BOX_MARGIN)
+
+    def _stages(self, tau: float, modes) -> int:
+        """The stages of one RKL2 step of ``tau`` in the active box (returns their number),
+        left pending for ``_accept`` (``self._pending``: the new enthalpy, its (T, u) and the
+        scratch pair, energies): stage j writes into a scratch buffer holding neither Y_{j-1}
+        nor Y_{j-2}; energies are recombined with the same weights as the enthalpy."""
         grid, sparse, active = self.problem.grid, self.sparse, self.active
         mat, props, tissue, vol = grid.material, self.props, self.tissue, grid.voxel_volume
         h, t, u, tu, buffers, r0 = self.h, self.t, self.u, self.tu, self.buffers, self.r0
         s = rkl.stages_for(tau / self.dt_exp)
         c = rkl.coefficients(s)
-        self.t_old[:] = t
         sparse.restrict(active.box)
-        box_inflow = _box_inflow(grid, self.k_unfrozen, tissue, t, active.box)
         into0, e_sparse0 = sparse.flows(t, u, modes)
         y0 = h
         out = buffers[0]
         box = active.box
+        # the heat conducted into the box from the voxels at rest round it: the dense sweep moves
+        # it into the box, but no energy term sees it; it is counted with the boundary's
+        e_sparse0[0] += kernel3d.box_inflow(t, u, mat, props, tissue, grid.conductance, box)
         small, interior = self.mat_small, self.interior
         e0_dense = kernel3d.stage(True, y0, y0, y0, r0, t, u, out, tu[0], tu[1], small, props, tissue,
                                   interior, grid.conductance, vol, tau, 0.0, 0.0, c.mu_t[1], 0.0, box)
@@ -455,6 +510,7 @@ class Run3D:
         cur, nxt = tu, (t, u)
         for j in range(2, s + 1):
             into, e_sparse = sparse.flows(cur[0], cur[1], modes)
+            e_sparse[0] += kernel3d.box_inflow(cur[0], cur[1], mat, props, tissue, grid.conductance, box)
             out = next(b for b in buffers if b is not y_prev and b is not y_prev2)
             e_dense = kernel3d.stage(False, y_prev, y_prev2, y0, r0, cur[0], cur[1], out, nxt[0], nxt[1],
                                      small, props, tissue, interior, grid.conductance, vol, tau,
@@ -466,18 +522,18 @@ class Run3D:
             y_prev2, y_prev = y_prev, out
             e_prev2, e_prev = e_prev, e_new
             cur, nxt = nxt, cur
-        self.buffers = [b for b in (y0, *buffers) if b is not y_prev]
-        self.h = y_prev
-        (self.t, self.u), self.tu = cur, nxt
-        self.energy[:] += e_prev
-        self.energy[2] += tau * box_inflow
-        hist = self.history
-        lo_hi = kernel3d.record_history(self.t_old, self.t, tissue, mat, props, self.now + tau, tau,
-                                        hist.min_temperature, self.thresholds, hist.seconds_below,
-                                        hist.liquidus_time, hist.solidus_time, hist.frozen,
-                                        hist.freeze_cycles, box, self.t_start, DISTURBED_K)
-        active.grow(lo_hi, self.reach)
+        self._pending = (y_prev, cur, nxt, e_prev)
+        self.most_stages = max(self.most_stages, s)
+        self.sweeps += s
         return s
+
+    def _accept(self) -> None:
+        """Make the pending step's result the state."""
+        y, cur, nxt, e_step = self._pending
+        self.buffers = [b for b in (self.h, *self.buffers) if b is not y]
+        self.h = y
+        (self.t, self.u), self.tu = cur, nxt
+        self.energy[:] += e_step
 
     def result(self) -> ThermalResult3D:
         """The run so far as a result (its arrays are this run's: branch first to go on)."""
@@ -499,29 +555,8 @@ class Run3D:
                 "boundary_j": float(e[2]), "probe_j": float(e[3:].sum()),
                 "tissue_enthalpy_change_j": h_end - self.h_start,
             },
+            redone_steps=self.redone,
         )
-
-
-def _box_inflow(grid: VoxelGrid, k: np.ndarray, tissue: np.ndarray, t: np.ndarray, box: np.ndarray) -> float:
-    """Heat (W) conducted into the active box from the tissue at rest around it (unfrozen on both
-    sides: the box's edge is undisturbed by construction). The dense sweep moves it into the box
-    but, as the voxels outside are not updated, no energy term sees it: it is added to the
-    boundary term, so the balance closes."""
-    total = 0.0
-    for axis in range(3):
-        for side in (0, 1):
-            edge = int(box[2 * axis + side])
-            if (side == 0 and edge == 0) or (side == 1 and edge == grid.shape[axis]):
-                continue
-            inner, outer = (edge, edge - 1) if side == 0 else (edge - 1, edge)
-            sl_in = [slice(box[0], box[1]), slice(box[2], box[3]), slice(box[4], box[5])]
-            sl_out = list(sl_in)
-            sl_in[axis], sl_out[axis] = inner, outer
-            ki, ko = k[tuple(sl_in)], k[tuple(sl_out)]
-            both = tissue[tuple(sl_in)] & tissue[tuple(sl_out)]
-            flow = 2.0 * ki * ko / (ki + ko) * (t[tuple(sl_out)] - t[tuple(sl_in)])
-            total += grid.conductance[axis] * float(flow[both].sum())
-    return total
 
 
 def _mean_wall(sparse: _Sparse, faces: ProbeFaces, p: int) -> float:
