@@ -24,9 +24,9 @@ from cryoplan.anatomy.templates import (
 )
 from cryoplan.errors import InputError
 from cryoplan.protocol import Phase, Protocol
+from cryoplan.thermal import solver3d
 from cryoplan.thermal.placement import PlacedProbe
 from cryoplan.thermal.probe import ProbeModel
-from cryoplan.thermal import solver3d
 from cryoplan.thermal.solver3d import ThermalProblem3D, solve3d
 from cryoplan.thermal.steady import steady_temperature, unsteady_voxels
 from cryoplan.thermal.voxels import VoxelGrid

@@ -54,10 +54,10 @@ SAFETY = 0.9
 #: A voxel differing from its start by more than this (K) is disturbed; the solver updates only a
 #: box around the disturbed voxels (``BOX_MARGIN`` wider), the rest stays at rest.
 DISTURBED_K = 1e-3
-#: Voxels of tissue at rest kept round the disturbed ones in the active box. Heat diffuses about
-#: sqrt(alpha tau) = 0.75 mm (a voxel at the planner's 0.75 mm) in a 4 s step, so after a step
-#: the disturbance has not reached the box's outer layers; where it has (``_Step``), the step is
-#: redone in a box grown by as much again.
+#: Voxels of tissue at rest kept round the disturbed ones in the active box. Unfrozen tissue's
+#: heat diffuses about sqrt(alpha tau) = 0.75 mm (a voxel at the planner's 0.75 mm) in a 4 s
+#: step, so a step rarely disturbs the box's outer layer; where it does (``Run3D._step``), the
+#: step is redone in a box this much wider on that side.
 BOX_MARGIN = 4
 #: Longest RKL2 step (s): short enough to follow the freezing front and the probe's gas
 #: temperature (the 3D-vs-axisymmetric test holds it to 3 %).
