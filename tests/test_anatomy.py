@@ -28,7 +28,7 @@ from cryoplan.thermal import solver3d
 from cryoplan.thermal.placement import PlacedProbe
 from cryoplan.thermal.probe import ProbeModel
 from cryoplan.thermal.solver3d import ThermalProblem3D, solve3d
-from cryoplan.thermal.steady import steady_temperature, unsteady_voxels
+from cryoplan.thermal.steady import pennes_operator, pennes_residual, steady_temperature, unsteady_voxels
 from cryoplan.thermal.voxels import VoxelGrid
 from cryoplan.tissue.library import get_tissue
 
@@ -134,6 +134,27 @@ def test_vti_holds_the_fields_in_vtk_order(tmp_path):
     data = np.frombuffer(raw[4:], dtype=np.float64)
     assert np.frombuffer(raw[:4], dtype=np.uint32)[0] == values.nbytes
     assert data[1] == values[1, 0, 0] and data[2] == values[0, 1, 0]  # x varies fastest
+
+
+def test_the_residual_without_the_matrix_is_the_operators_balance():
+    """``pennes_residual`` (what the active box starts from) is b - A T of the assembled
+    operator, on tissue voxels, with two materials, a skin side, far-field sides and a probe's
+    voxels taken out, at a temperature that is nowhere at rest."""
+    muscle, fat = get_tissue("muscle"), get_tissue("fat")
+    base = VoxelGrid.uniform((9, 10, 12), 0.5e-3, (muscle, fat), sides=("far-field",) * 5 + ("skin",))
+    mat = base.material.copy()
+    mat[:, :, 8:] = 1
+    mat[2:4, 6:, :5] = 1
+    grid = VoxelGrid(base.spacing, base.origin, mat, base.materials, base.sides)
+    tissue = np.ones(grid.shape, dtype=bool)
+    tissue[4:6, 4:6, :7] = False  # a probe
+    t = 300.0 + 5.0 * np.sin(np.arange(grid.n_cells)).reshape(grid.shape)
+    a_mat, b = pennes_operator(grid, tissue)
+    expected = (b - a_mat @ t.reshape(-1)).reshape(grid.shape)
+    expected[~tissue] = 0.0
+    got = pennes_residual(grid, tissue, t)
+    assert np.abs(expected).max() > 1e-3  # a balance far from zero, not a trivial agreement
+    assert np.allclose(got, expected, rtol=0.0, atol=1e-12 * np.abs(expected).max())
 
 
 def test_steady_start_is_at_rest_and_the_active_box_changes_nothing():

@@ -113,6 +113,34 @@ def test_screening_gives_the_margins_a_moved_run_gives_measured_directly(tight):
         assert m.distance_mm == pytest.approx(cKDTree(cold).query(p.points)[0].min() * 1e3, rel=1e-9), p.name
 
 
+def test_a_new_run_rescreens_only_the_placements_it_is_nearest(tight):
+    """A screening depends only on the runs nearest the placement's probes: after another run
+    joins, a placement still nearest its old run keeps its screening (the same object), one now
+    nearest the new run is screened anew, and both give what screening from every run gives."""
+    from dataclasses import replace
+
+    from cryoplan.planning.evaluate import nearest_run, screen
+    from cryoplan.planning.search import _Search, _Tracker
+
+    _, _, _, run = tight
+    search = _Search(Spec.all(coarse(placement="stimulation"), Path("."))[0], None, 1, _Tracker(None, 1))
+    level = search.s.levels[0]
+    cands = search.s.singles[level]
+    search.runs[level] = [run]
+    search.screen(cands)
+    before = dict(search.found)
+    other = replace(run, candidate=cands[-1])  # the same ice ball, as if simulated at the last placement
+    search.runs[level].append(other)
+    search.screen(cands)
+    kept = [c for c in cands if nearest_run([run, other], c.probes[0]) is run]
+    assert kept and len(kept) < len(cands)
+    for c in cands:
+        assert (search.found[c.index] is before[c.index]) == (c in kept)
+        fresh = screen(search.ctx, c, [run, other])
+        assert search.found[c.index].block_probability == fresh.block_probability
+        assert search.found[c.index].margins == fresh.margins
+
+
 def test_plan_bad_input_is_refused():
     with pytest.raises(InputError, match="anatomy.template"):
         context(plan_config.parse({"anatomy": {"template": "knee"}, "probe": {"catalog": "n2o-2.0mm"}}))
@@ -224,3 +252,16 @@ def test_a_planned_probe_moved_by_hand_is_screened_from_the_kept_state(tmp_path)
             adjust.estimate(left, **bad)
     with pytest.raises(InputError, match="target"):
         session.target("L5 left")
+
+
+def test_numba_is_set_up_before_the_fork_without_starting_its_threads():
+    """The planner sets numba's compiler up before forking its workers (``numba_ready``); that
+    must not start numba's threads, after which forking is unsafe (a fresh process: this one's
+    threads may have started)."""
+    import subprocess
+    import sys
+
+    code = ("from cryoplan.planning import parallel; parallel.numba_ready(); "
+            "print(parallel._threads_started())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

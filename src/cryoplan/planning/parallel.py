@@ -13,10 +13,11 @@ process builds a target's anatomy and resting temperature once, the first time a
 (``single_threaded``): one process per core is faster than threads here (benchmarks/README.md).
 
 The built-in pool forks its workers from the planner's process after it has built the targets,
-so they start at once with everything imported and cached, and end with it
-(``procs.exit_with_parent``). A process whose compiled kernels have started their OpenMP threads
-cannot fork safely (a second plan in one process, a test run): its workers then come from a
-fork server that imported the planner once (or are spawned), and get the targets from it.
+so they start at once with everything imported and cached, numba's compiler set up
+(``numba_ready``), and end with it (``procs.exit_with_parent``). A process whose compiled
+kernels have started their OpenMP threads cannot fork safely (a second plan in one process, a
+test run): its workers then come from a fork server that imported the planner once (or are
+spawned), and get the targets from it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,24 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from multiprocessing import get_all_start_methods, get_context
 from typing import Any
 
+from numba import njit
+
 _SINGLE = [False]
+
+
+@njit(cache=True)
+def _identity(x: float) -> float:
+    return x
+
+
+def numba_ready() -> None:
+    """Set numba's compiler up in this process: its typing and target registries, which the
+    first kernel a process loads (even from the cache) otherwise builds, 0.25-0.3 s of imports
+    and registrations (profile in benchmarks/README.md). Loading this one trivial kernel does
+    it; done before the workers are forked, they inherit it, and the planner's own screening
+    does not pay it either. A non-parallel kernel, so numba's threads do not start (``fork``
+    stays safe)."""
+    _identity(0.0)
 
 
 def single_threaded() -> None:
@@ -74,6 +92,7 @@ def local_pool(workers: int, setups: tuple = ()) -> ProcessPoolExecutor:
     from cryoplan.procs import preloaded_context
 
     if "fork" in get_all_start_methods() and not _threads_started():
+        numba_ready()
         context, initargs = get_context("fork"), ()
     else:
         context, initargs = preloaded_context(), (tuple(setups),)

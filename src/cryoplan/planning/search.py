@@ -233,6 +233,7 @@ class _Search:
         self.pair_runs: dict[tuple[int, float], list[tuple[Candidate, Run]]] = defaultdict(list)
         self.results: dict[int, ThermalResult3D] = {}
         self.screening: list[tuple[int, float, float]] = []
+        self.screened_with: dict[int, tuple] = {}  # the runs each screening came from (``screen``)
         self.refused: dict[tuple, str] = dict(self.s.refused)
         self.best_single: Evaluation | None = None
 
@@ -280,7 +281,10 @@ class _Search:
         return evs
 
     def screen(self, cands: list[Candidate]) -> None:
-        """Screen the candidates not simulated from the runs at their protocol."""
+        """Screen the candidates not simulated from the runs at their protocol. A screening
+        depends only on the runs nearest the candidate's probes (and the pair run nearest it):
+        a candidate whose nearest runs are still those of its last screening keeps it (the same
+        numbers; a round of contenders adds runs near a few candidates only)."""
         for c in cands:
             ev = self.found.get(c.index)
             if ev is not None and (ev.refused or ev.screened_from is None):
@@ -291,7 +295,12 @@ class _Search:
             together = None
             if len(c.probes) == 2 and self.pair_runs[c.level]:
                 together = _nearest_pair(self.pair_runs[c.level], c)
+            # identities of runs kept in self.runs / self.pair_runs for the whole search
+            sources = (tuple(id(nearest_run(runs, p)) for p in c.probes), id(together))
+            if ev is not None and self.screened_with.get(c.index) == sources:
+                continue
             self.found[c.index] = screen(self.ctx, c, runs, together)
+            self.screened_with[c.index] = sources
 
     # -- deciding ---------------------------------------------------------------------------------
 

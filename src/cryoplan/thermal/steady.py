@@ -40,40 +40,56 @@ from cryoplan.tissue.enthalpy import C_U, K_U, METABOLIC, PERFUSION, T_ARTERIAL,
 CG_RTOL = 1e-8
 
 
-def pennes_operator(grid: VoxelGrid, tissue: np.ndarray) -> tuple[sparse.csr_matrix, np.ndarray]:
-    """(A, b) with A T = b the unfrozen steady balance over all voxels (W); non-tissue rows are
-    the identity with b = 0 (their value does not matter)."""
-    props = np.stack([m.row() for m in grid.materials])
-    n = grid.n_cells
-    mat = grid.material.reshape(-1)
-    tis = tissue.reshape(-1)
-    k = props[mat, K_U]
-    vol = grid.voxel_volume
-    flat = np.arange(n).reshape(grid.shape)
-    rows, cols, vals = [], [], []
-    diag = np.zeros(n)
-    for axis in range(3):
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[axis], hi[axis] = slice(0, -1), slice(1, None)
-        a, b = flat[tuple(lo)].ravel(), flat[tuple(hi)].ravel()
-        both = tis[a] & tis[b]
-        a, b = a[both], b[both]
-        g = grid.conductance[axis] * 2.0 * k[a] * k[b] / (k[a] + k[b])
-        rows += [a, b]
-        cols += [b, a]
-        vals += [-g, -g]
-        np.add.at(diag, a, g)
-        np.add.at(diag, b, g)
-    w = props[mat, PERFUSION] * vol
-    rhs = w * props[mat, T_ARTERIAL] + props[mat, METABOLIC] * vol
-    diag += w
+def _links(grid: VoxelGrid, k: np.ndarray, tissue: np.ndarray, axis: int) -> tuple[tuple, tuple, np.ndarray]:
+    """The faces between each voxel and its neighbour along +``axis``: the slices of the lower and
+    upper voxels, and the faces' G k_f (W/K), 0 unless both voxels are tissue."""
+    lo, hi = [slice(None)] * 3, [slice(None)] * 3
+    lo[axis], hi[axis] = slice(0, -1), slice(1, None)
+    lo, hi = tuple(lo), tuple(hi)
+    k_lo, k_hi = k[lo], k[hi]
+    g = grid.conductance[axis] * 2.0 * k_lo * k_hi / (k_lo + k_hi)
+    return lo, hi, np.where(tissue[lo] & tissue[hi], g, 0.0)
+
+
+def _skin(grid: VoxelGrid, tissue: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The skin faces' flat cell indices and U A (W/K), U = 1 / (d / (2 k) + 1 / h_air)."""
     cells, kinds, g_side, area = boundary_faces(grid, tissue)
     skin = kinds == 1
     c = cells[skin]
-    u = 1.0 / (1.0 / (g_side[skin] * k[c]) + 1.0 / (grid.skin.htc * area[skin]))
-    np.add.at(diag, c, u)
-    np.add.at(rhs, c, u * grid.skin.air_temperature)
+    return c, 1.0 / (1.0 / (g_side[skin] * k.reshape(-1)[c]) + 1.0 / (grid.skin.htc * area[skin]))
+
+
+def _sources(grid: VoxelGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per voxel (grid-shaped): conductivity (W/m/K), perfusion conductance V w_b rho_b c_b (W/K)
+    and the heat that does not depend on T, V (w_b rho_b c_b T_a + q_m) (W)."""
+    props = np.stack([m.row() for m in grid.materials])
+    mat = grid.material
+    w = props[mat, PERFUSION] * grid.voxel_volume
+    return props[mat, K_U], w, w * props[mat, T_ARTERIAL] + props[mat, METABOLIC] * grid.voxel_volume
+
+
+def pennes_operator(grid: VoxelGrid, tissue: np.ndarray) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """(A, b) with A T = b the unfrozen steady balance over all voxels (W); non-tissue rows are
+    the identity with b = 0 (their value does not matter)."""
+    n = grid.n_cells
+    k, w, rhs = _sources(grid)
+    diag, rhs = np.zeros(grid.shape), rhs.reshape(-1)
+    flat = np.arange(n).reshape(grid.shape)
+    rows, cols, vals = [], [], []
+    for axis in range(3):
+        lo, hi, g = _links(grid, k, tissue, axis)
+        linked = g > 0
+        a, b, g_ab = flat[lo][linked], flat[hi][linked], g[linked]
+        rows += [a, b]
+        cols += [b, a]
+        vals += [-g_ab, -g_ab]
+        diag[lo] += g
+        diag[hi] += g
+    diag = (diag + w).reshape(-1)
+    cells, ua = _skin(grid, tissue, k)
+    np.add.at(diag, cells, ua)
+    np.add.at(rhs, cells, ua * grid.skin.air_temperature)
+    tis = tissue.reshape(-1)
     diag[~tis] = 1.0
     rhs[~tis] = 0.0
     rows.append(np.arange(n))
@@ -82,6 +98,23 @@ def pennes_operator(grid: VoxelGrid, tissue: np.ndarray) -> tuple[sparse.csr_mat
     a_mat = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                               shape=(n, n))
     return a_mat, rhs
+
+
+def pennes_residual(grid: VoxelGrid, tissue: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """b - A T of ``pennes_operator`` (W, grid-shaped; 0 off tissue): the net unfrozen heat into
+    each voxel at ``t``, without assembling A (a fifth of the time on the L4 template: 5 ms)."""
+    k, w, fixed = _sources(grid)
+    r = fixed - w * t
+    for axis in range(3):
+        lo, hi, g = _links(grid, k, tissue, axis)
+        f = g * (t[hi] - t[lo])
+        r[lo] += f
+        r[hi] -= f
+    cells, ua = _skin(grid, tissue, k)
+    flat = r.reshape(-1)
+    np.add.at(flat, cells, ua * (grid.skin.air_temperature - t.reshape(-1)[cells]))
+    r[~tissue] = 0.0
+    return r
 
 
 def steady_temperature(grid: VoxelGrid, tissue: np.ndarray | None = None,
@@ -122,8 +155,8 @@ def unsteady_voxels(grid: VoxelGrid, t: np.ndarray, tissue: np.ndarray, seconds:
     """Flat indices of tissue voxels that would drift by more than ``tolerance_k`` over
     ``seconds`` without the probes (frozen voxels always count: the balance above is unfrozen)."""
     props = np.stack([m.row() for m in grid.materials])
-    a_mat, rhs = pennes_operator(grid, tissue)
-    heat_capacity = props[grid.material.reshape(-1), C_U] * grid.voxel_volume
-    drift = np.abs(rhs - a_mat @ t.reshape(-1)) / heat_capacity * seconds
-    frozen = t.reshape(-1) < props[grid.material.reshape(-1), T_L]
+    mat = grid.material.reshape(-1)
+    heat_capacity = props[mat, C_U] * grid.voxel_volume
+    drift = np.abs(pennes_residual(grid, tissue, t).reshape(-1)) / heat_capacity * seconds
+    frozen = t.reshape(-1) < props[mat, T_L]
     return np.flatnonzero(tissue.reshape(-1) & ((drift > tolerance_k) | frozen))
