@@ -15,10 +15,11 @@ from typer.testing import CliRunner
 from cryoplan import config, procedure
 from cryoplan.calibrate import calibrate, fit, spec
 from cryoplan.calibrate.fit import NotDetermined
-from cryoplan.calibrate.output import value_text, write_outputs
+from cryoplan.calibrate.output import write_outputs
 from cryoplan.calibrate.spec import set_key
+from cryoplan.calibrate.values import value_text
+from cryoplan.catalog import read_catalog_file
 from cryoplan.cli import app
-from cryoplan.cryogen.catalog import read_catalog_file
 from cryoplan.errors import InputError
 
 runner = CliRunner()

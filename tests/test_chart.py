@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cryoplan import config, procedure
+from cryoplan import config, isotherm_chart, procedure
 from cryoplan.cli import app
 from cryoplan.errors import InputError
 from cryoplan.report import chart
@@ -23,7 +23,9 @@ runner = CliRunner()
 def panels(tmp_path_factory):
     sections = config.parse_sections({"probe": {"catalog": "n2o-2.0mm"}})
     out = tmp_path_factory.mktemp("chart") / "chart.png"
-    return chart.make(sections.probe, sections.cryogen, ["gel", "tissue"], [20, 40], [0, -20, -40], out), out
+    panels = isotherm_chart.make(sections.probe, sections.cryogen, ["gel", "tissue"], [20, 40], [0, -20, -40],
+                                 out)
+    return panels, out
 
 
 def test_the_drawn_contours_are_the_simulations_isotherms(panels):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from cryoplan.cryogen import CryogenSupply, cannula, catalog_probe, expand, list_probes
-from cryoplan.cryogen.catalog import check_fits
+from cryoplan.catalog import cannula, catalog_probe, check_fits, list_probes
+from cryoplan.cryogen import CryogenSupply, expand
 from cryoplan.cryogen.thermo import co2_sublimation_temperature_k, saturation_pressure_pa
 from cryoplan.errors import InputError
 

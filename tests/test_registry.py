@@ -27,7 +27,7 @@ from cryoplan.config import OutcomeConfig
 from cryoplan.errors import InputError
 from cryoplan.outcome.relief import default_model
 from cryoplan.resolve import relief_model
-from cryoplan.store.analysis import kaplan_meier, km_png, refit_from_registry
+from cryoplan.store.analysis import kaplan_meier, km_png, model_from_registry, refit_from_registry
 from cryoplan.store.entries import ProcedureEntry, from_result
 from cryoplan.store.registry import Registry, head_revision
 
@@ -144,10 +144,10 @@ def test_refit_is_stored_and_used_by_later_predictions(url):
         reg.add_follow_up(pid, (seen - dt.timedelta(days=7)).isoformat(), 1, False)
         reg.add_follow_up(pid, seen.isoformat(), 5, months < 34.0)
     with pytest.raises(InputError, match="outcome.registry"):
-        relief_model(OutcomeConfig(registry=url))  # nothing fitted yet
+        model_from_registry(url)  # nothing fitted yet
     fitted = refit_from_registry(reg)
     assert fitted.median_excess_months == pytest.approx(true_median, rel=0.25)
-    used = relief_model(OutcomeConfig(registry=url))
+    used = relief_model(OutcomeConfig(registry=url), model_from_registry(url))
     assert used == fitted == reg.latest_fit()
     assert used.distribution().median > prior.distribution().median + 3
 

@@ -7,9 +7,8 @@ dt = 0.9 dx^2 / (c alpha_max) with c = 2 per dimension + 2 for the probe's wall 
 temperature, or a boiling cryogen's steep wall law) and
 alpha_max the larger of the frozen and unfrozen k/C (``kernel.stable_time_step``'s bound on a
 uniform grid); its steps from the protocol; its memory from the per-cell arrays and the time
-series. A plan's voxels follow from the template's box (or the NIfTI header) and its cost from the
-candidates it may simulate: every placement at the first protocol, then at most ``plan.keep``
-survivors at each longer one. Times use throughputs measured on the project machine
+series. A plan's cost is the planner's own estimate (``cryoplan.planning.cost``), made with the
+throughputs and the limits here. Times use throughputs measured on the project machine
 (benchmarks/README.md): they are estimates to within a factor of about two, meant to refuse runs
 that would take hours or gigabytes, not to predict the wall time.
 
@@ -27,7 +26,13 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryoplan import resolve
+from cryoplan.anatomy.labels import nifti_header
+from cryoplan.anatomy.templates import box_mm
+from cryoplan.catalog import probe_active_length_mm, probe_diameter_mm
 from cryoplan.errors import InputError
+from cryoplan.resolve import direction
+from cryoplan.thermal.solver3d import MAX_STEP_S
 
 #: Throughputs (project machine, one core, benchmarks/README.md): the axisymmetric kernel's
 #: cell-steps per second, the 3D kernel's voxel updates per second, the isotherm measurement's
@@ -109,8 +114,6 @@ def cells_along(length: float, spacing: float, uniform: float, growth: float) ->
 
 def _max_diffusivity(cfg) -> tuple[float, float]:
     """(largest k/C over frozen and unfrozen tissue, perfusion / C_u) of a procedure's tissue."""
-    from cryoplan import resolve
-
     t = resolve.tissue(cfg.tissue)
     return (max(t.k_frozen / t.c_frozen, t.k_unfrozen / t.c_unfrozen),
             t.perfusion_per_s * t.blood_heat_capacity / t.c_unfrozen)
@@ -121,18 +124,11 @@ def _box_voxels(cfg, base: Path) -> tuple[int, float]:
     file alone: a label volume's from its header (its voxels are not read)."""
     import numpy as np
 
-    from cryoplan.config import probe_active_length_mm
-    from cryoplan.resolve import direction
-
     g = cfg.grid
     if cfg.anatomy is not None and cfg.anatomy.nifti is not None:
-        from cryoplan.anatomy.labels import nifti_header
-
         shape, spacing = nifti_header(base / cfg.anatomy.nifti)
         return math.prod(shape), float(np.min(spacing)) * 1e3
     if cfg.anatomy is not None:
-        from cryoplan.anatomy.templates import box_mm
-
         level = cfg.anatomy.level or ("S1" if "sacral" in cfg.anatomy.template else "L4")
         lo, hi = box_mm(cfg.anatomy.template, level, g.spacing_mm)
     elif g.box_min_mm is not None and g.box_max_mm is not None:
@@ -147,8 +143,6 @@ def _box_voxels(cfg, base: Path) -> tuple[int, float]:
 def _simulation3d(cfg, base: Path) -> Estimate:
     """A 3D run: its box's voxels, updated by each RKL2 stage of each step (``solver3d``: steps of
     at most 2 s, s stages covering (s^2 + s - 2) / 4 explicit steps)."""
-    from cryoplan.thermal.solver3d import MAX_STEP_S
-
     voxels, spacing_mm = _box_voxels(cfg, base)
     alpha, perfusion = _max_diffusivity(cfg)
     dt = 0.9 / (6 * alpha / (spacing_mm * 1e-3) ** 2 + perfusion)
@@ -179,8 +173,6 @@ def _simulation3d(cfg, base: Path) -> Estimate:
 def simulation(cfg, base: str | Path = ".") -> Estimate:
     """The estimate of a validated procedure (``ProcedureConfig``); ``base`` is its file's folder
     (where a label volume's path starts)."""
-    from cryoplan.config import probe_active_length_mm, probe_diameter_mm
-
     if cfg.grid.geometry == "3d":
         return _simulation3d(cfg, Path(base))
     g, radial = cfg.grid, cfg.grid.geometry == "radial"
@@ -213,77 +205,6 @@ def simulation(cfg, base: str | Path = ".") -> Estimate:
         "memory": ("grid.spacing_mm", "set by the cells and the outputs"),
         "seconds": (slow, "the cells times the steps: the protocol's seconds / a time step that falls "
                           "as grid.spacing_mm squared"),
-    })
-
-
-def _plan_voxels(cfg, base, target) -> int:
-    """Voxels of a target's label volume: its template's box, or the NIfTI file's header."""
-    from cryoplan.anatomy.templates import box_mm, template_of
-
-    ac = cfg.anatomy
-    if target.level is not None:
-        lo, hi = box_mm(target.template or template_of(target.level), target.level, ac.spacing_mm)
-        return math.prod(round((h - low) / ac.spacing_mm) for low, h in zip(lo, hi, strict=True))
-    from cryoplan.anatomy.labels import nifti_shape
-
-    return math.prod(nifti_shape(base / ac.nifti))
-
-
-def plan(cfg, base=None) -> Estimate:
-    """The estimate of a validated plan (``PlanConfig``); ``base`` is the plan file's folder. It
-    counts, for every target, the most runs its search may need: at each protocol the first run
-    and at most ``search.MAX_SIMULATED`` more (every placement without screening), the same
-    again for two probes (and a single probe at each protocol), and the checks."""
-    import os
-    from pathlib import Path
-
-    from cryoplan.planning.search import MAX_SIMULATED, mirrors
-    from cryoplan.planning.space import protocols
-    from cryoplan.tissue.library import get_tissue
-
-    pc = cfg.plan
-    muscle = get_tissue("muscle")  # the templates' bulk tissue sets the explicit limit
-    alpha = max(muscle.k_frozen, muscle.k_unfrozen) / min(muscle.c_frozen, muscle.c_unfrozen)
-    dt_explicit = 0.9 * (cfg.anatomy.spacing_mm * 1e-3) ** 2 / (6 * alpha)
-    stages = max(1.0, math.sqrt(4 * pc.max_step_s / dt_explicit))
-    levels = protocols(pc.freeze_seconds, pc.cycles, pc.thaw_seconds, pc.observe_seconds)
-    longest = max(p.total_seconds for _, _, p in levels)
-    work, steps, most_voxels = 0.0, 0, 0
-    mirrored = mirrors(cfg.targets())
-    for t in (t for k, t in enumerate(cfg.targets()) if k not in mirrored):  # a mirror image is not searched
-        voxels = _plan_voxels(cfg, Path(base or "."), t)
-        most_voxels = max(most_voxels, voxels)
-        beside = 2 if t.level is not None else len(t.tips_mm or cfg.approach.tips_mm or ())
-        rings = pc.ring_deg if pc.ring_deg is not None else [cfg.cone_of(t) / 2, cfg.cone_of(t)]
-        directions = 1 + pc.per_ring * sum(1 for r in rings if r > 0)
-        placements = beside * len(pc.gaps_mm) * directions
-        pairs = directions if pc.probes == 2 and t.level is not None else 0
-
-        def candidate_s(protocol_s: float, v: int = voxels) -> float:
-            sweeps = protocol_s / pc.max_step_s * stages
-            return (v * sweeps / VOXEL_UPDATES_PER_S + v ** (4 / 3) * STEADY_S_PER_VOXEL_43
-                    + pc.samples * MONTE_CARLO_S_PER_SAMPLE)
-
-        per_level = placements if not pc.screening else 1 + min(MAX_SIMULATED, placements - 1)
-        per_pair_level = (pairs if not pc.screening else min(pairs, 1 + MAX_SIMULATED)) + (1 if pairs else 0)
-        for _, _, p in levels:
-            runs = per_level + per_pair_level
-            work += runs * candidate_s(p.total_seconds)
-            steps += runs
-        work += pc.checks * candidate_s(longest)
-        steps += pc.checks
-    workers = pc.workers or os.cpu_count() or 1
-    memory = most_voxels * BYTES_PER_VOXEL * (min(workers, steps) + 1)
-    outputs = count(longest / pc.max_step_s) + 1
-    slow = "anatomy.spacing_mm" if most_voxels > 1e6 else "plan"
-    return Estimate("plan", most_voxels, steps, outputs, memory, work / workers, dt_explicit, {
-        "cells": ("anatomy.spacing_mm", "voxels of the largest target's box"),
-        "outputs": ("plan.max_step_s", "the longest protocol / plan.max_step_s"),
-        "memory": ("anatomy.spacing_mm", "the voxels times the worker processes (plan.workers)"),
-        "seconds": (slow, f"{steps} candidate runs at most over {len(cfg.targets())} target(s) "
-                          "(anatomy.levels, anatomy.sides, plan.freeze_seconds, plan.cycles, plan.ring_deg, "
-                          "plan.per_ring, plan.gaps_mm, plan.probes, plan.checks) on the voxels of "
-                          "anatomy.spacing_mm"),
     })
 
 

@@ -399,7 +399,7 @@ def chart(
 ) -> None:
     """The vendor-style isotherm chart of a probe: its isotherms at chosen times, in a gel and in
     tissue, on a millimetre grid (simulated)."""
-    from cryoplan.report import chart as isotherm_chart
+    from cryoplan import isotherm_chart
 
     isotherm_chart.chart_format(out)
     when = isotherm_chart.parse_list("--times", times, True, 1, 3600)
@@ -559,7 +559,7 @@ def report(
 ) -> None:
     """Turn a result JSON into one self-contained HTML report (figures, inputs, warnings, sources)."""
     from cryoplan.atomic import check_writable
-    from cryoplan.service import load_result, reading_result
+    from cryoplan.report.reading import load_result, reading_result
 
     data = load_result(result_json)
     check_writable("--out", out)
@@ -611,7 +611,7 @@ def serve(
     uvicorn.run(web, host=host, port=port, log_level="warning")
 
 
-from cryoplan.store.cli import registry_app  # noqa: E402 (after the app it joins)
+from cryoplan.registry_commands import registry_app  # noqa: E402 (after the app it joins)
 
 app.add_typer(registry_app, name="registry")
 

@@ -29,8 +29,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cryoplan.anatomy.labels import anatomy_data
 from cryoplan.data import read_toml
 from cryoplan.errors import MISSING, InputError
+from cryoplan.tissue.library import resting_temperature_c, tissue_names
 
 #: The cell-model parameter sets of data/injury.toml, for [injury] cell.
 CELL_NAMES = tuple(read_toml("injury.toml")["cells"])
@@ -345,56 +347,9 @@ CUSTOM_TISSUE_KEYS = (
 )
 
 
-def probe_diameter_mm(pc: ProbeConfig) -> float:
-    """The probe's outer diameter (mm): the file's (mm or gauge), else its catalog entry's (raises
-    InputError)."""
-    from cryoplan.cryogen.catalog import design_keys, outer_diameter
-
-    return outer_diameter(design_keys(pc)[1]) * 1e3
-
-
-def probe_active_length_mm(pc: ProbeConfig) -> float:
-    """The probe's active length (mm): the file's, else its catalog entry's."""
-    from cryoplan.cryogen.catalog import design_keys
-
-    length = design_keys(pc)[1].active_length_mm
-    if length is None:
-        raise InputError("probe.active_length_mm", MISSING, "a length in mm (or a probe.catalog entry)")
-    return length
-
-
-def check_probe(pc: ProbeConfig, cc: CryogenConfig, needs_length: bool = True) -> None:
-    """The probe's cross-key rules: a catalog entry that exists (in the catalog or the named
-    catalog file), a diameter and an active length from the file or the catalog, a set
-    temperature exactly for a fixed-temperature probe, a gas for a cryogen probe, and a probe that
-    fits through its cannula (unless ``cannula_gauge = "none"``)."""
-    from cryoplan.cryogen.catalog import cannula, check_fits, design_keys
-
-    cat, _ = design_keys(pc)
-    diameter = probe_diameter_mm(pc)
-    if needs_length:
-        probe_active_length_mm(pc)
-    if pc.boundary == "fixed-temperature" and pc.temperature_c is None:
-        raise InputError("probe.temperature_c", MISSING, "a wall temperature for a fixed-temperature probe")
-    if pc.boundary == "cryogen" and pc.temperature_c is not None:
-        raise InputError("probe.temperature_c", pc.temperature_c,
-                         'only with boundary = "fixed-temperature" (a cryogen probe\'s temperature '
-                         "comes from its gas)")
-    if pc.boundary == "cryogen" and cc.gas is None and cat is None:
-        raise InputError("cryogen.gas", MISSING, "one of n2o, ln2, argon, co2 (or a probe.catalog entry)")
-    gauge = pc.cannula_gauge if pc.cannula_gauge is not None else (cat.cannula_gauge if cat else None)
-    if pc.cannula_inner_diameter_mm is not None:
-        check_fits(diameter * 1e-3, pc.cannula_inner_diameter_mm * 1e-3,
-                   gauge if isinstance(gauge, int) else None)
-    elif isinstance(gauge, int):
-        check_fits(diameter * 1e-3, cannula(gauge).inner_diameter_m, gauge)
-
-
 def freezing_range_c(tc: TissueConfig) -> tuple[float, float]:
     """(solidus, liquidus) in °C: the file's, else the library tissue's (its own, or the default
     range)."""
-    from cryoplan.data import read_toml
-
     data = read_toml("tissues.toml")
     lib = {**data["freezing_range"], **{k: v for k, v in data["tissue"].get(tc.type, {}).items()
                                          if k in ("t_solidus_c", "t_liquidus_c")}}
@@ -403,10 +358,16 @@ def freezing_range_c(tc: TissueConfig) -> tuple[float, float]:
     return solidus, liquidus
 
 
+def initial_temperature_c(tc: TissueConfig) -> float:
+    """The tissue's starting temperature (°C): as given, else the library's resting temperature
+    (room temperature for a bench medium, body temperature for living tissue)."""
+    if tc.initial_temperature_c is not None:
+        return tc.initial_temperature_c
+    return resting_temperature_c(tc.type)
+
+
 def check_tissue(tc: TissueConfig) -> None:
     """A library tissue or a custom one with every property, and a freezing range in order."""
-    from cryoplan.tissue.library import tissue_names
-
     if tc.type == "custom":
         given = tc.model_dump(exclude_none=True)
         for key in CUSTOM_TISSUE_KEYS:
@@ -419,25 +380,9 @@ def check_tissue(tc: TissueConfig) -> None:
         raise InputError("tissue.t_solidus_c", solidus,
                          f"below t_liquidus_c ({liquidus:g}): the freezing range must not be inverted "
                          "or empty")
-    from cryoplan.resolve import initial_temperature_c
-
     start = initial_temperature_c(tc)
     if not liquidus < start:
         raise InputError("tissue.t_liquidus_c", liquidus, f"below the initial temperature ({start:g} °C)")
-
-
-def check_grid(gc: GridConfig, pc: ProbeConfig) -> None:
-    """Cells no wider than the probe's radius, and a domain reaching beyond the probe."""
-    radius = probe_diameter_mm(pc) / 2
-    if gc.spacing_mm > radius:
-        raise InputError("grid.spacing_mm", gc.spacing_mm,
-                         f"at most the probe radius ({radius:g} mm), so the probe is resolved")
-    if not gc.extent_mm > radius + 2 * gc.spacing_mm:
-        raise InputError("grid.extent_mm", gc.extent_mm,
-                         f"more than the probe radius plus two cells ({radius + 2 * gc.spacing_mm:g} mm)")
-    if gc.uniform_extent_mm is not None and gc.uniform_extent_mm <= radius:
-        raise InputError("grid.uniform_extent_mm", gc.uniform_extent_mm,
-                         f"more than the probe radius ({radius:g} mm)")
 
 
 class ProcedureConfig(_Section):
@@ -460,13 +405,6 @@ class ProcedureConfig(_Section):
         if self.probes and self.grid.geometry != "3d":
             raise InputError("grid.geometry", self.grid.geometry,
                              '"3d" for [[probe]] entries (radial and axisymmetric runs have one [probe])')
-        for k, entry in enumerate(self.probes):
-            try:
-                check_probe(entry, entry.cryogen or self.cryogen)
-                check_grid(self.grid, entry)
-            except InputError as err:
-                field = err.field.removeprefix("probe.")
-                raise InputError(f"probe[{k}].{field}", err.value, err.allowed) from None
         if self.anatomy is not None:
             if self.grid.geometry != "3d":
                 raise InputError("grid.geometry", self.grid.geometry,
@@ -477,8 +415,6 @@ class ProcedureConfig(_Section):
             if self.anatomy.nifti is not None and "spacing_mm" in self.grid.model_fields_set:
                 raise InputError("grid.spacing_mm", self.grid.spacing_mm, "none with anatomy.nifti (the "
                                  "label volume's voxels are the grid's)")
-            from cryoplan.anatomy.labels import anatomy_data
-
             template = self.anatomy.template
             levels = anatomy_data()["sacral" if template and "sacral" in template else "lumbar"]["levels"]
             if self.anatomy.level is not None and self.anatomy.level not in levels:
@@ -488,9 +424,6 @@ class ProcedureConfig(_Section):
                 if getattr(self.output, key) is not None:
                     raise InputError(f"output.{key}", getattr(self.output, key),
                                      'none with geometry = "3d" (radial and axisymmetric runs only)')
-        if not self.probes:
-            check_probe(self.probe, self.cryogen, needs_length=self.grid.geometry != "radial")
-            check_grid(self.grid, self.probe)
         check_tissue(self.tissue)
         return self
 

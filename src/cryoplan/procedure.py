@@ -14,14 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from cryoplan import resolve
-from cryoplan.config import ProcedureConfig
-from cryoplan.cryogen.catalog import CatalogProbe
+from cryoplan.catalog import CatalogProbe
+from cryoplan.config import ProcedureConfig, initial_temperature_c
 from cryoplan.cryogen.operation import OperatingPoint
 from cryoplan.errors import InputError
 from cryoplan.injury.assess import NerveAssessment, assess, regrowth_distance
 from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.thresholds import InjuryThresholds
-from cryoplan.outcome.relief import Patient, ReliefDistribution, outcome_data
+from cryoplan.outcome.relief import Patient, ReliefDistribution, ReliefModel, outcome_data
 from cryoplan.protocol import Protocol
 from cryoplan.thermal.points import check_points
 from cryoplan.thermal.solver import ThermalProblem, ThermalResult, output_times, solve
@@ -86,7 +86,7 @@ def setup(cfg: ProcedureConfig) -> Setup:
     protocol = resolve.protocol(cfg.protocol.phases)
     problem = ThermalProblem(
         grid=grid, tissue=tissue, probe=probe, protocol=protocol,
-        initial_temperature=c_to_k(resolve.initial_temperature_c(cfg.tissue)),
+        initial_temperature=c_to_k(initial_temperature_c(cfg.tissue)),
         outer_boundary=cfg.grid.outer_boundary, isotherms=iso,
         history_thresholds=history_t,
         output_interval=cfg.output.interval_s,
@@ -118,15 +118,16 @@ def snapshot_times(given: list[float] | None, protocol: Protocol, interval: floa
     return tuple(float(t) for t in given)
 
 
-def outcome(cfg: ProcedureConfig, nerves: tuple[Nerve, ...], assessments: tuple[NerveAssessment, ...]
-            ) -> Outcome:
+def outcome(cfg: ProcedureConfig, nerves: tuple[Nerve, ...], assessments: tuple[NerveAssessment, ...],
+            fitted: ReliefModel | None = None) -> Outcome:
     """Relief of a patient whose listed nerves are all blocked, and the probability of that:
     the least of the nerves' block probabilities (one unknown kill temperature per patient, so
-    the nerve warmest at its lesion decides)."""
+    the nerve warmest at its lesion decides). ``fitted``: the registry's relief model, if the
+    file names a registry."""
     oc = cfg.outcome
     p = oc.retreat_at_probability or outcome_data()["retreatment"]["return_probability"]
     n = oc.nerves_treated or len(assessments)
-    model = resolve.relief_model(oc)
+    model = resolve.relief_model(oc, fitted)
     patient = resolve.patient(cfg.patient)
     p_block = min((a.block_probability for a in assessments), default=0.0)
     if p_block <= 0:
@@ -141,8 +142,9 @@ def outcome(cfg: ProcedureConfig, nerves: tuple[Nerve, ...], assessments: tuple[
     return Outcome(dist, p, n, p_block, distance, model.origin, note, patient)
 
 
-def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = None) -> Result:
-    """Simulate a procedure."""
+def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = None,
+        fitted: ReliefModel | None = None) -> Result:
+    """Simulate a procedure (``fitted``: the registry's relief model, when the file names one)."""
     s = setup(cfg)
     start = time.perf_counter()
     thermal = solve(s.problem, progress)
@@ -150,7 +152,7 @@ def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = 
     if not s.nerves:
         return Result(s, thermal, wall)
     assessments = assess_nerves(cfg, s.nerves, s.problem.grid, thermal.history, s.injury, s.problem.tissue)
-    return Result(s, thermal, wall, assessments, outcome(cfg, s.nerves, assessments))
+    return Result(s, thermal, wall, assessments, outcome(cfg, s.nerves, assessments, fitted))
 
 
 def assess_nerves(cfg: ProcedureConfig, nerves, grid, history, injury, tissue,

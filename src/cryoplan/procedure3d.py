@@ -34,11 +34,12 @@ import numpy as np
 
 from cryoplan import resolve
 from cryoplan.anatomy.labels import LabelVolume
-from cryoplan.config import ProcedureConfig
+from cryoplan.config import ProcedureConfig, initial_temperature_c
 from cryoplan.errors import InputError
 from cryoplan.injury.assess import NerveAssessment
 from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.thresholds import InjuryThresholds
+from cryoplan.outcome.relief import ReliefModel
 from cryoplan.procedure import Outcome, assess_nerves, outcome
 from cryoplan.protocol import Protocol
 from cryoplan.thermal.placement import rasterise
@@ -106,7 +107,7 @@ def setup(cfg: ProcedureConfig, steady: bool = True, base: str | Path = ".") -> 
                            if all(abs(t - u) > 1e-9 for u in history_t))
     problem = ThermalProblem3D(
         grid, tuple(p.placed for p in probes), resolve.protocol(cfg.protocol.phases),
-        initial_temperature=None if start is not None else c_to_k(resolve.initial_temperature_c(cfg.tissue)),
+        initial_temperature=None if start is not None else c_to_k(initial_temperature_c(cfg.tissue)),
         initial_field=start, isotherms=iso,
         history_thresholds=history_t, output_interval=cfg.output.interval_s,
         probe_protocols=tuple(p.protocol for p in probes))
@@ -139,8 +140,9 @@ def _apart(grid: VoxelGrid, probes: tuple[resolve.Probe3D, ...]) -> None:
 
 
 def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = None,
-        base: str | Path = ".") -> Result3D:
-    """Simulate a 3D procedure (``base``: the folder of its label volume's paths)."""
+        base: str | Path = ".", fitted: ReliefModel | None = None) -> Result3D:
+    """Simulate a 3D procedure (``base``: the folder of its label volume's paths; ``fitted``: the
+    registry's relief model, when the file names one)."""
     s = setup(cfg, base=base)
     start = time.perf_counter()
     thermal = solve3d(s.problem, progress)
@@ -149,7 +151,7 @@ def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = 
         return Result3D(s, thermal, wall)
     assessments = assess_nerves(cfg, s.nerves, s.grid, thermal.history, s.injury, s.grid.materials[0],
                                 inside_probe_ok=True)
-    return Result3D(s, thermal, wall, assessments, outcome(cfg, s.nerves, assessments))
+    return Result3D(s, thermal, wall, assessments, outcome(cfg, s.nerves, assessments, fitted))
 
 
 def centre(s: Setup3D) -> np.ndarray:

@@ -14,6 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from cryoplan.anatomy.labels import LabelVolume, load_label_volume
+from cryoplan.catalog import (
+    CatalogProbe,
+    cannula,
+    design_keys,
+    outer_diameter,
+    probe_active_length_mm,
+    probe_diameter_mm,
+)
 from cryoplan.config import (
     CryogenConfig,
     GridConfig,
@@ -27,10 +35,8 @@ from cryoplan.config import (
     ProbeEntryConfig,
     ProcedureAnatomyConfig,
     TissueConfig,
-    probe_active_length_mm,
-    probe_diameter_mm,
+    initial_temperature_c,
 )
-from cryoplan.cryogen.catalog import CatalogProbe, cannula, design_keys, outer_diameter
 from cryoplan.cryogen.design import ProbeDesign, families, family_design, family_for_gas
 from cryoplan.cryogen.operation import OperatingPoint, operate
 from cryoplan.cryogen.thermo import CryogenSupply
@@ -50,12 +56,10 @@ from cryoplan.thermal.grid import Grid, axisymmetric_grid, radial_grid
 from cryoplan.thermal.placement import PlacedProbe
 from cryoplan.thermal.probe import ProbeModel
 from cryoplan.thermal.voxels import VoxelGrid
-from cryoplan.tissue.library import blood_heat_capacity, get_tissue, is_bench_medium
+from cryoplan.tissue.library import BODY_TEMPERATURE_C, blood_heat_capacity, get_tissue, is_bench_medium
 from cryoplan.tissue.properties import Tissue
 from cryoplan.units import BAR_PA, c_to_k
 
-BODY_TEMPERATURE_C = 37.0
-ROOM_TEMPERATURE_C = 20.0
 
 def _family(keys: ProbeDesignKeys, pc: ProbeConfig, gas: str) -> str:
     """The file's family; else the catalog's, if it carries this gas; else the gas's own (a
@@ -140,14 +144,6 @@ def probe(pc: ProbeConfig, cc: CryogenConfig, geometry: str = "axisymmetric",
     flow = None if keys.mass_flow_g_per_s is None else keys.mass_flow_g_per_s * 1e-3
     op = operate(design, console(cc, gas), flow)
     return ProbeModel(diameter, active, "cryogen", operating=op), op, cat, bore
-
-
-def initial_temperature_c(tc: TissueConfig) -> float:
-    """The tissue's starting temperature (C): as given; else room temperature (20 C) for a bench
-    medium and body temperature (37 C) for living tissue."""
-    if tc.initial_temperature_c is not None:
-        return tc.initial_temperature_c
-    return ROOM_TEMPERATURE_C if tc.type != "custom" and is_bench_medium(tc.type) else BODY_TEMPERATURE_C
 
 
 def tissue(tc: TissueConfig) -> Tissue:
@@ -248,15 +244,11 @@ def protocol(phases: list[PhaseConfig]) -> Protocol:
         for p in phases])
 
 
-def relief_model(oc: OutcomeConfig) -> ReliefModel:
-    """The relief model: the newest refit in ``oc.registry`` if one is named, else the prior;
-    a given regrowth distance replaces the anatomy's default either way."""
-    if oc.registry is None:
-        model = default_model()
-    else:
-        from cryoplan.store.analysis import model_from_registry  # SQLAlchemy only when asked for
-
-        model = model_from_registry(oc.registry)
+def relief_model(oc: OutcomeConfig, fitted: ReliefModel | None = None) -> ReliefModel:
+    """The relief model: ``fitted`` (the newest refit of the registry that ``oc.registry``
+    names, which the service reads and hands in) if given, else the prior; a given regrowth
+    distance replaces the anatomy's default either way."""
+    model = default_model() if fitted is None else fitted
     if oc.regrowth_distance_mm is None:
         return model
     return replace(model, default_distance_m=oc.regrowth_distance_mm * 1e-3)

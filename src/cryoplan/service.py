@@ -26,21 +26,20 @@ a path, URL or host is a setting of the server (cryoplan serve), not of an uploa
 
 from __future__ import annotations
 
-import json
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from cryoplan import budget
+from cryoplan import budget, rules
 from cryoplan.atomic import OutputSet, check_writable, check_writable_dir
 from cryoplan.config import read_toml_file, read_toml_text
 from cryoplan.errors import InputError, masked
+from cryoplan.outcome.relief import ReliefModel
 from cryoplan.progress import Progress, Reporter
+from cryoplan.report.reading import Kind
 from cryoplan.warnings import NamedWarning
 
-Kind = Literal["simulation", "plan"]
 KINDS = ("simulation", "plan")
 #: Keys that name a path, a URL or a host: the server's settings, never an upload's.
 SERVER_KEYS = (("outcome", "registry"), ("anatomy", "nifti"), ("anatomy", "label_table"))
@@ -77,6 +76,8 @@ class Job:
     config: Any  # ProcedureConfig or PlanConfig
     base: Path
     estimate: budget.Estimate
+    #: The relief model refitted in the registry that [outcome] registry names (None: the prior).
+    fitted: ReliefModel | None = None
 
 
 def _refuse_server_keys(data: dict[str, Any]) -> None:
@@ -101,13 +102,16 @@ def prepare(kind: Kind, data: dict[str, Any], *, base: str | Path = ".", upload:
         _refuse_server_keys(data)
     if kind == "plan":
         from cryoplan.planning import config as plan_config
+        from cryoplan.planning import cost as plan_cost
 
         cfg = plan_config.parse(data)
-        estimate = budget.plan(cfg, Path(base))
+        rules.check_plan(cfg)
+        estimate = plan_cost.estimate(cfg, Path(base))
     else:
         from cryoplan import config
 
         cfg = config.parse(data)
+        rules.check_procedure(cfg)
         estimate = budget.simulation(cfg, Path(base))
     budget.check(estimate, limits, allow_large and not upload)
     from cryoplan import resolve
@@ -118,9 +122,12 @@ def prepare(kind: Kind, data: dict[str, Any], *, base: str | Path = ".", upload:
         setup(cfg, steady=False, base=base)  # probes in the box, off bone; nerves in the box, off the probes
     elif kind == "simulation":
         resolve.nerves(cfg.nerve, resolve.grid(cfg.grid, cfg.probe))  # in the domain, not in the probe
-    if cfg.outcome.registry is not None:
-        resolve.relief_model(cfg.outcome)  # a registry that cannot be read is named now, not after the run
-    return Job(kind, cfg, Path(base), estimate)
+    fitted = None
+    if cfg.outcome.registry is not None:  # read now: a registry that cannot be read is named before the run
+        from cryoplan.store.analysis import model_from_registry  # SQLAlchemy only when a registry is named
+
+        fitted = model_from_registry(cfg.outcome.registry)
+    return Job(kind, cfg, Path(base), estimate, fitted)
 
 
 @dataclass
@@ -185,13 +192,13 @@ def run(job: Job, progress: Reporter | None = None, executor=None) -> Ran:
     from cryoplan import checks
 
     if job.kind == "plan":
-        from cryoplan.planning.report import plan_json
         from cryoplan.planning.search import plan as search
+        from cryoplan.report.plan_json import plan_json
 
-        result = search(job.config, job.base, progress, executor)
+        result = search(job.config, job.base, progress, executor, job.fitted)
         return Ran("plan", _finish(plan_json(result, job.config), checks.plan(result), job), result, job)
     from cryoplan.procedure import run as simulate_procedure
-    from cryoplan.result import to_json
+    from cryoplan.report.result_json import to_json
 
     if progress is not None:
         progress(Progress("setting up the probe, the tissue and the grid", 0, 0, "", 0.0))
@@ -202,11 +209,11 @@ def run(job: Job, progress: Reporter | None = None, executor=None) -> Ran:
 
     if job.config.grid.geometry == "3d":
         from cryoplan.procedure3d import run as simulate_3d
-        from cryoplan.result import to_json3d
+        from cryoplan.report.result_json import to_json3d
 
-        result3d = simulate_3d(job.config, tick, job.base)
+        result3d = simulate_3d(job.config, tick, job.base, job.fitted)
         return Ran("simulation", _finish(to_json3d(result3d), checks.simulation3d(result3d), job), result3d)
-    result = simulate_procedure(job.config, tick)
+    result = simulate_procedure(job.config, tick, job.fitted)
     return Ran("simulation", _finish(to_json(result), checks.simulation(result), job), result)
 
 
@@ -269,52 +276,3 @@ def plan(data: dict[str, Any], *, base: str | Path = ".", allow_large: bool = Fa
     return run(prepare("plan", data, base=base, allow_large=allow_large, upload=upload)).data
 
 
-# -- results read back ------------------------------------------------------------------------------
-
-REQUIRED = {"simulation": ("iceball", "probe", "protocol"), "plan": ("anatomy", "status", "why")}
-
-
-def kind_of(data: dict[str, Any]) -> Kind:
-    return "plan" if data.get("kind") == "plan" else "simulation"
-
-
-def read_result(data: Any) -> dict[str, Any]:
-    """Check that ``data`` is a result JSON of cryoplan (raises InputError naming what is missing)."""
-    if not isinstance(data, dict):
-        raise InputError("RESULT.json", type(data).__name__, "a JSON object written by cryoplan")
-    missing = [k for k in REQUIRED[kind_of(data)] if k not in data]
-    if missing:
-        raise InputError("RESULT.json", data if len(str(data)) < 80 else "{...}",
-                         f"the JSON of cryoplan simulate or cryoplan plan (missing: {', '.join(missing)})")
-    return data
-
-
-@contextmanager
-def reading_result(name: str | Path):
-    """Use a result JSON inside this block: a file that has the top-level keys but not the
-    contents cryoplan wrote (edited by hand, cut short) is one InputError, not a traceback."""
-    try:
-        yield
-    except InputError:
-        raise
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
-        raise InputError("RESULT.json", str(name), "the JSON of cryoplan simulate or cryoplan plan as it "
-                         f"was written ({type(err).__name__}: {err})") from None
-
-
-def load_result(path: str | Path) -> dict[str, Any]:
-    """A result JSON written by ``cryoplan simulate --json`` or ``cryoplan plan --json``."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("RESULT.json", str(path), "an existing file") from None
-    except (UnicodeDecodeError, IsADirectoryError):
-        raise InputError("RESULT.json", str(path), "a JSON text file") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError("RESULT.json", str(path), f"a JSON file ({err.msg} at line {err.lineno})") from None
-    except RecursionError:
-        raise InputError("RESULT.json", str(path), "JSON nested less deeply") from None
-    return read_result(data)

@@ -3,7 +3,7 @@
 data/probes.toml, which ``[probe] catalog_file`` + ``catalog`` load.
 
 Every file is written atomically (temporary file and rename); the catalog entry is read back
-through ``cryoplan.cryogen.catalog.read_catalog_file`` before it replaces anything.
+through ``cryoplan.catalog.read_catalog_file`` before it replaces anything.
 """
 
 from __future__ import annotations
@@ -18,22 +18,13 @@ import tomli_w
 from cryoplan import __version__, checks, config
 from cryoplan.atomic import write_atomic, write_json
 from cryoplan.calibrate.fit import Fit
+from cryoplan.calibrate.plot import plot_fit
+from cryoplan.calibrate.values import design_unit, key_suffix, value_text
+from cryoplan.catalog import design_keys, read_catalog_file
 from cryoplan.config import ProbeDesignKeys
-from cryoplan.cryogen.catalog import design_keys, read_catalog_file
 from cryoplan.cryogen.summary import operating_json
 from cryoplan.errors import InputError
 from cryoplan.procedure import Result, run
-
-#: The unit suffixes of the design keys and how they are printed.
-UNITS = {"_mm": "mm", "_g_per_s": "g/s", "_m2_k_per_w": "m²K/W"}
-
-
-def _suffix(key: str) -> str:
-    return next((s for s in UNITS if key.endswith(s)), "")
-
-
-def _unit(key: str) -> str:
-    return UNITS.get(_suffix(key), "")
 
 
 def source_key(key: str) -> str:
@@ -43,7 +34,7 @@ def source_key(key: str) -> str:
     ('supply_inner_diameter_source', 'heat_transfer_multiplier_source')
     """
     name = key.removeprefix("probe.").replace(".", "_")
-    return name.removesuffix(_suffix(name)) + "_source"
+    return name.removesuffix(key_suffix(name)) + "_source"
 
 
 def _flat(d: dict[str, Any], prefix: str = "probe") -> dict[str, Any]:
@@ -51,17 +42,6 @@ def _flat(d: dict[str, Any], prefix: str = "probe") -> dict[str, Any]:
     for k, v in d.items():
         out.update(_flat(v, f"{prefix}.{k}") if isinstance(v, dict) else {f"{prefix}.{k}": v})
     return out
-
-
-def value_text(value: float, sd: float, key: str) -> str:
-    """'0.0612 ± 0.0021 mm': the value to the SD's second significant digit.
-
-    >>> value_text(0.061234, 0.00213, "probe.supply.inner_diameter_mm")
-    '0.0612 ± 0.0021 mm'
-    """
-    digits = max(0, 1 - int(np.floor(np.log10(sd)))) if sd > 0 else 6
-    unit = _unit(key)
-    return f"{value:.{digits}f} ± {sd:.{digits}f}" + (f" {unit}" if unit else "")
 
 
 def catalog_entry(fit: Fit, date: str) -> tuple[dict[str, Any], Result]:
@@ -120,7 +100,7 @@ def fit_json(fit: Fit, entry_file: Path | None, fitted: Result, date: str) -> di
     for k, u in enumerate(cal.unknowns):
         row = {"key": u.key, "value": float(fit.values[k]), "sd": float(fit.sd[k]),
                "initial": u.initial, "lower": u.lower, "upper": u.upper, "log": u.log,
-               "unit": _unit(u.key) or None}
+               "unit": design_unit(u.key) or None}
         if boot is not None:
             ci = boot.interval()[k]
             row |= {"bootstrap_sd": _finite(boot.sd[k]), "bootstrap_ci95": [float(ci[0]), float(ci[1])]}
@@ -178,8 +158,6 @@ def write_outputs(fit: Fit, out_dir: Path, json_out: Path | None) -> tuple[dict[
                                                         "input of the calibration (or another --name)")
     entry, fitted = catalog_entry(fit, date)
     data = fit_json(fit, entry_path, fitted, date)
-    from cryoplan.calibrate.plot import plot_fit
-
     plot_fit(fit, fitted, png)  # first: a plot that fails to draw leaves nothing else behind
     write_entry(entry_path, name, entry, fit)
     written = [entry_path, png]

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 
 from cryoplan.atomic import write_atomic  # noqa: E402
 from cryoplan.calibrate.fit import Fit  # noqa: E402
-from cryoplan.calibrate.output import value_text  # noqa: E402
+from cryoplan.calibrate.values import value_text  # noqa: E402
 from cryoplan.procedure import Result  # noqa: E402
 from cryoplan.units import c_to_k  # noqa: E402
 

@@ -25,9 +25,10 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cryoplan import config
+from cryoplan import config, rules
 from cryoplan.config import ExhaustConfig, ProbeDesignKeys, SupplyConfig
 from cryoplan.errors import InputError
+from cryoplan.procedure import setup as set_up_run
 
 #: Sections of the bench setup (the rest of a procedure file does not bear on a bench test).
 SETUP_SECTIONS = ("probe", "cryogen", "tissue", "protocol", "grid")
@@ -202,7 +203,7 @@ def load(path: str | Path, name: str | None = None) -> Calibration:
     if "protocol" not in setup:
         raise InputError("protocol", "(missing)", "the bench protocol: a [protocol] section here or in "
                                                   "the procedure file")
-    base = config.parse(setup)  # the setup alone must be a valid procedure
+    base = _procedure(setup)  # the setup alone must be a valid procedure
     if base.probe.boundary != "cryogen":
         raise InputError("probe.boundary", base.probe.boundary,
                          '"cryogen": a calibration fits the internals of a cryogen probe')
@@ -237,6 +238,13 @@ def load(path: str | Path, name: str | None = None) -> Calibration:
                        frozenset(p.resolve() for p in inputs))
 
 
+def _procedure(data: dict[str, Any]) -> config.ProcedureConfig:
+    """``data`` validated as a procedure: the schema, then the probe's rules."""
+    cfg = config.parse(data)
+    rules.check_procedure(cfg)
+    return cfg
+
+
 def _check_unknowns(unknowns: tuple[Unknown, ...], setup: dict[str, Any]) -> None:
     allowed = fittable_keys()
     seen = set()
@@ -258,7 +266,7 @@ def _check_unknowns(unknowns: tuple[Unknown, ...], setup: dict[str, Any]) -> Non
             trial = copy.deepcopy(setup)
             set_key(trial, u.key, getattr(u, bound))
             try:
-                config.parse(trial)
+                _procedure(trial)
             except InputError as err:
                 raise InputError(f"{where}.{bound}", getattr(u, bound), f"a value {u.key} may take "
                                                                         f"({err.allowed})") from None
@@ -267,14 +275,12 @@ def _check_unknowns(unknowns: tuple[Unknown, ...], setup: dict[str, Any]) -> Non
 def _check_runs(procedure: dict[str, Any], unknowns: tuple[Unknown, ...]) -> None:
     """The bench set up (probe, console, grid and points resolved, nothing simulated) with every
     unknown at each of its bounds, so that a value the physics refuses is named now."""
-    from cryoplan.procedure import setup
-
     for k, u in enumerate(unknowns):
         for bound in ("lower", "upper"):
             trial = copy.deepcopy(procedure)
             set_key(trial, u.key, getattr(u, bound))
             try:
-                setup(config.parse(trial))
+                set_up_run(_procedure(trial))
             except InputError as err:
                 raise InputError(f"unknown[{k}].{bound}", getattr(u, bound),
                                  f"a value the bench setup can run with ({err})") from None

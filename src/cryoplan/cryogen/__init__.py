@@ -1,16 +1,12 @@
-"""Cryogen thermodynamics (CoolProp) and the catalog of introducers and cryoprobes."""
+"""Cryogen thermodynamics (CoolProp): Joule-Thomson expansion, boiling, the probe's operating
+point. The catalog of introducers and cryoprobes, which reads the input schema's probe keys, is a
+floor above: ``cryoplan.catalog``."""
 
-from cryoplan.cryogen.catalog import Cannula, CatalogProbe, cannula, catalog_probe, list_probes
 from cryoplan.cryogen.thermo import CryogenSupply, Expansion, expand, saturation_pressure_pa
 
 __all__ = [
-    "Cannula",
-    "CatalogProbe",
     "CryogenSupply",
     "Expansion",
-    "cannula",
-    "catalog_probe",
     "expand",
-    "list_probes",
     "saturation_pressure_pa",
 ]

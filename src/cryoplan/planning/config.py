@@ -1,7 +1,8 @@
 """The plan file (TOML): the anatomy, the probe and the constraints of ``cryoplan plan``.
 Every key is documented in docs/planning.md; units are in the key names. The rules across keys
-(a template or a NIfTI volume, targets that fit the anatomy, a probe that fits its cannula) are
-model validators here, so a bad file is refused before anything runs.
+(a template or a NIfTI volume, targets that fit the anatomy) are model validators here; the
+probe's rules, which need the catalog, are ``cryoplan.rules.check_plan``. A bad file is refused
+before anything runs.
 
 A plan has one target or several (a session): ``[anatomy] levels`` (with ``sides``), or
 ``[[target]]`` entries (a template's ``level`` and ``side``, or a volume's nerve with its own
@@ -35,7 +36,6 @@ from cryoplan.config import (
     ProbeConfig,
     _Section,
     check_anatomy_source,
-    check_probe,
     read_toml_file,
     validate,
 )
@@ -211,7 +211,6 @@ class PlanConfig(_Section):
 
     @model_validator(mode="after")
     def _across_sections(self) -> PlanConfig:
-        check_probe(self.probe, self.cryogen)
         an = self.anatomy
         if an.nifti is None:
             self._template_targets()

@@ -50,7 +50,7 @@ from cryoplan.anatomy.labels import LabelVolume
 from cryoplan.atomic import write_atomic
 from cryoplan.errors import InputError
 from cryoplan.injury.assess import assess, regrowth_distance
-from cryoplan.outcome.relief import ReliefDistribution
+from cryoplan.outcome.relief import ReliefDistribution, ReliefModel
 from cryoplan.planning.config import PlanConfig
 from cryoplan.planning.evaluate import Candidate, Evaluation, Run, evaluate, nearest_run, screen, simulate
 from cryoplan.planning.parallel import local_pool, run_all, single_threaded, stop
@@ -509,7 +509,7 @@ def _exit_points(s: Setup, chosen: Evaluation) -> np.ndarray:
 
 
 def _target_plan(spec: Spec, executor: Executor | None, workers: int, track: _Tracker,
-                 local: bool = False) -> TargetPlan:
+                 relief_model: ReliefModel, local: bool = False) -> TargetPlan:
     start = time.perf_counter()
     search = _Search(spec, executor, workers, track, local)
     chosen, why = search.run()
@@ -523,7 +523,7 @@ def _target_plan(spec: Spec, executor: Executor | None, workers: int, track: _Tr
         run = search.results.get(chosen.candidate.index)
         entry = _exit_points(s, chosen)
         if min(a.block_probability for a in chosen.nominal) > 0:
-            relief = resolve.relief_model(cfg.outcome).distribution(
+            relief = relief_model.distribution(
                 regrowth_distance(ctx.targets, chosen.nominal), resolve.patient(cfg.patient))
     checked = chosen is None or all(s.anatomy.path_checked(p.tip, p.axis) for p in chosen.candidate.probes)
     gas = None if chosen is None else (ctx.probe.mass_flow * chosen.candidate.total_freeze_s
@@ -538,18 +538,19 @@ def _target_plan(spec: Spec, executor: Executor | None, workers: int, track: _Tr
 
 
 def plan(cfg: PlanConfig, base: Path = Path("."), progress: Reporter | None = None,
-         executor: Executor | None = None) -> Plan:
+         executor: Executor | None = None, fitted: ReliefModel | None = None) -> Plan:
     """Plan every target of ``cfg`` (raises InputError for a bad plan file); ``progress`` gets a
     ``Progress`` after each run. ``executor`` runs the simulations (any ``concurrent.futures``-
     like executor, e.g. a cluster's); by default a pool of ``plan.workers`` local processes (all
-    cores; one: here)."""
+    cores; one: here). ``fitted``: the registry's relief model, when the file names one."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):  # one BLAS thread here too, as in the workers
-        return _plan(cfg, Path(base), progress, executor)
+        return _plan(cfg, Path(base), progress, executor, resolve.relief_model(cfg.outcome, fitted))
 
 
-def _plan(cfg: PlanConfig, base: Path, progress: Reporter | None, executor: Executor | None) -> Plan:
+def _plan(cfg: PlanConfig, base: Path, progress: Reporter | None, executor: Executor | None,
+          relief: ReliefModel) -> Plan:
     start = time.perf_counter()
     if progress is not None:
         progress(Progress("setting up the anatomy and its resting temperature", 0, 0, "", 0.0, at_most=True))
@@ -569,7 +570,8 @@ def _plan(cfg: PlanConfig, base: Path, progress: Reporter | None, executor: Exec
                     plans.append(_mirrored(plans[mirrored[k]], targets[k]))
                     continue
                 track.target(k - sum(1 for m in mirrored if m < k), 0.0)
-                plans.append(_target_plan(spec, runner, workers if runner else 1, track, pool is not None))
+                plans.append(_target_plan(spec, runner, workers if runner else 1, track, relief,
+                                          pool is not None))
         if pool is not None:
             stop(pool)
     finally:

@@ -27,7 +27,7 @@ from cryoplan import __version__
 from cryoplan.atomic import write_atomic
 from cryoplan.data import read_toml
 from cryoplan.report import figures, static
-from cryoplan.service import kind_of, read_result
+from cryoplan.report.reading import kind_of, read_result
 
 GRADE_NAMES = {0: "none", 1: "neurapraxia", 2: "axonotmesis", 3: "neurotmesis risk"}
 STYLE = """

@@ -46,6 +46,32 @@ def blood_heat_capacity() -> float:
     return blood["density_kg_per_m3"] * blood["specific_heat_j_per_kg_k"]
 
 
+#: Body temperature (C), the start of living tissue and the arterial blood's temperature.
+BODY_TEMPERATURE_C = 37.0
+#: Room temperature (C), the start of a bench medium (assumption: a laboratory at 20 C).
+ROOM_TEMPERATURE_C = 20.0
+
+
+def resting_temperature_c(name: str) -> float:
+    """The temperature a tissue starts at when none is given: room temperature for a bench
+    medium, body temperature for living tissue (a custom tissue is living tissue).
+
+    Parameters
+    ----------
+    name : str
+        A library tissue's name, or ``"custom"``.
+
+    Returns
+    -------
+    float
+        The starting temperature [°C].
+
+    >>> resting_temperature_c("muscle"), resting_temperature_c("agar-gel")
+    (37.0, 20.0)
+    """
+    return ROOM_TEMPERATURE_C if name != "custom" and is_bench_medium(name) else BODY_TEMPERATURE_C
+
+
 def is_bench_medium(name: str) -> bool:
     """Whether a library tissue is a bench medium (a phantom or ex vivo tissue: no blood flow, no
     metabolism, at room temperature unless told otherwise)."""

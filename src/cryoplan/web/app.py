@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cryoplan import __version__
-from cryoplan.cryogen.catalog import list_probes
+from cryoplan.catalog import list_probes
 from cryoplan.errors import InputError
 from cryoplan.planning.space import MAX_OFFSET_MM, MAX_TILT_DEG
 from cryoplan.web.jobs import NotRunning, QueueFull, Runs, RunStatus
@@ -514,7 +514,7 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
         """Record a finished run as a procedure (patient pseudonym only)."""
         import json
 
-        from cryoplan.service import read_result
+        from cryoplan.report.reading import read_result
         from cryoplan.store.entries import from_result
 
         data = json.loads(_file(body.run_id, "result.json").read_text(encoding="utf-8"))

@@ -50,7 +50,7 @@ def add(
     db: DB = None,
 ) -> None:
     """Record a procedure from its simulation or plan result."""
-    from cryoplan.service import load_result, reading_result
+    from cryoplan.report.reading import load_result, reading_result
     from cryoplan.store.entries import from_result
 
     with reading_result(result_json):

@@ -22,7 +22,7 @@ from cryoplan.outcome.relief import ReliefDistribution
 from cryoplan.planning.config import PlanConfig
 from cryoplan.planning.evaluate import Evaluation
 from cryoplan.planning.search import Plan, TargetPlan
-from cryoplan.result import isotherm_key, relief_curve, relief_json, slices_json
+from cryoplan.report.result_json import isotherm_key, relief_curve, relief_json, slices_json
 from cryoplan.thermal.solver3d import ThermalResult3D
 from cryoplan.units import k_to_c
 
@@ -259,7 +259,7 @@ def _session(plan: Plan, cfg: PlanConfig) -> dict[str, Any]:
 
 
 def _catalog_gas(cfg: PlanConfig) -> str | None:
-    from cryoplan.cryogen.catalog import design_keys
+    from cryoplan.catalog import design_keys
 
     cat, _ = design_keys(cfg.probe)
     return cat.gas if cat else None

@@ -13,6 +13,8 @@ from cryoplan.cryogen.summary import operating_json
 from cryoplan.injury.grade import GRADE_NAMES
 from cryoplan.outcome.relief import ReliefDistribution
 from cryoplan.procedure import Result
+from cryoplan.procedure3d import centre
+from cryoplan.report.chart import chart_title, panel
 from cryoplan.units import BAR_PA, k_to_c
 
 
@@ -204,8 +206,6 @@ def _map_json(result: Result, most: int = 160) -> dict[str, Any] | None:
 
 def _chart_json(result: Result) -> dict[str, Any] | None:
     """The isotherm chart at the times the run kept its field (by default each freeze's end)."""
-    from cryoplan.report.chart import chart_title, panel  # the report layer, only when writing JSON
-
     p = panel(result)
     return None if p is None else {"title": chart_title(result), "panels": [p]}
 
@@ -302,8 +302,6 @@ def to_json3d(result) -> dict[str, Any]:
     """A 3D run's JSON (``procedure3d.Result3D``): per probe its placement, operation and ice ball
     (radius and length from its own axis), the union's volume, the nerves, the outcome, and the
     three planes through the probes (``map``)."""
-    from cryoplan.procedure3d import centre
-
     s, th = result.setup, result.thermal
     grid, times = s.grid, th.times
     probes = []

@@ -19,9 +19,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cryoplan.config import CatalogEntryConfig, ProbeConfig, ProbeDesignKeys, translate
+from cryoplan.config import CatalogEntryConfig, ProbeConfig, ProbeDesignKeys, read_toml_file, translate
 from cryoplan.data import read_toml
-from cryoplan.errors import InputError
+from cryoplan.errors import MISSING, InputError
 
 
 @dataclass(frozen=True)
@@ -111,8 +111,6 @@ def read_catalog_file(path: str | Path) -> dict[str, CatalogProbe]:
     path = Path(path)
     if not path.is_file():
         raise InputError("probe.catalog_file", str(path), "an existing catalog file (.toml)")
-    from cryoplan.config import read_toml_file
-
     return _entries(read_toml_file(path, "catalog file"), path.name)
 
 
@@ -167,3 +165,17 @@ def check_fits(probe_diameter_m: float, bore_m: float, gauge: int | None) -> Non
             round(probe_diameter_m * 1e3, 3),
             f"at most the {what}'s inner diameter ({bore_m * 1e3:.3f} mm)",
         )
+
+
+def probe_diameter_mm(pc: ProbeConfig) -> float:
+    """The probe's outer diameter (mm): the file's (mm or gauge), else its catalog entry's (raises
+    InputError)."""
+    return outer_diameter(design_keys(pc)[1]) * 1e3
+
+
+def probe_active_length_mm(pc: ProbeConfig) -> float:
+    """The probe's active length (mm): the file's, else its catalog entry's."""
+    length = design_keys(pc)[1].active_length_mm
+    if length is None:
+        raise InputError("probe.active_length_mm", MISSING, "a length in mm (or a probe.catalog entry)")
+    return length

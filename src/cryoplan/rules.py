@@ -1,0 +1,92 @@
+"""The rules across keys that need the probe catalog, checked once after the schema.
+
+The schema (``cryoplan.config``, ``cryoplan.planning.config``) checks what a file says on its own;
+whether a named catalog probe exists, how wide and long a probe is once its catalog entry is
+applied, whether it passes through its cannula and whether the grid resolves it need the catalog,
+a floor above the schema. ``check_procedure`` and ``check_plan`` apply them to a validated file
+(raising ``InputError`` naming the field); the service calls them for every run.
+
+>>> from cryoplan import config
+>>> cfg = config.parse({"probe": {"catalog": "n2o-2.0mm", "cannula_gauge": 14},
+...                     "protocol": {"phases": [{"kind": "freeze", "seconds": 60}]}})
+>>> check_procedure(cfg)  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+cryoplan.errors.InputError: probe.diameter_mm = 2.0: allowed is at most the 14 G cannula's inner ...
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from cryoplan.catalog import cannula, check_fits, design_keys, probe_active_length_mm, probe_diameter_mm
+from cryoplan.config import CryogenConfig, GridConfig, ProbeConfig, ProcedureConfig
+from cryoplan.errors import MISSING, InputError
+
+
+class _ProbeFile(Protocol):
+    """A validated file with one [probe] and its [cryogen] (a plan)."""
+
+    probe: ProbeConfig
+    cryogen: CryogenConfig
+
+
+def check_procedure(cfg: ProcedureConfig) -> None:
+    """The probe rules of a procedure: every [[probe]] entry (its fields named ``probe[k].*``)
+    or the one [probe], and a grid that resolves each."""
+    for k, entry in enumerate(cfg.probes):
+        try:
+            check_probe(entry, entry.cryogen or cfg.cryogen)
+            check_grid(cfg.grid, entry)
+        except InputError as err:
+            field = err.field.removeprefix("probe.")
+            raise InputError(f"probe[{k}].{field}", err.value, err.allowed) from None
+    if not cfg.probes:
+        check_probe(cfg.probe, cfg.cryogen, needs_length=cfg.grid.geometry != "radial")
+        check_grid(cfg.grid, cfg.probe)
+
+
+def check_plan(cfg: _ProbeFile) -> None:
+    """The probe rules of a plan (its one [probe])."""
+    check_probe(cfg.probe, cfg.cryogen)
+
+
+def check_probe(pc: ProbeConfig, cc: CryogenConfig, needs_length: bool = True) -> None:
+    """The probe's cross-key rules: a catalog entry that exists (in the catalog or the named
+    catalog file), a diameter and an active length from the file or the catalog, a set
+    temperature exactly for a fixed-temperature probe, a gas for a cryogen probe, and a probe that
+    fits through its cannula (unless ``cannula_gauge = "none"``)."""
+    cat, _ = design_keys(pc)
+    diameter = probe_diameter_mm(pc)
+    if needs_length:
+        probe_active_length_mm(pc)
+    if pc.boundary == "fixed-temperature" and pc.temperature_c is None:
+        raise InputError("probe.temperature_c", MISSING, "a wall temperature for a fixed-temperature probe")
+    if pc.boundary == "cryogen" and pc.temperature_c is not None:
+        raise InputError("probe.temperature_c", pc.temperature_c,
+                         'only with boundary = "fixed-temperature" (a cryogen probe\'s temperature '
+                         "comes from its gas)")
+    if pc.boundary == "cryogen" and cc.gas is None and cat is None:
+        raise InputError("cryogen.gas", MISSING, "one of n2o, ln2, argon, co2 (or a probe.catalog entry)")
+    gauge = pc.cannula_gauge if pc.cannula_gauge is not None else (cat.cannula_gauge if cat else None)
+    if pc.cannula_inner_diameter_mm is not None:
+        check_fits(diameter * 1e-3, pc.cannula_inner_diameter_mm * 1e-3,
+                   gauge if isinstance(gauge, int) else None)
+    elif isinstance(gauge, int):
+        check_fits(diameter * 1e-3, cannula(gauge).inner_diameter_m, gauge)
+
+
+
+
+def check_grid(gc: GridConfig, pc: ProbeConfig) -> None:
+    """Cells no wider than the probe's radius, and a domain reaching beyond the probe."""
+    radius = probe_diameter_mm(pc) / 2
+    if gc.spacing_mm > radius:
+        raise InputError("grid.spacing_mm", gc.spacing_mm,
+                         f"at most the probe radius ({radius:g} mm), so the probe is resolved")
+    if not gc.extent_mm > radius + 2 * gc.spacing_mm:
+        raise InputError("grid.extent_mm", gc.extent_mm,
+                         f"more than the probe radius plus two cells ({radius + 2 * gc.spacing_mm:g} mm)")
+    if gc.uniform_extent_mm is not None and gc.uniform_extent_mm <= radius:
+        raise InputError("grid.uniform_extent_mm", gc.uniform_extent_mm,
+                         f"more than the probe radius ({radius:g} mm)")
