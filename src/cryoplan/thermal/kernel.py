@@ -9,6 +9,7 @@ materials the face uses the harmonic mean conductivity. Forward Euler in time is
 monotone for dt <= V / (alpha_max sum G) (``stable_time_step``).
 
 Probe modes (``mode``)::
+
     0 OFF     no heat flow at the probe surface (passive thaw: gas stopped);
     1 WALL    wall held at ``t_set`` (fixed-temperature probe);
     2 GAS     gas at ``t_set`` behind the dry-gas coefficient of the wall law (active thaw);
