@@ -57,8 +57,8 @@ class WallLaw:
 
         Examples
         --------
-        >>> WallLaw.fixed(50.0).params[P_H_VAPOUR]
-        np.float64(50.0)
+        >>> float(WallLaw.fixed(50.0).params[P_H_VAPOUR])
+        50.0
         """
         params = np.zeros(N_PARAMS)
         params[P_H_VAPOUR] = h_vapour
