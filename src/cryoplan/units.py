@@ -8,6 +8,18 @@ BAR_PA = 1e5
 def c_to_k(celsius: float) -> float:
     """Degrees Celsius to kelvin.
 
+    Parameters
+    ----------
+    celsius : float
+        Temperature [°C].
+
+    Returns
+    -------
+    float
+        The same temperature [K], ``celsius + 273.15``.
+
+    Examples
+    --------
     >>> c_to_k(-88.0)
     185.14999999999998
     """
@@ -15,5 +27,21 @@ def c_to_k(celsius: float) -> float:
 
 
 def k_to_c(kelvin: float) -> float:
-    """Kelvin to degrees Celsius."""
+    """Kelvin to degrees Celsius.
+
+    Parameters
+    ----------
+    kelvin : float
+        Temperature [K].
+
+    Returns
+    -------
+    float
+        The same temperature [°C], ``kelvin - 273.15``.
+
+    Examples
+    --------
+    >>> k_to_c(273.15)
+    0.0
+    """
     return kelvin - ZERO_CELSIUS_K

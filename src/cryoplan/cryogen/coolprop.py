@@ -33,7 +33,13 @@ def _lazy(name: str) -> ModuleType:
 
 
 def loaded() -> bool:
-    """Whether CoolProp has been imported (not merely made ready to import)."""
+    """Whether CoolProp has been imported (not merely made ready to import).
+
+    Returns
+    -------
+    bool
+        True once a CoolProp name has been looked up.
+    """
     module = sys.modules.get("CoolProp")
     return module is not None and not isinstance(module, importlib.util._LazyModule)
 

@@ -73,11 +73,29 @@ class ProbeDesign:
 
     @property
     def bore(self) -> float:
-        """Inner diameter of the outer tube."""
+        """Inner diameter of the outer tube.
+
+        Returns
+        -------
+        float
+            Bore, the outer diameter less twice the wall [m].
+
+        Examples
+        --------
+        >>> round(family_design("jt-n2o", 2.108e-3, 6e-3).bore * 1e3, 3)
+        1.6
+        """
         return self.outer_diameter - 2 * self.wall_thickness
 
     def check(self) -> None:
-        """Refuse a geometry that cannot be built (one message naming the field)."""
+        """Refuse a geometry that cannot be built (one message naming the field).
+
+        Raises
+        ------
+        InputError
+            When the wall is half the outer diameter or more, the supply tube does not fit in the
+            bore, or the supply's bore is not smaller than its outer diameter.
+        """
         if not self.bore > 0:
             raise InputError("probe.wall_thickness_mm", round(self.wall_thickness * 1e3, 4),
                              f"less than half the outer diameter ({self.outer_diameter * 5e2:.3f} mm)")
@@ -94,7 +112,14 @@ class ProbeDesign:
 
 @lru_cache(maxsize=1)
 def families() -> dict:
-    """The probe families (data/probe_families.toml)."""
+    """The probe families (data/probe_families.toml).
+
+    Returns
+    -------
+    dict
+        Each family's gases, supply kind, ratios to the bore [-], lengths [mm] and other keys, with
+        the source or reasoning of each.
+    """
     return read_toml("probe_families.toml")["family"]
 
 
@@ -108,6 +133,24 @@ def regular_wall_thickness(outer_diameter: float) -> float:
     """Wall of regular-wall hypodermic tubing of this outer diameter (ISO 9626), interpolated
     linearly in the outer diameter between gauges (m).
 
+    Outside the table the wall scales in proportion to the outer diameter from the nearest gauge.
+
+    Parameters
+    ----------
+    outer_diameter : float
+        Outer diameter of the tube [m].
+
+    Returns
+    -------
+    float
+        Wall thickness [m].
+
+    References
+    ----------
+    .. [1] ISO 9626:2016 regular-wall nominal dimensions (as tabulated in ``data/needle_gauges.toml``).
+
+    Examples
+    --------
     >>> round(regular_wall_thickness(2.108e-3) * 1e3, 3)   # 14 G
     0.254
     """
@@ -124,7 +167,28 @@ def regular_wall_thickness(outer_diameter: float) -> float:
 
 
 def family_for_gas(gas: str) -> str:
-    """The default family of a gas."""
+    """The default family of a gas.
+
+    Parameters
+    ----------
+    gas : str
+        The cryogen (``'n2o'``, ``'ln2'``, ``'argon'``, ``'co2'``).
+
+    Returns
+    -------
+    str
+        The name of the gas's default family.
+
+    Raises
+    ------
+    InputError
+        When no family takes the gas by default.
+
+    Examples
+    --------
+    >>> family_for_gas("n2o")
+    'jt-n2o'
+    """
     for name, fam in families().items():
         if gas in fam["gases"] and fam.get("default", False):
             return name
@@ -135,7 +199,43 @@ def family_for_gas(gas: str) -> str:
 def family_design(name: str, outer_diameter: float, active_length: float, gas: str | None = None,
                   **overrides) -> ProbeDesign:
     """The design of a probe of ``outer_diameter`` from family ``name``; ``overrides`` replace
-    fields of the result (``supply=...``, ``exhaust=...``, ``wall_thickness=...``)."""
+    fields of the result (``supply=...``, ``exhaust=...``, ``wall_thickness=...``).
+
+    Parameters
+    ----------
+    name : str
+        The family (``data/probe_families.toml``).
+    outer_diameter : float
+        Outer diameter of the probe [m].
+    active_length : float
+        Length of the active (freezing) segment [m].
+    gas : str or None, optional
+        The cryogen; None (default) for the family's first gas.
+    **overrides
+        Fields of ``ProbeDesign`` to replace, in its units (SI).
+
+    Returns
+    -------
+    ProbeDesign
+        The checked design, lengths in [m], with the family's sources.
+
+    Raises
+    ------
+    InputError
+        For an unknown family, a gas the family does not take, or a geometry that cannot be built.
+
+    References
+    ----------
+    .. [1] Irwin & Trescot, Cryoneuroablation, ch. 79 in Diwan & Staats, *Atlas of Pain Medicine
+       Procedures*, 2015, fig. 79-1 (the layout).
+    .. [2] ISO 9626:2016 (the wall thickness).
+
+    Examples
+    --------
+    >>> d = family_design("jt-n2o", outer_diameter=2.108e-3, active_length=6e-3)
+    >>> d.supply.kind, round(d.wall_thickness * 1e3, 3)
+    ('orifice', 0.254)
+    """
     fams = families()
     if name not in fams:
         raise InputError("probe.family", name, "one of " + ", ".join(sorted(fams)))
@@ -171,8 +271,33 @@ def family_design(name: str, outer_diameter: float, active_length: float, gas: s
 
 
 def supply_area(design: ProbeDesign) -> float:
+    """Flow area of the supply tube's (or orifice's) bore, pi d^2 / 4.
+
+    Parameters
+    ----------
+    design : ProbeDesign
+        The probe.
+
+    Returns
+    -------
+    float
+        Area [m^2].
+    """
     return math.pi * design.supply.inner_diameter ** 2 / 4
 
 
 def annulus_area(design: ProbeDesign) -> float:
+    """Flow area of the exhaust annulus between the supply tube and the outer tube's bore,
+    pi (D_bore^2 - d_supply^2) / 4.
+
+    Parameters
+    ----------
+    design : ProbeDesign
+        The probe.
+
+    Returns
+    -------
+    float
+        Area [m^2].
+    """
     return math.pi * (design.bore ** 2 - design.supply.outer_diameter ** 2) / 4

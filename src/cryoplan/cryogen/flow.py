@@ -63,6 +63,17 @@ def churchill_friction(re: float, relative_roughness: float = 0.0) -> float:
     relative_roughness : float
         Roughness over diameter (-).
 
+    Returns
+    -------
+    float
+        Darcy friction factor [-].
+
+    References
+    ----------
+    .. [1] Churchill, Chem Eng 77 (1977) 91 (all flow regimes).
+
+    Examples
+    --------
     >>> round(churchill_friction(1000.0), 4)   # laminar 64 / Re
     0.064
     >>> round(churchill_friction(1e5), 4)       # smooth turbulent (Blasius 0.0178)
@@ -141,7 +152,34 @@ def _march(hem: _HEM, p0: float, g: float, diameter: float, p_stop: float, n: in
 
 
 def isentropic_critical_flux(gas: str, h0: float, s0: float, p0: float, p_out: float) -> tuple[float, float]:
-    """HEM isentropic nozzle: (mass flux kg/(m2 s), throat pressure) to p_out, choked or not."""
+    """HEM isentropic nozzle: (mass flux kg/(m2 s), throat pressure) to p_out, choked or not.
+
+    G = max_p rho(p, s_0) sqrt(2 (h_0 - h(p, s_0))) over throat pressures down to ``p_out``.
+
+    Parameters
+    ----------
+    gas : str
+        The cryogen (``'n2o'``, ``'ln2'``, ``'argon'``, ``'co2'``).
+    h0 : float
+        Stagnation enthalpy of the supply [J/kg].
+    s0 : float
+        Stagnation entropy of the supply [J/(kg K)].
+    p0 : float
+        Stagnation (supply) pressure [Pa].
+    p_out : float
+        Pressure downstream of the nozzle [Pa].
+
+    Returns
+    -------
+    mass_flux : float
+        Mass flux [kg/(m2 s)].
+    throat_pressure : float
+        Throat pressure [Pa]; ``p_out`` when the flow is not choked.
+
+    References
+    ----------
+    .. [1] Wallis, *One-dimensional Two-phase Flow*, 1969, §3.3 (homogeneous equilibrium nozzle).
+    """
     st = fluids.state(gas)
 
     def flux(p: float) -> float:
@@ -159,7 +197,35 @@ def isentropic_critical_flux(gas: str, h0: float, s0: float, p0: float, p_out: f
 
 def orifice_flow(gas: str, h0: float, s0: float, p0: float, diameter: float, discharge: float,
                  p_out: float) -> SupplyFlow:
-    """Flow through a short orifice: C_d times the HEM isentropic (critical) flux."""
+    """Flow through a short orifice: C_d times the HEM isentropic (critical) flux.
+
+    Parameters
+    ----------
+    gas : str
+        The cryogen (``'n2o'``, ``'ln2'``, ``'argon'``, ``'co2'``).
+    h0 : float
+        Stagnation enthalpy of the supply [J/kg].
+    s0 : float
+        Stagnation entropy of the supply [J/(kg K)].
+    p0 : float
+        Stagnation (supply) pressure [Pa].
+    diameter : float
+        Orifice diameter [m].
+    discharge : float
+        Discharge coefficient C_d [-].
+    p_out : float
+        Tip (downstream) pressure [Pa].
+
+    Returns
+    -------
+    SupplyFlow
+        Mass flow [kg/s], mass flux [kg/(m2 s)], exit pressure [Pa] and whether the flow is
+        choked.
+
+    References
+    ----------
+    .. [1] Wallis, *One-dimensional Two-phase Flow*, 1969, §3.3.
+    """
     g, p_throat = isentropic_critical_flux(gas, h0, s0, p0, p_out)
     g *= discharge
     area = math.pi * diameter ** 2 / 4
@@ -169,7 +235,42 @@ def orifice_flow(gas: str, h0: float, s0: float, p0: float, diameter: float, dis
 def capillary_flow(gas: str, h0: float, s0: float, p0: float, diameter: float, length: float,
                    p_out: float) -> SupplyFlow:
     """Adiabatic HEM flow with friction through a tube of ``diameter`` and ``length`` (m) from
-    stagnation (h0, s0, p0) to the tip pressure ``p_out`` (Pa)."""
+    stagnation (h0, s0, p0) to the tip pressure ``p_out`` (Pa).
+
+    Energy h + (G v)^2 / 2 = h_0 and momentum -dp = G^2 dv + f G^2 v / (2 D) dz, marched until
+    the tip pressure or choking; a sharp-edged entrance loss of 0.5 velocity heads.
+
+    Parameters
+    ----------
+    gas : str
+        The cryogen (``'n2o'``, ``'ln2'``, ``'argon'``, ``'co2'``).
+    h0 : float
+        Stagnation enthalpy of the supply [J/kg].
+    s0 : float
+        Stagnation entropy of the supply [J/(kg K)].
+    p0 : float
+        Stagnation (supply) pressure [Pa].
+    diameter : float
+        Inner diameter of the capillary [m].
+    length : float
+        Length of the capillary [m].
+    p_out : float
+        Tip (downstream) pressure [Pa].
+
+    Returns
+    -------
+    SupplyFlow
+        Mass flow [kg/s], mass flux [kg/(m2 s)], exit pressure [Pa] and whether the flow is
+        choked.
+
+    References
+    ----------
+    .. [1] Wallis, *One-dimensional Two-phase Flow*, 1969, ch. 2.
+    .. [2] Bansal & Rupasinghe, Appl Therm Eng 18 (1998) 207.
+    .. [3] Idelchik, *Handbook of Hydraulic Resistance*, 3rd ed., 1994, diagram 3-1.
+    .. [4] Churchill, Chem Eng 77 (1977) 91.
+    .. [5] McAdams, Woods & Heroman, Trans ASME 64 (1942) 193 (two-phase viscosity).
+    """
     hem = _HEM(gas, h0)
     g_max, _ = isentropic_critical_flux(gas, h0, s0, p0, p_out)
     area = math.pi * diameter ** 2 / 4
@@ -200,12 +301,61 @@ class Duct:
 
 def annulus(outer_diameter_of_inner: float, inner_diameter_of_outer: float, length: float,
             cold: bool = True) -> Duct:
-    """The annular gap between two concentric tubes (White 2011: D_h = D_o - D_i)."""
+    """The annular gap between two concentric tubes (White 2011: D_h = D_o - D_i).
+
+    Parameters
+    ----------
+    outer_diameter_of_inner : float
+        Outer diameter of the inner tube, D_i [m].
+    inner_diameter_of_outer : float
+        Inner diameter of the outer tube, D_o [m].
+    length : float
+        Length of the segment [m].
+    cold : bool, optional
+        Gas at the boiling temperature (True, default: in the probe) or at room temperature.
+
+    Returns
+    -------
+    Duct
+        Hydraulic diameter [m], flow area pi (D_o^2 - D_i^2) / 4 [m^2] and length [m].
+
+    References
+    ----------
+    .. [1] White, *Fluid Mechanics*, 7th ed., 2011, §6.8.
+
+    Examples
+    --------
+    >>> d = annulus(1e-3, 2e-3, 0.1)
+    >>> round(d.hydraulic_diameter * 1e3, 3), round(d.area * 1e6, 4)
+    (1.0, 2.3562)
+    """
     d_i, d_o = outer_diameter_of_inner, inner_diameter_of_outer
     return Duct(d_o - d_i, math.pi * (d_o ** 2 - d_i ** 2) / 4, length, cold)
 
 
 def tube(inner_diameter: float, length: float, cold: bool = False) -> Duct:
+    """A round tube as an exhaust segment.
+
+    Parameters
+    ----------
+    inner_diameter : float
+        Inner diameter [m].
+    length : float
+        Length [m].
+    cold : bool, optional
+        Gas at the boiling temperature (True) or at room temperature (False, default: the return
+        line).
+
+    Returns
+    -------
+    Duct
+        Hydraulic diameter (the inner diameter) [m], flow area [m^2] and length [m].
+
+    Examples
+    --------
+    >>> round(tube(2e-3, 1.0).area * 1e6, 4)
+    3.1416
+    """
     return Duct(inner_diameter, math.pi * inner_diameter ** 2 / 4, length, cold)
 
 
@@ -264,7 +414,38 @@ def exhaust_inlet_pressure(gas: str, m_dot: float, ducts: tuple[Duct, ...], p_ou
                            t_room: float = 293.15, quality: float = 1.0) -> float:
     """Pressure at the start of the exhaust path (the probe's tip chamber) for the outlet
     (console) pressure ``p_out``: segments from the console back to the tip, the exhaust of
-    vapour quality ``quality``."""
+    vapour quality ``quality``.
+
+    Each segment is isothermal compressible pipe flow,
+    p_1^2 - p_2^2 = G^2 Z R T (f L / D_h + 2 ln(p_1 / p_2)), its exit no faster than the
+    isothermal sonic speed; a two-phase exhaust is homogeneous at its boiling temperature.
+
+    Parameters
+    ----------
+    gas : str
+        The cryogen (``'n2o'``, ``'ln2'``, ``'argon'``, ``'co2'``).
+    m_dot : float
+        Mass flow [kg/s].
+    ducts : tuple of Duct
+        The exhaust segments, from the tip to the console.
+    p_out : float
+        Outlet (console) pressure [Pa].
+    t_room : float, optional
+        Temperature of the gas in a warm segment [K] (default 293.15).
+    quality : float, optional
+        Vapour quality of the exhaust [-] (default 1: gas).
+
+    Returns
+    -------
+    float
+        Pressure at the tip chamber [Pa].
+
+    References
+    ----------
+    .. [1] Shapiro, *The Dynamics and Thermodynamics of Compressible Fluid Flow*, 1953, §6.5.
+    .. [2] White, *Fluid Mechanics*, 7th ed., 2011, §6.8 (hydraulic diameter of an annulus).
+    .. [3] Churchill, Chem Eng 77 (1977) 91 (friction factor).
+    """
     p = p_out
     for duct in reversed(ducts):
         p = _segment_inlet(gas, m_dot, duct, p, t_room, quality)

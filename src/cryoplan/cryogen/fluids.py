@@ -37,7 +37,22 @@ _ESDU_RANGE_K = (183.15, 303.15)  # -90 to +30 C
 
 
 def state(gas: str) -> CoolProp.AbstractState:
-    """A fresh CoolProp state of a cryogen (HEOS backend)."""
+    """A fresh CoolProp state of a cryogen (HEOS backend).
+
+    Parameters
+    ----------
+    gas : {'n2o', 'ln2', 'argon', 'co2'}
+        The cryogen.
+
+    Returns
+    -------
+    CoolProp.AbstractState
+        An unset state; every quantity it gives is in SI units.
+
+    References
+    ----------
+    .. [1] Bell et al., Ind. Eng. Chem. Res. 53 (2014) 2498, doi:10.1021/ie4033999 (CoolProp).
+    """
     return CoolProp.AbstractState("HEOS", COOLPROP_FLUID[gas])
 
 
@@ -46,26 +61,96 @@ def _esdu_t(t: float) -> float:
 
 
 def n2o_liquid_viscosity(t: float) -> float:
-    """Saturated liquid N2O viscosity, Pa s (ESDU 91022 eq. 4.9)."""
+    """Saturated liquid N2O viscosity, Pa s (ESDU 91022 eq. 4.9).
+
+    Parameters
+    ----------
+    t : float
+        Temperature [K]; outside -90 to +30 °C the nearest end of that range is used.
+
+    Returns
+    -------
+    float
+        Dynamic viscosity [Pa s].
+
+    References
+    ----------
+    .. [1] ESDU 91022, *Thermophysical properties of nitrous oxide*, IHS ESDU, 1991, eq. 4.9.
+
+    Examples
+    --------
+    >>> round(n2o_liquid_viscosity(184.68) * 1e6)
+    431
+    """
     t = _esdu_t(t)
     th = (N2O_T_CRITICAL_K - 5.24) / (t - 5.24)
     return 0.0293423e-3 * math.exp(1.6089 * (th - 1) ** (1 / 3) + 2.0439 * (th - 1) ** (4 / 3))
 
 
 def n2o_vapour_viscosity(t: float) -> float:
-    """Saturated vapour N2O viscosity, Pa s (ESDU 91022 eq. 4.10)."""
+    """Saturated vapour N2O viscosity, Pa s (ESDU 91022 eq. 4.10).
+
+    Parameters
+    ----------
+    t : float
+        Temperature [K]; outside -90 to +30 °C the nearest end of that range is used.
+
+    Returns
+    -------
+    float
+        Dynamic viscosity [Pa s].
+
+    References
+    ----------
+    .. [1] ESDU 91022, *Thermophysical properties of nitrous oxide*, IHS ESDU, 1991, eq. 4.10.
+
+    Examples
+    --------
+    >>> round(n2o_vapour_viscosity(184.68) * 1e6, 2)
+    9.56
+    """
     x = 1 / (_esdu_t(t) / N2O_T_CRITICAL_K) - 1
     return 1e-6 * math.exp(3.3281 - 1.18237 * x ** (1 / 3) - 0.055155 * x ** (4 / 3))
 
 
 def n2o_liquid_conductivity(t: float) -> float:
-    """Saturated liquid N2O thermal conductivity, W/(m K) (ESDU 91022 eq. 4.11)."""
+    """Saturated liquid N2O thermal conductivity, W/(m K) (ESDU 91022 eq. 4.11).
+
+    Parameters
+    ----------
+    t : float
+        Temperature [K]; outside -90 to +30 °C the nearest end of that range is used.
+
+    Returns
+    -------
+    float
+        Thermal conductivity [W/(m K)].
+
+    References
+    ----------
+    .. [1] ESDU 91022, *Thermophysical properties of nitrous oxide*, IHS ESDU, 1991, eq. 4.11.
+    """
     y = 1 - _esdu_t(t) / N2O_T_CRITICAL_K
     return 72.35e-3 * (1 + 1.5 * y ** (1 / 3) - 3.5 * y ** (2 / 3) + 4.5 * y)
 
 
 def n2o_vapour_conductivity(t: float) -> float:
-    """Saturated vapour N2O thermal conductivity, W/(m K) (ESDU 91022 eq. 4.12)."""
+    """Saturated vapour N2O thermal conductivity, W/(m K) (ESDU 91022 eq. 4.12).
+
+    Parameters
+    ----------
+    t : float
+        Temperature [K]; outside -90 to +30 °C the nearest end of that range is used.
+
+    Returns
+    -------
+    float
+        Thermal conductivity [W/(m K)].
+
+    References
+    ----------
+    .. [1] ESDU 91022, *Thermophysical properties of nitrous oxide*, IHS ESDU, 1991, eq. 4.12.
+    """
     y = 1 - _esdu_t(t) / N2O_T_CRITICAL_K
     return 1e-3 * math.exp(-7.08870 - 0.276962 * y ** (-2 / 3) + 2.88672 * y ** (-1 / 3)
                            + 16.6116 * y ** (1 / 3) - 11.8221 * y ** (2 / 3))
@@ -73,14 +158,52 @@ def n2o_vapour_conductivity(t: float) -> float:
 
 def viscosity(gas: str, s: CoolProp.AbstractState, phase: str) -> float:
     """Viscosity (Pa s) of the state ``s`` of ``gas``; ``phase`` 'liquid' or 'vapour' selects
-    the N2O correlation (CoolProp's own model otherwise)."""
+    the N2O correlation (CoolProp's own model otherwise).
+
+    Parameters
+    ----------
+    gas : str
+        The cryogen (``'n2o'``, ``'ln2'``, ``'argon'``, ``'co2'``).
+    s : CoolProp.AbstractState
+        The state, already updated.
+    phase : {'liquid', 'vapour'}
+        Which N2O correlation to use.
+
+    Returns
+    -------
+    float
+        Dynamic viscosity [Pa s].
+
+    References
+    ----------
+    .. [1] ESDU 91022, *Thermophysical properties of nitrous oxide*, IHS ESDU, 1991, eq. 4.9-4.10.
+    """
     if gas == "n2o":
         return n2o_liquid_viscosity(s.T()) if phase == "liquid" else n2o_vapour_viscosity(s.T())
     return s.viscosity()
 
 
 def conductivity(gas: str, s: CoolProp.AbstractState, phase: str) -> float:
-    """Thermal conductivity (W/(m K)) of the state ``s`` of ``gas`` (as ``viscosity``)."""
+    """Thermal conductivity (W/(m K)) of the state ``s`` of ``gas`` (as ``viscosity``).
+
+    Parameters
+    ----------
+    gas : str
+        The cryogen (``'n2o'``, ``'ln2'``, ``'argon'``, ``'co2'``).
+    s : CoolProp.AbstractState
+        The state, already updated.
+    phase : {'liquid', 'vapour'}
+        Which N2O correlation to use.
+
+    Returns
+    -------
+    float
+        Thermal conductivity [W/(m K)].
+
+    References
+    ----------
+    .. [1] ESDU 91022, *Thermophysical properties of nitrous oxide*, IHS ESDU, 1991, eq. 4.11-4.12.
+    """
     if gas == "n2o":
         return n2o_liquid_conductivity(s.T()) if phase == "liquid" else n2o_vapour_conductivity(s.T())
     return s.conductivity()
@@ -110,16 +233,57 @@ class Saturation:
 
     @property
     def h_fg(self) -> float:
+        """Latent heat of vaporisation, h_v - h_l.
+
+        Returns
+        -------
+        float
+            Latent heat [J/kg].
+        """
         return self.h_v - self.h_l
 
     @property
     def reduced_pressure(self) -> float:
+        """Pressure over the critical pressure, p / p_c.
+
+        Returns
+        -------
+        float
+            Reduced pressure [-].
+        """
         return self.p / self.p_critical
 
 
 @lru_cache(maxsize=256)
 def saturation(gas: str, pressure_pa: float) -> Saturation:
-    """Saturated properties at a pressure between the triple and the critical point."""
+    """Saturated properties at a pressure between the triple and the critical point.
+
+    Parameters
+    ----------
+    gas : str
+        The cryogen (``'n2o'``, ``'ln2'``, ``'argon'``, ``'co2'``).
+    pressure_pa : float
+        Pressure [Pa].
+
+    Returns
+    -------
+    Saturation
+        Temperature [K], densities [kg/m^3], enthalpies [J/kg], heat capacities [J/(kg K)],
+        viscosities [Pa s], conductivities [W/(m K)], surface tension [N/m], critical pressure [Pa]
+        and temperature [K], molar mass [kg/mol] of the saturated liquid and vapour.
+
+    References
+    ----------
+    .. [1] Bell et al., Ind. Eng. Chem. Res. 53 (2014) 2498, doi:10.1021/ie4033999 (CoolProp).
+    .. [2] ESDU 91022, *Thermophysical properties of nitrous oxide*, IHS ESDU, 1991 (N2O transport
+       properties).
+
+    Examples
+    --------
+    >>> s = saturation("n2o", 101325.0)
+    >>> round(s.t - 273.15, 2)
+    -88.47
+    """
     s = state(gas)
     s.update(CoolProp.PQ_INPUTS, pressure_pa, 0.0)
     t, rho_l, h_l, cp_l = s.T(), s.rhomass(), s.hmass(), s.cpmass()
@@ -144,7 +308,27 @@ class GasState:
 
 
 def gas(gas_name: str, pressure_pa: float, temperature_k: float) -> GasState:
-    """The gas phase at (p, T) (the phase is imposed so CoolProp never guesses liquid)."""
+    """The gas phase at (p, T) (the phase is imposed so CoolProp never guesses liquid).
+
+    Parameters
+    ----------
+    gas_name : str
+        The cryogen (``'n2o'``, ``'ln2'``, ``'argon'``, ``'co2'``).
+    pressure_pa : float
+        Pressure [Pa].
+    temperature_k : float
+        Temperature [K].
+
+    Returns
+    -------
+    GasState
+        Density [kg/m^3], enthalpy [J/kg], heat capacity [J/(kg K)], viscosity [Pa s] and
+        conductivity [W/(m K)].
+
+    References
+    ----------
+    .. [1] Bell et al., Ind. Eng. Chem. Res. 53 (2014) 2498, doi:10.1021/ie4033999 (CoolProp).
+    """
     s = state(gas_name)
     s.specify_phase(CoolProp.iphase_gas)
     s.update(CoolProp.PT_INPUTS, pressure_pa, temperature_k)
@@ -159,6 +343,22 @@ def _critical(gas: str) -> tuple[float, float, float]:
 
 
 def critical_pressure(gas: str) -> float:
+    """The cryogen's critical pressure (CoolProp).
+
+    Parameters
+    ----------
+    gas : str
+        The cryogen (``'n2o'``, ``'ln2'``, ``'argon'``, ``'co2'``).
+
+    Returns
+    -------
+    float
+        Critical pressure [Pa].
+
+    References
+    ----------
+    .. [1] Bell et al., Ind. Eng. Chem. Res. 53 (2014) 2498, doi:10.1021/ie4033999 (CoolProp).
+    """
     return _critical(gas)[0]
 
 
@@ -166,7 +366,26 @@ def saturation_temperature_or_critical(gas: str, pressure_pa: float,
                                        scratch: CoolProp.AbstractState | None = None) -> float:
     """Boiling temperature at a pressure; the critical temperature above the critical pressure,
     the triple point below the triple-point pressure (where a liquid cannot exist). A caller in a
-    loop passes its own ``scratch`` state (making one costs more than the lookup)."""
+    loop passes its own ``scratch`` state (making one costs more than the lookup).
+
+    Parameters
+    ----------
+    gas : str
+        The cryogen (``'n2o'``, ``'ln2'``, ``'argon'``, ``'co2'``).
+    pressure_pa : float
+        Pressure [Pa].
+    scratch : CoolProp.AbstractState or None, optional
+        A state of ``gas`` to reuse (default None: a new one).
+
+    Returns
+    -------
+    float
+        Temperature [K].
+
+    References
+    ----------
+    .. [1] Bell et al., Ind. Eng. Chem. Res. 53 (2014) 2498, doi:10.1021/ie4033999 (CoolProp).
+    """
     p_c, t_c, t_triple = _critical(gas)
     if pressure_pa >= p_c:
         return t_c

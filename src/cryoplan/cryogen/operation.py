@@ -98,7 +98,23 @@ class OperatingPoint:
     def at_load(self, power_w: float, step: float = 0.05) -> OperatingPoint:
         """The operating point when the probe takes ``power_w`` (W): the exhaust then leaves with
         the quality its boiling reached (rounded to ``step``), which sets the exhaust's pressure
-        drop and so the tip pressure (and, for a supply that is not choked, the flow)."""
+        drop and so the tip pressure (and, for a supply that is not choked, the flow).
+
+        x = x_0 + P / (m_dot h_fg), clipped to [x_0, 1].
+
+        Parameters
+        ----------
+        power_w : float
+            Heat the probe takes from the tissue [W].
+        step : float, optional
+            Rounding of the exhaust quality [-] (default 0.05), so that nearby loads share a point.
+
+        Returns
+        -------
+        OperatingPoint
+            This point when the quality does not change or nothing boils, else the point at the new
+            exhaust quality.
+        """
         x0 = float(self.law.quality[0])
         h_fg = float(self.law.params[P_H_FG])
         if x0 >= 1.0 or h_fg <= 0 or self.mass_flow <= 0:
@@ -111,30 +127,73 @@ class OperatingPoint:
 
     @property
     def mass_flow(self) -> float:
+        """The cryogen's mass flow.
+
+        Returns
+        -------
+        float
+            Mass flow [kg/s].
+        """
         return self.flow.mass_flow
 
     @property
     def choked(self) -> bool:
+        """Whether the supply's flow is choked (independent of the tip pressure).
+
+        Returns
+        -------
+        bool
+            True when choked.
+        """
         return self.flow.choked
 
     @property
     def boiling_temperature(self) -> float:
         """Temperature of the cryogen entering the active segment (boiling, or the gas's after a
-        single-phase expansion)."""
+        single-phase expansion).
+
+        Returns
+        -------
+        float
+            Temperature [K].
+        """
         return float(self.law.temperature[0])
 
     @property
     def standard_flow_l_per_min(self) -> float:
-        """The flow as gas at 0 C and 1 atm (standard litres per minute)."""
+        """The flow as gas at 0 C and 1 atm (standard litres per minute).
+
+        Returns
+        -------
+        float
+            Standard flow [L/min].
+        """
         return self.mass_flow / standard_gas_density_kg_per_m3(self.design.gas) * 1e3 * 60
 
     @property
     def latent_capacity_w(self) -> float:
-        """Heat the flow takes up until it is saturated vapour (W); zero for a dry expansion."""
+        """Heat the flow takes up until it is saturated vapour (W); zero for a dry expansion.
+
+        Returns
+        -------
+        float
+            Latent capacity [W].
+        """
         return self.mass_flow * _absorbed_at_quality(self.law, 1.0)
 
     def capacity_w(self, exhaust_temperature_k: float = ROOM_K) -> float:
-        """Heat the flow takes up until its gas leaves at ``exhaust_temperature_k`` (W)."""
+        """Heat the flow takes up until its gas leaves at ``exhaust_temperature_k`` (W).
+
+        Parameters
+        ----------
+        exhaust_temperature_k : float, optional
+            Temperature of the exhaust gas [K] (default 293.15).
+
+        Returns
+        -------
+        float
+            Capacity [W], the mass flow times the enthalpy absorbed [J/kg].
+        """
         return self.mass_flow * float(np.interp(exhaust_temperature_k, self.law.temperature[_dry(self.law)],
                                                 self.law.absorbed[_dry(self.law)]))
 
@@ -272,9 +331,38 @@ def operate(design: ProbeDesign, supply: CryogenSupply, mass_flow: float | None 
     lighter: a denser exhaust, a lower tip pressure); the thermal solver updates it from the
     probe's load (``at_load``). A recuperator is taken to precool the supply as if the exhaust
     reached it as saturated vapour (the probe at its rated load: an assumption, stated).
-
     Kept between runs (``cryoplan.cache``): the same probe on the same console again needs no
-    CoolProp, whose import takes far longer than this computation."""
+    CoolProp, whose import takes far longer than this computation.
+
+    Parameters
+    ----------
+    design : ProbeDesign
+        The probe (SI units).
+    supply : CryogenSupply
+        The console: pressures [Pa], temperatures [K].
+    mass_flow : float or None, optional
+        A measured mass flow [kg/s]; None (default) to compute it from the supply.
+    exhaust_quality : float, optional
+        Vapour quality of the exhaust [-] (default 1).
+
+    Returns
+    -------
+    OperatingPoint
+        Flow [kg/s], tip pressure [Pa], the expansion to it and the inside wall's ``WallLaw``.
+
+    Raises
+    ------
+    InputError
+        When the probe cannot run on this console.
+
+    References
+    ----------
+    .. [1] Gungor & Winterton, Int J Heat Mass Transfer 29 (1986) 351; Cooper, Adv Heat Transfer 16
+       (1984) 157; Martin, Adv Heat Transfer 13 (1977) 1; Gnielinski, Int Chem Eng 16 (1976) 359;
+       Zuber, AEC Report AECU-4439 (1959) (the correlations of ``cryoplan.cryogen.heat_transfer``).
+    .. [2] The flow models of ``cryoplan.cryogen.flow`` and the expansion of
+       ``cryoplan.cryogen.thermo``, with their sources.
+    """
     key = (design, supply, mass_flow, exhaust_quality)
     return kept("operating-point", key, lambda: _operate(design, supply, mass_flow, exhaust_quality))
 

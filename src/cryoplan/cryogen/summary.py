@@ -28,7 +28,19 @@ def _r(x: float, digits: int = 3) -> float | None:
 
 
 def operating_json(op: OperatingPoint) -> dict[str, Any]:
-    """Design, console, flow, tip state, capacities and inside heat transfer of a probe."""
+    """Design, console, flow, tip state, capacities and inside heat transfer of a probe.
+
+    Parameters
+    ----------
+    op : OperatingPoint
+        The probe's operating point (SI units).
+
+    Returns
+    -------
+    dict
+        JSON-ready values in the output units named in each key (mm, bar, g/s, standard L/min,
+        °C, W, W/(m2 K)).
+    """
     d, s, p = op.design, op.supply, op.law.params
     film = p[P_FILM] > 0
     return {
@@ -78,7 +90,18 @@ def operating_json(op: OperatingPoint) -> dict[str, Any]:
 
 
 def operating_warnings(op: OperatingPoint) -> list[NamedWarning]:
-    """Named warnings about a probe's operation itself, before any tissue."""
+    """Named warnings about a probe's operation itself, before any tissue.
+
+    Parameters
+    ----------
+    op : OperatingPoint
+        The probe's operating point.
+
+    Returns
+    -------
+    list of NamedWarning
+        The warnings, none for a probe that runs as expected.
+    """
     out = []
     if op.law.quality[0] >= 1.0:
         out.append(NamedWarning(
@@ -93,7 +116,18 @@ def operating_warnings(op: OperatingPoint) -> list[NamedWarning]:
 
 
 def operating_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
-    """``operating_json`` (with its ``warnings``) as labelled lines for a terminal table."""
+    """``operating_json`` (with its ``warnings``) as labelled lines for a terminal table.
+
+    Parameters
+    ----------
+    data : dict
+        The output of ``operating_json`` with a ``warnings`` list added.
+
+    Returns
+    -------
+    list of (str, str)
+        Label and value (with its unit) of each line.
+    """
     d, c, ht = data["design"], data["console"], data["heat_transfer"]
     sup, ex = d["supply"], d["exhaust"]
     if sup["kind"] == "capillary":

@@ -114,13 +114,42 @@ class Expansion:
     refrigeration_to_supply_temperature_j_per_kg: float
 
     def cooling_capacity_w(self, mass_flow_kg_per_s: float) -> float:
-        """Heat the tip can absorb while holding its outlet temperature: m_dot * q(T_out)."""
+        """Heat the tip can absorb while holding its outlet temperature: m_dot * q(T_out).
+
+        Parameters
+        ----------
+        mass_flow_kg_per_s : float
+            Mass flow of the cryogen [kg/s].
+
+        Returns
+        -------
+        float
+            Cooling capacity [W].
+        """
         return mass_flow_kg_per_s * self.refrigeration_j_per_kg
 
     def refrigeration_curve(self, n: int = 96) -> tuple[np.ndarray, np.ndarray]:
         """Refrigeration per kg, q(T) = h_exhaust(T, p_back) - h_1, for exhaust gas temperatures
         from the outlet temperature up to 40 K above the supply temperature (for the solver's
-        capacity-limited probe). Returns (temperatures K, J/kg), both increasing."""
+        capacity-limited probe). Returns (temperatures K, J/kg), both increasing.
+
+        Parameters
+        ----------
+        n : int, optional
+            Number of temperatures (default 96).
+
+        Returns
+        -------
+        temperatures : numpy.ndarray
+            Exhaust gas temperatures [K].
+        refrigeration : numpy.ndarray
+            Refrigeration per kg of cryogen [J/kg].
+
+        References
+        ----------
+        .. [1] Bell et al., Ind. Eng. Chem. Res. 53 (2014) 2498, doi:10.1021/ie4033999 (CoolProp).
+        .. [2] Barron, *Cryogenic Systems*, 2nd ed., 1985, §3.2.
+        """
         t_hi = max(self.supply_temperature_k, self.outlet_temperature_k) + 40.0
         temps = np.linspace(self.outlet_temperature_k, t_hi, n)
         h_vap = _exhaust_enthalpy(self.gas, self.back_pressure_pa, temps)
@@ -140,6 +169,29 @@ def _limits(gas: str) -> tuple[float, float, float, float]:
 def saturation_pressure_pa(gas: GasName, temperature_k: float) -> float:
     """Vapour pressure of a cryogen's liquid (CoolProp).
 
+    Parameters
+    ----------
+    gas : {'n2o', 'ln2', 'argon', 'co2'}
+        The cryogen.
+    temperature_k : float
+        Temperature [K], from the triple point up to (not including) the critical point.
+
+    Returns
+    -------
+    float
+        Saturation pressure [Pa].
+
+    Raises
+    ------
+    InputError
+        When the temperature is outside that range.
+
+    References
+    ----------
+    .. [1] Bell et al., Ind. Eng. Chem. Res. 53 (2014) 2498, doi:10.1021/ie4033999 (CoolProp).
+
+    Examples
+    --------
     >>> round(saturation_pressure_pa("n2o", 293.15) / 1e5, 2)
     50.53
     """
@@ -157,7 +209,31 @@ def saturation_pressure_pa(gas: GasName, temperature_k: float) -> float:
 
 
 def saturation_temperature_k(gas: GasName, pressure_pa: float) -> float:
-    """Boiling temperature at a pressure (CoolProp; CO2 below its triple point: sublimation)."""
+    """Boiling temperature at a pressure (CoolProp; CO2 below its triple point: sublimation).
+
+    Parameters
+    ----------
+    gas : {'n2o', 'ln2', 'argon', 'co2'}
+        The cryogen.
+    pressure_pa : float
+        Pressure [Pa], from the triple point up to (not including) the critical point (any
+        pressure below the triple point for CO2).
+
+    Returns
+    -------
+    float
+        Boiling (or, for CO2 below its triple point, sublimation) temperature [K].
+
+    Raises
+    ------
+    InputError
+        When the pressure is outside that range.
+
+    References
+    ----------
+    .. [1] Bell et al., Ind. Eng. Chem. Res. 53 (2014) 2498, doi:10.1021/ie4033999 (CoolProp).
+    .. [2] Giauque & Egan, J. Chem. Phys. 5 (1937) 45.
+    """
     _, p_triple, _, p_crit = _limits(gas)
     if gas == "co2" and pressure_pa < p_triple:
         return co2_sublimation_temperature_k(pressure_pa)
@@ -174,6 +250,24 @@ def co2_sublimation_temperature_k(pressure_pa: float) -> float:
     """CO2 sublimation temperature below the triple point: ln p linear in 1/T through the normal
     sublimation point (Giauque & Egan 1937) and the triple point (CoolProp).
 
+    Parameters
+    ----------
+    pressure_pa : float
+        Pressure [Pa], below CO2's triple point (5.185 bar).
+
+    Returns
+    -------
+    float
+        Sublimation temperature [K].
+
+    References
+    ----------
+    .. [1] Giauque & Egan, J. Chem. Phys. 5 (1937) 45.
+    .. [2] Bell et al., Ind. Eng. Chem. Res. 53 (2014) 2498, doi:10.1021/ie4033999 (CoolProp: the
+       triple point).
+
+    Examples
+    --------
     >>> round(co2_sublimation_temperature_k(101325.0) - 273.15, 2)
     -78.48
     """
@@ -243,7 +337,24 @@ def _expand(gas: str, h: float, p_back: float) -> tuple[float, float | None, flo
 
 
 def resolve_supply(supply: CryogenSupply) -> CryogenSupply:
-    """Fill in the gas's default supply pressure, temperature and phase, and check ranges."""
+    """Fill in the gas's default supply pressure, temperature and phase, and check ranges.
+
+    Parameters
+    ----------
+    supply : CryogenSupply
+        The supply as given; pressures [Pa], temperatures [K].
+
+    Returns
+    -------
+    CryogenSupply
+        The supply with pressure [Pa], temperature [K] and phase filled in.
+
+    Raises
+    ------
+    InputError
+        For an unknown gas, a recuperator effectiveness outside [0, 1], a back pressure <= 0, a
+        supply pressure below the back pressure or a temperature at or below absolute zero.
+    """
     gas = supply.gas
     if gas not in COOLPROP_FLUID:
         raise InputError("cryogen.gas", gas, "one of " + ", ".join(COOLPROP_FLUID))
@@ -277,6 +388,29 @@ def resolve_supply(supply: CryogenSupply) -> CryogenSupply:
 def expand(supply: CryogenSupply) -> Expansion:
     """Steady expansion of a cryogen through the probe's Joule-Thomson orifice.
 
+    Isenthalpic expansion h_out(p_back) = h_in; with a recuperator of effectiveness eps,
+    h_1 = h_0 - eps q_max, iterated to the Linde-Hampson steady state.
+
+    Parameters
+    ----------
+    supply : CryogenSupply
+        What flows into the probe; pressures [Pa], temperatures [K].
+
+    Returns
+    -------
+    Expansion
+        Supply and precooled enthalpies [J/kg], outlet temperature [K], outlet quality and solid
+        fraction [-], and refrigeration per kg at the outlet and at the supply temperature [J/kg].
+
+    References
+    ----------
+    .. [1] Bell et al., Ind. Eng. Chem. Res. 53 (2014) 2498, doi:10.1021/ie4033999 (CoolProp).
+    .. [2] Barron, *Cryogenic Systems*, 2nd ed., 1985, §3.2 (isenthalpic expansion).
+    .. [3] Kays & London, *Compact Heat Exchangers*, 3rd ed., 1984, eq. 2-2 (recuperator).
+    .. [4] Giauque & Egan, J. Chem. Phys. 5 (1937) 45 (CO2 sublimation).
+
+    Examples
+    --------
     >>> e = expand(CryogenSupply("n2o"))   # cylinder liquid at 20 C, 50.5 bar, to 1 atm
     >>> round(e.outlet_temperature_k - 273.15, 2), round(e.outlet_quality, 3)
     (-88.47, 0.573)
@@ -348,7 +482,22 @@ def _supply_enthalpy_at(gas: str, p: float, t: float) -> float:
 
 
 def standard_gas_density_kg_per_m3(gas: GasName) -> float:
-    """Density of the gas at 0 C and 1 atm (to express consumption in standard litres)."""
+    """Density of the gas at 0 C and 1 atm (to express consumption in standard litres).
+
+    Parameters
+    ----------
+    gas : {'n2o', 'ln2', 'argon', 'co2'}
+        The cryogen.
+
+    Returns
+    -------
+    float
+        Density [kg/m^3] at 273.15 K and 101325 Pa.
+
+    References
+    ----------
+    .. [1] Bell et al., Ind. Eng. Chem. Res. 53 (2014) 2498, doi:10.1021/ie4033999 (CoolProp).
+    """
     s = _state(gas)
     s.specify_phase(CoolProp.iphase_gas)
     s.update(CoolProp.PT_INPUTS, ATM_PA, 273.15)

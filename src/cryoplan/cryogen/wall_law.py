@@ -42,7 +42,24 @@ class WallLaw:
     @classmethod
     def fixed(cls, h_vapour: float = 0.0) -> WallLaw:
         """A placeholder for probes without a cryogen (fixed temperature or heat flow): a dry gas
-        law of coefficient ``h_vapour`` (used by an active thaw)."""
+        law of coefficient ``h_vapour`` (used by an active thaw).
+
+        Parameters
+        ----------
+        h_vapour : float, optional
+            Dry-gas heat-transfer coefficient [W/(m2 K)] (default 0).
+
+        Returns
+        -------
+        WallLaw
+            A law with no boiling: infinite critical heat flux and shaft resistance, the cryogen at
+            293.15 K and quality 1 whatever it absorbs.
+
+        Examples
+        --------
+        >>> float(WallLaw.fixed(50.0).params[P_H_VAPOUR])
+        50.0
+        """
         params = np.zeros(N_PARAMS)
         params[P_H_VAPOUR] = h_vapour
         params[P_RATIO_SIDE] = 1.0

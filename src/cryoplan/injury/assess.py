@@ -85,7 +85,26 @@ def _grades(h: PointHistory, th: InjuryThresholds, cell: CellModel | None
 def section_probabilities(h: PointHistory, th: InjuryThresholds, promoted: np.ndarray | None = None
                           ) -> np.ndarray:
     """Probability that each cross-section dies: that of its warmest point (points on the last
-    axis); points ``promoted`` by the cell rule count as killed."""
+    axis); points ``promoted`` by the cell rule count as killed.
+
+    Parameters
+    ----------
+    h : PointHistory
+        History at the cross-sections' points, shape (n, points per section).
+    th : InjuryThresholds
+        Neurapraxia and axonotmesis thresholds [K].
+    promoted : numpy.ndarray of bool or None, optional
+        Points killed by the cell rule (default None: none).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        Probability [-] per cross-section.
+
+    References
+    ----------
+    .. [1] Evans et al., Br J Anaesth 53 (1981) 1121.
+    """
     p = kill_probability(h.min_temperature, th)
     if promoted is not None:
         p = np.where(promoted, 1.0, p)
@@ -94,7 +113,22 @@ def section_probabilities(h: PointHistory, th: InjuryThresholds, promoted: np.nd
 
 def station_step(grid: Grid | VoxelGrid, nerve: Nerve, th: InjuryThresholds) -> float:
     """Spacing of the stations along a nerve (m): half a cell, and fine enough to resolve the
-    nerve's radius and the block length."""
+    nerve's radius and the block length.
+
+    Parameters
+    ----------
+    grid : Grid or VoxelGrid
+        The run's grid.
+    nerve : Nerve
+        The nerve.
+    th : InjuryThresholds
+        The thresholds (minimum block length [m]).
+
+    Returns
+    -------
+    float
+        Station spacing [m], min(smallest cell / 2, radius, block length / 10).
+    """
     return min(grid.min_spacing / 2, nerve.diameter / 2, th.min_block_length_m / 10)
 
 
@@ -133,7 +167,39 @@ def assess(nerve: Nerve, grid: Grid | VoxelGrid, history: ThermalHistory, th: In
     """Grade a nerve from the run's thermal history (``inside_probe_ok``: a 3D nerve may touch a
     voxel the probe occupies, as when a coarse grid puts the probe within a voxel of it).
     ``cell`` is the cell model that explains the mechanism (default: ``default_cell()``);
-    ``cell_rule`` lets it also kill marginal points."""
+    ``cell_rule`` lets it also kill marginal points.
+
+    Parameters
+    ----------
+    nerve : Nerve
+        The nerve, points [m] in the run's frame.
+    grid : Grid or VoxelGrid
+        The run's grid.
+    history : ThermalHistory
+        The run's thermal history.
+    th : InjuryThresholds
+        Thresholds [K], minimum dwell [s], cycles [-] and block length [m].
+    t_liquidus : float
+        Liquidus of the nerve's tissue [K].
+    t_solidus : float
+        Solidus of the nerve's tissue [K].
+    cell_rule : bool, optional
+        Count marginal points whose cells likely formed intracellular ice as killed.
+    inside_probe_ok : bool, optional
+        Allow 3D points in a probe's voxels.
+    cell : CellModel or None, optional
+        The cell model (default ``default_cell()``).
+
+    Returns
+    -------
+    NerveAssessment
+        Grade, block probability [-] and temperature [K], blocked length and lesion position [m],
+        minimum temperature [K], reversibility, mechanism and the per-station grades.
+
+    References
+    ----------
+    .. [1] Evans et al., Br J Anaesth 53 (1981) 1121.
+    """
     cell = cell or default_cell()
     step = station_step(grid, nerve, th)
     where = f"nerve[{nerve.name}]"
@@ -219,7 +285,20 @@ def assess(nerve: Nerve, grid: Grid | VoxelGrid, history: ThermalHistory, th: In
 
 def regrowth_distance(nerves: tuple[Nerve, ...], assessments: tuple[NerveAssessment, ...]) -> float | None:
     """The shortest lesion-to-end-organ distance over the nerves that give one (m): pain comes
-    back with the first nerve to regrow. None: none gives an end organ (the anatomy's default)."""
+    back with the first nerve to regrow. None: none gives an end organ (the anatomy's default).
+
+    Parameters
+    ----------
+    nerves : tuple of Nerve
+        The nerves.
+    assessments : tuple of NerveAssessment
+        Their assessments, in the same order.
+
+    Returns
+    -------
+    float or None
+        Regrowth distance [m], or None.
+    """
     given = [n.regrowth_distance(a.lesion_arc_m) for n, a in zip(nerves, assessments, strict=True)
              if a.lesion_arc_m is not None and n.end_organ_m is not None]
     return min(given) if given else None

@@ -39,7 +39,31 @@ def _span(s: np.ndarray, length: float) -> int:
 
 def window_probabilities(section_p: np.ndarray, s: np.ndarray, length: float) -> np.ndarray:
     """P(block) of every stretch of ``length`` (m): the least probability of its stations,
-    for sections (..., n) at evenly spaced arc lengths ``s`` (n,); shape (..., n - span)."""
+    for sections (..., n) at evenly spaced arc lengths ``s`` (n,); shape (..., n - span).
+
+    Parameters
+    ----------
+    section_p : numpy.ndarray, shape (..., n)
+        Probability that each cross-section dies [-].
+    s : numpy.ndarray, shape (n,)
+        Arc length of each station along the nerve [m], evenly spaced.
+    length : float
+        Shortest stretch whose death blocks the nerve [m].
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., n - span)
+        Block probability of the stretch that starts at each station [-].
+
+    References
+    ----------
+    .. [1] Evans, Lloyd & Green, Br J Anaesth 53 (1981) 1121.
+
+    Examples
+    --------
+    >>> window_probabilities(np.array([0.0, 1.0, 1.0, 0.5]), np.array([0.0, 1e-3, 2e-3, 3e-3]), 1e-3)
+    array([0. , 1. , 0.5])
+    """
     w = _span(s, length) + 1
     return sliding_window_view(section_p, w, axis=-1).min(axis=-1)
 
@@ -60,6 +84,10 @@ def window_probability(section_p: np.ndarray, s: np.ndarray, length: float) -> t
     -------
     (float, int, int)
         Block probability, first and last station index of the deciding stretch.
+
+    References
+    ----------
+    .. [1] Evans, Lloyd & Green, Br J Anaesth 53 (1981) 1121.
     """
     windows = window_probabilities(section_p, s, length)
     k = int(np.argmax(windows))

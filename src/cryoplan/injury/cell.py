@@ -71,7 +71,18 @@ class CellModel:
 
     @property
     def freezing_point(self) -> float:
-        """Equilibrium freezing temperature of the isotonic cytoplasm, T_f0 (K)."""
+        """Equilibrium freezing temperature of the isotonic cytoplasm, T_f0 (K).
+
+        Returns
+        -------
+        float
+            T_f0 [K], ``freezing_temperature(cell, cell.volume)``.
+
+        Examples
+        --------
+        >>> round(float(default_cell().freezing_point), 2)
+        272.59
+        """
         return freezing_temperature(self, self.volume)
 
 
@@ -80,7 +91,39 @@ CELLS: tuple[str, ...] = tuple(injury_data()["cells"])
 
 @cache
 def cell_model(name: str) -> CellModel:
-    """The published parameter set ``name`` (one of ``CELLS``) as a ``CellModel``."""
+    """The published parameter set ``name`` (one of ``CELLS``) as a ``CellModel``.
+
+    Parameters
+    ----------
+    name : str
+        One of ``CELLS``.
+
+    Returns
+    -------
+    CellModel
+        Volume [m^3], membrane area [m^2], inactive volume [m^3], solutes [osmol], hydraulic
+        permeability L_pg [m/(Pa s)] at its reference temperature [K], activation energy [J/mol],
+        nucleation Omega_0 [1/(m^2 s)] and kappa_0 [K^5], with the sources.
+
+    Raises
+    ------
+    InputError
+        When ``name`` is not one of ``CELLS``.
+
+    References
+    ----------
+    .. [1] Leibo SP, J Membr Biol 53 (1980) 179-188 (mouse ova).
+    .. [2] Darr TB & Hubel A, Cell Transplant 6 (1997) 173-183 (human and pig hepatocytes).
+    .. [3] Devireddy RV, Thirumala S & Gimble JM, J Biomech Eng 127 (2005) 1081-1086 (adipose
+       stem cells).
+    .. [4] Toner M, Cravalho EG & Karel M, J Appl Phys 67 (1990) 1582 (nucleation parameters, from
+       secondary summaries, unverified).
+
+    Examples
+    --------
+    >>> round(cell_model("mouse-ovum").volume * 1e18)
+    220893
+    """
     cells = injury_data()["cells"]
     if name not in cells:
         raise InputError("injury.cell", name, f"one of {', '.join(cells)}")
@@ -104,6 +147,18 @@ def cell_model(name: str) -> CellModel:
 
 
 def default_cell() -> CellModel:
+    """The default cell model, ``data/injury.toml`` [cell_rule] ``default``.
+
+    Returns
+    -------
+    CellModel
+        The parameter set (SI), the mouse ovum with the data as shipped.
+
+    Examples
+    --------
+    >>> default_cell().name
+    'mouse-ovum'
+    """
     return cell_model(injury_data()["cell_rule"]["default"])
 
 
@@ -113,13 +168,58 @@ def _ln_x_in(cell: CellModel, volume):
 
 
 def freezing_temperature(cell: CellModel, volume) -> float:
-    """T at which cytoplasm of this volume is in equilibrium with ice (K)."""
+    """T at which cytoplasm of this volume is in equilibrium with ice (K).
+
+    1 / T_f = 1 / T_m - R ln x_in(V) / dH_f, with x_in(V) = n_w / (n_w + n_s) and
+    n_w = (V - V_b) / v_w.
+
+    Parameters
+    ----------
+    cell : CellModel
+        The cell's parameters (SI).
+    volume : float or numpy.ndarray
+        Cell volume [m^3].
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Equilibrium freezing temperature [K].
+
+    References
+    ----------
+    .. [1] Mazur P, J Gen Physiol 47 (1963) 347.
+    """
     return 1.0 / (1.0 / T_MELT - R * _ln_x_in(cell, volume) / DH_FUSION)
 
 
 def equilibrium_volume(cell: CellModel, temperature) -> np.ndarray:
     """Cell volume in osmotic equilibrium with ice at ``temperature`` (infinitely slow cooling):
-    x_in = a_out(T) solved for V (Boyle-van't Hoff with the ice line)."""
+    x_in = a_out(T) solved for V (Boyle-van't Hoff with the ice line).
+
+    V = V_b + v_w n_s x / (1 - x), x = exp[(dH_f / R) (1/T_m - 1/T)].
+
+    Parameters
+    ----------
+    cell : CellModel
+        The cell's parameters (SI).
+    temperature : float or numpy.ndarray
+        Temperature [K].
+
+    Returns
+    -------
+    numpy.ndarray
+        Cell volume [m^3].
+
+    References
+    ----------
+    .. [1] Mazur P, J Gen Physiol 47 (1963) 347.
+
+    Examples
+    --------
+    >>> cell = default_cell()
+    >>> round(float(equilibrium_volume(cell, 263.15) / cell.volume), 3)
+    0.231
+    """
     x = np.exp(DH_FUSION / R * (1.0 / T_MELT - 1.0 / np.asarray(temperature, dtype=float)))
     return cell.inactive_volume + V_WATER * cell.solute_osmoles * x / (1.0 - x)
 
@@ -137,7 +237,14 @@ class CellResponse:
 
     def mean_iif_temperature(self) -> float | None:
         """Mean temperature at which the cells that formed intracellular ice did so (K);
-        None when (almost) none did."""
+        None when (almost) none did.
+
+        Returns
+        -------
+        float or None
+            Mean IIF temperature [K], weighted by the increase of P_IIF along the path; None when
+            P_IIF stays below 1e-6.
+        """
         p = self.iif_cumulative
         if p[-1] < 1e-6:
             return None
@@ -146,7 +253,39 @@ class CellResponse:
 
 def respond(cell: CellModel, cooling_rate: float, end_temperature: float, points: int = 200) -> CellResponse:
     """Cool from the cytoplasm's freezing point at ``cooling_rate`` (K/s) to ``end_temperature``
-    (K; the model stops at -60 C, where water transport has stopped)."""
+    (K; the model stops at -60 C, where water transport has stopped).
+
+    Integrates Mazur's water transport and Toner's intracellular nucleation along
+    T = T_f0 - B t (see the module docstring).
+
+    Parameters
+    ----------
+    cell : CellModel
+        The cell's parameters (SI).
+    cooling_rate : float
+        Cooling rate B [K/s], > 0.
+    end_temperature : float
+        Temperature to cool to [K]; at most the freezing point, at least -60 °C.
+    points : int, optional
+        Number of temperatures on the integration path (default 200).
+
+    Returns
+    -------
+    CellResponse
+        Path temperatures [K], volume fraction V/V_0 [-], dehydration fraction [-], P_IIF [-],
+        largest supercooling [K] and cumulative P_IIF along the path [-].
+
+    Raises
+    ------
+    ValueError
+        When ``cooling_rate`` is not > 0.
+
+    References
+    ----------
+    .. [1] Mazur P, J Gen Physiol 47 (1963) 347, eq. 19.
+    .. [2] Mazur P, Am J Physiol 247 (1984) C125.
+    .. [3] Toner M, Cravalho EG, Karel M, J Appl Phys 67 (1990) 1582.
+    """
     if not cooling_rate > 0:
         raise ValueError(f"cooling_rate = {cooling_rate!r}: allowed is a rate > 0 (K/s)")
     t0 = cell.freezing_point

@@ -1,4 +1,4 @@
-"""Sunderland grade of nerve tissue from its thermal history (thresholds in ``thresholds.py``).
+"""Sunderland grade of nerve tissue from its thermal history (thresholds in ``thresholds.py``). ::
 
     0 none          never colder than the neurapraxia threshold
     1 neurapraxia   frozen, but not cold enough or not long enough for axonotmesis: a short,
@@ -30,7 +30,30 @@ GRADE_NAMES = {0: "none", 1: "neurapraxia", 2: "axonotmesis", 3: "neurotmesis ri
 
 
 def seconds_below(below: dict[float, np.ndarray], temperature: float) -> np.ndarray:
-    """The time-below series recorded for ``temperature`` (K)."""
+    """The time-below series recorded for ``temperature`` (K).
+
+    Parameters
+    ----------
+    below : dict of float to numpy.ndarray
+        Time spent below each recorded threshold [s], keyed by the threshold [K].
+    temperature : float
+        The threshold wanted [K], matched within 1e-6 K.
+
+    Returns
+    -------
+    numpy.ndarray
+        Time below ``temperature`` [s].
+
+    Raises
+    ------
+    KeyError
+        When the history has no series for ``temperature``.
+
+    Examples
+    --------
+    >>> seconds_below({253.15: np.array([30.0])}, 253.15).tolist()
+    [30.0]
+    """
     for key, value in below.items():
         if abs(key - temperature) < 1e-6:
             return value
@@ -39,7 +62,29 @@ def seconds_below(below: dict[float, np.ndarray], temperature: float) -> np.ndar
 
 def grade(min_temperature: np.ndarray, below: dict[float, np.ndarray], freeze_cycles: np.ndarray,
           th: InjuryThresholds) -> np.ndarray:
-    """Sunderland grade 0-3 per point."""
+    """Sunderland grade 0-3 per point.
+
+    Parameters
+    ----------
+    min_temperature : numpy.ndarray
+        Coldest temperature reached at each point [K].
+    below : dict of float to numpy.ndarray
+        Time below each threshold at each point [s], keyed by the threshold [K]
+        (``th.history_temperatures``).
+    freeze_cycles : numpy.ndarray
+        Number of freezes at each point [-].
+    th : InjuryThresholds
+        Thresholds [K], minimum dwell [s] and minimum cycles [-].
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Grade 0-3 per point, the shape of ``min_temperature``.
+
+    References
+    ----------
+    .. [1] Evans et al., Br J Anaesth 53 (1981) 1121.
+    """
     g = np.zeros(np.shape(min_temperature), dtype=int)
     g[min_temperature <= th.neurapraxia_below_k] = 1
     cold_long = (seconds_below(below, th.axonotmesis_below_k) >= th.axonotmesis_min_seconds) & (

@@ -48,10 +48,38 @@ class Nerve:
 
     @property
     def length(self) -> float:
+        """Length of the nerve's path, the sum of its segments.
+
+        Returns
+        -------
+        float
+            Arc length [m].
+        """
         return float(np.linalg.norm(np.diff(self.points, axis=0), axis=1).sum())
 
     def stations(self, step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Points every ``step`` (or closer) along the path: (arc length s, centre, unit tangent)."""
+        """Points every ``step`` (or closer) along the path: (arc length s, centre, unit tangent).
+
+        Parameters
+        ----------
+        step : float
+            Largest spacing of the stations [m].
+
+        Returns
+        -------
+        s : numpy.ndarray, shape (n,)
+            Arc length of each station from the first point [m].
+        centres : numpy.ndarray, shape (n, 3)
+            Station positions [m].
+        tangents : numpy.ndarray, shape (n, 3)
+            Unit tangent of the path at each station [-].
+
+        Examples
+        --------
+        >>> n = straight_nerve("mb", 1e-3, 2e-3, "perpendicular", 3e-3, 10e-3)
+        >>> len(n.stations(1e-3)[0])
+        11
+        """
         seg = np.diff(self.points, axis=0)
         seg_len = np.linalg.norm(seg, axis=1)
         s_knots = np.concatenate([[0.0], np.cumsum(seg_len)])
@@ -65,7 +93,20 @@ class Nerve:
     def placed(self, tip: np.ndarray, axis: np.ndarray) -> Nerve:
         """The nerve moved from the probe's frame (tip at the origin, probe along +z) into a
         frame where the tip is at ``tip`` and the probe runs along the unit vector ``axis``
-        (the rotation taking z to ``axis`` about their common normal, Rodrigues' formula)."""
+        (the rotation taking z to ``axis`` about their common normal, Rodrigues' formula).
+
+        Parameters
+        ----------
+        tip : numpy.ndarray, shape (3,)
+            Position of the probe tip in the new frame [m].
+        axis : numpy.ndarray, shape (3,)
+            Direction of the probe (tip towards handle) in the new frame [-]; normalised here.
+
+        Returns
+        -------
+        Nerve
+            The same nerve, points in the new frame [m].
+        """
         z = np.array([0.0, 0.0, 1.0])
         a = np.asarray(axis, float) / np.linalg.norm(axis)
         v, c = np.cross(z, a), float(z @ a)
@@ -78,13 +119,46 @@ class Nerve:
 
     def regrowth_distance(self, lesion_arc_m: float) -> float | None:
         """Distance from a lesion at ``lesion_arc_m`` along the path to the end organ (m; None
-        without an end organ; 0 for a lesion beyond it)."""
+        without an end organ; 0 for a lesion beyond it).
+
+        Parameters
+        ----------
+        lesion_arc_m : float
+            Arc length of the lesion from the first point [m].
+
+        Returns
+        -------
+        float or None
+            Regrowth distance [m], or None without an end organ.
+
+        Examples
+        --------
+        >>> straight_nerve("mb", 1e-3, 2e-3, "parallel", 0.0, 10e-3, end_organ=0.02).regrowth_distance(0.005)
+        0.015
+        """
         return None if self.end_organ_m is None else max(self.end_organ_m - lesion_arc_m, 0.0)
 
     def cross_sections(self, step: float, ring: int = 8, extra_radius: float = 0.0) -> tuple[
             np.ndarray, np.ndarray]:
         """Arc lengths and, per station, the centre and ``ring`` points on the nerve's edge
-        (radius diameter/2 + extra_radius) in the plane normal to the path: (s, pts[n, ring+1, 3])."""
+        (radius diameter/2 + extra_radius) in the plane normal to the path: (s, pts[n, ring+1, 3]).
+
+        Parameters
+        ----------
+        step : float
+            Largest spacing of the stations [m].
+        ring : int, optional
+            Number of points on each cross-section's edge (default 8).
+        extra_radius : float, optional
+            Added to the nerve's radius [m] (default 0).
+
+        Returns
+        -------
+        s : numpy.ndarray, shape (n,)
+            Arc length of each station [m].
+        pts : numpy.ndarray, shape (n, ring + 1, 3)
+            Centre, then the edge points, of each cross-section [m].
+        """
         s, centres, tangents = self.stations(step)
         # Two unit vectors normal to each tangent.
         helper = np.where(np.abs(tangents[:, 2:3]) < 0.9, [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]])
@@ -102,7 +176,36 @@ def straight_nerve(name: str, diameter: float, distance: float, orientation: str
                    length: float, end_organ: float | None = None) -> Nerve:
     """A straight nerve at ``distance`` from the probe axis (centreline to axis), crossing it
     (``perpendicular``, along y at height z = offset) or running beside it (``parallel``, centred
-    at z = offset)."""
+    at z = offset).
+
+    Parameters
+    ----------
+    name : str
+        The nerve's name.
+    diameter : float
+        Nerve diameter [m].
+    distance : float
+        Distance from the probe axis to the nerve's centreline [m].
+    orientation : {'perpendicular', 'parallel'}
+        Crossing the probe axis or beside it.
+    offset : float
+        Height along the probe axis from the tip [m].
+    length : float
+        Length of the nerve [m].
+    end_organ : float or None, optional
+        Arc length from the first point to the end organ [m]; None (default) for the anatomy's
+        default regrowth distance.
+
+    Returns
+    -------
+    Nerve
+        A two-point nerve, points in the probe's frame [m].
+
+    Raises
+    ------
+    InputError
+        When ``orientation`` is neither.
+    """
     if orientation == "perpendicular":
         pts = [[distance, -length / 2, offset], [distance, length / 2, offset]]
     elif orientation == "parallel":

@@ -34,7 +34,24 @@ class PointHistory:
 
 
 def check_in_voxels(grid: VoxelGrid, tissue: np.ndarray, points: np.ndarray, where: str) -> None:
-    """Points must lie in the box and not in a probe's voxels."""
+    """Points must lie in the box and not in a probe's voxels.
+
+    Parameters
+    ----------
+    grid : VoxelGrid
+        The 3D grid.
+    tissue : numpy.ndarray of bool
+        Tissue mask of the voxels (False in a probe).
+    points : numpy.ndarray, shape (..., 3)
+        Points in the box's frame [m].
+    where : str
+        Name of the input for the error message.
+
+    Raises
+    ------
+    InputError
+        When a point lies outside the box or in a probe's voxel.
+    """
     outside = ~grid.contains(points)
     if outside.any():
         p = points[outside][0] * 1e3
@@ -86,7 +103,29 @@ class VoxelSampler:
 
 
 def to_grid_coordinates(grid: Grid, points: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """(r, z) of points, checked to lie in the tissue of the grid's domain."""
+    """(r, z) of points, checked to lie in the tissue of the grid's domain.
+
+    Parameters
+    ----------
+    grid : Grid
+        A radial or axisymmetric grid.
+    points : numpy.ndarray, shape (..., 3)
+        Points relative to the probe tip, probe along +z [m].
+    where : str
+        Name of the input for the error message.
+
+    Returns
+    -------
+    r : numpy.ndarray
+        Distance from the probe axis [m].
+    z : numpy.ndarray
+        Height along the axis from the tip [m].
+
+    Raises
+    ------
+    InputError
+        When a point lies inside the probe or outside the domain.
+    """
     r = np.hypot(points[..., 0], points[..., 1])
     z = points[..., 2]
     a = grid.probe_radius
@@ -142,7 +181,34 @@ def _interpolator(grid: Grid, values: np.ndarray, method: str):
 
 def sample(grid: Grid | VoxelGrid, history: ThermalHistory, points: np.ndarray, t_liquidus: float,
            t_solidus: float, where: str = "nerve", inside_probe_ok: bool = False) -> PointHistory:
-    """The thermal history at ``points`` (..., 3) (``inside_probe_ok``: see ``VoxelSampler``)."""
+    """The thermal history at ``points`` (..., 3) (``inside_probe_ok``: see ``VoxelSampler``).
+
+    Minimum temperature and time below are interpolated (bilinearly, or linearly in r); freeze
+    count and cooling rate are taken from the nearest cell.
+
+    Parameters
+    ----------
+    grid : Grid or VoxelGrid
+        The run's grid.
+    history : ThermalHistory
+        The run's thermal history.
+    points : numpy.ndarray, shape (..., 3)
+        Points [m]: relative to the probe tip (radial, axisymmetric) or in the box's frame (3D).
+    t_liquidus : float
+        Liquidus of the tissue [K], for the cooling rate through the freezing range.
+    t_solidus : float
+        Solidus of the tissue [K].
+    where : str, optional
+        Name of the input for error messages (default ``"nerve"``).
+    inside_probe_ok : bool, optional
+        Allow 3D points in a probe's voxels (default False).
+
+    Returns
+    -------
+    PointHistory
+        Minimum temperature [K], time below each threshold [s], freeze cycles [-] and cooling
+        rate through the freezing range [K/s] at each point.
+    """
     if isinstance(grid, VoxelGrid):
         return VoxelSampler(grid, history, t_liquidus, t_solidus)(points, where, inside_probe_ok)
     r, z = to_grid_coordinates(grid, points, where)

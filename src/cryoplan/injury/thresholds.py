@@ -57,12 +57,30 @@ class InjuryThresholds:
 
     @property
     def history_temperatures(self) -> tuple[float, ...]:
-        """The temperatures whose time-below the thermal history must record."""
+        """The temperatures whose time-below the thermal history must record.
+
+        Returns
+        -------
+        tuple of float
+            Neurapraxia, axonotmesis and neurotmesis thresholds [K].
+
+        Examples
+        --------
+        >>> [round(t - 273.15, 2) for t in default_thresholds().history_temperatures]
+        [-1.0, -20.0, -100.0]
+        """
         return (self.neurapraxia_below_k, self.axonotmesis_below_k, self.neurotmesis_below_k)
 
 
 @lru_cache(maxsize=1)
 def injury_data() -> dict:
+    """The injury model's numbers and their sources, ``data/injury.toml`` (read once).
+
+    Returns
+    -------
+    dict
+        The TOML tables (thresholds in °C, durations in s, lengths in mm and um, cell parameters).
+    """
     return read_toml("injury.toml")
 
 
@@ -83,6 +101,15 @@ def kill_probability(min_temperature: np.ndarray, th: InjuryThresholds) -> np.nd
     -------
     array of float
         Probability in [0, 1], same shape.
+
+    References
+    ----------
+    .. [1] Evans, Lloyd & Green, Br J Anaesth 53 (1981) 1121.
+
+    Examples
+    --------
+    >>> kill_probability(np.array([273.15, 250.0]), default_thresholds()).tolist()
+    [0.0, 1.0]
     """
     span = th.neurapraxia_below_k - th.axonotmesis_below_k
     return np.clip((th.neurapraxia_below_k - np.asarray(min_temperature, dtype=float)) / span, 0.0, 1.0)
@@ -90,13 +117,46 @@ def kill_probability(min_temperature: np.ndarray, th: InjuryThresholds) -> np.nd
 
 def min_block_length_m() -> float:
     """The length of nerve whose whole cross-section must die for a lasting block (m): the
-    (nodes - 1) internodes of the largest pain fibre, internode = ratio x fibre diameter."""
+    (nodes - 1) internodes of the largest pain fibre, internode = ratio x fibre diameter.
+
+    Returns
+    -------
+    float
+        Minimum block length [m]: (3 - 1) x 100 x 5 um = 1.0 mm with the data's numbers.
+
+    References
+    ----------
+    .. [1] Franz DN & Perry RS, J Physiol 236 (1974) 193-210 (three consecutive inexcitable nodes).
+    .. [2] Vizoso AD & Young JZ, J Anat 82 (1948) 110-134; Rushton WAH, J Physiol 115 (1951)
+       101-122 (internode about 100 fibre diameters).
+
+    Examples
+    --------
+    >>> round(min_block_length_m() * 1e3, 3)
+    1.0
+    """
     b = injury_data()["block"]
     internode_um = b["internode_per_fibre_diameter"] * b["pain_fibre_max_diameter_um"]
     return (b["nodes_required"] - 1) * internode_um * 1e-6
 
 
 def default_thresholds() -> InjuryThresholds:
+    """The thresholds of ``data/injury.toml``, each with its source.
+
+    Returns
+    -------
+    InjuryThresholds
+        Thresholds [K], minimum dwell [s], minimum freeze cycles [-] and minimum block length [m].
+
+    References
+    ----------
+    .. [1] Evans, Lloyd & Green, Br J Anaesth 53 (1981) 1121.
+
+    Examples
+    --------
+    >>> round(default_thresholds().neurotmesis_below_k - 273.15, 2)
+    -100.0
+    """
     d = injury_data()
     return InjuryThresholds(
         neurapraxia_below_k=c_to_k(d["neurapraxia"]["below_c"]),
@@ -121,7 +181,28 @@ def default_thresholds() -> InjuryThresholds:
 
 def with_overrides(base: InjuryThresholds, **given: float | int | None) -> InjuryThresholds:
     """``base`` with the procedure file's [injury] values (degrees C and mm) replacing defaults;
-    an overridden value's source becomes "given in the procedure file"."""
+    an overridden value's source becomes "given in the procedure file".
+
+    Parameters
+    ----------
+    base : InjuryThresholds
+        The thresholds to start from.
+    **given : float or int or None
+        Any of ``neurapraxia_below_c``, ``axonotmesis_below_c``, ``neurotmesis_below_c`` [°C],
+        ``axonotmesis_min_seconds`` [s], ``axonotmesis_min_cycles`` [-], ``min_block_length_mm``
+        [mm]; None keeps the base value.
+
+    Returns
+    -------
+    InjuryThresholds
+        The thresholds in SI units [K, s, m].
+
+    Examples
+    --------
+    >>> t = with_overrides(default_thresholds(), axonotmesis_below_c=-25.0, min_block_length_mm=None)
+    >>> round(t.axonotmesis_below_k - 273.15, 2), t.sources["axonotmesis_below_c"]
+    (-25.0, 'given in the procedure file')
+    """
     convert = {
         "neurapraxia_below_c": ("neurapraxia_below_k", c_to_k),
         "axonotmesis_below_c": ("axonotmesis_below_k", c_to_k),
@@ -141,4 +222,21 @@ def with_overrides(base: InjuryThresholds, **given: float | int | None) -> Injur
 
 
 def default_nerve_diameter_m() -> float:
+    """The default nerve diameter, a lumbar medial branch.
+
+    Returns
+    -------
+    float
+        Diameter [m].
+
+    References
+    ----------
+    .. [1] Bogduk N, Clinical and radiological anatomy of the lumbar spine, 5th ed., 2012, ch. 12
+       (cited in ``data/injury.toml`` for an assumed diameter of about 1 mm).
+
+    Examples
+    --------
+    >>> default_nerve_diameter_m()
+    0.001
+    """
     return injury_data()["nerve"]["medial_branch_diameter_mm"] * 1e-3

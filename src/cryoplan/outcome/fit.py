@@ -57,7 +57,39 @@ def _check(records: Sequence[OutcomeRecord], min_records: int) -> None:
 
 def refit(records: Sequence[OutcomeRecord], prior: ReliefModel, min_records: int = 10) -> ReliefModel:
     """A new model with m, sigma and the varying factors' effects fitted to ``records`` (the
-    regrowth floor and the other effects kept from ``prior``)."""
+    regrowth floor and the other effects kept from ``prior``).
+
+    Fits ln(relief - floor) = ln m + sum_k b_k x_k + sigma e, e ~ Normal(0, 1), by maximum
+    likelihood (a log-normal accelerated failure time model), each record's relief
+    interval-censored between ``relieved_until_months`` (when given) and ``months``, or
+    right-censored at ``months`` while pain has not returned. A relief shorter than the floor
+    counts as ``MIN_EXCESS_MONTHS`` beyond it.
+
+    Parameters
+    ----------
+    records : sequence of OutcomeRecord
+        Recorded outcomes: follow-up [months], whether pain had returned, regrowth distance [m]
+        and the patient's factors.
+    prior : ReliefModel
+        The model whose floor and non-varying effects are kept.
+    min_records : int, optional
+        Fewest records to refit (default 10).
+
+    Returns
+    -------
+    ReliefModel
+        The refitted model: m [months], sigma [-], effects [-] with lifelines' standard errors.
+
+    Raises
+    ------
+    InputError
+        When there are too few records or a record is inconsistent.
+
+    References
+    ----------
+    .. [1] Davidson-Pilon C, lifelines, J Open Source Softw 4 (2019) 1317.
+    .. [2] Turnbull BW, J R Stat Soc B 38 (1976) 290 (interval censoring).
+    """
     _check(records, min_records)
     floor = np.array([prior.floor_months(r.regrowth_distance_m) for r in records])
     # The relief ended in (lower, upper]: at ``months`` when exact, after ``relieved_until_months``

@@ -45,6 +45,14 @@ FACTORS = ("depression", "prior_lumbar_surgery", "extra_joints", "opioid_use")
 
 @lru_cache(maxsize=1)
 def outcome_data() -> dict:
+    """The relief model's numbers and their sources, ``data/outcome.toml`` (read once).
+
+    Returns
+    -------
+    dict
+        The TOML tables: ``regrowth`` (days, mm/day, mm), ``calibration`` (months), ``effects``
+        (hazard and odds ratios with their 95 % intervals), ``checks`` and ``retreatment``.
+    """
     return read_toml("outcome.toml")
 
 
@@ -66,7 +74,19 @@ class Patient:
             raise InputError("patient.susceptibility", self.susceptibility, "a number > 0 (1 = typical)")
 
     def covariates(self) -> dict[str, float]:
-        """x_k of the model: 1/0 flags and the number of joints beyond the first."""
+        """x_k of the model: 1/0 flags and the number of joints beyond the first.
+
+        Returns
+        -------
+        dict of str to float
+            ``depression``, ``prior_lumbar_surgery``, ``opioid_use`` (1.0 or 0.0) and
+            ``extra_joints`` (treated joints beyond the first) [-].
+
+        Examples
+        --------
+        >>> Patient(depression=True, treated_joints=3).covariates()
+        {'depression': 1.0, 'prior_lumbar_surgery': 0.0, 'extra_joints': 2.0, 'opioid_use': 0.0}
+        """
         return {"depression": float(self.depression),
                 "prior_lumbar_surgery": float(self.prior_lumbar_surgery),
                 "extra_joints": float(self.treated_joints - 1), "opioid_use": float(self.opioid_use)}
@@ -83,6 +103,18 @@ class Effect:
 
     @property
     def time_ratio(self) -> float:
+        """The factor's multiplier of the median relief excess, exp(b).
+
+        Returns
+        -------
+        float
+            Time ratio [-]: below 1 shortens the relief.
+
+        Examples
+        --------
+        >>> Effect("demo", 0.0, 0.1).time_ratio
+        1.0
+        """
         return math.exp(self.coefficient)
 
 
@@ -94,17 +126,72 @@ class ReliefDistribution:
     applied: tuple[str, ...] = ()  # the factors (or the override) applied, for reports
 
     def quantile(self, p: float) -> float:
-        """Months by which a fraction ``p`` of patients have pain again."""
+        """Months by which a fraction ``p`` of patients have pain again.
+
+        floor + m exp(sigma Phi^-1(p)), with m the median excess and Phi the standard normal
+        distribution function.
+
+        Parameters
+        ----------
+        p : float
+            Fraction of patients [-], strictly between 0 and 1.
+
+        Returns
+        -------
+        float
+            Time since the treatment [months].
+
+        Raises
+        ------
+        InputError
+            When ``p`` is not strictly between 0 and 1.
+
+        Examples
+        --------
+        >>> ReliefDistribution(1.0, 10.0, 0.8).quantile(0.5)
+        11.0
+        """
         if not 0 < p < 1:
             raise InputError("probability", p, "a number between 0 and 1 (exclusive)")
         return self.floor_months + self.median_excess_months * math.exp(self.sigma * norm.inv_cdf(p))
 
     @property
     def median(self) -> float:
+        """Months by which half of the patients have pain again, ``quantile(0.5)``.
+
+        Returns
+        -------
+        float
+            Median relief [months]: the floor plus the median excess.
+
+        Examples
+        --------
+        >>> ReliefDistribution(1.0, 10.0, 0.8).median
+        11.0
+        """
         return self.quantile(0.5)
 
     def returned_by(self, months: float) -> float:
-        """Probability that pain has returned by ``months``."""
+        """Probability that pain has returned by ``months``.
+
+        Phi(ln((months - floor) / m) / sigma), 0 before the floor.
+
+        Parameters
+        ----------
+        months : float
+            Time since the treatment [months].
+
+        Returns
+        -------
+        float
+            Probability [-], in [0, 1].
+
+        Examples
+        --------
+        >>> d = ReliefDistribution(1.0, 10.0, 0.8)
+        >>> d.returned_by(1.0), d.returned_by(11.0)
+        (0.0, 0.5)
+        """
         x = months - self.floor_months
         return 0.0 if x <= 0 else float(norm.cdf(math.log(x / self.median_excess_months) / self.sigma))
 
@@ -123,7 +210,36 @@ class ReliefModel:
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     def floor_months(self, distance_m: float | None = None) -> float:
-        """Wallerian degeneration plus regrowth over ``distance_m`` (default: the anatomy's)."""
+        """Wallerian degeneration plus regrowth over ``distance_m`` (default: the anatomy's).
+
+        floor = (Wallerian days + distance / regrowth rate) / (365.25 / 12 days per month).
+
+        Parameters
+        ----------
+        distance_m : float or None, optional
+            Regrowth distance from the lesion to the end organ [m]; None (default) for the model's
+            ``default_distance_m``.
+
+        Returns
+        -------
+        float
+            The earliest return of pain [months].
+
+        Raises
+        ------
+        InputError
+            When the distance is negative or not a number.
+
+        References
+        ----------
+        .. [1] Evans PJ, Lloyd JW, Green CJ, Br J Anaesth 53 (1981) 1121 (regrowth about 1 mm/day).
+        .. [2] Gaudet AD et al., J Neuroinflammation 8 (2011) 110 (Wallerian degeneration in 1-3 weeks).
+
+        Examples
+        --------
+        >>> round(default_model().floor_months(20e-3), 2)
+        1.12
+        """
         d = self.default_distance_m if distance_m is None else distance_m
         if not d >= 0:
             raise InputError("regrowth distance (mm)", d * 1e3, "a distance >= 0")
@@ -131,7 +247,38 @@ class ReliefModel:
 
     def distribution(self, regrowth_distance_m: float | None = None, patient: Patient | None = None
                      ) -> ReliefDistribution:
-        """Relief of a blocked nerve whose lesion lies ``regrowth_distance_m`` from its end organ."""
+        """Relief of a blocked nerve whose lesion lies ``regrowth_distance_m`` from its end organ.
+
+        relief = floor + X, ln X ~ Normal(ln m + sum_k b_k x_k, sqrt(sigma^2 + sum_k (se_k x_k)^2));
+        an explicit ``susceptibility`` s divides m instead, with no added spread.
+
+        Parameters
+        ----------
+        regrowth_distance_m : float or None, optional
+            Regrowth distance from the lesion to the end organ [m]; None (default) for the model's
+            ``default_distance_m``.
+        patient : Patient or None, optional
+            The patient's factors; None (default) for the reference patient.
+
+        Returns
+        -------
+        ReliefDistribution
+            Floor and median excess [months] and sigma [-] (of the log of the excess).
+
+        References
+        ----------
+        .. [1] Evans PJ, Lloyd JW, Green CJ, Br J Anaesth 53 (1981) 1121 (regrowth about 1 mm/day).
+        .. [2] Gaudet AD et al., J Neuroinflammation 8 (2011) 110 (Wallerian degeneration in 1-3 weeks).
+        .. [3] MacVicar J et al., Pain Med 14 (2013) 639-645 (the median that calibrates m).
+        .. [4] Streitberger K et al., Eur Spine J 20 (2011) 2160-2165 (the decline from 6 to 12 months
+           that calibrates sigma, and the patient factors' hazard ratios).
+
+        Examples
+        --------
+        >>> d = default_model().distribution(20e-3)
+        >>> round(d.median, 1)
+        15.0
+        """
         patient = patient or Patient()
         floor = self.floor_months(regrowth_distance_m)
         if patient.susceptibility is not None:
@@ -161,6 +308,30 @@ def _odds_effect(name: str, d: dict, sigma: float, source: str) -> Effect:
 
 
 def prior_effects(sigma: float) -> tuple[Effect, ...]:
+    """The patient factors' published effects as shifts of the log relief excess.
+
+    A Cox hazard ratio HR becomes b = -ln(HR) / k through the Weibull-equivalent shape
+    k = pi / (sigma sqrt 6); an odds ratio OR of still being relieved becomes b = sigma ln(OR) / 1.702
+    (logit ~ 1.702 probit). Each standard error comes from the 95 % interval,
+    se = (ln hi - ln lo) / (2 x 1.96), scaled likewise.
+
+    Parameters
+    ----------
+    sigma : float
+        The model's sigma [-] (of the log of the relief excess).
+
+    Returns
+    -------
+    tuple of Effect
+        One effect per factor (depression, prior lumbar surgery, extra joints, opioid use):
+        coefficient and standard error [-] of ln(relief excess), and its source.
+
+    References
+    ----------
+    .. [1] Streitberger K et al., Eur Spine J 20 (2011) 2160-2165 (hazard ratios).
+    .. [2] Yadav et al., Pain Pract 21 (2021) 152 (odds ratio of prior opioid use).
+    .. [3] Camilli G, J Educ Behav Stat 19 (1994) 293 (logit ~ 1.702 probit).
+    """
     e = outcome_data()["effects"]
     return tuple(
         (_odds_effect if "odds_ratio" in e[k] else _hazard_effect)(k, e[k], sigma, e[f"{k}_source"])
@@ -175,7 +346,33 @@ SIGMA_AT_LEAST_RATIO = 0.7
 
 def calibrated_sigma(median_excess: float, floor: float) -> float:
     """sigma that gives Streitberger's ratio of the 12- to the 6-month share still relieved
-    (the larger of its two roots)."""
+    (the larger of its two roots).
+
+    Solves S(t_12) / S(t_6) = ratio for sigma in [0.7, 5], with S(t) = 1 - Phi(ln(t / m) / sigma)
+    and t the months beyond the floor.
+
+    Parameters
+    ----------
+    median_excess : float
+        m, the median relief beyond the floor [months].
+    floor : float
+        The regrowth floor [months].
+
+    Returns
+    -------
+    float
+        sigma [-], of the log of the relief excess.
+
+    References
+    ----------
+    .. [1] Streitberger K et al., Eur Spine J 20 (2011) 2160-2165: success in 32 % at 6 months and
+       22 % at 1 year.
+
+    Examples
+    --------
+    >>> round(calibrated_sigma(13.88, 1.117), 2)
+    0.84
+    """
     c = outcome_data()["calibration"]
     t1, t2, ratio = c["shape_early_months"] - floor, c["shape_late_months"] - floor, c["shape_ratio"]
 
@@ -187,7 +384,30 @@ def calibrated_sigma(median_excess: float, floor: float) -> float:
 
 @lru_cache(maxsize=1)
 def default_model() -> ReliefModel:
-    """The prior, calibrated on the clinical series in data/outcome.toml (docs/injury.md)."""
+    """The prior, calibrated on the clinical series in data/outcome.toml (docs/injury.md).
+
+    Returns
+    -------
+    ReliefModel
+        The prior model: m [months] from the median relief less the floor, sigma [-] from the
+        12- to 6-month ratio, the published patient effects, the regrowth floor's Wallerian days
+        [days], regrowth rate [mm/day] and default distance [m], with the source of each.
+
+    References
+    ----------
+    .. [1] MacVicar J, Borowczyk JM, MacVicar AM, Loughnan BM & Bogduk N, Pain Med 14 (2013)
+       639-645 (median relief 15 months).
+    .. [2] Streitberger K et al., Eur Spine J 20 (2011) 2160-2165 (the 12- to 6-month ratio).
+    .. [3] Evans PJ, Lloyd JW, Green CJ, Br J Anaesth 53 (1981) 1121 (regrowth 1 mm per day).
+    .. [4] Gaudet AD et al., J Neuroinflammation 8 (2011) 110 (Wallerian degeneration).
+    .. [5] Bogduk N, Wilson AS & Tynan W, J Anat 134 (1982) 383-397 (the regrowth distance).
+
+    Examples
+    --------
+    >>> m = default_model()
+    >>> round(m.median_excess_months, 2), round(m.sigma, 2)
+    (13.88, 0.84)
+    """
     d = outcome_data()
     r, cal = d["regrowth"], d["calibration"]
     base = ReliefModel(1.0, 1.0, (), r["wallerian_days"], r["rate_mm_per_day"], r["distance_mm"] * 1e-3)

@@ -25,6 +25,39 @@ def neumann_lambda(c_s: float, k_s: float, c_l: float, k_l: float, latent: float
                    t_i: float, t_0: float) -> float:
     """Neumann's planar two-phase Stefan problem (Carslaw & Jaeger 1959, §11.2, eq. 11.2.(7)):
     St_s e^(-l^2)/erf(l) - St_l e^(-nu^2 l^2)/(nu erfc(nu l)) = l sqrt(pi); front X = 2 l sqrt(a_s t).
+
+    Parameters
+    ----------
+    c_s : float
+        Volumetric heat capacity of the frozen phase [J/(m^3 K)].
+    k_s : float
+        Thermal conductivity of the frozen phase [W/(m K)].
+    c_l : float
+        Volumetric heat capacity of the unfrozen phase [J/(m^3 K)].
+    k_l : float
+        Thermal conductivity of the unfrozen phase [W/(m K)].
+    latent : float
+        Volumetric latent heat [J/m^3].
+    t_m : float
+        Phase-change temperature [any temperature unit, consistently].
+    t_i : float
+        Initial temperature of the unfrozen phase (same unit as ``t_m``).
+    t_0 : float
+        Temperature held at the surface x = 0 (same unit).
+
+    Returns
+    -------
+    float
+        lambda [-], the root in (1e-6, 5).
+
+    References
+    ----------
+    .. [1] Carslaw & Jaeger, Conduction of Heat in Solids, 2nd ed., 1959, §11.2, eq. 11.2.(7).
+
+    Examples
+    --------
+    >>> round(neumann_lambda(1.8e6, 2.0, 3.6e6, 0.5, 3.0e8, -1.0, 37.0, -88.5), 5)
+    0.38717
     """
     a_s, a_l = k_s / c_s, k_l / c_l
     nu = math.sqrt(a_s / a_l)
@@ -40,7 +73,46 @@ def neumann_lambda(c_s: float, k_s: float, c_l: float, k_l: float, latent: float
 
 def neumann_temperature(x: np.ndarray, t: float, c_s: float, k_s: float, c_l: float, k_l: float,
                         latent: float, t_m: float, t_i: float, t_0: float) -> np.ndarray:
-    """Temperature of Neumann's solution at depth x and time t."""
+    """Temperature of Neumann's solution at depth x and time t.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Depth from the cooled surface [m].
+    t : float
+        Time since the surface was cooled [s], > 0.
+    c_s : float
+        Volumetric heat capacity of the frozen phase [J/(m^3 K)].
+    k_s : float
+        Thermal conductivity of the frozen phase [W/(m K)].
+    c_l : float
+        Volumetric heat capacity of the unfrozen phase [J/(m^3 K)].
+    k_l : float
+        Thermal conductivity of the unfrozen phase [W/(m K)].
+    latent : float
+        Volumetric latent heat [J/m^3].
+    t_m : float
+        Phase-change temperature [any temperature unit, consistently].
+    t_i : float
+        Initial temperature of the unfrozen phase (same unit as ``t_m``).
+    t_0 : float
+        Temperature held at the surface x = 0 (same unit).
+
+    Returns
+    -------
+    numpy.ndarray
+        Temperature at each depth (the unit of ``t_m``).
+
+    References
+    ----------
+    .. [1] Carslaw & Jaeger, Conduction of Heat in Solids, 2nd ed., 1959, §11.2.
+
+    Examples
+    --------
+    >>> args = (1.8e6, 2.0, 3.6e6, 0.5, 3.0e8, -1.0, 37.0, -88.5)
+    >>> neumann_temperature(np.array([0.0, 1.0]), 600.0, *args).round(2).tolist()
+    [-88.5, 37.0]
+    """
     lam = neumann_lambda(c_s, k_s, c_l, k_l, latent, t_m, t_i, t_0)
     a_s, a_l = k_s / c_s, k_l / c_l
     x = np.asarray(x, float)
@@ -55,7 +127,42 @@ def line_sink_lambda(q: float, c_s: float, k_s: float, c_l: float, k_l: float, l
     """Freezing around a line heat sink of strength q (W/m) from t = 0 (Carslaw & Jaeger 1959,
     §11.2 eq. (29); Paterson, Proc Glasgow Math Assoc 1 (1952) 42):
     (q/4 pi) e^(-l^2) + k_l (T_i - T_m) e^(-l^2 a_s/a_l) / Ei(-l^2 a_s/a_l) = l^2 a_s L;
-    front R = 2 l sqrt(a_s t)."""
+    front R = 2 l sqrt(a_s t).
+
+    Parameters
+    ----------
+    q : float
+        Strength of the line sink, heat taken per metre [W/m].
+    c_s : float
+        Volumetric heat capacity of the frozen phase [J/(m^3 K)].
+    k_s : float
+        Thermal conductivity of the frozen phase [W/(m K)].
+    c_l : float
+        Volumetric heat capacity of the unfrozen phase [J/(m^3 K)].
+    k_l : float
+        Thermal conductivity of the unfrozen phase [W/(m K)].
+    latent : float
+        Volumetric latent heat [J/m^3].
+    t_m : float
+        Phase-change temperature [any temperature unit, consistently].
+    t_i : float
+        Initial temperature (same unit as ``t_m``).
+
+    Returns
+    -------
+    float
+        lambda [-].
+
+    References
+    ----------
+    .. [1] Carslaw & Jaeger, Conduction of Heat in Solids, 2nd ed., 1959, §11.2, eq. (29).
+    .. [2] Paterson, Proc Glasgow Math Assoc 1 (1952) 42.
+
+    Examples
+    --------
+    >>> round(line_sink_lambda(300.0, 1.8e6, 2.0, 3.6e6, 0.5, 3.0e8, -1.0, 37.0), 5)
+    0.16962
+    """
     a_s, a_l = k_s / c_s, k_l / c_l
     ratio = a_s / a_l
 
@@ -70,7 +177,41 @@ def line_sink_lambda(q: float, c_s: float, k_s: float, c_l: float, k_l: float, l
 
 def line_sink_temperature(r: np.ndarray, t: float, q: float, c_s: float, k_s: float, c_l: float,
                           k_l: float, latent: float, t_m: float, t_i: float) -> np.ndarray:
-    """Temperature of the line-sink solution at radius r and time t."""
+    """Temperature of the line-sink solution at radius r and time t.
+
+    Parameters
+    ----------
+    r : numpy.ndarray
+        Distance from the line sink [m], > 0.
+    t : float
+        Time since the sink started [s], > 0.
+    q : float
+        Strength of the line sink [W/m].
+    c_s : float
+        Volumetric heat capacity of the frozen phase [J/(m^3 K)].
+    k_s : float
+        Thermal conductivity of the frozen phase [W/(m K)].
+    c_l : float
+        Volumetric heat capacity of the unfrozen phase [J/(m^3 K)].
+    k_l : float
+        Thermal conductivity of the unfrozen phase [W/(m K)].
+    latent : float
+        Volumetric latent heat [J/m^3].
+    t_m : float
+        Phase-change temperature [any temperature unit, consistently].
+    t_i : float
+        Initial temperature (same unit as ``t_m``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Temperature at each radius (the unit of ``t_m``).
+
+    References
+    ----------
+    .. [1] Carslaw & Jaeger, Conduction of Heat in Solids, 2nd ed., 1959, §11.2, eq. (29).
+    .. [2] Paterson, Proc Glasgow Math Assoc 1 (1952) 42.
+    """
     lam = line_sink_lambda(q, c_s, k_s, c_l, k_l, latent, t_m, t_i)
     a_s, a_l = k_s / c_s, k_l / c_l
     r = np.asarray(r, float)
@@ -86,7 +227,41 @@ def steady_radius(a: float, t_p: float, t_a: float, t_m: float, k_s: float, k_l:
     perfusion only in unfrozen tissue, delta = sqrt(k_l / (w_b rho_b c_b)) (Rubinsky & Pegg,
     Proc R Soc Lond B 234 (1988) 343):
     cylinder: k_s (T_m - T_p) / (R ln(R/a)) = k_l (T_a - T_m) K1(R/delta) / (delta K0(R/delta));
-    sphere:   k_s (T_m - T_p) / (R^2 (1/a - 1/R)) = k_l (T_a - T_m) (1/R + 1/delta)."""
+    sphere:   k_s (T_m - T_p) / (R^2 (1/a - 1/R)) = k_l (T_a - T_m) (1/R + 1/delta).
+
+    Parameters
+    ----------
+    a : float
+        Probe radius [m].
+    t_p : float
+        Probe surface temperature [°C or K, as the other temperatures].
+    t_a : float
+        Arterial (and far-field) temperature (same unit).
+    t_m : float
+        Phase-change temperature (same unit).
+    k_s : float
+        Conductivity of frozen tissue [W/(m K)].
+    k_l : float
+        Conductivity of unfrozen tissue [W/(m K)].
+    perfusion_w_per_m3_k : float
+        Perfusion w_b rho_b c_b [W/(m^3 K)].
+
+    Returns
+    -------
+    cylinder : float
+        Steady radius around a cylindrical probe [m].
+    sphere : float
+        Steady radius around a spherical probe [m].
+
+    References
+    ----------
+    .. [1] Rubinsky & Pegg, Proc R Soc Lond B 234 (1988) 343.
+
+    Examples
+    --------
+    >>> [round(r * 1e3, 2) for r in steady_radius(1.2e-3, -88.5, 37.0, -1.0, 2.0, 0.5, 4e4)]
+    [12.32, 5.52]
+    """
     delta = math.sqrt(k_l / perfusion_w_per_m3_k)
 
     def cyl(r: float) -> float:

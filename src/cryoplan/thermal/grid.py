@@ -61,24 +61,62 @@ class Grid:
 
     @property
     def r(self) -> np.ndarray:
-        """Cell-centre radii (or x for planar grids)."""
+        """Cell-centre radii (or x for planar grids).
+
+        Returns
+        -------
+        numpy.ndarray, shape (nr,)
+            Radii [m].
+        """
         return 0.5 * (self.r_faces[1:] + self.r_faces[:-1])
 
     @property
     def z(self) -> np.ndarray:
-        """Cell-centre axial positions (tip at z = 0, shaft towards +z)."""
+        """Cell-centre axial positions (tip at z = 0, shaft towards +z).
+
+        Returns
+        -------
+        numpy.ndarray, shape (nz,)
+            Axial positions [m].
+        """
         return 0.5 * (self.z_faces[1:] + self.z_faces[:-1])
 
     @property
     def shape(self) -> tuple[int, int]:
+        """Number of cells along r and z.
+
+        Returns
+        -------
+        tuple of int
+            (nr, nz).
+        """
         return self.volume.shape
 
     @property
     def min_spacing(self) -> float:
+        """The smallest cell width along r or z.
+
+        Returns
+        -------
+        float
+            Spacing [m].
+
+        Examples
+        --------
+        >>> round(radial_grid(1e-3, 10e-3, 0.5e-3).min_spacing * 1e3, 6)
+        0.5
+        """
         return float(min(np.diff(self.r_faces).min(), np.diff(self.z_faces).min()))
 
     def probe_wall_position(self) -> np.ndarray:
-        """(r, z) of the centre of each cooled face."""
+        """(r, z) of the centre of each cooled face.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_faces, 2)
+            r and z [m]: the probe radius and the cell's z on the side wall, the cell's r and 0 on
+            the end face.
+        """
         i, j = self.probe_cells[:, 0], self.probe_cells[:, 1]
         on_side = self.r_faces[i] >= self.probe_radius - 1e-12
         r = np.where(on_side, self.probe_radius, self.r[i])
@@ -92,6 +130,26 @@ def stretched_faces(start: float, end: float, spacing: float, uniform_until: flo
     ``uniform_until`` away from start, then each cell ``growth`` times the last; the last cell
     ends exactly on ``end``.
 
+    Parameters
+    ----------
+    start : float
+        First face [m].
+    end : float
+        Last face [m].
+    spacing : float
+        Uniform cell width near ``start`` [m].
+    uniform_until : float
+        Distance from ``start`` over which cells stay uniform [m].
+    growth : float
+        Ratio of each further cell's width to the last's [-].
+
+    Returns
+    -------
+    numpy.ndarray
+        Face positions [m], from ``start`` to ``end``.
+
+    Examples
+    --------
     >>> stretched_faces(0.0, 10.0, 1.0, 3.0, 2.0).tolist()
     [0.0, 1.0, 2.0, 3.0, 5.0, 10.0]
     """
@@ -135,7 +193,25 @@ def _radial_conductance(r_faces: np.ndarray) -> np.ndarray:
 
 
 def planar_grid(length: float, spacing: float) -> Grid:
-    """A 1D slab x in [0, length] of unit cross-section, cooled at x = 0 (for verification)."""
+    """A 1D slab x in [0, length] of unit cross-section, cooled at x = 0 (for verification).
+
+    Parameters
+    ----------
+    length : float
+        Thickness of the slab [m].
+    spacing : float
+        Cell width [m].
+
+    Returns
+    -------
+    Grid
+        A planar grid, per m^2 of cross-section.
+
+    Examples
+    --------
+    >>> planar_grid(1e-2, 1e-3).shape
+    (10, 1)
+    """
     n = max(2, round(length / spacing))
     x = np.linspace(0.0, length, n + 1)
     xc = 0.5 * (x[1:] + x[:-1])
@@ -156,7 +232,34 @@ def radial_grid(probe_radius: float, extent: float, spacing: float, growth: floa
     """Tissue from the probe wall r = a to r = extent around an infinitely long probe.
 
     The arrays are per metre of probe; ``active_length`` is the probe length they stand for
-    (the solver divides the probe's gas flow by it and multiplies powers and volumes by it)."""
+    (the solver divides the probe's gas flow by it and multiplies powers and volumes by it).
+
+    Parameters
+    ----------
+    probe_radius : float
+        Outer radius of the probe, a [m].
+    extent : float
+        Outer radius of the domain [m].
+    spacing : float
+        Cell width next to the probe [m].
+    growth : float, optional
+        Ratio of each cell's width to the last's beyond ``uniform_extent`` [-] (default 1: uniform).
+    uniform_extent : float or None, optional
+        Radius up to which cells stay uniform [m] (default None: the whole domain).
+    active_length : float, optional
+        Probe length the per-metre arrays stand for [m] (default 1).
+
+    Returns
+    -------
+    Grid
+        The radial grid (volumes [m^3] and conductances [m] per metre of probe).
+
+    Examples
+    --------
+    >>> g = radial_grid(1e-3, 10e-3, 0.5e-3)
+    >>> g.shape, round(float(g.r[0]) * 1e3, 2)
+    ((18, 1), 1.25)
+    """
     _check(spacing, probe_radius, extent)
     uniform = extent if uniform_extent is None else uniform_extent
     r = stretched_faces(probe_radius, extent, spacing, uniform - probe_radius, growth)
@@ -185,6 +288,28 @@ def axisymmetric_grid(probe_radius: float, active_length: float, extent: float, 
     cooled; the shaft above is insulated, or cooled through its insulation by the returning
     exhaust when ``shaft_cooled``. ``extent`` is measured from the probe axis radially and from
     the tip (and the end of the active segment) axially.
+
+    Parameters
+    ----------
+    probe_radius : float
+        Outer radius of the probe, a [m].
+    active_length : float
+        Length of the active segment [m].
+    extent : float
+        Extent of the domain from the axis and from the tip and the active segment's end [m].
+    spacing : float
+        Cell width near the probe [m].
+    growth : float, optional
+        Ratio of each cell's width to the last's beyond ``uniform_extent`` [-] (default 1).
+    uniform_extent : float or None, optional
+        Distance up to which cells stay uniform [m] (default None: the whole domain).
+    shaft_cooled : bool, optional
+        Cool the shaft above the active segment through its insulation (default False).
+
+    Returns
+    -------
+    Grid
+        The axisymmetric grid (volumes [m^3], conductances per unit conductivity [m]).
     """
     _check(spacing, probe_radius, extent)
     if not active_length > 0:

@@ -26,7 +26,20 @@ from cryoplan.thermal.grid import Grid
 
 def wall_temperatures(grid: Grid, t_wall_faces: np.ndarray) -> np.ndarray:
     """Per row, the temperature of the cooled side wall touching it, then per column the
-    temperature of the cooled tip face above it (NaN where none): nr + nz values."""
+    temperature of the cooled tip face above it (NaN where none): nr + nz values.
+
+    Parameters
+    ----------
+    grid : Grid
+        The grid.
+    t_wall_faces : numpy.ndarray
+        Wall temperature of each cooled face [K].
+
+    Returns
+    -------
+    numpy.ndarray, shape (nr + nz,)
+        Wall temperatures [K], NaN where no cooled face touches.
+    """
     nr, nz = grid.shape
     out = np.full(nz + nr, np.nan)
     i, j = grid.probe_cells[:, 0], grid.probe_cells[:, 1]
@@ -42,6 +55,26 @@ def measure(grid: Grid, temperature: np.ndarray, wall_rows: np.ndarray,
 
     Radial grids report the volume along the probe's active length (an infinitely long probe
     has no length of its own).
+
+    Parameters
+    ----------
+    grid : Grid
+        The grid.
+    temperature : numpy.ndarray, shape (nr, nz)
+        Temperature per cell [K].
+    wall_rows : numpy.ndarray
+        Wall temperatures from ``wall_temperatures`` [K].
+    theta : float
+        The isotherm [K].
+
+    Returns
+    -------
+    radius : float
+        Radius of the region [m].
+    length : float
+        Length along the axis [m], NaN for a radial grid.
+    volume : float
+        Volume [m^3].
     """
     nz = grid.shape[1]
     radius, length, volume = _measure(temperature, grid.tissue, grid.r_faces, grid.z_faces,

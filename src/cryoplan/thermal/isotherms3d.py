@@ -123,6 +123,34 @@ def measure(t: np.ndarray, tissue: np.ndarray, origin: np.ndarray, spacing: np.n
     caller guarantees the voxels outside are warmer than every theta).
 
     Returns arrays shaped (n_theta,), (n_theta, n_probes), (n_theta, n_probes).
+
+    Parameters
+    ----------
+    t : numpy.ndarray, shape (nx, ny, nz)
+        Temperature per voxel [K].
+    tissue : numpy.ndarray of bool
+        Tissue mask.
+    origin : numpy.ndarray, shape (3,)
+        Centre of voxel (0, 0, 0) [m].
+    spacing : numpy.ndarray, shape (3,)
+        Voxel edges [m].
+    thetas : numpy.ndarray
+        Isotherms [K].
+    tips : numpy.ndarray, shape (n_probes, 3)
+        Probe tips [m].
+    axes : numpy.ndarray, shape (n_probes, 3)
+        Unit probe directions [-].
+    box : numpy.ndarray of int, shape (6,)
+        The voxels to measure.
+
+    Returns
+    -------
+    volume : numpy.ndarray, shape (n_theta,)
+        Volume [m^3].
+    radius : numpy.ndarray, shape (n_theta, n_probes)
+        Radius about each probe's axis [m].
+    length : numpy.ndarray, shape (n_theta, n_probes)
+        Length along each probe's axis [m].
     """
     volume, radius, s_lo, s_hi = _measure_slabs(t, tissue, origin, spacing, np.asarray(thetas, float),
                                                 tips, axes, box)

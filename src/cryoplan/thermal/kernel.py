@@ -8,7 +8,8 @@ with phase change, a probe boundary and per-cell thermal history.
 materials the face uses the harmonic mean conductivity. Forward Euler in time is stable and
 monotone for dt <= V / (alpha_max sum G) (``stable_time_step``).
 
-Probe modes (``mode``):
+Probe modes (``mode``)::
+
     0 OFF     no heat flow at the probe surface (passive thaw: gas stopped);
     1 WALL    wall held at ``t_set`` (fixed-temperature probe);
     2 GAS     gas at ``t_set`` behind the dry-gas coefficient of the wall law (active thaw);
@@ -20,6 +21,7 @@ Probe modes (``mode``):
               film boiling with hysteresis, or dry gas; ``cryoplan.cryogen.heat_transfer``) and
               the cryogen's absorbed enthalpy grows by the station's heat over the mass flow, so
               it warms and dries out when the load exceeds what the flow can boil.
+
 For modes 2 and 3 each face solves G (u_P - u(T_w)) = q''(T_in) A_in with T_w = T_in + the drop
 across the steel wall (safeguarded Newton on the inside wall temperature T_in).
 
@@ -365,7 +367,27 @@ def _outer_boundary(h, u, mat, props, tissue, vol, g_r, g_z, t_far, dt):
 
 @njit(cache=True)
 def refresh(h, t, u, mat, props, tissue):
-    """T and u of every tissue cell from its enthalpy."""
+    """T and u of every tissue cell from its enthalpy.
+
+    Parameters
+    ----------
+    h : numpy.ndarray
+        Volumetric enthalpy per cell [J/m^3].
+    t : numpy.ndarray
+        Temperature per cell [K], written.
+    u : numpy.ndarray
+        Kirchhoff variable per cell [W/m], written.
+    mat : numpy.ndarray of int
+        Material index per cell (a row of ``props``).
+    props : numpy.ndarray
+        Material table (``cryoplan.tissue.enthalpy``).
+    tissue : numpy.ndarray of bool
+        Tissue mask; other cells are left as they are.
+
+    References
+    ----------
+    .. [1] Voller & Prakash, Int J Heat Mass Transfer 30 (1987) 1709 (enthalpy method).
+    """
     nr, nz = h.shape
     for i in range(nr):
         for j in range(nz):
@@ -490,10 +512,34 @@ def advance(h, t, u, mat, props, tissue, vol, g_r, g_z, t_far,
 
 
 def stable_time_step(grid, props: np.ndarray, mat: np.ndarray, wall_held: bool) -> float:
-    """Largest monotone explicit step: min over cells of V / (alpha_max sum G + perfusion/C_u).
+    """Largest monotone explicit step: min over cells of 1 / (alpha_max sum G / V + perfusion/C_u).
 
     alpha_max is the largest k/C over the frozen and unfrozen branches of the cell's material
-    (mushy cells have C_m >> C and never limit the step; ../shared/NUMERICS.md).
+    (mushy cells have C_m = (C_f + C_u)/2 + L/(T_l - T_s) >> C and never limit the step). This is
+    the explicit scheme's stability bound for the heat equation, dt <= dx^2 / (2 d alpha) on a
+    uniform grid of d dimensions (V / sum G = dx^2 / (2 d)), with the perfusion sink's rate added.
+
+    Parameters
+    ----------
+    grid : Grid
+        The grid: volumes V [m^3], conductances per unit conductivity G [m].
+    props : numpy.ndarray
+        Material table (``cryoplan.tissue.enthalpy``; SI units).
+    mat : numpy.ndarray of int
+        Material index per cell.
+    wall_held : bool
+        Whether the probe wall is held at a temperature (its faces' conductances count).
+
+    Returns
+    -------
+    float
+        Time step [s].
+
+    References
+    ----------
+    .. [1] Voller & Prakash, Int J Heat Mass Transfer 30 (1987) 1709 (enthalpy method).
+    .. [2] Patankar, Numerical Heat Transfer and Fluid Flow, 1980, ch. 4 (the explicit scheme's
+       positive coefficients).
     """
     from cryoplan.tissue.enthalpy import C_F, C_U
 

@@ -8,8 +8,8 @@ Voxels whose centre lies inside a probe are not tissue. Each tissue voxel next t
 exchanges heat with the probe through that face, over the distance d from its centre to where the
 segment between the two centres enters the probe (Shortley & Weller, J Appl Phys 9 (1938) 334;
 Gibou, Fedkiw, Cheng & Kang, J Comput Phys 176 (2002) 205): conduction k A / d in series with
-the gas side h_int |n_a| A, where n_a is the wall normal's component along the face's axis, so
-the faces of a staircase together see exactly the wall area and sum(h |n_a| A) = h * wall area.
+the gas side h_int ``|n_a|`` A, where n_a is the wall normal's component along the face's axis, so
+the faces of a staircase together see exactly the wall area and ``sum(h |n_a| A) = h * wall area``.
 d and n move continuously with the probe, so the ice ball does not jump when the probe moves by a
 fraction of a voxel; only the negligible heat capacity of a voxel whose centre crosses the wall
 changes in a step.
@@ -44,6 +44,29 @@ class PlacedProbe:
 
     @classmethod
     def at(cls, model: ProbeModel, tip, axis, name: str = "probe") -> PlacedProbe:
+        """A probe model placed with its tip at ``tip``, pointing along ``axis`` (normalised here).
+
+        Parameters
+        ----------
+        model : ProbeModel
+            The probe.
+        tip : array_like, shape (3,)
+            Position of the tip [m].
+        axis : array_like, shape (3,)
+            Direction from the tip to the handle [-], any non-zero length.
+        name : str, optional
+            Name for messages (default ``"probe"``).
+
+        Returns
+        -------
+        PlacedProbe
+            The placed probe, ``axis`` a unit vector.
+
+        Raises
+        ------
+        InputError
+            When ``axis`` is zero.
+        """
         axis = np.asarray(axis, float)
         norm = float(np.linalg.norm(axis))
         if not norm > 0:
@@ -51,16 +74,50 @@ class PlacedProbe:
         return cls(model, np.asarray(tip, float), axis / norm, name)
 
     def axial(self, points: np.ndarray) -> np.ndarray:
-        """Distance along the axis from the tip (m) of points (..., 3)."""
+        """Distance along the axis from the tip (m) of points (..., 3).
+
+        Parameters
+        ----------
+        points : numpy.ndarray, shape (..., 3)
+            Points [m].
+
+        Returns
+        -------
+        numpy.ndarray, shape (...)
+            Signed distance along the axis [m], positive towards the handle.
+        """
         return (points - self.tip) @ self.axis
 
     def radial(self, points: np.ndarray) -> np.ndarray:
-        """Distance from the axis line (m)."""
+        """Distance from the axis line (m).
+
+        Parameters
+        ----------
+        points : numpy.ndarray, shape (..., 3)
+            Points [m].
+
+        Returns
+        -------
+        numpy.ndarray, shape (...)
+            Distance from the axis line [m].
+        """
         w = points - self.tip
         s = w @ self.axis
         return np.linalg.norm(w - s[..., None] * self.axis, axis=-1)
 
     def inside(self, points: np.ndarray) -> np.ndarray:
+        """Which points lie inside the probe (beyond the tip, within its radius).
+
+        Parameters
+        ----------
+        points : numpy.ndarray, shape (..., 3)
+            Points [m].
+
+        Returns
+        -------
+        numpy.ndarray of bool, shape (...)
+            True inside.
+        """
         return (self.axial(points) >= 0) & (self.radial(points) <= self.model.radius)
 
 
@@ -69,7 +126,7 @@ class ProbeFaces:
     """Cooled faces of all probes, grouped by probe (``start[p]:start[p+1]``).
 
     cells: flat index of the tissue voxel; g: conductance per unit k centre-to-wall (A / d);
-    wall_area: |n_a| A, the wall area the face stands for; point: where the face meets the wall;
+    wall_area: ``|n_a|`` A, the wall area the face stands for; point: where the face meets the wall;
     path: distance along the cryogen's path from the tip's centre (radially over the end face,
     then the probe radius plus the axial distance); kind: FACE_TIP, FACE_SIDE or FACE_SHAFT.
     """
@@ -84,6 +141,18 @@ class ProbeFaces:
     inside: np.ndarray  # (nx, ny, nz) bool: voxel centre inside some probe
 
     def of(self, p: int) -> slice:
+        """The faces of probe ``p``.
+
+        Parameters
+        ----------
+        p : int
+            Index of the probe.
+
+        Returns
+        -------
+        slice
+            ``start[p]:start[p + 1]`` into the face arrays.
+        """
         return slice(int(self.start[p]), int(self.start[p + 1]))
 
 
@@ -112,7 +181,26 @@ def _entry(probe: PlacedProbe, p0: np.ndarray, step: np.ndarray):
 
 def rasterise(grid: VoxelGrid, probes: list[PlacedProbe]) -> ProbeFaces:
     """The probes' solid voxels and cooled faces on ``grid`` (raises InputError for a tip
-    outside the box or a probe through bone)."""
+    outside the box or a probe through bone).
+
+    Parameters
+    ----------
+    grid : VoxelGrid
+        The grid (SI).
+    probes : list of PlacedProbe
+        The probes, positions in the grid's frame [m].
+
+    Returns
+    -------
+    ProbeFaces
+        Cooled faces: voxel, conductance per unit k [m], wall area [m^2], position and path [m],
+        kind; and the voxels inside some probe.
+
+    Raises
+    ------
+    InputError
+        For a tip outside the box or a probe through bone.
+    """
     axes = [grid.centres(a) for a in range(3)]
     centres = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
     for p in probes:

@@ -58,7 +58,22 @@ class PointSampler:
 
 
 def check_points(grid: Grid, points: np.ndarray, where: str) -> None:
-    """Every point in the tissue of the domain (InputError naming the first that is not)."""
+    """Every point in the tissue of the domain (InputError naming the first that is not).
+
+    Parameters
+    ----------
+    grid : Grid
+        A radial or axisymmetric grid.
+    points : numpy.ndarray, shape (..., 3)
+        Points relative to the probe tip, probe along +z [m].
+    where : str
+        Name of the input for the error message.
+
+    Raises
+    ------
+    InputError
+        For the first point outside the tissue of the domain.
+    """
     a = grid.probe_radius
     for k, (r, z) in enumerate(points):
         shown = [round(float(r) * 1e3, 4), round(float(z) * 1e3, 4)]

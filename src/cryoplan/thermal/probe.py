@@ -43,23 +43,65 @@ class ProbeModel:
 
     @property
     def radius(self) -> float:
+        """Outer radius of the probe.
+
+        Returns
+        -------
+        float
+            Radius [m].
+        """
         return 0.5 * self.diameter
 
     @property
     def mass_flow(self) -> float:
+        """The cryogen's mass flow; 0 for a probe without a cryogen.
+
+        Returns
+        -------
+        float
+            Mass flow [kg/s].
+        """
         return 0.0 if self.operating is None else self.operating.mass_flow
 
     @property
     def shaft_cooled(self) -> bool:
-        """Whether the returning exhaust cools the shaft above the active segment."""
+        """Whether the returning exhaust cools the shaft above the active segment.
+
+        Returns
+        -------
+        bool
+            True for a cryogen probe whose shaft insulation is finite.
+        """
         return self.operating is not None and np.isfinite(self.operating.design.shaft_insulation)
 
     @property
     def law(self) -> WallLaw:
+        """The inside wall's heat-transfer law: the operating point's, or a dry-gas placeholder for a
+        probe without a cryogen (an active thaw's coefficient).
+
+        Returns
+        -------
+        WallLaw
+            Regime coefficients (SI) and the cryogen's tables.
+        """
         return WallLaw.fixed(ACTIVE_THAW_HTC) if self.operating is None else self.operating.law
 
     def mode(self, phase: Phase) -> tuple[int, float]:
-        """Kernel mode and set temperature for a protocol phase."""
+        """Kernel mode and set temperature for a protocol phase.
+
+        Parameters
+        ----------
+        phase : Phase
+            The protocol phase.
+
+        Returns
+        -------
+        mode : int
+            Kernel mode (``OFF``, ``WALL``, ``GAS``, ``CRYOGEN`` or ``HEAT_FLOW``).
+        setting : float
+            Set temperature [K] (wall, gas, or the boiling temperature for ``CRYOGEN``), total heat
+            flow [W] for ``HEAT_FLOW``, NaN for ``OFF``.
+        """
         if phase.kind == "passive-thaw":
             return OFF, float("nan")
         if phase.kind == "active-thaw":
@@ -83,6 +125,24 @@ def stations(path: np.ndarray, kind: np.ndarray, width: float) -> tuple[np.ndarr
     one another along the path (a ring of voxel faces round a 3D probe) form one station: one
     ring of the steel wall, which sees one cryogen state.
 
+    Parameters
+    ----------
+    path : numpy.ndarray
+        Distance of each face along the cryogen's path [m].
+    kind : numpy.ndarray of int
+        Kind of each face (``FACE_SIDE``, ``FACE_TIP``, ``FACE_SHAFT``).
+    width : float
+        Largest spread along the path of one station's faces [m].
+
+    Returns
+    -------
+    order : numpy.ndarray of int
+        Face indices in path order.
+    start : numpy.ndarray of int
+        Start of each station in ``order``, then the number of faces.
+
+    Examples
+    --------
     >>> order, start = stations(np.array([0.3, 0.1, 0.1, 0.5]), np.zeros(4, int), 0.05)
     >>> order.tolist(), start.tolist()
     ([1, 2, 0, 3], [0, 2, 3, 4])
@@ -165,7 +225,22 @@ class ProbeWall:
 def tip_temperature(t_wall: np.ndarray, area: np.ndarray, kind: np.ndarray) -> float:
     """Temperature of the probe's closed end (area-weighted over its end face), where the supply's
     jet hits and where probes carry their thermocouple; the active wall's where there is no end
-    face (an infinitely long probe)."""
+    face (an infinitely long probe).
+
+    Parameters
+    ----------
+    t_wall : numpy.ndarray
+        Wall temperature of each cooled face [K].
+    area : numpy.ndarray
+        Wall area of each face [m^2].
+    kind : numpy.ndarray of int
+        Kind of each face.
+
+    Returns
+    -------
+    float
+        Temperature [K].
+    """
     end = kind == FACE_TIP
     if not end.any():
         return active_wall_temperature(t_wall, area, kind)
@@ -173,6 +248,26 @@ def tip_temperature(t_wall: np.ndarray, area: np.ndarray, kind: np.ndarray) -> f
 
 
 def active_wall_temperature(t_wall: np.ndarray, area: np.ndarray, kind: np.ndarray) -> float:
-    """Area-weighted temperature of the active segment's wall (end face and side, not the shaft)."""
+    """Area-weighted temperature of the active segment's wall (end face and side, not the shaft).
+
+    Parameters
+    ----------
+    t_wall : numpy.ndarray
+        Wall temperature of each cooled face [K].
+    area : numpy.ndarray
+        Wall area of each face [m^2].
+    kind : numpy.ndarray of int
+        Kind of each face.
+
+    Returns
+    -------
+    float
+        Temperature [K].
+
+    Examples
+    --------
+    >>> active_wall_temperature(np.array([200.0, 300.0]), np.array([1.0, 3.0]), np.zeros(2, int))
+    275.0
+    """
     w = area * (kind != FACE_SHAFT)
     return float(np.sum(t_wall * w) / np.sum(w))

@@ -32,12 +32,52 @@ import numpy as np
 
 
 def stages_for(ratio: float) -> int:
-    """Fewest stages s >= 2 with (s^2 + s - 2)/4 >= ratio = tau / dt_explicit."""
+    """Fewest stages s >= 2 with (s^2 + s - 2)/4 >= ratio = tau / dt_explicit.
+
+    Parameters
+    ----------
+    ratio : float
+        Super-step over the forward-Euler limit, tau / dt_explicit [-].
+
+    Returns
+    -------
+    int
+        Number of stages s.
+
+    References
+    ----------
+    .. [1] Meyer, Balsara & Aslam, J Comput Phys 257 (2014) 594, eqs. 16-18.
+
+    Examples
+    --------
+    >>> stages_for(1.0), stages_for(100.0)
+    (2, 20)
+    """
     return max(2, math.ceil(math.sqrt(4.0 * ratio + 2.25) - 0.5 - 1e-12))
 
 
 def max_ratio(s: int) -> float:
-    """Largest tau / dt_explicit that ``s`` stages keep stable."""
+    """Largest tau / dt_explicit that ``s`` stages keep stable.
+
+    Parameters
+    ----------
+    s : int
+        Number of stages.
+
+    Returns
+    -------
+    float
+        (s^2 + s - 2) / 4 [-].
+
+    References
+    ----------
+    .. [1] Meyer, Balsara & Aslam, J Comput Phys 257 (2014) 594, eqs. 16-18.
+
+    Examples
+    --------
+    >>> max_ratio(20)
+    104.5
+    """
     return (s * s + s - 2) / 4.0
 
 
@@ -54,6 +94,22 @@ class Coefficients:
 
 @lru_cache(maxsize=64)
 def coefficients(s: int) -> Coefficients:
+    """The RKL2 stage coefficients of an ``s``-stage step.
+
+    Parameters
+    ----------
+    s : int
+        Number of stages, >= 2.
+
+    Returns
+    -------
+    Coefficients
+        mu, nu, mu~ and gamma~ per stage [-] (mu~ and gamma~ multiply tau M(Y)).
+
+    References
+    ----------
+    .. [1] Meyer, Balsara & Aslam, J Comput Phys 257 (2014) 594, eqs. 16-18.
+    """
     if s < 2:
         raise ValueError(f"RKL2 needs at least 2 stages, got {s}")
     w1 = 4.0 / (s * s + s - 2)

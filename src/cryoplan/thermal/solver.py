@@ -59,7 +59,18 @@ class IsothermSeries:
 
 
 def energy_balance_error(energy: dict[str, float]) -> float:
-    """|change in tissue enthalpy - net heat in| / heat taken by the probe(s)."""
+    """abs(change in tissue enthalpy - net heat in) / heat taken by the probe(s).
+
+    Parameters
+    ----------
+    energy : dict of str to float
+        The run's energy terms [J].
+
+    Returns
+    -------
+    float
+        Relative error [-].
+    """
     e = energy
     net_in = e["boundary_j"] + e["perfusion_j"] + e["metabolic_j"] - e["probe_j"]
     return abs(e["tissue_enthalpy_change_j"] - net_in) / max(abs(e["probe_j"]), 1e-30)
@@ -93,7 +104,7 @@ class ThermalResult:
 
     @property
     def energy_balance_error(self) -> float:
-        """|change in tissue enthalpy - net heat in| / heat taken (``energy_balance_error``)."""
+        """abs(change in tissue enthalpy - net heat in) / heat taken by the probe(s)."""
         return energy_balance_error(self.energy)
 
 
@@ -101,6 +112,20 @@ def output_times(protocol: Protocol, interval: float) -> np.ndarray:
     """The times (s) at which ``solve`` records its output: 0, then every ``interval`` within each
     phase and each phase's end.
 
+    Parameters
+    ----------
+    protocol : Protocol
+        The protocol.
+    interval : float
+        Output interval [s].
+
+    Returns
+    -------
+    numpy.ndarray
+        Times [s] from the start.
+
+    Examples
+    --------
     >>> from cryoplan.protocol import Phase
     >>> output_times(Protocol.of([Phase("freeze", 2.5), Phase("passive-thaw", 1)]), 1.0).tolist()
     [0.0, 1.0, 2.0, 2.5, 3.5]
@@ -138,7 +163,26 @@ def _boundary_conductances(problem: ThermalProblem) -> tuple[np.ndarray, np.ndar
 
 def solve(problem: ThermalProblem,
           progress: Callable[[float, float], None] | None = None) -> ThermalResult:
-    """Simulate the protocol; ``progress(t, total)`` is called after each output interval."""
+    """Simulate the protocol; ``progress(t, total)`` is called after each output interval.
+
+    Parameters
+    ----------
+    problem : ThermalProblem
+        Grid, tissue, probe, protocol and outputs (SI).
+    progress : callable or None, optional
+        ``progress(t, total)``, times [s].
+
+    Returns
+    -------
+    ThermalResult
+        Temperatures [K], isotherm sizes [m, m^3], probe state, thermal history and energy terms
+        [J] at the output times [s].
+
+    References
+    ----------
+    .. [1] Pennes, J Appl Physiol 1 (1948) 93; Voller & Prakash, Int J Heat Mass Transfer 30 (1987)
+       1709 (the equation and the enthalpy method of ``cryoplan.thermal.kernel``).
+    """
     grid, probe = problem.grid, problem.probe
     props, mat, h, t, u = _initial_state(problem)
     g_r, g_z = _boundary_conductances(problem)

@@ -110,7 +110,7 @@ class ThermalResult3D:
 
     @property
     def energy_balance_error(self) -> float:
-        """|change in tissue enthalpy - net heat in| / heat taken (``energy_balance_error``)."""
+        """abs(change in tissue enthalpy - net heat in) / heat taken by the probe(s)."""
         return energy_balance_error(self.energy)
 
 
@@ -121,7 +121,30 @@ def _props(grid: VoxelGrid) -> np.ndarray:
 def explicit_limit(grid: VoxelGrid, props: np.ndarray, tissue: np.ndarray, faces: ProbeFaces,
                    probes: tuple[PlacedProbe, ...], b_cells: np.ndarray, b_g: np.ndarray) -> float:
     """Forward-Euler limit: 1 / max over voxels of (sum of its conductances) k_max / (C_min V)
-    + perfusion / C_u (Gershgorin; exact for the checkerboard mode of a uniform grid)."""
+    + perfusion / C_u (Gershgorin; exact for the checkerboard mode of a uniform grid).
+
+    Parameters
+    ----------
+    grid : VoxelGrid
+        The grid (SI).
+    props : numpy.ndarray
+        Material table.
+    tissue : numpy.ndarray of bool
+        Tissue mask.
+    faces : ProbeFaces
+        The probes' cooled faces.
+    probes : tuple of PlacedProbe
+        The probes.
+    b_cells : numpy.ndarray of int
+        Voxels of the outer faces that pass heat.
+    b_g : numpy.ndarray
+        Their conductances per unit k [m].
+
+    Returns
+    -------
+    float
+        Time step [s].
+    """
     k_max = np.maximum(props[:, K_F], props[:, K_U])[grid.material]
     c_min = np.minimum(props[:, C_F], props[:, C_U])[grid.material]
     gsum = np.zeros(grid.shape)
@@ -144,7 +167,23 @@ def explicit_limit(grid: VoxelGrid, props: np.ndarray, tissue: np.ndarray, faces
 
 
 def whole_box(shape: tuple[int, int, int]) -> np.ndarray:
-    """(i0, i1, j0, j1, k0, k1) covering every voxel."""
+    """(i0, i1, j0, j1, k0, k1) covering every voxel.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (nx, ny, nz).
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (6,)
+        Half-open voxel ranges.
+
+    Examples
+    --------
+    >>> whole_box((4, 5, 6)).tolist()
+    [0, 4, 0, 5, 0, 6]
+    """
     return np.array([0, shape[0], 0, shape[1], 0, shape[2]], dtype=np.int64)
 
 
@@ -347,7 +386,25 @@ def segments(problem: ThermalProblem3D) -> list[tuple[float, str, tuple[Phase | 
 def solve3d(problem: ThermalProblem3D,
             progress: Callable[[float, float], None] | None = None) -> ThermalResult3D:
     """Simulate the protocol (each probe's own, where it has one); ``progress(t, total)`` is
-    called after each output interval."""
+    called after each output interval.
+
+    Parameters
+    ----------
+    problem : ThermalProblem3D
+        Grid, probes, protocols and outputs (SI).
+    progress : callable or None, optional
+        ``progress(t, total)``, times [s].
+
+    Returns
+    -------
+    ThermalResult3D
+        Temperatures [K], isotherm sizes [m, m^3], probe states, thermal history and energy
+        terms [J] at the output times [s].
+
+    References
+    ----------
+    .. [1] Meyer, Balsara & Aslam, J Comput Phys 257 (2014) 594 (RKL2 super-time-stepping).
+    """
     run = Run3D(problem)
     total = sum(s for s, _, _ in segments(problem))
     for seconds, label, phases in segments(problem):

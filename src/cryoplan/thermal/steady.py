@@ -70,7 +70,27 @@ def _sources(grid: VoxelGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def pennes_operator(grid: VoxelGrid, tissue: np.ndarray) -> tuple[sparse.csr_matrix, np.ndarray]:
     """(A, b) with A T = b the unfrozen steady balance over all voxels (W); non-tissue rows are
-    the identity with b = 0 (their value does not matter)."""
+    the identity with b = 0 (their value does not matter).
+
+    Parameters
+    ----------
+    grid : VoxelGrid
+        The grid and its materials (SI).
+    tissue : numpy.ndarray of bool
+        Tissue mask (False in a probe's voxels).
+
+    Returns
+    -------
+    A : scipy.sparse.csr_matrix
+        Conductances, perfusion and skin coefficients [W/K], n_cells x n_cells.
+    b : numpy.ndarray
+        Sources [W]: perfusion times arterial temperature, metabolism, skin times air temperature.
+
+    References
+    ----------
+    .. [1] Pennes, J Appl Physiol 1 (1948) 93.
+    .. [2] Patankar 1980, eq. 4.9 (harmonic-mean face conductivity).
+    """
     n = grid.n_cells
     k, w, rhs = _sources(grid)
     diag, rhs = np.zeros(grid.shape), rhs.reshape(-1)
@@ -102,7 +122,27 @@ def pennes_operator(grid: VoxelGrid, tissue: np.ndarray) -> tuple[sparse.csr_mat
 
 def pennes_residual(grid: VoxelGrid, tissue: np.ndarray, t: np.ndarray) -> np.ndarray:
     """b - A T of ``pennes_operator`` (W, grid-shaped; 0 off tissue): the net unfrozen heat into
-    each voxel at ``t``, without assembling A (a fifth of the time on the L4 template: 5 ms)."""
+    each voxel at ``t``, without assembling A (a fifth of the time on the L4 template: 5 ms).
+
+    Parameters
+    ----------
+    grid : VoxelGrid
+        The grid and its materials (SI).
+    tissue : numpy.ndarray of bool
+        Tissue mask.
+    t : numpy.ndarray
+        Temperature per voxel [K], grid-shaped.
+
+    Returns
+    -------
+    numpy.ndarray
+        Net heat into each voxel [W], grid-shaped.
+
+    References
+    ----------
+    .. [1] Pennes, J Appl Physiol 1 (1948) 93.
+    .. [2] Patankar 1980, eq. 4.9 (harmonic-mean face conductivity).
+    """
     k, w, fixed = _sources(grid)
     r = fixed - w * t
     for axis in range(3):
@@ -121,7 +161,29 @@ def steady_temperature(grid: VoxelGrid, tissue: np.ndarray | None = None,
                        guess: np.ndarray | None = None) -> np.ndarray:
     """Steady unfrozen temperature (K) of every voxel; voxels outside ``tissue`` (default: all
     tissue; a probe's voxels are not) take their tissue's resting temperature. ``guess`` (e.g.
-    the steady field without the probe) speeds it up."""
+    the steady field without the probe) speeds it up.
+
+    Solved by conjugate gradients to a relative residual ``CG_RTOL``.
+
+    Parameters
+    ----------
+    grid : VoxelGrid
+        The grid and its materials (SI).
+    tissue : numpy.ndarray of bool or None, optional
+        Tissue mask (default None: every voxel).
+    guess : numpy.ndarray or None, optional
+        Starting temperatures [K], grid-shaped.
+
+    Returns
+    -------
+    numpy.ndarray
+        Temperature per voxel [K], grid-shaped.
+
+    References
+    ----------
+    .. [1] Pennes, J Appl Physiol 1 (1948) 93.
+    .. [2] Patankar 1980, eq. 4.9 (harmonic-mean face conductivity).
+    """
     tissue = np.ones(grid.shape, dtype=bool) if tissue is None else tissue
     a_mat, rhs = pennes_operator(grid, tissue)
     rest = np.array([m.resting_temperature for m in grid.materials])[grid.material].reshape(-1)
@@ -143,7 +205,23 @@ def steady_temperature(grid: VoxelGrid, tissue: np.ndarray | None = None,
 def resting_temperature(grid: VoxelGrid) -> np.ndarray:
     """``steady_temperature(grid)``, every voxel tissue, kept between runs (``cryoplan.cache``,
     named by a hash of the grid's labels, geometry, materials and skin): the same anatomy at the
-    same spacing is solved once."""
+    same spacing is solved once.
+
+    Parameters
+    ----------
+    grid : VoxelGrid
+        The grid and its materials (SI).
+
+    Returns
+    -------
+    numpy.ndarray
+        Temperature per voxel [K], grid-shaped.
+
+    References
+    ----------
+    .. [1] Pennes, J Appl Physiol 1 (1948) 93.
+    .. [2] Patankar 1980, eq. 4.9 (harmonic-mean face conductivity).
+    """
     key = (hashlib.sha256(np.ascontiguousarray(grid.material).tobytes()).hexdigest(), grid.shape,
            tuple(map(float, grid.spacing)), tuple(map(float, grid.origin)), grid.materials, grid.sides,
            grid.skin, CG_RTOL)
@@ -153,7 +231,26 @@ def resting_temperature(grid: VoxelGrid) -> np.ndarray:
 def unsteady_voxels(grid: VoxelGrid, t: np.ndarray, tissue: np.ndarray, seconds: float,
                     tolerance_k: float) -> np.ndarray:
     """Flat indices of tissue voxels that would drift by more than ``tolerance_k`` over
-    ``seconds`` without the probes (frozen voxels always count: the balance above is unfrozen)."""
+    ``seconds`` without the probes (frozen voxels always count: the balance above is unfrozen).
+
+    Parameters
+    ----------
+    grid : VoxelGrid
+        The grid and its materials (SI).
+    t : numpy.ndarray
+        Temperature per voxel [K], grid-shaped.
+    tissue : numpy.ndarray of bool
+        Tissue mask.
+    seconds : float
+        Time over which the drift is judged [s].
+    tolerance_k : float
+        Largest drift that counts as steady [K].
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Flat indices of the unsteady voxels.
+    """
     props = np.stack([m.row() for m in grid.materials])
     mat = grid.material.reshape(-1)
     heat_capacity = props[mat, C_U] * grid.voxel_volume

@@ -36,12 +36,39 @@ def _data() -> dict:
 
 
 def tissue_names() -> list[str]:
-    """Names of the library tissues."""
+    """Names of the library tissues.
+
+    Returns
+    -------
+    list of str
+        The tissue names of ``data/tissues.toml``, sorted.
+
+    Examples
+    --------
+    >>> "muscle" in tissue_names()
+    True
+    """
     return sorted(_data()["tissue"])
 
 
 def blood_heat_capacity() -> float:
-    """rho_b c_b of blood (J/m^3/K)."""
+    """rho_b c_b of blood (J/m^3/K).
+
+    Returns
+    -------
+    float
+        Volumetric heat capacity of blood [J/m^3/K], density times specific heat.
+
+    References
+    ----------
+    .. [1] Hasgall PA et al., IT'IS Database for thermal and electromagnetic parameters of biological
+       tissues, version 4.1, 2022, doi:10.13099/VIP21000-04-1 (blood; cited in ``data/tissues.toml``).
+
+    Examples
+    --------
+    >>> round(blood_heat_capacity() / 1e6, 2)
+    3.8
+    """
     blood = _data()["blood"]
     return blood["density_kg_per_m3"] * blood["specific_heat_j_per_kg_k"]
 
@@ -74,12 +101,68 @@ def resting_temperature_c(name: str) -> float:
 
 def is_bench_medium(name: str) -> bool:
     """Whether a library tissue is a bench medium (a phantom or ex vivo tissue: no blood flow, no
-    metabolism, at room temperature unless told otherwise)."""
+    metabolism, at room temperature unless told otherwise).
+
+    Parameters
+    ----------
+    name : str
+        A tissue name; a name not in the library is not a bench medium.
+
+    Returns
+    -------
+    bool
+        True for a bench medium.
+
+    Examples
+    --------
+    >>> is_bench_medium("agar-gel"), is_bench_medium("muscle")
+    (True, False)
+    """
     return bool(_data()["tissue"].get(name, {}).get("bench", False))
 
 
 def get_tissue(name: str, t_arterial_k: float = c_to_k(37.0)) -> Tissue:
-    """A library tissue with frozen properties derived by the composition model."""
+    """A library tissue with frozen properties derived by the composition model.
+
+    phi_w = w rho / rho_water, k_f = k_u + phi_w (k_ice - k_water),
+    C_f = rho (c_u + w (c_ice - c_water)), L = rho w L_fusion (all tissue water freezable).
+    Perfusion (mL/min/kg) and metabolism (W/kg) are converted to volume-specific SI units with the
+    tissue density.
+
+    Parameters
+    ----------
+    name : str
+        A library tissue name (``tissue_names()``).
+    t_arterial_k : float, optional
+        Arterial blood temperature [K]; 37 °C (310.15 K) by default.
+
+    Returns
+    -------
+    Tissue
+        The tissue in SI units (W/m/K, J/m^3/K, J/m^3, K, 1/s, W/m^3), with the source of each
+        number in ``sources``.
+
+    Raises
+    ------
+    InputError
+        When ``name`` is not a library tissue.
+
+    References
+    ----------
+    .. [1] Choi Y & Okos MR, Effects of temperature and composition on the thermal properties of
+       foods, in: Food Engineering and Process Applications vol. 1, Elsevier 1986, 93-101
+       (composition model).
+    .. [2] Choi & Bischof, Cryobiology 60 (2010) 52 (bound water that stays unfrozen).
+    .. [3] Hasgall PA et al., IT'IS Database for thermal and electromagnetic parameters of biological
+       tissues, version 4.1, 2022, doi:10.13099/VIP21000-04-1 (the measured properties; the source of
+       each number is in ``data/tissues.toml``).
+
+    Examples
+    --------
+    >>> muscle = get_tissue("muscle")
+    >>> round(muscle.k_frozen, 2), round(muscle.t_solidus - 273.15, 1)
+    (1.81, -8.0)
+    """
     data = _data()
     if name not in data["tissue"]:
         raise InputError("tissue.type", name, "one of " + ", ".join(tissue_names()) + ", custom")

@@ -65,25 +65,82 @@ class Tissue:
 
     @property
     def capacity_mushy(self) -> float:
-        """C_m: apparent volumetric capacity in the freezing range (J/m^3/K)."""
+        """C_m: apparent volumetric capacity in the freezing range (J/m^3/K).
+
+        C_m = (C_f + C_u)/2 + L/(T_l - T_s).
+
+        Returns
+        -------
+        float
+            Apparent volumetric heat capacity [J/m^3/K].
+
+        References
+        ----------
+        .. [1] Voller, Swaminathan & Thomas, Int J Numer Meth Eng 30 (1990) 875.
+
+        Examples
+        --------
+        >>> t = Tissue("demo", 0.5, 2.0, 3.6e6, 1.8e6, 2.5e8, 265.15, 272.15)
+        >>> round(t.capacity_mushy / 1e6, 3)
+        38.414
+        """
         dt = self.t_liquidus - self.t_solidus
         return 0.5 * (self.c_frozen + self.c_unfrozen) + self.latent_heat / dt
 
     @property
     def max_diffusivity(self) -> float:
-        """Largest k/C of the three branches (sets the explicit time-step limit)."""
+        """Largest k/C of the three branches (sets the explicit time-step limit).
+
+        Returns
+        -------
+        float
+            Thermal diffusivity [m^2/s], the larger of k_f/C_f and k_u/C_u (the mushy branch's
+            k/C_m is smaller than both).
+
+        Examples
+        --------
+        >>> t = Tissue("demo", 0.5, 2.0, 3.6e6, 1.8e6, 2.5e8, 265.15, 272.15)
+        >>> f"{t.max_diffusivity:.3e}"
+        '1.111e-06'
+        """
         return max(self.k_frozen / self.c_frozen, self.k_unfrozen / self.c_unfrozen)
 
     @property
     def resting_temperature(self) -> float:
         """Temperature at which perfusion balances metabolism, T_a + q_m / (w_b rho_b c_b) (K):
         the steady state of Pennes' equation without conduction (Pennes 1948); T_a without
-        perfusion."""
+        perfusion.
+
+        Returns
+        -------
+        float
+            Resting temperature [K].
+
+        References
+        ----------
+        .. [1] Pennes, J Appl Physiol 1 (1948) 93.
+
+        Examples
+        --------
+        >>> t = Tissue("demo", 0.5, 2.0, 3.6e6, 1.8e6, 2.5e8, 265.15, 272.15,
+        ...            perfusion_per_s=1e-3, blood_heat_capacity=4e6, metabolic=400.0)
+        >>> round(t.resting_temperature, 2)
+        310.25
+        """
         sink = self.perfusion_per_s * self.blood_heat_capacity
         return self.t_arterial + (self.metabolic / sink if sink > 0 else 0.0)
 
     def row(self) -> np.ndarray:
-        """The material row the kernels read (layout in ``cryoplan.tissue.enthalpy``)."""
+        """The material row the kernels read (layout in ``cryoplan.tissue.enthalpy``).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``ROW`` float64 values in SI units: capacities [J/m^3/K], solidus and liquidus [K],
+            conductivities [W/m/K], enthalpy at the liquidus [J/m^3], Kirchhoff variable at the
+            liquidus [W/m], perfusion sink w_b rho_b c_b [W/m^3/K], metabolism [W/m^3], arterial
+            temperature [K], and the reciprocals of the capacities and of the freezing range.
+        """
         p = np.zeros(ent.ROW)
         dt = self.t_liquidus - self.t_solidus
         p[ent.C_F], p[ent.C_U], p[ent.C_M] = self.c_frozen, self.c_unfrozen, self.capacity_mushy
@@ -99,9 +156,39 @@ class Tissue:
         return p
 
     def enthalpy(self, temperature_k: np.ndarray | float) -> np.ndarray:
-        """H(T) in J/m^3 (zero at the solidus)."""
+        """H(T) in J/m^3 (zero at the solidus).
+
+        Parameters
+        ----------
+        temperature_k : float or numpy.ndarray
+            Temperature [K].
+
+        Returns
+        -------
+        numpy.ndarray
+            Volumetric enthalpy [J/m^3], at least 1-D.
+
+        References
+        ----------
+        .. [1] Voller, Swaminathan & Thomas, Int J Numer Meth Eng 30 (1990) 875.
+        """
         return ent.enthalpy_array(np.atleast_1d(np.asarray(temperature_k, float)), self.row())
 
     def temperature(self, enthalpy: np.ndarray | float) -> np.ndarray:
-        """T(H) in K."""
+        """T(H) in K.
+
+        Parameters
+        ----------
+        enthalpy : float or numpy.ndarray
+            Volumetric enthalpy [J/m^3], zero at the solidus.
+
+        Returns
+        -------
+        numpy.ndarray
+            Temperature [K], at least 1-D.
+
+        References
+        ----------
+        .. [1] Voller, Swaminathan & Thomas, Int J Numer Meth Eng 30 (1990) 875.
+        """
         return ent.temperature_array(np.atleast_1d(np.asarray(enthalpy, float)), self.row())
