@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from cryoplan import plan_config
 from cryoplan.cli import app
 from cryoplan.errors import InputError
-from cryoplan.planning import config as plan_config
 from cryoplan.planning.evaluate import evaluate, judge
 from cryoplan.planning.fields import Model, Moved, Rigid
 from cryoplan.planning.space import placement_offsets, sigma_from_mean_error, sigma_from_radius95

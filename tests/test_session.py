@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from cryoplan import plan_config
 from cryoplan.anatomy.labels import anatomy_data
 from cryoplan.anatomy.templates import lumbar_medial_branch
 from cryoplan.cli import app
 from cryoplan.errors import InputError
-from cryoplan.planning import config as plan_config
 from cryoplan.planning.fields import Field, Model, Moved, Rigid
 from cryoplan.planning.targets import Spec, build
 

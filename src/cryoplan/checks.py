@@ -1,5 +1,5 @@
 """The checks run after every simulation and every plan: each turns a finished run into named
-warnings (``cryoplan.warnings``) where the physics is out of its depth. ``SIMULATION`` and
+warnings (``cryoplan.named_warnings``) where the physics is out of its depth. ``SIMULATION`` and
 ``PLAN`` list them; the service runs them all (``simulation(result)``, ``plan(result)``).
 """
 
@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from cryoplan.warnings import NamedWarning
+from cryoplan.named_warnings import NamedWarning
 
 #: Share of the heat taken by the probe that the outer boundary may supply before the domain
 #: counts as too small (assumed: in an unbounded tissue the boundary supplies nothing; 10 % marks

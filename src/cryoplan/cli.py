@@ -615,7 +615,7 @@ from cryoplan.registry_commands import registry_app  # noqa: E402 (after the app
 
 app.add_typer(registry_app, name="registry")
 
-from cryoplan.sweep.cli import sweep_app  # noqa: E402
+from cryoplan.sweep.commands import sweep_app  # noqa: E402
 
 app.add_typer(sweep_app, name="sweep")
 

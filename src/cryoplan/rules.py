@@ -1,6 +1,6 @@
 """The rules across keys that need the probe catalog, checked once after the schema.
 
-The schema (``cryoplan.config``, ``cryoplan.planning.config``) checks what a file says on its own;
+The schema (``cryoplan.config``, ``cryoplan.plan_config``) checks what a file says on its own;
 whether a named catalog probe exists, how wide and long a probe is once its catalog entry is
 applied, whether it passes through its cannula and whether the grid resolves it need the catalog,
 a floor above the schema. ``check_procedure`` and ``check_plan`` apply them to a validated file

@@ -35,10 +35,10 @@ from cryoplan import budget, rules
 from cryoplan.atomic import OutputSet, check_writable, check_writable_dir
 from cryoplan.config import read_toml_file, read_toml_text
 from cryoplan.errors import InputError, masked
+from cryoplan.named_warnings import NamedWarning
 from cryoplan.outcome.relief import ReliefModel
 from cryoplan.progress import Progress, Reporter
 from cryoplan.report.reading import Kind
-from cryoplan.warnings import NamedWarning
 
 KINDS = ("simulation", "plan")
 #: Keys that name a path, a URL or a host: the server's settings, never an upload's.
@@ -101,7 +101,7 @@ def prepare(kind: Kind, data: dict[str, Any], *, base: str | Path = ".", upload:
     if upload:
         _refuse_server_keys(data)
     if kind == "plan":
-        from cryoplan.planning import config as plan_config
+        from cryoplan import plan_config
         from cryoplan.planning import cost as plan_cost
 
         cfg = plan_config.parse(data)

@@ -15,8 +15,8 @@ from cryoplan.cryogen.wall_law import (
     P_Q_CHF,
     P_T_LEIDENFROST,
 )
+from cryoplan.named_warnings import NamedWarning
 from cryoplan.units import BAR_PA, k_to_c
-from cryoplan.warnings import NamedWarning
 
 
 def _mm(x: float) -> float:

@@ -51,7 +51,7 @@ from cryoplan.atomic import write_atomic
 from cryoplan.errors import InputError
 from cryoplan.injury.assess import assess, regrowth_distance
 from cryoplan.outcome.relief import ReliefDistribution, ReliefModel
-from cryoplan.planning.config import PlanConfig
+from cryoplan.plan_config import PlanConfig
 from cryoplan.planning.evaluate import Candidate, Evaluation, Run, evaluate, nearest_run, screen, simulate
 from cryoplan.planning.parallel import local_pool, run_all, single_threaded, stop
 from cryoplan.planning.targets import Setup, Spec, placement_sigma, setup

@@ -19,7 +19,7 @@ from cryoplan import __version__
 from cryoplan.anatomy.labels import anatomy_data
 from cryoplan.injury.grade import GRADE_NAMES
 from cryoplan.outcome.relief import ReliefDistribution
-from cryoplan.planning.config import PlanConfig
+from cryoplan.plan_config import PlanConfig
 from cryoplan.planning.evaluate import Evaluation
 from cryoplan.planning.search import Plan, TargetPlan
 from cryoplan.report.result_json import isotherm_key, relief_curve, relief_json, slices_json

@@ -159,7 +159,7 @@ def report(
     for option, path in (("-o", out), ("--json", json_file)):
         if path is not None:
             check_writable(option, path)
-    from cryoplan.sweep.report import write
+    from cryoplan.sweep.study_report import write
 
     data = write(results, out, json_file)
     if piped:

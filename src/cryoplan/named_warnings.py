@@ -16,7 +16,7 @@ Adding one: write the check (in the module of the physics it judges, or in
 >>> NamedWarning("no-such-code", "x")
 Traceback (most recent call last):
 ...
-ValueError: unknown warning code 'no-such-code' (add it to cryoplan.warnings.CODES)
+ValueError: unknown warning code 'no-such-code' (add it to cryoplan.named_warnings.CODES)
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class NamedWarning:
 
     def __post_init__(self) -> None:
         if self.code not in CODES:
-            raise ValueError(f"unknown warning code {self.code!r} (add it to cryoplan.warnings.CODES)")
+            raise ValueError(f"unknown warning code {self.code!r} (add it to cryoplan.named_warnings.CODES)")
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -190,8 +190,8 @@ def render(data: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     """The HTML page of a summary (``rows``: the table, for the figures)."""
     from plotly.offline import get_plotlyjs
 
+    from cryoplan.named_warnings import CODES
     from cryoplan.report.html import STYLE, _e, _plot_div, _table
-    from cryoplan.warnings import CODES
 
     st, s = data["study"], data["samples"]
     title = data.get("title") or f"Study of {st['base']}"
