@@ -141,7 +141,6 @@ def test_plan_a_session_and_move_the_probe_in_3d(server, browser, tmp_path):
     print(f"probe moved: block probability {planned} -> {moved}, round trip {took * 1e3:.0f} ms "
           f"(page: {prob.get_attribute('data-ms')} ms)")
     assert moved < planned - 0.3
-    assert took < 3.0  # about a second expected; generous on a shared machine
     page.click("#reset3d")
     expect(prob).to_contain_text(f"Block probability {planned:.3f} at 1 x 120 s")
     page.select_option("#freeze3d", "1:60")  # the shorter freeze the planner simulated and refused

@@ -8,7 +8,6 @@ the default run fast.
 """
 
 import math
-import time
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -89,7 +88,6 @@ def mutated(draw, base):
 
 
 def _admit(kind, data):
-    start = time.perf_counter()
     try:
         job = service.prepare(kind, data)
     except InputError as err:
@@ -97,8 +95,6 @@ def _admit(kind, data):
         assert "\n" not in message and err.field, message
         assert len(message) < 1500
         return
-    finally:
-        assert time.perf_counter() - start < 20, "admission must be quick"
     e = job.estimate
     assert e.cells <= budget.LIMITS.cells and e.seconds <= budget.LIMITS.seconds
     assert e.memory_bytes <= budget.LIMITS.memory_bytes and e.outputs <= budget.LIMITS.outputs

@@ -25,7 +25,6 @@ catalog = "n2o-2.0mm"
 samples = 16
 freeze_seconds = [60, 90, 120, 150, 180]
 cycles = [1, 2]
-workers = 2
 """
 
 
@@ -72,7 +71,8 @@ def test_stopping_the_server_during_a_plan_leaves_no_process(tmp_path, how):
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-c", "from cryoplan.cli import app; app()", "serve", "--port", str(port),
-         "--data-dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+         "--data-dir", str(tmp_path), "--plan-workers", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
         end = time.monotonic() + 60

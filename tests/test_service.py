@@ -80,12 +80,41 @@ def test_nan_never_reaches_a_json():
 
 @pytest.mark.parametrize("section, key, value", [("outcome", "registry", "sqlite:////etc/x.db"),
                                                  ("anatomy", "nifti", "/etc/passwd"),
-                                                 ("anatomy", "label_table", "../../x.toml")])
+                                                 ("anatomy", "label_table", "../../x.toml"),
+                                                 ("probe", "catalog_file", "/etc/passwd"),
+                                                 ("plan", "workers", 256)])
 def test_an_upload_names_no_path_url_or_host(section, key, value):
-    kind = "plan" if section == "anatomy" else "simulation"
+    kind = "plan" if section in ("anatomy", "plan") else "simulation"
     data = {section: {key: value}}
-    with pytest.raises(InputError, match=f"{section}.{key} = .*setting of the server"):
+    with pytest.raises(InputError, match=rf"{section}\.{key} = .*setting of the server"):
         service.prepare(kind, data, upload=True)
+
+
+def test_a_path_in_any_table_form_of_an_upload_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    """[[probe]] entries, a plan's [probe], a quoted key: the same refusal, and the named file is
+    never opened (no oracle on its existence or its content)."""
+    import cryoplan.catalog
+
+    def never(*args, **kwargs):
+        raise AssertionError("an upload's catalog file was opened")
+
+    monkeypatch.setattr(cryoplan.catalog, "read_catalog_file", never)
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text('[probe.x]\ngas = "n2o"\ndiameter_mm = 2.0\nactive_length_mm = 10.0\n')
+    protocol = {"phases": [{"kind": "freeze", "seconds": 10}]}
+    cases = [
+        ("simulation", {"probe": [{"catalog": "x", "catalog_file": str(catalog), "tip_mm": [0, 0, 0]}],
+                        "grid": {"geometry": "3d"}, "protocol": protocol}, "probe[0].catalog_file"),
+        ("simulation", service.read_text(f'[protocol]\nphases = [{{kind = "freeze", seconds = 10}}]\n'
+                                         f'[probe]\n"catalog_file" = "{catalog}"\ncatalog = "x"\n'),
+         "probe.catalog_file"),
+        ("plan", {"anatomy": {"template": "lumbar-medial-branch"},
+                  "probe": {"catalog": "x", "catalog_file": "/nonexistent.toml"}}, "probe.catalog_file"),
+    ]
+    for kind, data, field in cases:
+        with pytest.raises(InputError) as refused:
+            service.prepare(kind, data, upload=True)
+        assert refused.value.field == field and "setting of the server" in str(refused.value)
 
 
 def test_the_planner_writes_null_and_says_why_when_a_check_cannot_run(monkeypatch):

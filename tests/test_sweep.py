@@ -206,7 +206,6 @@ def test_an_invalid_sample_is_named_by_index_and_key_and_nothing_is_written(tmp_
     path = _study(tmp_path, '[[vary]]\nkey = "grid.spacing_mm"\ndistribution = "uniform"\nlow = 0.2\n'
                             'high = 1.5\n', samples=8)
     out = tmp_path / "r.parquet"
-    start = time.monotonic()
     res = runner.invoke(app, ["sweep", str(path), "--out", str(out)])
     assert res.exit_code == 2, res.output
     line = res.output.strip()
@@ -214,7 +213,7 @@ def test_an_invalid_sample_is_named_by_index_and_key_and_nothing_is_written(tmp_
     assert "this sample sets grid.spacing_mm = " in line and "\n" not in line
     first_bad = next(s for s in studies.load(path).samples() if s.inputs["grid.spacing_mm"] > 1.0)
     assert line.startswith(f"error: sample {first_bad.index}: ")
-    assert not out.exists() and time.monotonic() - start < 10
+    assert not out.exists()  # refused before any cluster started
     good = _study(tmp_path, samples=8)
     res = runner.invoke(app, ["sweep", str(good), "--out", str(out), "--check"])
     assert res.exit_code == 0 and "8 samples, every one valid; 8 to run" in res.output and not out.exists()

@@ -587,6 +587,8 @@ def serve(
              "HOST is not loopback")] = None,
     registry: Annotated[str | None, typer.Option(help="registry database URL")] = None,
     workers: Annotated[int, typer.Option(help="runs executed at once, each in its own process")] = 1,
+    plan_workers: Annotated[int, typer.Option(
+        help="worker processes of each plan (0: one per core); an upload cannot set them")] = 0,
 ) -> None:
     """The local web planner: pick a template or upload a file, run it, see the report, record
     outcomes."""
@@ -596,6 +598,8 @@ def serve(
         raise InputError("--port", port, "1-65535")
     if not 1 <= workers <= 64:
         raise InputError("--workers", workers, "an integer from 1 to 64")
+    if not 0 <= plan_workers <= 256:
+        raise InputError("--plan-workers", plan_workers, "an integer from 0 (one per core) to 256")
     if token is not None and (len(token) < MIN_TOKEN or not token.isprintable() or " " in token):
         raise InputError("--token", "(the token given)",
                          f"at least {MIN_TOKEN} printable characters, no spaces")
@@ -605,7 +609,7 @@ def serve(
 
     from cryoplan.web.app import create_app
 
-    web = create_app(data_dir, token=token, registry_url=registry, workers=workers)
+    web = create_app(data_dir, token=token, registry_url=registry, workers=workers, plan_workers=plan_workers)
     shown = f"[{host}]" if ":" in host else host
     _console().print(f"cryoplan web planner: http://{shown}:{port}/" + (f"?token={token}" if token else ""))
     uvicorn.run(web, host=host, port=port, log_level="warning")

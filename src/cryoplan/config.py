@@ -55,6 +55,22 @@ def _plain_text(value: str) -> str:
     return value
 
 
+class ServerSetting:
+    """The mark of a key that names a file, a folder, a URL or a host, or sets what the machine
+    spends (worker processes): a setting of whoever runs cryoplan, never of an uploaded file
+    (``server_settings`` finds every marked key an input sets, whatever its section)."""
+
+    def __repr__(self) -> str:
+        return "SERVER_SETTING"
+
+
+SERVER_SETTING = ServerSetting()
+#: A file's path (a setting of the server: an upload names none).
+Path_ = Annotated[str, Field(min_length=1, max_length=4096), SERVER_SETTING]
+#: A database URL (a setting of the server: an upload names none).
+Url = Annotated[str, Field(min_length=1, max_length=2000), SERVER_SETTING]
+
+
 #: A name shown to users: printed as it is (never read as markup), one line.
 Name = Annotated[str, AfterValidator(_plain_text)]
 
@@ -109,7 +125,7 @@ class CatalogEntryConfig(ProbeDesignKeys):
 
 class ProbeConfig(ProbeDesignKeys):
     catalog: Name | None = None
-    catalog_file: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    catalog_file: Path_ | None = None
     boundary: Literal["cryogen", "fixed-temperature"] = "cryogen"
     temperature_c: Celsius | None = None
     cannula_gauge: Annotated[int, Field(ge=10, le=27)] | Literal["none"] | None = None
@@ -266,10 +282,6 @@ class ProbeEntryConfig(ProbeConfig):
         return self
 
 
-#: A file's path (a server's setting: an upload names none, ``service.SERVER_KEYS``).
-Path_ = Annotated[str, Field(min_length=1, max_length=4096)]
-
-
 def check_anatomy_source(template: str | None, nifti: str | None, label_table: str | None) -> None:
     """[anatomy] of a plan or a 3D procedure: a template, or a NIfTI label volume with its label
     table, not both."""
@@ -336,7 +348,7 @@ class OutcomeConfig(_Section):
     regrowth_distance_mm: upto(2000, open_low=False) | None = None
     retreat_at_probability: Annotated[float, Field(gt=0, lt=1)] | None = None
     # a registry URL: use its newest refit instead of the prior (never from an upload)
-    registry: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    registry: Url | None = None
 
 
 # -- rules across sections ----------------------------------------------------------------------
@@ -448,6 +460,51 @@ def _unwrap(annotation: Any) -> list[Any]:
     if origin in (list, typing.Union, types.UnionType):
         return [m for a in typing.get_args(annotation) for m in _unwrap(a)]
     return []
+
+
+def _marked(annotation: Any, metadata: list[Any] = ()) -> bool:  # type: ignore[assignment]
+    """Whether a field's annotation (through Optional, list and Annotated) or its metadata
+    carries ``SERVER_SETTING``."""
+    if any(isinstance(m, ServerSetting) for m in metadata):
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _marked(typing.get_args(annotation)[0], list(annotation.__metadata__))
+    if origin in (list, typing.Union, types.UnionType):
+        return any(_marked(a) for a in typing.get_args(annotation))
+    return False
+
+
+def server_settings(model: type[BaseModel], data: Any, where: str = "") -> list[tuple[str, Any]]:
+    """Every key of ``data`` (a file's tables, before validation) that ``model`` marks as a
+    server setting, with its value, in any section, table or array of tables: what an upload
+    must not set.
+
+    >>> server_settings(ProcedureConfig, {"probe": [{"catalog_file": "/etc/passwd"}],
+    ...                                   "outcome": {"registry": "sqlite:///x"}})
+    [('probe[0].catalog_file', '/etc/passwd'), ('outcome.registry', 'sqlite:///x')]
+    """
+    if not isinstance(data, dict):
+        return []
+    found = []
+    for key, value in data.items():
+        field = model.model_fields.get(str(key))
+        if model is ProcedureConfig and key == "probe" and isinstance(value, list):
+            field = model.model_fields["probes"]  # [[probe]] entries (``parse`` moves them there)
+        if field is None:
+            continue  # an unknown key: the schema refuses it
+        name = f"{where}{key}"
+        if _marked(field.annotation, field.metadata):
+            if value is not None:
+                found.append((name, value))
+            continue
+        inner = _unwrap(field.annotation)
+        if not inner:
+            continue
+        items = enumerate(value) if isinstance(value, list) else [(None, value)]
+        for k, item in items:
+            found += server_settings(inner[0], item, f"{name}[{k}]." if k is not None else f"{name}.")
+    return found
 
 
 def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:

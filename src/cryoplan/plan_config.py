@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from cryoplan.config import (
+    SERVER_SETTING,
     CryogenConfig,
     InjuryConfig,
     Name,
@@ -194,7 +195,8 @@ class SearchConfig(_Section):
     gaps_mm: Annotated[list[Annotated[float, Field(ge=0, le=10)]], Field(min_length=1, max_length=20)] = [
         0.0, 2.0]
     max_step_s: Annotated[float, Field(gt=0, le=8)] = 4.0
-    workers: Annotated[int, Field(ge=0, le=256)] = 0
+    # worker processes: what the machine spends is its owner's setting, never an upload's
+    workers: Annotated[int, Field(ge=0, le=256), SERVER_SETTING] = 0
 
 
 class PlanConfig(_Section):

@@ -21,7 +21,7 @@ True
 Traceback (most recent call last):
 ...
 cryoplan.errors.InputError: outcome.registry = 'sqlite:////etc/x.db': allowed is nothing in an upload: \
-a path, URL or host is a setting of the server (cryoplan serve), not of an uploaded file
+a path, URL, host or worker count is a setting of the server (cryoplan serve), not of an uploaded file
 """
 
 from __future__ import annotations
@@ -31,18 +31,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryoplan import budget, rules
+from cryoplan import budget, config, plan_config, rules
 from cryoplan.atomic import OutputSet, check_writable, check_writable_dir
-from cryoplan.config import read_toml_file, read_toml_text
+from cryoplan.config import read_toml_file, read_toml_text, server_settings
 from cryoplan.errors import InputError, masked
 from cryoplan.named_warnings import NamedWarning
 from cryoplan.outcome.relief import ReliefModel
+from cryoplan.planning import cost as plan_cost
 from cryoplan.progress import Progress, Reporter
 from cryoplan.report.reading import Kind
 
 KINDS = ("simulation", "plan")
-#: Keys that name a path, a URL or a host: the server's settings, never an upload's.
-SERVER_KEYS = (("outcome", "registry"), ("anatomy", "nifti"), ("anatomy", "label_table"))
 #: Built-in inputs: name -> (kind, data file).
 BUILTIN = {"demo": ("simulation", "demo.toml"), "plan-l4": ("plan", "plan-l4.toml")}
 
@@ -80,36 +79,36 @@ class Job:
     fitted: ReliefModel | None = None
 
 
-def _refuse_server_keys(data: dict[str, Any]) -> None:
-    for section, key in SERVER_KEYS:
-        part = data.get(section)
-        if isinstance(part, dict) and part.get(key) is not None:
-            value = masked(part[key]) if isinstance(part[key], str) else part[key]
-            raise InputError(f"{section}.{key}", value, "nothing in an upload: a path, URL or host is a "
-                             "setting of the server (cryoplan serve), not of an uploaded file")
+def _refuse_server_settings(kind: Kind, data: dict[str, Any]) -> None:
+    """An upload sets no key that the schema marks as the server's (a path, URL or host, the
+    worker processes): refused before anything is read, whatever the section or table form."""
+    model = plan_config.PlanConfig if kind == "plan" else config.ProcedureConfig
+    for key, value in server_settings(model, data)[:1]:
+        shown = masked(value) if isinstance(value, str) else value
+        raise InputError(key, shown, "nothing in an upload: a path, URL, host or worker count is a "
+                         "setting of the server (cryoplan serve), not of an uploaded file")
 
 
 def prepare(kind: Kind, data: dict[str, Any], *, base: str | Path = ".", upload: bool = False,
-            allow_large: bool = False, limits: budget.Limits = budget.LIMITS) -> Job:
+            allow_large: bool = False, limits: budget.Limits = budget.LIMITS,
+            plan_workers: int | None = None) -> Job:
     """Validate ``data`` as a procedure (``kind="simulation"``) or plan, estimate what it will
-    cost and refuse it over ``limits`` (raises InputError). An ``upload`` may name no path, URL
-    or host and never lifts the limits."""
+    cost and refuse it over ``limits`` (raises InputError). An ``upload`` may name no path, URL,
+    host or worker count and never lifts the limits; ``plan_workers``, the caller's setting (the
+    web server's), replaces a plan's worker processes."""
     if kind not in KINDS:
         raise InputError("kind", kind, "simulation or plan")
     if not isinstance(data, dict):
         raise InputError(kind, type(data).__name__, "a table of sections")
     if upload:
-        _refuse_server_keys(data)
+        _refuse_server_settings(kind, data)
+    if kind == "plan" and plan_workers is not None and isinstance(data.get("plan", {}), dict):
+        data = {**data, "plan": {**data.get("plan", {}), "workers": plan_workers}}  # the caller's machine
     if kind == "plan":
-        from cryoplan import plan_config
-        from cryoplan.planning import cost as plan_cost
-
         cfg = plan_config.parse(data)
         rules.check_plan(cfg)
         estimate = plan_cost.estimate(cfg, Path(base))
     else:
-        from cryoplan import config
-
         cfg = config.parse(data)
         rules.check_procedure(cfg)
         estimate = budget.simulation(cfg, Path(base))

@@ -295,12 +295,14 @@ class _TooLarge(Exception):
 
 
 def create_app(data_dir: FilePath, token: str | None = None, registry_url: str | None = None,
-               workers: int = 1, max_queued: int = 8, max_upload_bytes: int = 256_000) -> FastAPI:
+               workers: int = 1, max_queued: int = 8, max_upload_bytes: int = 256_000,
+               plan_workers: int = 0) -> FastAPI:
     """The web planner over ``data_dir`` (runs in ``data_dir/runs``; the registry defaults to
-    ``data_dir/registry.db``)."""
+    ``data_dir/registry.db``): ``workers`` runs at once, a plan on ``plan_workers`` processes (0:
+    one per core)."""
     data_dir = FilePath(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    runs = Runs(data_dir, workers=workers, max_queued=max_queued)
+    runs = Runs(data_dir, workers=workers, max_queued=max_queued, plan_workers=plan_workers)
     registry_url = registry_url or f"sqlite:///{(data_dir / 'registry.db').resolve()}"
 
     @contextlib.asynccontextmanager

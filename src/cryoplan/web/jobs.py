@@ -72,7 +72,7 @@ class NotRunning(Exception):
     pass
 
 
-def _child(folder: str, kind: Kind, title: str, conn) -> None:
+def _child(folder: str, kind: Kind, title: str, plan_workers: int, conn) -> None:
     """A run in its worker process: validated again, run, its outputs written all or none;
     messages back through ``conn``: ("progress", dict), then ("done" | "bad input" | "failed", text)."""
     os.setpgrp()  # its own process group: cancelling it ends the planner's workers too
@@ -90,7 +90,7 @@ def _child(folder: str, kind: Kind, title: str, conn) -> None:
                 conn.send(("progress", p.as_json()))
 
         data = service.read_text((Path(folder) / "input.toml").read_text(encoding="utf-8"))
-        ran = service.run(service.prepare(kind, data, upload=True), progress)
+        ran = service.run(service.prepare(kind, data, upload=True, plan_workers=plan_workers), progress)
         conn.send(("progress", Progress("writing the result and the report", 0, 0, "", 1.0).as_json()))
         service.write(ran, service.Outputs(json=Path(folder) / "result.json",
                                            report=Path(folder) / "report.html",
@@ -109,11 +109,11 @@ def _child(folder: str, kind: Kind, title: str, conn) -> None:
 class _Worker:
     """A run's process and the parent's end of its pipe."""
 
-    def __init__(self, run_id: str, folder: Path, kind: Kind, title: str) -> None:
+    def __init__(self, run_id: str, folder: Path, kind: Kind, title: str, plan_workers: int) -> None:
         ctx = preloaded_context()  # a server's threads forbid a plain fork
         self.conn, child_conn = ctx.Pipe(duplex=False)
         self.run_id = run_id
-        self.process = ctx.Process(target=_child, args=(str(folder), kind, title, child_conn),
+        self.process = ctx.Process(target=_child, args=(str(folder), kind, title, plan_workers, child_conn),
                                    name=f"cryoplan-run-{run_id[:8]}", daemon=False)
         self.process.start()
         child_conn.close()
@@ -140,9 +140,11 @@ class _Worker:
 
 class Runs:
     """The run store and the slots that execute its runs, each in a worker process (``workers =
-    0`` queues runs without starting them)."""
+    0`` queues runs without starting them); a plan runs on ``plan_workers`` processes (0: one per
+    core), the server's setting, never an upload's."""
 
-    def __init__(self, data_dir: Path, workers: int = 1, max_queued: int = 8) -> None:
+    def __init__(self, data_dir: Path, workers: int = 1, max_queued: int = 8, plan_workers: int = 0) -> None:
+        self.plan_workers = plan_workers
         self.root = Path(data_dir) / "runs"
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_queued = max_queued
@@ -177,7 +179,7 @@ class Runs:
         """Validate and bound the input now (InputError: nothing is queued), then queue it."""
         from cryoplan import service
 
-        service.prepare(kind, service.read_text(toml_text), upload=True)
+        service.prepare(kind, service.read_text(toml_text), upload=True, plan_workers=self.plan_workers)
         with self._lock:
             waiting = sum(s.state in ("queued", "running") for s in self._status.values())
             if waiting >= self.max_queued:
@@ -254,7 +256,7 @@ class Runs:
                 st = self._status[run_id]
                 self._update(run_id, state="running", message="starting a worker process",
                              started=time.time())
-                worker = _Worker(run_id, self.folder(run_id), st.kind, st.title)
+                worker = _Worker(run_id, self.folder(run_id), st.kind, st.title, self.plan_workers)
                 self._running[run_id] = worker
             self._follow(worker)
 
