@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -36,10 +37,38 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
+#: Folders of the kernel's own file systems: devices, processes, the system's settings.
+SPECIAL_FOLDERS = (Path("/dev"), Path("/proc"), Path("/sys"))
+
+
+def check_target(option: str, path: str | Path) -> None:
+    """Refuse an output that would replace anything but a regular file (a FIFO, a device, a
+    socket: a rename would turn it into a file) or that lies in a folder of the kernel's own
+    file systems (/dev, /proc, /sys). A symbolic link is replaced as a link, never followed.
+
+    >>> check_target("--json", "/dev/null")
+    Traceback (most recent call last):
+    ...
+    cryoplan.errors.InputError: --json = '/dev/null': allowed is a regular file or a new path in a folder \
+that is not /dev, /proc or /sys
+    """
+    path = Path(path)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as err:
+        raise InputError(option, str(path), f"a path that can be examined ({err.strerror})") from None
+    folder = path.parent.resolve()
+    special = any(folder == f or f in folder.parents for f in SPECIAL_FOLDERS)
+    if special or (mode is not None and not (stat.S_ISREG(mode) or stat.S_ISLNK(mode))):
+        raise InputError(option, str(path), "a regular file or a new path in a folder that is not "
+                                            "/dev, /proc or /sys")
 
 
 def _stage(path: Path, write: Writer) -> Path:
     """Write ``path``'s content to a temporary file beside it; returns the temporary file."""
+    check_target("output", path)  # also when the caller checked before a run: it may have changed
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
     os.close(fd)
@@ -127,6 +156,7 @@ def check_writable(option: str, path: str | Path) -> None:
     path = Path(path)
     if path.is_dir():
         raise InputError(option, str(path), "a file path (this is a folder)")
+    check_target(option, path)
     parent = path.parent
     while not parent.exists():
         parent = parent.parent

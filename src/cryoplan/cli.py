@@ -269,8 +269,8 @@ def _probe_sections(file: Path | None, catalog: str | None, gas: str | None, dia
                     gauge: int | None, active_length_mm: float | None, supply_pressure_bar: float | None,
                     supply_temperature_c: float | None, back_pressure_bar: float | None):
     """[probe] and [cryogen] from a procedure file, with the options on top (validated by the
-    same schema as the file)."""
-    from cryoplan import config
+    same schema and probe rules as the file)."""
+    from cryoplan import config, rules
 
     data = config.read_toml_file(file) if file is not None else {}
     options = {("probe", "catalog"): catalog, ("probe", "diameter_mm"): diameter_mm,
@@ -287,6 +287,7 @@ def _probe_sections(file: Path | None, catalog: str | None, gas: str | None, dia
         sections["probe"].setdefault("active_length_mm", 6.0)
     try:
         parsed = config.parse_sections(sections)
+        rules.check_probe(parsed.probe, parsed.cryogen, needs_length=False)
     except InputError as err:  # a bad option is named as the user typed it
         section, _, key = err.field.partition(".")
         if options.get((section, key)) is None:

@@ -20,7 +20,9 @@ cryoplan.errors.InputError: protocol.phases[0].secconds = 60: allowed is no such
 from __future__ import annotations
 
 import difflib
+import math
 import re
+import sys
 import tomllib
 import types
 import typing
@@ -240,7 +242,9 @@ MAX_PROBES = 8
 
 class NerveConfig(_Section):
     name: Name
-    diameter_mm: Annotated[float, Field(gt=0, le=20)] | None = None
+    # at least 0.05 mm (assumption: the finest nerve fascicles are about that wide; a nerve is
+    # sampled every half diameter, so a thinner one would cost millions of samples for nothing)
+    diameter_mm: Annotated[float, Field(ge=0.05, le=20)] | None = None
     points_mm: Annotated[list[Point], Field(min_length=2, max_length=1000)] | None = None
     distance_mm: Annotated[float, Field(gt=0, le=1000)] | None = None
     orientation: Literal["perpendicular", "parallel"] | None = None
@@ -277,9 +281,16 @@ class ProbeEntryConfig(ProbeConfig):
         if self.direction is not None and (self.tilt_deg is not None or self.azimuth_deg is not None):
             raise InputError("direction", self.direction,
                              "either direction or tilt_deg / azimuth_deg, not both")
-        if self.direction is not None and not any(self.direction):
-            raise InputError("direction", self.direction, "a non-zero vector (from the tip towards the hub)")
+        check_direction("direction", self.direction)
         return self
+
+
+def check_direction(field: str, vector: list[float] | None) -> None:
+    """A needle's direction: a vector long enough to have one (its length does not matter; a
+    vector of 1e-200 would overflow when made a unit vector)."""
+    if vector is not None and not math.hypot(*vector) >= 1e-6:
+        raise InputError(field, vector, "a vector of length at least 1e-6 (from the tip towards the hub; "
+                         "only its direction counts)")
 
 
 def check_anatomy_source(template: str | None, nifti: str | None, label_table: str | None) -> None:
@@ -648,6 +659,9 @@ def read_toml_text(text: str, what: str = "FILE") -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise InputError(what, "(the file)", f"valid TOML ({err})") from None
+    except ValueError:  # Python's limit on converting long digit strings (sys.get_int_max_str_digits)
+        most = sys.get_int_max_str_digits()
+        raise InputError(what, "(the file)", f"integers of at most {most} digits") from None
     except RecursionError:
         raise InputError(what, "(the file)", "TOML nested less deeply (arrays or tables within "
                          "each other)") from None

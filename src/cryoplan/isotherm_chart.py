@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cryoplan import resolve, service
+from cryoplan.atomic import check_writable
 from cryoplan.config import CryogenConfig, ProbeConfig
 from cryoplan.data import read_toml
 from cryoplan.errors import InputError
@@ -76,6 +77,7 @@ def make(probe: ProbeConfig, cryogen: CryogenConfig, names: list[str], times: li
     """Simulate the probe in each medium and write its chart to ``out``; returns the panels (with
     each run's warnings)."""
     chart_format(out)
+    check_writable("-o", out)
     known = media()
     for name in names:
         if name not in known:

@@ -37,6 +37,7 @@ from cryoplan.config import (
     ProbeConfig,
     _Section,
     check_anatomy_source,
+    check_direction,
     read_toml_file,
     validate,
 )
@@ -131,8 +132,7 @@ class TargetConfig(_Section):
     def _a_level_or_a_nerve(self) -> TargetConfig:
         from cryoplan.anatomy.templates import TEMPLATES
 
-        if self.axis is not None and not any(self.axis):
-            raise InputError("axis", self.axis, "a non-zero vector (from the tip towards the hub)")
+        check_direction("axis", self.axis)
         if self.template is not None and self.template not in TEMPLATES:
             raise InputError("template", self.template, "one of " + ", ".join(TEMPLATES))
         if self.level is not None:
@@ -162,8 +162,7 @@ class ApproachConfig(_Section):
 
     @model_validator(mode="after")
     def _axis_has_a_direction(self) -> ApproachConfig:
-        if self.axis is not None and not any(self.axis):
-            raise InputError("axis", self.axis, "a non-zero vector (from the tip towards the hub)")
+        check_direction("axis", self.axis)
         return self
 
 

@@ -23,6 +23,12 @@ from cryoplan.catalog import cannula, check_fits, design_keys, probe_active_leng
 from cryoplan.config import CryogenConfig, GridConfig, ProbeConfig, ProcedureConfig
 from cryoplan.errors import MISSING, InputError
 
+#: Gases named by the schema that the probe model cannot yet follow, and why.
+UNMODELLED_GASES = {
+    "co2": "n2o, ln2 or argon: CO2 is not modelled yet (liquid-fed CO2 expands across its triple point "
+           "into dry ice and sublimes at the tip, which the probe model does not follow)",
+}
+
 
 class _ProbeFile(Protocol):
     """A validated file with one [probe] and its [cryogen] (a plan)."""
@@ -68,6 +74,10 @@ def check_probe(pc: ProbeConfig, cc: CryogenConfig, needs_length: bool = True) -
                          "comes from its gas)")
     if pc.boundary == "cryogen" and cc.gas is None and cat is None:
         raise InputError("cryogen.gas", MISSING, "one of n2o, ln2, argon, co2 (or a probe.catalog entry)")
+    gas = cc.gas or (cat.gas if cat else None)
+    if pc.boundary == "cryogen" and gas in UNMODELLED_GASES:
+        raise InputError("cryogen.gas" if cc.gas else "probe.catalog", cc.gas or pc.catalog,
+                         UNMODELLED_GASES[gas])
     gauge = pc.cannula_gauge if pc.cannula_gauge is not None else (cat.cannula_gauge if cat else None)
     if pc.cannula_inner_diameter_mm is not None:
         check_fits(diameter * 1e-3, pc.cannula_inner_diameter_mm * 1e-3,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hmac
+import json
 import threading
 from importlib import resources
 from pathlib import Path as FilePath
@@ -294,6 +295,14 @@ class _TooLarge(Exception):
     pass
 
 
+class AsciiJSON(JSONResponse):
+    """JSON with every non-ASCII character escaped: a lone surrogate echoed from a request
+    (``"\\ud800"``, valid JSON, not valid UTF-8) is written as its escape instead of failing."""
+
+    def render(self, content) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def create_app(data_dir: FilePath, token: str | None = None, registry_url: str | None = None,
                workers: int = 1, max_queued: int = 8, max_upload_bytes: int = 256_000,
                plan_workers: int = 0) -> FastAPI:
@@ -311,6 +320,7 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
         runs.close()  # the server stops: no run's process outlives it
 
     app = FastAPI(title="cryoplan", version=__version__, responses=ERRORS, lifespan=lifespan,
+                  default_response_class=AsciiJSON,
                   description="Simulate and plan cryoneurolysis; record outcomes.")
     app.add_middleware(BodyLimit, limit=max_upload_bytes)
 
@@ -319,7 +329,7 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
         # FastAPI's own answer, but a NaN in the body (JSON allows it) is echoed as null, not a 500
         from cryoplan.service import finite
 
-        return JSONResponse({"detail": jsonable_encoder(finite(list(exc.errors()))[0])}, status_code=422)
+        return AsciiJSON({"detail": jsonable_encoder(finite(list(exc.errors()))[0])}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -328,7 +338,7 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
             allowed = {m for r in app.router.routes if isinstance(r, APIRoute)
                        and r.path_regex.match(request.url.path) for m in r.methods}
             headers["Allow"] = ", ".join(sorted(allowed))
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+        return AsciiJSON({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
     registry_cache: list = []
     registry_lock = threading.Lock()  # sync endpoints run on a thread pool: open one engine only
 

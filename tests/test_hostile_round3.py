@@ -1,0 +1,80 @@
+"""The third round of hostile inputs (each once a traceback, a MemoryError or a 500): now one
+line naming the field, exit 2 on the command line, 422 from the web planner."""
+
+import tempfile
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from cryoplan import service
+from cryoplan.cli import app
+from cryoplan.errors import InputError
+from cryoplan.web.app import create_app
+
+runner = CliRunner()
+BASE = '[probe]\ncatalog = "n2o-2.0mm"\n[protocol]\nphases = [{kind = "freeze", seconds = 20}]\n'
+NERVE = '[[nerve]]\nname = "n"\ndistance_mm = 2.0\norientation = "perpendicular"\ndiameter_mm = '
+CASES = {
+    "a nerve a trillionth of a millimetre wide (291 TiB of samples)": (
+        BASE + NERVE + "1e-12\n", "nerve[0].diameter_mm"),
+    "CO2, which the probe model cannot follow (a CoolProp traceback)": (
+        '[probe]\ndiameter_mm = 2.0\nactive_length_mm = 10\n[cryogen]\ngas = "co2"\n'
+        '[protocol]\nphases = [{kind = "freeze", seconds = 20}]\n', "cryogen.gas"),
+    "a needle direction that overflows when made a unit vector": (
+        '[[probe]]\ncatalog = "n2o-2.0mm"\ntip_mm = [0, 0, 0]\ndirection = [1e-200, 0, 1e-200]\n'
+        '[grid]\ngeometry = "3d"\n[protocol]\nphases = [{kind = "freeze", seconds = 20}]\n',
+        "probe[0].direction"),
+    "an integer of 5000 digits": (BASE.replace("seconds = 20", "seconds = " + "2" * 5000), "FILE"),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_one_line_exit_2_on_the_command_line(tmp_path, name):
+    text, field = CASES[name]
+    (tmp_path / "in.toml").write_text(text)
+    res = runner.invoke(app, ["simulate", str(tmp_path / "in.toml"), "--json", str(tmp_path / "out.json")])
+    assert res.exit_code == 2, res.output
+    line = res.output.strip()
+    assert "\n" not in line and line.startswith(f"error: {field} = "), line
+    assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_one_line_422_from_the_web_planner(name):
+    text, field = CASES[name]
+    with TestClient(create_app(tempfile.mkdtemp(prefix="cryoplan-r3-"), workers=0)) as c:
+        res = c.post("/api/runs", json={"procedure_toml": text, "kind": "simulation"})
+    assert res.status_code == 422, res.text
+    (detail,) = res.json()["detail"]
+    assert detail["loc"][-1] in (field, "procedure_toml") and "\n" not in detail["msg"]
+
+
+def test_the_probe_command_refuses_co2_naming_its_option():
+    res = runner.invoke(app, ["probe", "--gas", "co2", "--diameter-mm", "2"])
+    assert res.exit_code == 2 and res.output.startswith("error: --gas = 'co2': allowed is n2o, ln2 or argon")
+
+
+def test_a_catalog_probe_of_an_unmodelled_gas_is_named_by_its_catalog_key(monkeypatch):
+    from cryoplan import catalog, config, rules
+
+    entry = catalog.catalog_probe("n2o-2.0mm")
+    monkeypatch.setattr(catalog, "catalog_probe", lambda *a, **k: catalog.CatalogProbe(
+        "co2-probe", "", "co2", entry.cannula_gauge, entry.keys, {}))
+    cfg = config.parse({"probe": {"catalog": "co2-probe"}, "protocol": {"phases": [
+        {"kind": "freeze", "seconds": 20}]}})
+    with pytest.raises(InputError, match="probe.catalog = 'co2-probe': allowed is n2o, ln2 or argon"):
+        rules.check_procedure(cfg)
+
+
+@pytest.mark.parametrize("body", [b'{"template": "demo", "title": "\\ud800"}',
+                                  b'{"procedure_toml": "\\ud800", "kind": "simulation"}'])
+def test_a_lone_surrogate_is_echoed_as_its_escape_not_a_500(body):
+    with TestClient(create_app(tempfile.mkdtemp(prefix="cryoplan-r3-"), workers=0)) as c:
+        res = c.post("/api/runs", content=body, headers={"content-type": "application/json"})
+    assert res.status_code == 422 and "\\ud800" in res.text and res.content.isascii()
+
+
+def test_a_thin_but_real_nerve_is_still_accepted():
+    service.prepare("simulation", service.read_text(
+        BASE + NERVE + "0.05\n"))
