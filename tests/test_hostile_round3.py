@@ -78,3 +78,47 @@ def test_a_lone_surrogate_is_echoed_as_its_escape_not_a_500(body):
 def test_a_thin_but_real_nerve_is_still_accepted():
     service.prepare("simulation", service.read_text(
         BASE + NERVE + "0.05\n"))
+
+
+@pytest.mark.parametrize("name", ["pt-120358", "pt_580312", "pt-58-03-12", "pt-1958-3-12", "pt-12mar1958",
+                                  "pt-0042\n", "PT-03.12.58"])
+def test_a_date_of_birth_in_any_spelling_is_not_a_pseudonym(name):
+    from cryoplan.store.entries import pseudonym
+
+    with pytest.raises(InputError, match="not a date"):
+        pseudonym(name)
+
+
+@pytest.mark.parametrize("name", ["pt-0042", "pt-123456", "study7-0103"])
+def test_numbered_pseudonyms_are_kept(name):
+    from cryoplan.store.entries import pseudonym
+
+    assert pseudonym(name) == name
+
+
+def test_a_scheduler_file_that_is_not_one_is_one_line(tmp_path):
+    from cryoplan.sweep.cluster import scheduler_file_address
+
+    for content in (b"root:x:0:0:root:/root:/bin/bash\n", b"[1, 2]", b'{"address": 5}', b"\xff\xfe",
+                    b'{"address": "tcp://127.0.0.1:8786"}' + b" " * 2_000_000):
+        (tmp_path / "s.json").write_bytes(content)
+        with pytest.raises(InputError, match="scheduler file") as refused:
+            scheduler_file_address(str(tmp_path / "s.json"))
+        assert "root:" not in str(refused.value)
+    (tmp_path / "s.json").write_text('{"type": "Scheduler", "address": "tcp://127.0.0.1:8786"}')
+    assert scheduler_file_address(str(tmp_path / "s.json")) == "tcp://127.0.0.1:8786"
+
+
+def test_a_title_with_control_characters_is_refused():
+    with TestClient(create_app(tempfile.mkdtemp(prefix="cryoplan-r3-"), workers=0)) as c:
+        res = c.post("/api/runs", json={"template": "demo", "title": "a\x00b\x1b[31m"})
+        assert res.status_code == 422 and res.json()["detail"][0]["loc"] == ["body", "title"]
+        assert c.get("/api/runs").json() == []
+
+
+def test_a_registry_export_onto_a_folder_is_one_line(tmp_path):
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    assert runner.invoke(app, ["registry", "init", "--db", db]).exit_code == 0
+    res = runner.invoke(app, ["registry", "export", str(tmp_path), "--db", db])
+    assert res.exit_code == 2
+    assert res.output.strip() == f"error: CSV_FILE = '{tmp_path}': allowed is a file path (this is a folder)"

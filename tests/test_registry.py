@@ -248,7 +248,7 @@ def test_bad_input_is_refused(url):
 def _write_big_csv(path: Path, n: int) -> None:
     rows = ["procedure_ref,pseudonym,treated_on,kind,probe,gas,protocol,total_freeze_s,levels,nerves_treated,"
             "blocked_length_mm,predicted_median_months,seen_on,pain_score,pain_returned"]
-    rows += [f"{k},pt-{k:06d},2025-01-01,simulation,n2o-2.0mm,n2o,1 x 120 s,120,L4,1,5.0,,2025-06-01,3,no"
+    rows += [f"{k},pt-{k:05d},2025-01-01,simulation,n2o-2.0mm,n2o,1 x 120 s,120,L4,1,5.0,,2025-06-01,3,no"
              for k in range(n)]
     path.write_text("\n".join(rows) + "\n")
 

@@ -153,5 +153,8 @@ def import_(
 @exit_on_input_error
 def export_(csv_file: Annotated[Path, typer.Argument(help="CSV to write")], db: DB = None) -> None:
     """Write every procedure and follow-up to a CSV file (one row per follow-up)."""
+    from cryoplan.atomic import check_writable
+
+    check_writable("CSV_FILE", csv_file)  # a folder or a device is named before the database is read
     rows = _open(db).export_csv(csv_file)
     out.print(f"wrote {rows} rows to {csv_file}")

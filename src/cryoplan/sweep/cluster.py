@@ -6,6 +6,7 @@ cluster whose workers run another version (or none) is refused before anything i
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -35,11 +36,33 @@ def _check_workers(client, shown: str) -> None:
                              f"(worker {worker} has {have})")
 
 
+#: Largest scheduler file read (dask writes a few hundred bytes).
+MAX_SCHEDULER_FILE_BYTES = 1_000_000
+
+
+def scheduler_file_address(path: str) -> str:
+    """The scheduler's address from a scheduler file (the JSON that ``dask scheduler
+    --scheduler-file`` writes), read here so that any other file is one InputError, not dask's
+    AssertionError; its content is never echoed."""
+    refused = InputError("--scheduler", path, "a scheduler address like tcp://HOST:PORT, or a scheduler file "
+                         "(the JSON written by dask scheduler --scheduler-file)")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_SCHEDULER_FILE_BYTES + 1)
+        data = json.loads(raw) if len(raw) <= MAX_SCHEDULER_FILE_BYTES else None
+    except (OSError, ValueError, RecursionError):
+        raise refused from None
+    address = data.get("address") if isinstance(data, dict) else None
+    if not isinstance(address, str) or not _ADDRESS.fullmatch(address):
+        raise refused
+    return address
+
+
 def _external(scheduler: str):
     from distributed import Client
 
     if Path(scheduler).is_file():  # a scheduler file (dask scheduler --scheduler-file)
-        kwargs = {"scheduler_file": scheduler}
+        kwargs = {"address": scheduler_file_address(scheduler)}
     elif _ADDRESS.fullmatch(scheduler):
         kwargs = {"address": scheduler}
     else:
@@ -47,7 +70,7 @@ def _external(scheduler: str):
                          "file (JSON) that exists")
     try:
         return Client(timeout=f"{CONNECT_TIMEOUT_S}s", **kwargs)
-    except (OSError, TimeoutError, ValueError) as err:
+    except (OSError, TimeoutError, ValueError, AssertionError) as err:
         raise InputError("--scheduler", scheduler, f"a running dask scheduler (no answer within "
                          f"{CONNECT_TIMEOUT_S} s: {' '.join(str(err).split())[:200]})") from None
 

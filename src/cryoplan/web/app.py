@@ -29,7 +29,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cryoplan import __version__
@@ -76,7 +76,7 @@ class RunRequest(BaseModel):
         None, max_length=10, description="a plan's [anatomy] levels (e.g. L4), checked by the plan's schema")
     sides: list[Literal["left", "right"]] | None = Field(None, min_length=1, max_length=2,
                                                          description="a plan's [anatomy] sides")
-    title: str | None = Field(None, max_length=120)
+    title: Title | None = None
 
 
 class RunOut(BaseModel):
@@ -293,6 +293,16 @@ class BodyLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+def _one_line(value: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("one line of text without control characters (no NUL, ESC or newline)")
+    return value
+
+
+#: A run's title: printed in the page, the report and the registry, so one plain line.
+Title = Annotated[str, Field(max_length=120), AfterValidator(_one_line)]
 
 
 class AsciiJSON(JSONResponse):
