@@ -122,3 +122,29 @@ def test_a_registry_export_onto_a_folder_is_one_line(tmp_path):
     res = runner.invoke(app, ["registry", "export", str(tmp_path), "--db", db])
     assert res.exit_code == 2
     assert res.output.strip() == f"error: CSV_FILE = '{tmp_path}': allowed is a file path (this is a folder)"
+
+
+@pytest.mark.parametrize("table, field", [
+    ("labels = 5\n", "anatomy.label_table"),
+    ('[labels.1]\ntissue = "muscle"\nlimit_c = "abc"\n', "labels.1.limit_c"),
+    ('[labels.1]\ntissue = "muscle"\nname = {a = 1}\n', "labels.1.name"),
+    ('[labels.1]\ntissue = [1]\n', "labels.1.tissue")])
+def test_a_label_table_of_the_wrong_shape_is_one_line(tmp_path, table, field):
+    from cryoplan.anatomy.labels import read_label_table
+
+    (tmp_path / "t.toml").write_text(table)
+    with pytest.raises(InputError) as refused:
+        read_label_table(tmp_path / "t.toml")
+    assert refused.value.field == field
+
+
+def test_a_standard_deviation_whose_weight_overflows_is_refused(tmp_path):
+    from cryoplan.calibrate.spec import read_isotherms
+
+    csv = tmp_path / "iceball.csv"
+    csv.write_text("time_s,isotherm_c,width_mm,width_sd_mm\n60,0,10.0,1e-300\n")
+    with pytest.raises(InputError, match="iceball.csv: row .*width_sd_mm = '1e-300': allowed is a standard "
+                                         "deviation from 0.001 to 1000"):
+        read_isotherms(csv, 120.0, "axisymmetric")
+    csv.write_text("time_s,isotherm_c,width_mm,width_sd_mm\n60,0,10.0,0.2\n")
+    assert read_isotherms(csv, 120.0, "axisymmetric").weighted

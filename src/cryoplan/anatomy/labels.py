@@ -71,13 +71,16 @@ def label_table(entries: dict[str, Any], where: str = "labels") -> dict[int, Str
                 entry[sorted(unknown)[0]],
                 "no such key (name, tissue, role, limit_c)",
             )
-        if entry["tissue"] not in tissue_names():
+        if not isinstance(entry.get("name", ""), str):
+            raise InputError(f"{field}.name", entry["name"], "a name (text)")
+        if not isinstance(entry["tissue"], str) or entry["tissue"] not in tissue_names():
             raise InputError(f"{field}.tissue", entry["tissue"], "one of " + ", ".join(tissue_names()))
         role = entry.get("role", "tissue")
         if role not in ROLES:
             raise InputError(f"{field}.role", role, "one of " + ", ".join(ROLES))
         limit = entry.get("limit_c", default_limit if role == "protected" else None)
-        if limit is not None and not -100.0 <= float(limit) <= 40.0:
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float)
+                                  or not -100.0 <= float(limit) <= 40.0):
             raise InputError(f"{field}.limit_c", limit, "a temperature between -100 and 40 C")
         table[label] = Structure(
             label,
@@ -157,7 +160,7 @@ def read_label_table(path: str | Path) -> dict[int, Structure]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise InputError("anatomy.label_table", str(path), f"a valid UTF-8 TOML file ({err})") from None
-    if "labels" not in data:
+    if not isinstance(data.get("labels"), dict):
         raise InputError("anatomy.label_table", str(path), "a [labels.N] section per label")
     return label_table(data["labels"], "labels")
 

@@ -348,14 +348,17 @@ def _number(path: Path, n: int, column: str, text: str, low: float, high: float,
     return x
 
 
+#: The smallest standard deviation a measurement may state (mm or K).
+MIN_SD = 1e-3
+
+
 def _sd(path: Path, n: int, column: str, row: dict[str, str]) -> float:
     text = row.get(column, "")
     if text == "":
         return math.nan
-    sd = _number(path, n, column, text, 0.0, 1e3, "a standard deviation > 0")
-    if sd == 0:
-        raise InputError(f"{path.name}: row {n}, {column}", text, "a standard deviation > 0")
-    return sd
+    # at least 0.001 (mm or K): finer than any calliper or thermocouple measures, and its weight
+    # 1/sd^2 stays finite (1e-300 overflowed the fit's weights)
+    return _number(path, n, column, text, MIN_SD, 1e3, f"a standard deviation from {MIN_SD:g} to 1000")
 
 
 def _time(path: Path, n: int, row: dict[str, str], total: float) -> float:
