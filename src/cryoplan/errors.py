@@ -61,6 +61,16 @@ class InputError(ValueError):
         return type(self), (self.field, self.value, self.allowed)
 
 
+class Busy(Exception):
+    """A shared resource (the registry's database) is held by another writer: nothing was
+    done, and the same request can be made again (the web planner answers 503 with Retry-After;
+    the command line exits with ``EXIT_BUSY``)."""
+
+
+#: Exit code of a command that found its resource busy (sysexits' EX_TEMPFAIL: try again).
+EXIT_BUSY = 75
+
+
 def exit_on_input_error(fn):
     """For command-line entry points: an InputError becomes one line on stderr and exit code 2."""
     import functools
@@ -73,5 +83,8 @@ def exit_on_input_error(fn):
         except InputError as err:
             sys.stderr.write(f"error: {err}\n")
             raise SystemExit(2) from None
+        except Busy as err:
+            sys.stderr.write(f"error: {err}\n")
+            raise SystemExit(EXIT_BUSY) from None
 
     return wrapper

@@ -138,14 +138,18 @@ def refit(
 @registry_app.command("import")
 @exit_on_input_error
 def import_(
-    csv_file: Annotated[Path, typer.Argument(help="CSV as written by export")], db: DB = None
+    csv_file: Annotated[Path, typer.Argument(help="CSV as written by export")], db: DB = None,
+    allow_duplicates: Annotated[bool, typer.Option(
+        "--allow-duplicates", help="import procedures already recorded (same pseudonym, date, levels and "
+                                   "protocol) again")] = False,
 ) -> None:
-    """Add the procedures and follow-ups of a CSV file, all or nothing."""
+    """Add the procedures and follow-ups of a CSV file, all or nothing; a procedure already
+    recorded is refused (importing a file twice would count its patients twice)."""
     def announce(procs: int, follows: int) -> None:
         sys.stderr.write(f"importing {procs} procedures and {follows} follow-ups\n")
         sys.stderr.flush()
 
-    procs, follows = _open(db).import_csv(csv_file, announce)
+    procs, follows = _open(db).import_csv(csv_file, announce, allow_duplicates)
     out.print(f"imported {procs} procedures and {follows} follow-ups")
 
 

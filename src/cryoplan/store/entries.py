@@ -225,7 +225,9 @@ def from_result(data: dict[str, Any], who: str, treated_on: Any, treated_levels:
         protocol, total = protocol_text(data["plan"]["protocol"])
         blocked = [t["blocked_length_mm"] for t in data["targets"] if t["blocked"]]
         median = (data.get("relief_months") or {}).get("median")
-        probe, gas = inputs["probe"].get("catalog") or "custom", inputs["cryogen"]["gas"]
+        # the gas of the file, else of its catalog probe (the session's summary names it)
+        gas = inputs["cryogen"]["gas"] or (data.get("session") or {}).get("gas")
+        probe = inputs["probe"].get("catalog") or "custom"
         patient = inputs.get("patient") or {}
         distance = (inputs.get("outcome") or {}).get("regrowth_distance_mm")
     elif "iceball" in data:

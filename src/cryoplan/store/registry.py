@@ -39,7 +39,7 @@ from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
-from cryoplan.errors import InputError, masked
+from cryoplan.errors import Busy, InputError, masked
 from cryoplan.outcome.fit import OutcomeRecord
 from cryoplan.outcome.relief import Effect, Patient, ReliefModel, default_model
 from cryoplan.store import entries
@@ -95,9 +95,13 @@ def _refuse_foreign_sqlite(url: str) -> None:
         raise InputError("registry URL", url, FOREIGN)
 
 
-def _sqlite_engine(url: str) -> Engine:
+#: Seconds a command waits for another writer's lock before it says the registry is busy.
+BUSY_TIMEOUT_S = 60.0
+
+
+def _sqlite_engine(url: str, busy_timeout_s: float) -> Engine:
     _refuse_foreign_sqlite(url)
-    engine = create_engine(url, connect_args={"timeout": 60})
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_s})
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection, _record) -> None:
@@ -115,10 +119,10 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def _engine(url: str) -> Engine:
+def _engine(url: str, busy_timeout_s: float) -> Engine:
     try:
         if url.startswith("sqlite"):
-            return _sqlite_engine(url)
+            return _sqlite_engine(url, busy_timeout_s)
         return create_engine(url, pool_pre_ping=True)
     except InputError:
         raise
@@ -155,12 +159,34 @@ class Duration:
     regrowth_distance_mm: float | None = None
 
 
+def _is_busy(err: OperationalError) -> bool:
+    """SQLite's "database is locked" or "busy", PostgreSQL's lock timeout."""
+    text = str(err.orig).lower()
+    return "locked" in text or "busy" in text or "lock timeout" in text
+
+
+@contextmanager
+def _not_busy(url: str) -> Iterator[None]:
+    """Another writer's lock outlasting the wait becomes ``Busy`` (try again), not an error."""
+    try:
+        yield
+    except OperationalError as err:
+        if not _is_busy(err):
+            raise
+        raise Busy(f"the registry {masked(url)} is busy: another process is writing to it; try again "
+                   "in a few seconds") from None
+
+
 class Registry:
-    def __init__(self, url: str | None = None) -> None:
+    """The registry at ``url`` (default: ``registry_url``). A writer holding the database longer
+    than ``busy_timeout_s`` makes a call raise ``Busy`` (the web planner waits 5 s, a command 60 s)."""
+
+    def __init__(self, url: str | None = None, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.url = registry_url(url)
-        self.engine = _engine(self.url)
+        self.engine = _engine(self.url, busy_timeout_s)
         try:
-            self._migrate()
+            with _not_busy(self.url):
+                self._migrate()
         except (OperationalError, DatabaseError) as err:
             why = _hide(str(err.orig), self.url)
             raise InputError("registry URL", masked(self.url),
@@ -187,7 +213,12 @@ class Registry:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+        with _not_busy(self.url), Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with _not_busy(self.url), Session(self.engine) as session:
             yield session
 
     # -- writes -------------------------------------------------------------------------------
@@ -226,20 +257,21 @@ class Registry:
 
     # -- reads --------------------------------------------------------------------------------
 
-    def procedures(self) -> list[Procedure]:
-        with Session(self.engine) as s:
+    def procedures(self, offset: int = 0, limit: int | None = None) -> list[Procedure]:
+        """Procedures by id, with their follow-ups: all, or ``limit`` of them from ``offset``."""
+        with self._read() as s:
             return list(s.scalars(select(Procedure).options(selectinload(Procedure.follow_ups))
-                                  .order_by(Procedure.id)))
+                                  .order_by(Procedure.id).offset(offset).limit(limit)))
 
     def counts(self) -> tuple[int, int]:
-        with Session(self.engine) as s:
+        with self._read() as s:
             return (s.scalar(select(func.count()).select_from(Procedure)) or 0,
                     s.scalar(select(func.count()).select_from(FollowUp)) or 0)
 
     def latest_fit(self) -> ReliefModel | None:
         """The newest fit; one stored before migration 0002 keeps its median and sigma, with
         the prior's patient factors and regrowth (its length and nerve exponents are unused)."""
-        with Session(self.engine) as s:
+        with self._read() as s:
             row = s.scalars(select(ModelFit).order_by(ModelFit.id.desc()).limit(1)).first()
         if row is None:
             return None
@@ -293,6 +325,26 @@ class Registry:
 
     # -- CSV ----------------------------------------------------------------------------------
 
+    def _refuse_duplicates(self, procs: dict[str, ProcedureEntry]) -> None:
+        seen: dict[tuple, str] = {}
+        with self._read() as s:
+            pseudonyms = {e.pseudonym for e in procs.values()}
+            for row in s.scalars(select(Procedure).where(Procedure.pseudonym.in_(pseudonyms))):
+                seen[_same_procedure(row)] = f"procedure {row.id} of the registry"
+        twice = []
+        for ref, entry in procs.items():
+            key = _same_procedure(entry)
+            if key in seen:
+                twice.append(f"procedure_ref {ref} ({entry.pseudonym}, {entry.treated_on}, {entry.levels}, "
+                             f"{entry.protocol}: {seen[key]})")
+            seen.setdefault(key, f"procedure_ref {ref} of the file")
+        if twice:
+            more = f" and {len(twice) - 3} more" if len(twice) > 3 else ""
+            raise InputError("CSV", f"{len(twice)} duplicate procedure(s)",
+                             "procedures not already recorded (the same pseudonym, date, levels and "
+                             f"protocol): {'; '.join(twice[:3])}{more}; --allow-duplicates imports them "
+                             "anyway")
+
     def export_csv(self, path: Path) -> int:
         """One row per follow-up (procedure columns repeated; a procedure without follow-ups
         gets one row with the follow-up columns empty). Returns the rows written."""
@@ -314,10 +366,15 @@ class Registry:
         write_atomic(path, write)
         return len(rows)
 
-    def import_csv(self, path: Path, progress=None) -> tuple[int, int]:
+    def import_csv(self, path: Path, progress=None, allow_duplicates: bool = False) -> tuple[int, int]:
         """Read an exported CSV: every row is checked first, then everything is written in one
-        transaction (new ids; ``procedure_ref`` only groups rows). Returns (procedures, follow-ups)."""
+        transaction (new ids; ``procedure_ref`` only groups rows). A procedure already in the
+        registry, or twice in the file (the same pseudonym, date, levels and protocol), is refused
+        unless ``allow_duplicates``: importing a file twice would count every patient twice in the
+        Kaplan-Meier curves and the refit. Returns (procedures, follow-ups)."""
         procs, follows = _read_csv(Path(path))
+        if not allow_duplicates:
+            self._refuse_duplicates(procs)
         if progress:
             progress(len(procs), sum(len(v) for v in follows.values()))
         with self._write() as s:
@@ -327,6 +384,11 @@ class Registry:
                                   for d, score, back in follows[ref]]
                 s.add(row)
         return len(procs), sum(len(v) for v in follows.values())
+
+
+def _same_procedure(e: ProcedureEntry | Procedure) -> tuple[str, dt.date, str, str]:
+    """What makes two records the same procedure: the patient, the day, the levels, the protocol."""
+    return (e.pseudonym, e.treated_on, e.levels, e.protocol)
 
 
 def _months(start: dt.date, end: dt.date) -> float:

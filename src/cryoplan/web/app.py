@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import tomli_w
-from fastapi import FastAPI, HTTPException, Path, Request
+from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -34,7 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cryoplan import __version__
 from cryoplan.catalog import list_probes
-from cryoplan.errors import InputError
+from cryoplan.errors import Busy, InputError
 from cryoplan.planning.space import MAX_OFFSET_MM, MAX_TILT_DEG
 from cryoplan.web.jobs import NotRunning, QueueFull, Runs, RunStatus
 
@@ -169,7 +169,8 @@ class ErrorOut(BaseModel):
 ERRORS = {400: {"model": ErrorOut, "description": "a body that cannot be parsed"},
           413: {"model": ErrorOut, "description": "upload too large"},
           401: {"model": ErrorOut, "description": "token missing or wrong"},
-          503: {"model": ErrorOut, "description": "the server's registry cannot be opened"}}
+          503: {"model": ErrorOut, "description": "the server's registry cannot be opened, or is busy "
+                                                  "(Retry-After)"}}
 
 
 def _unprocessable(err: InputError) -> HTTPException:
@@ -305,6 +306,13 @@ def _one_line(value: str) -> str:
 Title = Annotated[str, Field(max_length=120), AfterValidator(_one_line)]
 
 
+#: Seconds a request waits for the registry's lock before answering 503, and the retry it suggests.
+REGISTRY_WAIT_S = 5.0
+RETRY_AFTER_S = 5
+#: Procedures per page of the registry's list, by default and at most.
+PAGE, MAX_PAGE = 100, 1000
+
+
 class AsciiJSON(JSONResponse):
     """JSON with every non-ASCII character escaped: a lone surrogate echoed from a request
     (``"\\ud800"``, valid JSON, not valid UTF-8) is written as its escape instead of failing."""
@@ -341,6 +349,10 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
 
         return AsciiJSON({"detail": jsonable_encoder(finite(list(exc.errors()))[0])}, status_code=422)
 
+    @app.exception_handler(Busy)
+    async def busy(request: Request, exc: Busy) -> Response:
+        return AsciiJSON({"detail": str(exc)}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         headers = dict(exc.headers or {})
@@ -362,7 +374,7 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
                 from cryoplan.store.registry import Registry
 
                 try:
-                    registry_cache.append(Registry(registry_url))
+                    registry_cache.append(Registry(registry_url, busy_timeout_s=REGISTRY_WAIT_S))
                 except InputError as err:  # the server's setting, not the request: its message is masked
                     raise HTTPException(503, detail=str(err)) from None
             return registry_cache[0]
@@ -522,13 +534,18 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
         return Response(json.dumps(out), media_type="application/json")
 
     @app.get("/api/registry/procedures", response_model=list[ProcedureOut])
-    def procedures() -> list[ProcedureOut]:
+    def procedures(response: Response, offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+                   limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE) -> list[ProcedureOut]:
+        """Recorded procedures by id, a page at a time (``offset``, ``limit``); the header
+        X-Total-Count says how many there are."""
+        reg = registry()
+        response.headers["X-Total-Count"] = str(reg.counts()[0])
         return [ProcedureOut(id=p.id, pseudonym=p.pseudonym, treated_on=p.treated_on.isoformat(),
                              levels=p.levels, protocol=p.protocol, probe=p.probe,
                              follow_ups=len(p.follow_ups),
                              pain_returned_on=next((f.seen_on.isoformat() for f in p.follow_ups
                                                     if f.pain_returned), None))
-                for p in registry().procedures()]
+                for p in reg.procedures(offset, limit)]
 
     @app.post("/api/registry/procedures", status_code=201, response_model=Created,
               responses={422: {"model": ErrorOut}, 404: {"model": ErrorOut}})
