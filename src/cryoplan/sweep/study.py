@@ -36,9 +36,8 @@ from cryoplan.config import Name, _Section, read_toml_file, validate
 from cryoplan.errors import MISSING, InputError, shown
 from cryoplan.sweep import sampling
 from cryoplan.sweep.paths import KEY, MAX_PATH, check_key, check_output, set_key
+from cryoplan.sweep.table import MAX_RUNS
 
-#: Most runs one study may make (its table is held in memory while it runs).
-MAX_RUNS = 1_000_000
 #: Columns of the results table besides the inputs and the outputs.
 BOOKKEEPING = ("sample", "status", "error", "warnings", "wall_time_s", "worker")
 #: Parameters of each distribution; every other one is refused.

@@ -16,6 +16,11 @@ from typing import Any
 from cryoplan.atomic import write_atomic
 from cryoplan.errors import InputError
 
+#: Most runs one study may make (its table is held in memory while it runs; a table claiming
+#: more is refused).
+MAX_RUNS = 1_000_000
+#: What a row's status may be.
+STATUSES = ("ok", "failed")
 #: The metadata key of the study, and the table format written under it.
 META_KEY = b"cryoplan.sweep"
 FORMAT = 1
@@ -79,4 +84,27 @@ def read(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or "sample" not in table.column_names:
         raise InputError("RESULTS.parquet", str(path), "a table written by cryoplan sweep (this Parquet "
                          "file lacks its study)")
-    return meta, table.to_pylist()
+    runs = meta.get("runs")
+    if isinstance(runs, bool) or not isinstance(runs, int) or not 1 <= runs <= MAX_RUNS:
+        raise InputError("RESULTS.parquet", str(path), f"a study of 1 to {MAX_RUNS} runs (its metadata says "
+                         f"{str(runs)[:40]})")
+    rows = table.to_pylist()
+    _check_rows(path, rows, runs)
+    return meta, rows
+
+
+def _check_rows(path: Path, rows: list[dict[str, Any]], runs: int) -> None:
+    """Rows as ``cryoplan sweep`` writes them: a status and a distinct whole sample number below
+    the study's runs in each (a table edited or written by another program is one InputError)."""
+    seen: set[int] = set()
+    for n, row in enumerate(rows):
+        sample, status = row.get("sample"), row.get("status")
+        if isinstance(sample, bool) or not isinstance(sample, int) or not 0 <= sample < runs:
+            raise InputError("RESULTS.parquet", str(path),
+                             f"sample numbers from 0 to {runs - 1} (row {n} has {str(sample)[:40]})")
+        if sample in seen:
+            raise InputError("RESULTS.parquet", str(path), f"each sample once (sample {sample} is twice)")
+        seen.add(sample)
+        if status not in STATUSES:
+            raise InputError("RESULTS.parquet", str(path), f"a status ok or failed in every row (row {n} has "
+                             f"{str(status)[:40]})")
