@@ -1,7 +1,9 @@
 """Worker processes that start ready and never outlive the process that started them.
 
-A worker calls ``exit_with_parent()`` first: a daemon thread ends it when its parent goes away
-(killed, crashed), so no worker is left running, re-parented, after its parent. The parent
+A worker calls ``exit_with_parent()`` first: on Linux the kernel kills it the moment its parent
+goes away (killed, crashed: ``prctl(PR_SET_PDEATHSIG)``, which a compiled kernel holding the
+interpreter cannot delay), elsewhere a daemon thread ends it within a second; so no worker is left
+running, re-parented, after its parent. The parent
 ends its workers itself when it stops normally (``multiprocessing.Pool.terminate``, or the web
 planner's process group).
 
@@ -13,8 +15,10 @@ seconds).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,9 +32,29 @@ from multiprocessing.context import BaseContext
 PRELOAD = ["CoolProp", "cryoplan.service", "cryoplan.planning.search"]
 
 
+#: prctl's option that asks the kernel for a signal when the parent dies (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
+
+
+def _kill_with_parent() -> bool:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux); False elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
 def exit_with_parent(poll_s: float = 1.0) -> None:
-    """End this process (and the workers it started) as soon as its parent process is gone."""
+    """End this process (and, through the same call in them, the workers it started) as soon as
+    its parent process is gone: at once where the kernel can be asked to, else within ``poll_s``
+    (a thread that polls; it waits for a compiled kernel that holds the interpreter)."""
     parent = os.getppid()
+    _kill_with_parent()
+    if os.getppid() != parent or parent == 1:  # gone before the kernel was asked
+        os._exit(1)
 
     def watch() -> None:
         while os.getppid() == parent:
