@@ -2,6 +2,7 @@
 line naming the field, exit 2 on the command line, 422 from the web planner."""
 
 import tempfile
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -148,3 +149,22 @@ def test_a_standard_deviation_whose_weight_overflows_is_refused(tmp_path):
         read_isotherms(csv, 120.0, "axisymmetric")
     csv.write_text("time_s,isotherm_c,width_mm,width_sd_mm\n60,0,10.0,0.2\n")
     assert read_isotherms(csv, 120.0, "axisymmetric").weighted
+
+
+def test_a_calibration_beyond_the_limits_is_refused_before_it_simulates(tmp_path):
+    """calibrate had no limits: a bench simulate refuses was fitted anyway, up to 5,000
+    simulations x 1,000 bootstrap refits. Now its cost is estimated and bounded like any run."""
+    import shutil
+
+    source = Path(__file__).resolve().parents[1] / "examples" / "calibration"
+    for f in source.glob("*.csv"):
+        shutil.copy(f, tmp_path)
+    text = (source / "calibration.toml").read_text().replace('seconds = 90 }', 'seconds = 900 }')
+    (tmp_path / "cal.toml").write_text(text.replace("spacing_mm = 0.5", "spacing_mm = 0.1"))
+    res = runner.invoke(app, ["calibrate", str(tmp_path / "cal.toml"), "--out-dir", str(tmp_path / "out"),
+                              "--bootstrap", "1000"])
+    assert res.exit_code == 2, res.output
+    line = res.output.strip()
+    assert line.startswith("error: fit.max_simulations = ") and "--allow-large" in line and "\n" not in line
+    assert "300300 bench simulations at most" in line
+    assert not (tmp_path / "out").exists()

@@ -358,6 +358,7 @@ def calibrate(
     bootstrap: Annotated[int | None, typer.Option(help="refits on resampled residuals (seeded)")] = None,
     json_out: Annotated[Path | None, typer.Option(
         "--json", help="the fit's JSON here ('-' for stdout)")] = None,
+    allow_large: ALLOW_LARGE = False,
 ) -> None:
     """Fit a probe's unknown internals to a bench test and write its catalog entry."""
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
@@ -372,7 +373,7 @@ def calibrate(
                   console=err, transient=True, disable=piped or not err.is_terminal) as bar:
         task = bar.add_task("fit", total=None)
         data, written = run_calibration(file, out_dir, name, bootstrap, json_out,
-                                        lambda n: bar.update(task, completed=n))
+                                        lambda n: bar.update(task, completed=n), allow_large)
     if piped:
         sys.stdout.write(json.dumps(data, indent=1) + "\n")
         return
