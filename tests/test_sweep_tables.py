@@ -70,3 +70,28 @@ def _write_raw(path, meta, rows):
     t = pa.table(columns).replace_schema_metadata({table.META_KEY: json.dumps({"format": table.FORMAT,
                                                                                **meta}).encode()})
     pq.write_table(t, path)
+
+
+def test_a_study_beyond_a_night_of_computing_is_refused_and_a_large_one_checked_in_bounded_time(tmp_path):
+    """20,000 demo samples ("17 h of computing") were accepted, and a study at the documented
+    maximum validated each of its samples (hours, gigabytes) before printing anything."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "sweep" / "demo-lhs.toml"
+    study = tmp_path / "big.toml"
+    study.write_text(example.read_text().replace("samples = 200", "samples = 20000"))
+    out = tmp_path / "r.parquet"
+    res = runner.invoke(app, ["sweep", str(study), "--out", str(out), "--check"])
+    assert res.exit_code == 2 and res.output.startswith("error: sampling.samples = ") and "12 h" in res.output
+    res = runner.invoke(app, ["sweep", str(study), "--out", str(out), "--check", "--allow-large"])
+    assert res.exit_code == 0 and "20000 samples, 256 checked and valid" in res.output and not out.exists()
+
+
+def test_the_checked_samples_hold_each_keys_extremes():
+    from cryoplan.sweep.study import Sample, checked_samples
+
+    samples = [Sample(k, {"a": float((37 * k) % 1000), "b": float(-k)}, {}) for k in range(1000)]
+    chosen = checked_samples(samples, ["a", "b"], most=50)
+    assert len(chosen) == 50 and [s.index for s in chosen] == sorted({s.index for s in chosen})
+    values = {s.inputs["a"] for s in chosen}
+    assert {0.0, 999.0} <= values and {s.index for s in chosen} >= {0, 999}

@@ -60,6 +60,8 @@ class Limits:
     outputs: int = 100_000
     memory_bytes: int = 4 * 2**30
     seconds: float = 3600.0
+    #: a study's computing, all its runs together (a night of the project machine's two cores)
+    study_seconds: float = 12 * 3600.0
 
 
 LIMITS = Limits()
@@ -221,8 +223,8 @@ def check(est: Estimate, limits: Limits = LIMITS, allow_large: bool = False) -> 
         ("outputs", est.outputs, limits.outputs, f"{_size(est.outputs)} outputs", f"{_size(limits.outputs)}"),
         ("memory", est.memory_bytes, limits.memory_bytes, f"{est.memory_bytes / 2**30:.3g} GiB of memory",
          f"{limits.memory_bytes / 2**30:g} GiB"),
-        ("seconds", est.seconds, limits.seconds, f"{_duration(est.seconds)} of computing",
-         _duration(limits.seconds)),
+        ("seconds", est.seconds, limits.seconds, f"{duration_text(est.seconds)} of computing",
+         duration_text(limits.seconds)),
     ]
     for name, value, limit, said, most in over:
         if value > limit:
@@ -231,9 +233,9 @@ def check(est: Estimate, limits: Limits = LIMITS, allow_large: bool = False) -> 
                              "Limits; on the command line, --allow-large lifts the limits)")
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
     """
-    >>> _duration(40), _duration(3600), _duration(5e9)
+    >>> duration_text(40), duration_text(3600), duration_text(5e9)
     ('40 s', '1 h', '158 years')
     """
     for unit, size in (("years", 3.15576e7), ("days", 86400.0), ("h", 3600.0), ("min", 60.0)):

@@ -79,12 +79,16 @@ def run_study(
     if not 0.1 <= save_every <= 86400:
         raise InputError("--save-every", save_every, "0.1 to 86400 seconds")
     from cryoplan.sweep import execute
+    from cryoplan.sweep.study import MAX_VALIDATED
 
     prepared = execute.prepare(study_file_.load(study_file), out, resume=resume, retry_failed=retry_failed,
                                allow_large=allow_large)
     err, shown = _console(stderr=True), _console()
     if check or not prepared.todo:
-        shown.print(f"{len(prepared.samples)} samples, every one valid; {len(prepared.todo)} to run "
+        valid = ("every one valid" if len(prepared.todo) <= MAX_VALIDATED else
+                 f"{MAX_VALIDATED} checked and valid (the extremes of each varied key and evenly spaced "
+                 "others; the rest are checked as they run)")
+        shown.print(f"{len(prepared.samples)} samples, {valid}; {len(prepared.todo)} to run "
                     f"({_clock(prepared.estimate_s)} of computing on one core, estimated)"
                     + ("" if prepared.todo else f": all are in {out} already"), soft_wrap=True)
         return

@@ -25,13 +25,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from cryoplan import __version__
+from cryoplan import __version__, budget
 from cryoplan.config import Name, _Section, read_toml_file, validate
 from cryoplan.errors import MISSING, InputError, shown
 from cryoplan.sweep import sampling
@@ -193,11 +193,22 @@ def parse(data: dict[str, Any]) -> StudyConfig:
 @dataclass(frozen=True)
 class Sample:
     """One run of a study: its index, the values it gives the varied keys, and the procedure or
-    plan it makes (plain data: what a worker receives)."""
+    plan it makes (``data``, plain data: what a worker receives), made when asked for, so a
+    study of a million samples does not hold a million copies of its base file."""
 
     index: int
     inputs: dict[str, Any]
-    data: dict[str, Any]
+    base: dict[str, Any] = field(repr=False, compare=False)
+    kind: str = field(default="simulation", repr=False, compare=False)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        data = copy.deepcopy(self.base)
+        for key, value in self.inputs.items():
+            set_key(data, key, value)
+        if self.kind == "plan":  # one core per sample: the cluster's cores run the samples
+            set_key(data, "plan.workers", 1)
+        return data
 
 
 @dataclass(frozen=True)
@@ -229,15 +240,8 @@ class Study:
     def samples(self) -> list[Sample]:
         s = self.config.sampling
         rows = sampling.design(self.config.vary, s.method, s.samples, s.seed, s.second_order)
-        out = []
-        for index, row in enumerate(rows):
-            data = copy.deepcopy(self.base)
-            for key, value in zip(self.keys, row, strict=True):
-                set_key(data, key, value)
-            if self.kind == "plan":  # one core per sample: the cluster's cores run the samples
-                set_key(data, "plan.workers", 1)
-            out.append(Sample(index, dict(zip(self.keys, row, strict=True)), data))
-        return out
+        return [Sample(index, dict(zip(self.keys, row, strict=True)), self.base, self.kind)
+                for index, row in enumerate(rows)]
 
 
 def load(path: str | Path) -> Study:
@@ -266,14 +270,45 @@ def load(path: str | Path) -> Study:
     return Study(cfg, kind, base, folder, source)
 
 
+#: Most samples validated before a study runs; the others are validated as they run (a failed
+#: sample is a row with its error, the study goes on).
+MAX_VALIDATED = 256
+
+
+def checked_samples(samples: list[Sample], keys: list[str], most: int = MAX_VALIDATED) -> list[Sample]:
+    """The samples validated before a study runs: all of them up to ``most``; else, in order, those
+    with the smallest and the largest value of each varied key (where a value out of bounds lies)
+    and evenly spaced others up to ``most``.
+
+    >>> s = [Sample(k, {"a": float((7 * k) % 10)}, {}) for k in range(10)]
+    >>> [x.index for x in checked_samples(s, ["a"], most=4)]
+    [0, 3, 6, 7]
+    """
+    if len(samples) <= most:
+        return list(samples)
+    chosen: set[int] = set()
+    for key in keys:
+        values = [s.inputs[key] for s in samples]
+        numeric = [k for k, v in enumerate(values) if isinstance(v, int | float)]
+        if numeric:
+            chosen |= {min(numeric, key=values.__getitem__), max(numeric, key=values.__getitem__)}
+    for k in range(most):  # evenly spaced, until ``most`` are chosen
+        if len(chosen) >= most:
+            break
+        chosen.add(k * (len(samples) - 1) // max(1, most - 1))
+    return [samples[k] for k in sorted(chosen)]
+
+
 def validate_samples(study: Study, samples: list[Sample], allow_large: bool = False) -> float:
-    """Validate every sample as the procedure or plan it makes, before anything runs (raises
-    InputError naming the sample, the key and what is allowed); returns the estimated
-    computing time of them all (s)."""
+    """Validate the samples as the procedures or plans they make, before anything runs: all of a
+    study of up to ``MAX_VALIDATED``, else the ``checked_samples`` (raises InputError naming the
+    sample, the key and what is allowed). Returns the estimated computing time of them all (s),
+    refused over the study limit unless ``allow_large``."""
     from cryoplan import service
 
+    checked = checked_samples(samples, study.keys)
     seconds = 0.0
-    for s in samples:
+    for s in checked:
         try:
             job = service.prepare(study.kind, s.data, base=study.folder, allow_large=allow_large)  # type: ignore[arg-type]
         except InputError as err:
@@ -281,4 +316,10 @@ def validate_samples(study: Study, samples: list[Sample], allow_large: bool = Fa
             raise InputError(f"sample {s.index}: {err.field}", err.value,
                              f"{err.allowed} (this sample sets {sets})") from None
         seconds += job.estimate.seconds
-    return seconds
+    total = seconds * len(samples) / max(1, len(checked))
+    if total > budget.LIMITS.study_seconds and not allow_large:
+        most = budget.duration_text(budget.LIMITS.study_seconds)
+        raise InputError("sampling.samples", f"{budget.duration_text(total)} of computing (estimated, "
+                         f"{len(samples)} runs)", f"a study of at most {most} of computing (fewer samples, "
+                         "or --allow-large)")
+    return total
