@@ -189,7 +189,7 @@ def test_cli_plan_finds_and_explains_a_plan(tmp_path):
     assert data["targets"][0]["blocked"] and data["relief_months"]["median"] > 0
     assert "shortest total freezing time" in data["why"]
     assert len(data["rigid_shift_check"]) == 1  # plan.checks
-    from test_cli import _noisy_numbers
+    from tests.apps.test_cli import _noisy_numbers
 
     assert _noisy_numbers({k: v for k, v in data.items() if k != "inputs"}) == []
     for name in ("labels.nii.gz", "min_temperature_c.nii.gz", "plan.vti"):

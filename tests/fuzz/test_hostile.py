@@ -1,14 +1,15 @@
 """The command line on hostile files, as a user runs it (a subprocess): one line on stderr,
 exit code 2, no traceback, nothing written, and no hang; names with markup printed as they are;
 outputs that cannot be written refused before the run. The whole corpus of
-tests/hostile_inputs.py runs in the slow suite."""
+tests/fuzz/hostile_inputs.py runs in the slow suite."""
 
 import subprocess
 import sys
 import time
 
 import pytest
-from hostile_inputs import BINARY, CLI, PROBE, _phase, plan_cases, procedure_cases
+
+from .hostile_inputs import BINARY, CLI, PROBE, _phase, plan_cases, procedure_cases
 
 #: One case of each kind (every case is in the slow suite, and in-process in test_fuzz_schema.py).
 PICK = {

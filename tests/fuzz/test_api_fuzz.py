@@ -32,17 +32,18 @@ def test_api_answers_as_its_schema_says(case):
 
 
 def test_the_hostile_corpus_as_uploads_is_refused_or_bounded():
-    """Every hostile procedure and plan file of tests/hostile_inputs.py, uploaded: 422 with one
+    """Every hostile procedure and plan file of tests/fuzz/hostile_inputs.py, uploaded: 422 with one
     line naming the field, or 202 for a file within the limits that names no path or host; never
     a 500. (The queue is emptied between uploads, so the limit of queued runs does not answer.)"""
     from fastapi.testclient import TestClient
-    from hostile_inputs import plan_cases, procedure_cases
+
+    from .hostile_inputs import plan_cases, procedure_cases
 
     with TestClient(create_app(tempfile.mkdtemp(prefix="cryoplan-hostile-"), workers=0)) as c:
         for kind, cases in (("simulation", procedure_cases()), ("plan", plan_cases())):
             for name, text in cases:
                 if len(text) > 100_000:
-                    continue  # over the upload limit: 413 (tests/test_web.py)
+                    continue  # over the upload limit: 413 (tests/web/test_web.py)
                 res = c.post("/api/runs", json={"procedure_toml": text, "kind": kind})
                 assert res.status_code in (202, 422), (name, res.status_code, res.text[:300])
                 if res.status_code == 422:

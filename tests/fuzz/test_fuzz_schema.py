@@ -137,8 +137,8 @@ def test_arbitrary_text_is_read_or_refused(text):
 
 
 def test_a_known_hostile_corpus_is_refused_or_bounded():
-    """Every case of tests/hostile_inputs.py: one line or an admitted job within the limits."""
-    from hostile_inputs import plan_cases, procedure_cases
+    """Every case of tests/fuzz/hostile_inputs.py: one line or an admitted job within the limits."""
+    from .hostile_inputs import plan_cases, procedure_cases
 
     for kind, cases in (("simulation", procedure_cases()), ("plan", plan_cases())):
         for name, text in cases:

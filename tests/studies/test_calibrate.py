@@ -279,7 +279,7 @@ def test_a_procedure_file_with_inline_overrides(tmp_path):
         spec.load(path)
 
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "calibration" / "calibration.toml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "calibration" / "calibration.toml"
 
 
 def test_the_example_is_a_valid_calibration():

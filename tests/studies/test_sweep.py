@@ -656,7 +656,7 @@ def test_the_planner_pool_runs_on_any_executor_in_the_jobs_order():
 
 # -- the long runs (pytest -m slow) --------------------------------------------------------------
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "sweep"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sweep"
 
 
 @pytest.mark.slow

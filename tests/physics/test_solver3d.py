@@ -49,7 +49,7 @@ def single_probe(tip, axis, spacing=0.5e-3, size=32e-3, **kw):
     return solve3d(ThermalProblem3D(grid, (probe,), kw.pop("protocol", FREEZE_60), **kw))
 
 
-# the axis-aligned case is also tests/test_procedure3d.py's (through a procedure file): slow here
+# the axis-aligned case is also tests/runs/test_procedure3d.py's (through a procedure file): slow here
 @pytest.mark.parametrize("axis", [pytest.param((0, 0, 1), marks=pytest.mark.slow), (1, 1, 1)])
 def test_single_probe_agrees_with_axisymmetric_within_3_percent(axis):
     """Issue #4: a single probe in 3D (here also tilted against the voxel axes) gives the -20 C
@@ -180,7 +180,7 @@ def test_probe_through_bone_is_refused():
     rasterise(grid, [PlacedProbe.at(n2o_probe(), (0, 0, 0), (0, 0, -1), "probe[0]")])  # from below: fine
 
 
-@pytest.mark.slow  # 20 s; the default suite's 3D nerve injury is tests/test_procedure3d.py's
+@pytest.mark.slow  # 20 s; the default suite's 3D nerve injury is tests/runs/test_procedure3d.py's
 def test_nerve_injury_from_3d_matches_the_axisymmetric_assessment():
     """The demo's medial branch (perpendicular, 2 mm from the axis, 3 mm above the tip) next to a
     tilted probe in 3D: same grade, block and reversibility as the axisymmetric run, minimum

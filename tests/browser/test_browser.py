@@ -103,7 +103,8 @@ def test_plan_a_session_and_move_the_probe_in_3d(server, browser, tmp_path):
     its target in 3D, and the probe moved by hand: the screened block probability follows
     within a second or so (asserted loosely: the machine is shared)."""
     from playwright.sync_api import expect
-    from test_web import TINY_PLAN
+
+    from tests.web.test_web import TINY_PLAN
 
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     errors: list[str] = []

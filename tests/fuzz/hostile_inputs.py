@@ -2,10 +2,10 @@
 strings where numbers belong, runs that would never end or not fit in memory, deep nesting,
 markup in names, typos, wrong units, binary and empty files, and keys that name a path or a host.
 
-Used by tests/test_hostile.py; run as a script, it feeds every case to the real command line
+Used by tests/fuzz/test_hostile.py; run as a script, it feeds every case to the real command line
 (each in a subprocess with a time limit) and counts how each ended:
 
-    python tests/hostile_inputs.py [--timeout 60]
+    python tests/fuzz/hostile_inputs.py [--timeout 60]
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from cryoplan.cli import app
 from cryoplan.errors import InputError
 
 runner = CliRunner()
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "3d"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "3d"
 
 
 def example(name: str) -> dict:

@@ -13,7 +13,7 @@ from cryoplan import config
 from cryoplan.checks import probe_operation
 from cryoplan.procedure import run
 
-VALIDATION = Path(__file__).resolve().parents[1] / "validation"
+VALIDATION = Path(__file__).resolve().parents[2] / "validation"
 
 
 def _run(name: str, **grid):
