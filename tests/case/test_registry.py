@@ -289,42 +289,6 @@ def test_concurrent_writers_lose_no_updates(url):
     assert Registry(url).counts() == (1, 160)
 
 
-def test_registry_command_line(tmp_path):
-    db = f"sqlite:///{tmp_path / 'r.db'}"
-    result = tmp_path / "result.json"
-    result.write_text(json.dumps(simulation_json()))
-    steps = [
-        ["registry", "init", "--db", db],
-        ["registry", "add", str(result), "--pseudonym", "pt-0001", "--treated-on", "2025-01-02",
-         "--levels", "L4", "--db", db],
-        ["registry", "follow-up", "1", "--seen-on", "2025-07-02", "--pain", "6", "--returned", "--db", db],
-        ["registry", "list", "--db", db],
-        ["registry", "km", "--png", str(tmp_path / "km.png"), "--json", str(tmp_path / "km.json"),
-         "--db", db],
-        ["registry", "export", str(tmp_path / "r.csv"), "--db", db],
-    ]
-    for args in steps:
-        res = runner.invoke(app, args)
-        assert res.exit_code == 0, (args, res.output)
-    listed = runner.invoke(app, ["registry", "list", "--db", db], env={"COLUMNS": "80"}).output
-    assert "2025-01-02" in listed and "2025-07-02" in listed and "…" not in listed  # nothing cut off
-    assert max(len(line) for line in listed.splitlines()) <= 80
-    curves = json.loads((tmp_path / "km.json").read_text())["curves"]
-    assert curves[0]["events"] == 1 and curves[0]["median_months"] == pytest.approx(5.95, abs=0.05)
-    assert (tmp_path / "km.png").stat().st_size > 5000
-    res = runner.invoke(app, ["registry", "refit", "--db", db])
-    assert res.exit_code == 2 and "at least 10" in res.output
-    res = runner.invoke(app, ["registry", "add", str(result), "--pseudonym", "Jane Doe", "--treated-on",
-                              "2025-01-02", "--levels", "L4", "--db", db])
-    assert res.exit_code == 2 and "pseudonym" in res.output
-    result.write_text('{"kind": "simulation", "iceball": 1, "probe": 1, "protocol": 1}')
-    res = runner.invoke(app, ["registry", "add", str(result), "--pseudonym", "pt-0002", "--treated-on",
-                              "2025-01-02", "--levels", "L4", "--db", db])
-    assert res.exit_code == 2 and "RESULT.json" in res.output and res.exception.__class__ is SystemExit
-    res = runner.invoke(app, ["registry", "list", "--db", "mysql+nodriver://x"])
-    assert res.exit_code == 2 and "registry URL" in res.output
-
-
 HEADER = ("procedure_ref,pseudonym,treated_on,kind,probe,gas,protocol,total_freeze_s,levels,nerves_treated,"
           "blocked_length_mm,predicted_median_months,seen_on,pain_score,pain_returned")
 ROW = "1,pt-0001,2025-01-01,simulation,n2o-2.0mm,n2o,1 x 120 s,120,L4,1,5.0,12.0,2025-06-01,3,no"
