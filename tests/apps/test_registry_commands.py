@@ -47,3 +47,18 @@ def test_registry_command_line(tmp_path):
     assert res.exit_code == 2 and "RESULT.json" in res.output and res.exception.__class__ is SystemExit
     res = runner.invoke(app, ["registry", "list", "--db", "mysql+nodriver://x"])
     assert res.exit_code == 2 and "registry URL" in res.output
+
+
+def test_the_database_is_db_else_the_environment_s_else_the_current_folder_s(tmp_path, monkeypatch):
+    from cryoplan.registry_commands import registry_app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CRYOPLAN_REGISTRY", f"sqlite:///{tmp_path / 'env.db'}")
+    assert runner.invoke(registry_app, ["init", "--db", f"sqlite:///{tmp_path / 'given.db'}"]).exit_code == 0
+    assert runner.invoke(registry_app, ["init"]).exit_code == 0
+    monkeypatch.delenv("CRYOPLAN_REGISTRY")
+    res = runner.invoke(registry_app, ["export", "r.csv"])
+    assert res.exit_code == 0 and "wrote 0 rows" in res.output
+    made = sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".db", ".csv"))
+    assert made == ["cryoplan-registry.db", "env.db", "given.db", "r.csv"]
+    assert (tmp_path / "r.csv").read_text().startswith("procedure_ref,pseudonym,")

@@ -22,6 +22,7 @@ def test_a_warning_is_one_line_naming_what_it_is_about():
     w = NamedWarning("probe-no-liquid", "the argon expands to dry gas", "probe")
     assert str(w) == "probe: the argon expands to dry gas"
     assert str(NamedWarning("energy-balance", "0.7 % off")) == "0.7 % off"
-    assert w.as_json() == {"code": "probe-no-liquid", "message": "the argon expands to dry gas", "about": "probe"}
+    assert w.as_json() == {"code": "probe-no-liquid", "message": "the argon expands to dry gas",
+                           "about": "probe"}
     with pytest.raises(ValueError, match="unknown warning code 'probe-no-gas'"):
         NamedWarning("probe-no-gas", "x")

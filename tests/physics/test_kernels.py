@@ -51,7 +51,7 @@ def test_interior_voxels_have_six_neighbours_of_their_own_material():
     assert not inner[1:4, 2:5, 2:5][tissue[1:4, 2:5, 2:5]].all()  # round the probe voxel
     assert not inner[:, :, 4].any() and not inner[:, :, 5].any()  # either side of the material change
     assert inner[1, 1, 1] and inner[3, 4, 2]
-    assert inner.sum() == 3 * 4 * 3 - 6  # the 3 x 4 x 3 core (z 1..3) less the probe and its 5 neighbours in it
+    assert inner.sum() == 3 * 4 * 3 - 6  # the 3 x 4 x 3 core (z 1..3) less the probe and 5 neighbours
 
 
 def test_cooling_rate_is_the_freezing_range_over_its_crossing_time():
