@@ -320,3 +320,31 @@ def test_an_entry_name_that_is_a_path_is_refused(tmp_path):
                              isotherms="time_s,isotherm_c,width_mm\n30,0,8\n60,0,10\n")
     with pytest.raises(InputError, match="entry.name = '../evil'"):
         spec.load(path, name="../evil")
+
+
+def test_the_fit_s_figure_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """``calibrate.plot``: one panel per measured series and one of residuals, as a PNG; a
+    figure that fails to save leaves no file."""
+    import matplotlib.figure
+    import matplotlib.image
+
+    from cryoplan.calibrate.output import catalog_entry
+    from cryoplan.calibrate.plot import plot_fit
+
+    setup = bench("radial")
+    run = truth_run(setup, {HTM["key"]: 0.4}, points=[[2.0, 0.0], [5.0, 0.0]])
+    result = fit.fit(spec.load(write_calibration(tmp_path, setup, [HTM],
+                                                 thermocouples=thermocouple_csv(run, 0.5, seed=2))))
+    _, fitted = catalog_entry(result, "2025-01-01")
+    png = tmp_path / "out" / "fit.png"
+    plot_fit(result, fitted, png)
+    image = matplotlib.image.imread(png)
+    assert image.shape[1] > 1.5 * image.shape[0]  # the thermocouples' panel beside the residuals'
+
+    def broken(self, path, **kw):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken)
+    with pytest.raises(OSError):
+        plot_fit(result, fitted, tmp_path / "out" / "again.png")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["fit.png"]
