@@ -205,7 +205,7 @@ def simulate(ctx: Context, cand: Candidate, offsets: np.ndarray | None = None) -
     Assumption: the run starts from the steady field *without* the probe (``ctx.rest``), not
     the steady field with the probe's voxels taken out. A warm, insulated needle in a field of
     gentle gradient barely changes it: at most 0.0045 K on the L4 template
-    (``tests/test_planning.py``), far below what the injury rules resolve, and the sparse solve
+    (``tests/runs/test_planning.py``), far below what the injury rules resolve, and the sparse solve
     it saves was a quarter of each run (benchmarks/README.md)."""
     probes = placed(ctx, cand, offsets)
     thresholds = tuple(sorted(set(ctx.injury.history_temperatures) | {273.15, MINUS20}))

@@ -1,4 +1,4 @@
-"""Exact solutions of freezing problems, used to verify the solver (tests/test_verification.py).
+"""Exact solutions of freezing problems, used to verify the solver (tests/verification/test_verification.py).
 
 All assume an isothermal phase change at T_m and constant properties in each phase;
 alpha = k / C, St_s = C_s (T_m - T_0) / L, St_l = C_l (T_i - T_m) / L, nu = sqrt(alpha_s / alpha_l).
