@@ -156,7 +156,7 @@ def test_a_calibration_beyond_the_limits_is_refused_before_it_simulates(tmp_path
     simulations x 1,000 bootstrap refits. Now its cost is estimated and bounded like any run."""
     import shutil
 
-    source = Path(__file__).resolve().parents[1] / "examples" / "calibration"
+    source = Path(__file__).resolve().parents[2] / "examples" / "calibration"
     for f in source.glob("*.csv"):
         shutil.copy(f, tmp_path)
     text = (source / "calibration.toml").read_text().replace('seconds = 90 }', 'seconds = 900 }')

@@ -77,7 +77,7 @@ def test_a_study_beyond_a_night_of_computing_is_refused_and_a_large_one_checked_
     maximum validated each of its samples (hours, gigabytes) before printing anything."""
     from pathlib import Path
 
-    example = Path(__file__).resolve().parents[1] / "examples" / "sweep" / "demo-lhs.toml"
+    example = Path(__file__).resolve().parents[2] / "examples" / "sweep" / "demo-lhs.toml"
     study = tmp_path / "big.toml"
     study.write_text(example.read_text().replace("samples = 200", "samples = 20000"))
     out = tmp_path / "r.parquet"
