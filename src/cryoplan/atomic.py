@@ -55,7 +55,7 @@ that is not /dev, /proc or /sys
     path = Path(path)
     try:
         mode = os.lstat(path).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a new path (a folder above it may be a file)
         mode = None
     except OSError as err:
         raise InputError(option, str(path), f"a path that can be examined ({err.strerror})") from None

@@ -26,6 +26,7 @@ import sys
 import tomllib
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -473,7 +474,7 @@ def _unwrap(annotation: Any) -> list[Any]:
     return []
 
 
-def _marked(annotation: Any, metadata: list[Any] = ()) -> bool:  # type: ignore[assignment]
+def _marked(annotation: Any, metadata: Sequence[Any] = ()) -> bool:
     """Whether a field's annotation (through Optional, list and Annotated) or its metadata
     carries ``SERVER_SETTING``."""
     if any(isinstance(m, ServerSetting) for m in metadata):

@@ -83,7 +83,9 @@ def _refuse_server_settings(kind: Kind, data: dict[str, Any]) -> None:
     """An upload sets no key that the schema marks as the server's (a path, URL or host, the
     worker processes): refused before anything is read, whatever the section or table form."""
     model = plan_config.PlanConfig if kind == "plan" else config.ProcedureConfig
-    for key, value in server_settings(model, data)[:1]:
+    found = server_settings(model, data)
+    if found:
+        key, value = found[0]
         shown = masked(value) if isinstance(value, str) else value
         raise InputError(key, shown, "nothing in an upload: a path, URL, host or worker count is a "
                          "setting of the server (cryoplan serve), not of an uploaded file")

@@ -275,7 +275,7 @@ name = "mb"
 @pytest.mark.parametrize("nerve, field, allowed", [
     ('distance_mm = 1.2\norientation = "parallel"', "nerve[0] (mb)", "a nerve outside the probe"),
     ('distance_mm = 3.0\norientation = "parallel"\ndiameter_mm = -1.0', "nerve[0].diameter_mm",
-     "a number > 0"),
+     "a number >= 0.05"),
     ('distance_mm = 3.0\norientation = "sideways"', "nerve[0].orientation", "perpendicular"),
     ('distance_mm = 40.0\norientation = "parallel"', "nerve[0] (mb)", "inside the simulated domain"),
     ('orientation = "parallel"', "nerve[0]", "a path"),

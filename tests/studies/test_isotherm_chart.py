@@ -71,7 +71,7 @@ def test_the_chart_file_is_written_whole_or_not_at_all(panels, tmp_path, monkeyp
     (["--catalog", "n2o-2.0mm", "--isotherms", "nan", "-o", "c.png"], "--isotherms = 'nan'"),
     (["--catalog", "n2o-2.0mm", "--medium", "gel,water", "-o", "c.png"], "--medium = 'water'"),
     (["--gas", "n2o", "--gauge", "99", "-o", "c.png"], "--gauge = 99"),
-    (["--catalog", "nope", "-o", "c.png"], "probe.catalog = 'nope'"),
+    (["--catalog", "nope", "-o", "c.png"], "--catalog = 'nope'"),  # named as typed
 ])
 def test_bad_options_are_one_line_and_exit_2(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
