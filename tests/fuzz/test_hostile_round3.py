@@ -168,3 +168,10 @@ def test_a_calibration_beyond_the_limits_is_refused_before_it_simulates(tmp_path
     assert line.startswith("error: fit.max_simulations = ") and "--allow-large" in line and "\n" not in line
     assert "300300 bench simulations at most" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_the_page_offers_only_the_gases_the_probe_model_follows():
+    with TestClient(create_app(tempfile.mkdtemp(prefix="cryoplan-r3-"), workers=0)) as c:
+        assert c.get("/api/options").json()["gases"] == ["n2o", "ln2", "argon"]
+        res = c.post("/api/runs", json={"template": "demo", "gas": "co2"})
+        assert res.status_code == 422 and "CO2 is not modelled yet" in res.text

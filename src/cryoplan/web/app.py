@@ -36,6 +36,7 @@ from cryoplan import __version__
 from cryoplan.catalog import list_probes
 from cryoplan.errors import Busy, InputError
 from cryoplan.planning.space import MAX_OFFSET_MM, MAX_TILT_DEG
+from cryoplan.rules import UNMODELLED_GASES
 from cryoplan.web.jobs import NotRunning, QueueFull, Runs, RunStatus
 
 RunId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="a run id (32 hex digits)")]
@@ -45,7 +46,8 @@ TEMPLATES: dict[str, tuple[Literal["simulation", "plan"], str, str]] = {
     "plan-session": ("plan", "plan-session.toml",
                      "a session: L3, L4 and the L5 dorsal ramus on both sides, one plan per target (plan)"),
 }
-GASES = ("n2o", "ln2", "argon", "co2")
+#: The gases the page offers: those the probe model follows (``rules.UNMODELLED_GASES`` are not).
+GASES = tuple(g for g in ("n2o", "ln2", "argon", "co2") if g not in UNMODELLED_GASES)
 MAX_TOML_CHARS = 100_000
 #: Request bodies as the files are read: no unknown keys, numbers are numbers (not true/false or
 #: text), finite ones only.
