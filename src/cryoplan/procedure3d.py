@@ -155,8 +155,9 @@ def run(cfg: ProcedureConfig, progress: Callable[[float, float], None] | None = 
 
 
 def centre(s: Setup3D) -> np.ndarray:
-    """Where the report's three planes cross (m): the probes' tips' mean, moved half an active
-    length along their mean axis (the middle of the ice they make)."""
+    """Where the report's three planes cross (m): the mean of the probes' tips and of their
+    active lengths' middles, so a quarter of an active length up a lone probe's axis from its tip:
+    through the ice round the tip and the freezing zone alike."""
     tips = np.array([p.tip for p in s.problem.probes])
     mid = np.array([p.tip + 0.5 * p.model.active_length * p.axis for p in s.problem.probes])
     return np.mean(np.concatenate([tips, mid]), axis=0)
