@@ -112,16 +112,13 @@ def test_probe_command_json():
     assert argon["design"]["recuperator_effectiveness"] == 0.9 and argon["inlet_quality"] is not None
 
 
-def test_an_argon_probe_without_recuperator_says_it_cannot_boil():
+def test_an_argon_probe_without_recuperator_says_it_cannot_boil(tmp_path):
     result = runner.invoke(app, ["probe", "--catalog", "argon-2.4mm", "--json", "-"],
                            catch_exceptions=False)
     assert result.exit_code == 0
-    path = Path(__file__).parent / "_argon_no_recuperator.toml"
-    try:
-        path.write_text('[probe]\ncatalog = "argon-2.4mm"\nrecuperator_effectiveness = 0.0\n')
-        data = json.loads(runner.invoke(app, ["probe", str(path), "--json", "-"]).stdout)
-    finally:
-        path.unlink()
+    path = tmp_path / "argon_no_recuperator.toml"
+    path.write_text('[probe]\ncatalog = "argon-2.4mm"\nrecuperator_effectiveness = 0.0\n')
+    data = json.loads(runner.invoke(app, ["probe", str(path), "--json", "-"]).stdout)
     assert data["inlet_quality"] is None and data["latent_capacity_w"] == 0.0
     assert [w["code"] for w in data["warnings"]] == ["probe-no-liquid"]
     assert "-65" in data["warnings"][0]["message"] or "-6" in data["warnings"][0]["message"]
