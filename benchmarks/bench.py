@@ -14,12 +14,17 @@ import time
 
 import numpy as np
 
-from cryoplan import config
+from cryoplan import config, procedure
+from cryoplan.case import build
 from cryoplan.data import read_toml
-from cryoplan.procedure import run
 from cryoplan.units import c_to_k
 
 T20 = c_to_k(-20.0)
+
+
+def run(cfg: config.ProcedureConfig) -> procedure.Result:
+    """A procedure resolved into its case and simulated (the case's set-up timed with it)."""
+    return procedure.run(build(cfg))
 
 
 def demo_config(**grid) -> config.ProcedureConfig:
@@ -48,7 +53,7 @@ def demo_table(quick: bool) -> None:
     run(demo_config())  # compile
     for name, grid in (("radial", {"geometry": "radial"}), ("axisymmetric (demo grid)", {})):
         wall, res = best_of(lambda g=grid: run(demo_config(**g)))
-        print(f"| {name} | {int(res.setup.problem.grid.tissue.sum())} | "
+        print(f"| {name} | {int(res.case.problem.grid.tissue.sum())} | "
               f"{res.thermal.time_step * 1e3:.2f} | {wall:.2f} | {radius20(res):.4f} |")
     print("\n### Grid convergence of the axisymmetric demo (-20 C radius at 270 s)\n")
     print("| spacing (mm) | cells | wall time (s) | radius (mm) |")
@@ -59,7 +64,7 @@ def demo_table(quick: bool) -> None:
         start = time.perf_counter()
         res = run(demo_config(spacing_mm=dx))
         radii.append(radius20(res))
-        print(f"| {dx} | {int(res.setup.problem.grid.tissue.sum())} | "
+        print(f"| {dx} | {int(res.case.problem.grid.tissue.sum())} | "
               f"{time.perf_counter() - start:.1f} | {radii[-1]:.4f} |")
     ref = radii[-1]
     print(f"\nDemo grid (0.25 mm) against the finest ({spacings[-1]} mm): "

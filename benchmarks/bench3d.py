@@ -51,7 +51,7 @@ def triad_bandwidth(n: int = 20_000_000, repeat: int = 10) -> float:
 def n2o_probe():
     cfg = config.parse({"probe": {"catalog": "n2o-2.0mm"},
                         "protocol": {"phases": [{"kind": "freeze", "seconds": 1}]}})
-    return resolve.probe(cfg.probe, cfg.cryogen, cfg.grid.geometry)[0]
+    return resolve.probe(cfg.probe, cfg.cryogen)[0]
 
 
 def three_probes() -> tuple[PlacedProbe, ...]:

@@ -33,7 +33,7 @@ from bench import (
 )
 
 from cryoplan import resolve
-from cryoplan.procedure import setup
+from cryoplan.case import build
 from cryoplan.protocol import Phase, Protocol
 from cryoplan.thermal.isotherms3d import measure
 from cryoplan.thermal.placement import PlacedProbe
@@ -52,8 +52,8 @@ def box(spacing: float, tissue) -> VoxelGrid:
 
 def cryoplan_3d(spacing_mm: float, max_step: float) -> tuple[float, object]:
     cfg = fixed_probe_config()
-    tissue = setup(cfg).problem.tissue
-    model = resolve.probe(cfg.probe, cfg.cryogen, cfg.grid.geometry)[0]
+    tissue = build(cfg).problem.tissue
+    model = resolve.probe(cfg.probe, cfg.cryogen)[0]
     probe = PlacedProbe.at(model, (0.0, 0.0, 0.0), (0, 0, 1))
     freeze = Protocol.of([Phase("freeze", SECONDS)])
     problem = ThermalProblem3D(box(spacing_mm * 1e-3, tissue), (probe,), freeze,

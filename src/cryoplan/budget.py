@@ -29,7 +29,7 @@ from pathlib import Path
 from cryoplan import resolve
 from cryoplan.anatomy.labels import nifti_header
 from cryoplan.anatomy.templates import box_mm
-from cryoplan.catalog import probe_active_length_mm, probe_diameter_mm
+from cryoplan.catalog import ProbeSpec, probe_spec
 from cryoplan.errors import InputError
 from cryoplan.resolve import direction
 from cryoplan.thermal.solver3d import MAX_STEP_S
@@ -121,7 +121,7 @@ def _max_diffusivity(cfg) -> tuple[float, float]:
             t.perfusion_per_s * t.blood_heat_capacity / t.c_unfrozen)
 
 
-def _box_voxels(cfg, base: Path) -> tuple[int, float]:
+def _box_voxels(cfg, base: Path, specs: tuple[ProbeSpec, ...]) -> tuple[int, float]:
     """Voxels of a 3D run's box (``resolve.voxel_grid``) and their smallest side (mm), from the
     file alone: a label volume's from its header (its voxels are not read)."""
     import numpy as np
@@ -136,16 +136,16 @@ def _box_voxels(cfg, base: Path) -> tuple[int, float]:
     elif g.box_min_mm is not None and g.box_max_mm is not None:
         lo, hi = np.array(g.box_min_mm), np.array(g.box_max_mm)
     else:
-        ends = np.array([q for e in cfg.probe_entries() for q in (
-            np.array(e.tip_mm), np.array(e.tip_mm) + probe_active_length_mm(e) * direction(e))])
+        ends = np.array([q for e, spec in zip(cfg.probe_entries(), specs, strict=True) for q in (
+            np.array(e.tip_mm), np.array(e.tip_mm) + spec.require_length() * 1e3 * direction(e))])
         lo, hi = ends.min(axis=0) - g.extent_mm, ends.max(axis=0) + g.extent_mm
     return math.prod(max(3, round(float(n))) for n in (hi - lo) / g.spacing_mm), g.spacing_mm
 
 
-def _simulation3d(cfg, base: Path) -> Estimate:
+def _simulation3d(cfg, base: Path, specs: tuple[ProbeSpec, ...]) -> Estimate:
     """A 3D run: its box's voxels, updated by each RKL2 stage of each step (``solver3d``: steps of
     at most 2 s, s stages covering (s^2 + s - 2) / 4 explicit steps)."""
-    voxels, spacing_mm = _box_voxels(cfg, base)
+    voxels, spacing_mm = _box_voxels(cfg, base, specs)
     alpha, perfusion = _max_diffusivity(cfg)
     dt = 0.9 / (6 * alpha / (spacing_mm * 1e-3) ** 2 + perfusion)
     stages = max(1.0, math.sqrt(4 * MAX_STEP_S / dt))
@@ -172,19 +172,21 @@ def _simulation3d(cfg, base: Path) -> Estimate:
     })
 
 
-def simulation(cfg, base: str | Path = ".") -> Estimate:
+def simulation(cfg, base: str | Path = ".", specs: tuple[ProbeSpec, ...] | None = None) -> Estimate:
     """The estimate of a validated procedure (``ProcedureConfig``); ``base`` is its file's folder
-    (where a label volume's path starts)."""
+    (where a label volume's path starts); ``specs``: its probes' specs (``rules.check_procedure``;
+    derived here unless given)."""
+    specs = tuple(probe_spec(e) for e in cfg.probe_entries()) if specs is None else specs
     if cfg.grid.geometry == "3d":
-        return _simulation3d(cfg, Path(base))
+        return _simulation3d(cfg, Path(base), specs)
     g, radial = cfg.grid, cfg.grid.geometry == "radial"
-    a = probe_diameter_mm(cfg.probe) / 2
+    a = specs[0].diameter_m * 1e3 / 2
     uniform = g.uniform_extent_mm if g.uniform_extent_mm is not None else g.extent_mm
     n_r = cells_along(g.extent_mm - a, g.spacing_mm, uniform - a, g.growth)
     if radial:
         cells = n_r
     else:
-        n_active = count(probe_active_length_mm(cfg.probe) / g.spacing_mm)
+        n_active = count(specs[0].require_length() * 1e3 / g.spacing_mm)
         n_z = 2 * cells_along(g.extent_mm, g.spacing_mm, uniform, g.growth) + n_active
         cells = (n_r + count(a / g.spacing_mm - 0.5)) * n_z
     alpha, perfusion = _max_diffusivity(cfg)

@@ -167,6 +167,46 @@ def check_fits(probe_diameter_m: float, bore_m: float, gauge: int | None) -> Non
         )
 
 
+@dataclass(frozen=True)
+class ProbeSpec:
+    """A [probe]'s catalog entry and design keys (the entry's with the file's on top), derived
+    once per run (``probe_spec``), with the sizes and the cannula every floor above reads."""
+
+    catalog: CatalogProbe | None
+    keys: ProbeDesignKeys
+    diameter_m: float
+    active_length_m: float | None  # None: not given (a radial run stands for one metre of probe)
+    cannula_gauge: int | None  # None: no gauge (none given, or "none")
+    bore_m: float | None  # the cannula's inner diameter (None: no cannula)
+
+    def require_length(self) -> float:
+        """The active length (m), which an axisymmetric or 3D run needs (raises InputError)."""
+        if self.active_length_m is None:
+            raise InputError("probe.active_length_mm", MISSING, "a length in mm (or a probe.catalog entry)")
+        return self.active_length_m
+
+
+def probe_spec(pc: ProbeConfig) -> ProbeSpec:
+    """A [probe]'s catalog entry, design keys, diameter, active length and cannula (raises
+    InputError: a catalog entry that does not exist, no diameter).
+
+    >>> from cryoplan.config import ProbeConfig
+    >>> s = probe_spec(ProbeConfig(catalog="n2o-2.0mm", cannula_gauge=12))
+    >>> s.diameter_m * 1e3, round(s.bore_m * 1e3, 3)
+    (2.0, 2.159)
+    """
+    cat, keys = design_keys(pc)
+    diameter = outer_diameter(keys)
+    gauge = pc.cannula_gauge if pc.cannula_gauge is not None else (cat.cannula_gauge if cat else None)
+    gauge = gauge if isinstance(gauge, int) else None
+    if pc.cannula_inner_diameter_mm is not None:
+        bore = pc.cannula_inner_diameter_mm * 1e-3
+    else:
+        bore = cannula(gauge).inner_diameter_m if gauge is not None else None
+    length = None if keys.active_length_mm is None else keys.active_length_mm * 1e-3
+    return ProbeSpec(cat, keys, diameter, length, gauge, bore)
+
+
 def probe_diameter_mm(pc: ProbeConfig) -> float:
     """The probe's outer diameter (mm): the file's (mm or gauge), else its catalog entry's (raises
     InputError)."""

@@ -101,7 +101,7 @@ def tissue_values(tissue) -> dict[str, float]:
 
 def extreme_tissue(result) -> list[NamedWarning]:
     """A tissue property outside the span of real tissues."""
-    prob = result.setup.problem
+    prob = result.case.problem
     tissue = prob.tissue if hasattr(prob, "tissue") else prob.grid.materials[0]  # 3D: the box's one tissue
     out = []
     for key, value in tissue_values(tissue).items():
@@ -121,7 +121,7 @@ def probe_operation(result) -> list[NamedWarning]:
     probe, is not counted)."""
     from cryoplan.cryogen.summary import operating_warnings
 
-    op, th = result.setup.operating, result.thermal
+    op, th = result.case.operating, result.thermal
     if op is None:
         return []
     out = operating_warnings(op)
@@ -143,7 +143,7 @@ def probe_operation(result) -> list[NamedWarning]:
 
 def tissue_at_rest(result) -> list[NamedWarning]:
     """A perfused tissue started away from its arterial temperature drifts towards it."""
-    prob = result.setup.problem
+    prob = result.case.problem
     tis = prob.tissue
     if tis.perfusion_per_s > 0 and abs(prob.initial_temperature - tis.t_arterial) > 0.5:
         return [NamedWarning(

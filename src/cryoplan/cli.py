@@ -326,7 +326,7 @@ def probe(
         from cryoplan.atomic import check_writable
 
         check_writable("--json", json_out)
-    _, op, _, _ = resolve.probe(pc, cc)
+    _, op = resolve.probe(pc, cc)
     assert op is not None
     data = {**operating_json(op), "warnings": [w.as_json() for w in operating_warnings(op)]}
     if json_out is not None and str(json_out) == "-":

@@ -14,14 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from cryoplan.anatomy.labels import LabelVolume, load_label_volume
-from cryoplan.catalog import (
-    CatalogProbe,
-    cannula,
-    design_keys,
-    outer_diameter,
-    probe_active_length_mm,
-    probe_diameter_mm,
-)
+from cryoplan.catalog import CatalogProbe, ProbeSpec, probe_spec
 from cryoplan.config import (
     CryogenConfig,
     GridConfig,
@@ -121,29 +114,56 @@ def console(cc: CryogenConfig, gas: str) -> CryogenSupply:
     )
 
 
-def probe(pc: ProbeConfig, cc: CryogenConfig, geometry: str = "axisymmetric",
-          ) -> tuple[ProbeModel, OperatingPoint | None, CatalogProbe | None, float | None]:
-    """The probe (catalog, cannula, design and console resolved; the schema has checked them), its
-    operating point, catalog entry and the cannula's bore (m)."""
-    cat, keys = design_keys(pc)
-    diameter = outer_diameter(keys)
-    active = keys.active_length_mm * 1e-3 if keys.active_length_mm else 1.0  # radial: per metre
-    gauge = pc.cannula_gauge if pc.cannula_gauge is not None else (cat.cannula_gauge if cat else None)
-    bore = None
-    if pc.cannula_inner_diameter_mm is not None:
-        bore = pc.cannula_inner_diameter_mm * 1e-3
-    elif isinstance(gauge, int):
-        bore = cannula(gauge).inner_diameter_m
+@dataclass(frozen=True)
+class ProbeDemand:
+    """A probe resolved up to its operating point: its spec, and either its design, console and
+    flow (a cryogen probe) or its wall temperature. Its geometry (and whether its exhaust cools
+    the shaft) is known without the cryogen; ``operate`` finds the operating point."""
+
+    spec: ProbeSpec
+    boundary: str
+    active_length_m: float  # a radial run without a length: one metre of probe
+    design: ProbeDesign | None = None
+    supply: CryogenSupply | None = None
+    mass_flow: float | None = None  # kg/s; None: what the console drives
+    wall_temperature: float | None = None  # K, a fixed-temperature probe
+
+    @property
+    def shaft_cooled(self) -> bool:
+        """Whether the returning exhaust cools the shaft (``ProbeModel.shaft_cooled``)."""
+        return self.design is not None and math.isfinite(self.design.shaft_insulation)
+
+    def operate(self) -> tuple[ProbeModel, OperatingPoint | None]:
+        """The probe as a boundary condition and its operating point (``cryogen.operation``)."""
+        diameter = self.spec.diameter_m
+        if self.design is None:
+            return ProbeModel(diameter, self.active_length_m, "fixed-temperature",
+                              wall_temperature=self.wall_temperature), None
+        assert self.supply is not None
+        op = operate(self.design, self.supply, self.mass_flow)
+        return ProbeModel(diameter, self.active_length_m, "cryogen", operating=op), op
+
+
+def probe_demand(pc: ProbeConfig, cc: CryogenConfig, spec: ProbeSpec | None = None) -> ProbeDemand:
+    """A [probe] (its ``spec``: catalog entry, design keys and size, derived from ``pc`` unless
+    given) with its design and console resolved (the rules have checked them)."""
+    spec = probe_spec(pc) if spec is None else spec
+    active = spec.active_length_m or 1.0  # radial: per metre
     if pc.boundary == "fixed-temperature":
         assert pc.temperature_c is not None
-        model = ProbeModel(diameter, active, "fixed-temperature", wall_temperature=c_to_k(pc.temperature_c))
-        return model, None, cat, bore
-    gas = cc.gas or (cat.gas if cat else None)
+        return ProbeDemand(spec, pc.boundary, active, wall_temperature=c_to_k(pc.temperature_c))
+    gas = cc.gas or (spec.catalog.gas if spec.catalog else None)
     assert gas is not None
-    design = _design(keys, _family(keys, pc, gas), gas, diameter, active)
+    keys = spec.keys
+    design = _design(keys, _family(keys, pc, gas), gas, spec.diameter_m, active)
     flow = None if keys.mass_flow_g_per_s is None else keys.mass_flow_g_per_s * 1e-3
-    op = operate(design, console(cc, gas), flow)
-    return ProbeModel(diameter, active, "cryogen", operating=op), op, cat, bore
+    return ProbeDemand(spec, pc.boundary, active, design, console(cc, gas), flow)
+
+
+def probe(pc: ProbeConfig, cc: CryogenConfig, spec: ProbeSpec | None = None,
+          ) -> tuple[ProbeModel, OperatingPoint | None]:
+    """The probe as a boundary condition and its operating point (``probe_demand`` operated)."""
+    return probe_demand(pc, cc, spec).operate()
 
 
 def tissue(tc: TissueConfig) -> Tissue:
@@ -180,20 +200,17 @@ def tissue(tc: TissueConfig) -> Tissue:
     )
 
 
-def grid(gc: GridConfig, pc: ProbeConfig, shaft_cooled: bool = False) -> Grid:
-    """The radial or axisymmetric grid around the probe (its diameter and active length from the
-    file or its catalog entry, as ``probe`` takes them; a radial run without a length stands for
-    one metre of probe), with cooled shaft faces when the probe's exhaust cools its shaft
-    (``ProbeModel.shaft_cooled``). Needs no cryogen, so a run's geometry can be checked before it
-    starts."""
-    radius = probe_diameter_mm(pc) / 2 * 1e-3
+def grid(gc: GridConfig, probe: ProbeDemand) -> Grid:
+    """The radial or axisymmetric grid around the probe (a radial run without a length stands for
+    one metre of probe), with cooled shaft faces when the probe's exhaust cools its shaft. Needs
+    no operating point, so a run's geometry is checked before the cryogen is followed."""
     uniform = gc.uniform_extent_mm * 1e-3 if gc.uniform_extent_mm else None
+    radius = probe.spec.diameter_m / 2
     if gc.geometry == "radial":
-        length = design_keys(pc)[1].active_length_mm
         return radial_grid(radius, gc.extent_mm * 1e-3, gc.spacing_mm * 1e-3, gc.growth, uniform,
-                           active_length=1.0 if length is None else length * 1e-3)
-    return axisymmetric_grid(radius, probe_active_length_mm(pc) * 1e-3, gc.extent_mm * 1e-3,
-                             gc.spacing_mm * 1e-3, gc.growth, uniform, shaft_cooled=shaft_cooled)
+                           active_length=probe.active_length_m)
+    return axisymmetric_grid(radius, probe.active_length_m, gc.extent_mm * 1e-3,
+                             gc.spacing_mm * 1e-3, gc.growth, uniform, shaft_cooled=probe.shaft_cooled)
 
 
 def nerves(ncs: list[NerveConfig], grid: Grid) -> tuple[Nerve, ...]:
@@ -286,12 +303,16 @@ class Probe3D:
     bore: float | None
 
 
-def probes3d(entries: list[ProbeEntryConfig], cc: CryogenConfig) -> tuple[Probe3D, ...]:
+def probes3d(entries: list[ProbeEntryConfig], cc: CryogenConfig,
+             specs: tuple[ProbeSpec, ...] | None = None) -> tuple[Probe3D, ...]:
     """The [[probe]] entries (or the one [probe]) as placed probes, each with its own console
-    (``[probe.cryogen]``, else [cryogen]) and protocol (``[probe.protocol]``, else the shared)."""
+    (``[probe.cryogen]``, else [cryogen]) and protocol (``[probe.protocol]``, else the shared);
+    ``specs``: their specs, one per entry (derived here unless given)."""
     out = []
     for k, e in enumerate(entries):
-        model, op, cat, bore = probe(e, e.cryogen or cc, "3d")
+        spec = probe_spec(e) if specs is None else specs[k]
+        model, op = probe(e, e.cryogen or cc, spec)
+        cat, bore = spec.catalog, spec.bore_m
         key = "probe" if len(entries) == 1 else f"probe[{k}]"
         own = None if e.protocol is None else protocol(e.protocol.phases)
         placed = PlacedProbe.at(model, np.array(e.tip_mm) * 1e-3, direction(e), key)

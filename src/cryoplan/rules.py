@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from cryoplan.catalog import cannula, check_fits, design_keys, probe_active_length_mm, probe_diameter_mm
+from cryoplan.catalog import ProbeSpec, check_fits, probe_spec
 from cryoplan.config import CryogenConfig, GridConfig, ProbeConfig, ProcedureConfig
 from cryoplan.errors import MISSING, InputError
 
@@ -37,35 +37,38 @@ class _ProbeFile(Protocol):
     cryogen: CryogenConfig
 
 
-def check_procedure(cfg: ProcedureConfig) -> None:
+def check_procedure(cfg: ProcedureConfig) -> tuple[ProbeSpec, ...]:
     """The probe rules of a procedure: every [[probe]] entry (its fields named ``probe[k].*``)
-    or the one [probe], and a grid that resolves each."""
+    or the one [probe], and a grid that resolves each. Returns each probe's spec (in the order of
+    ``cfg.probe_entries()``), derived once, for the estimate and the case."""
+    specs = []
     for k, entry in enumerate(cfg.probes):
         try:
-            check_probe(entry, entry.cryogen or cfg.cryogen)
-            check_grid(cfg.grid, entry)
+            specs.append(check_probe(entry, entry.cryogen or cfg.cryogen))
+            check_grid(cfg.grid, specs[-1])
         except InputError as err:
             field = err.field.removeprefix("probe.")
             raise InputError(f"probe[{k}].{field}", err.value, err.allowed) from None
     if not cfg.probes:
-        check_probe(cfg.probe, cfg.cryogen, needs_length=cfg.grid.geometry != "radial")
-        check_grid(cfg.grid, cfg.probe)
+        specs.append(check_probe(cfg.probe, cfg.cryogen, needs_length=cfg.grid.geometry != "radial"))
+        check_grid(cfg.grid, specs[-1])
+    return tuple(specs)
 
 
-def check_plan(cfg: _ProbeFile) -> None:
-    """The probe rules of a plan (its one [probe])."""
-    check_probe(cfg.probe, cfg.cryogen)
+def check_plan(cfg: _ProbeFile) -> ProbeSpec:
+    """The probe rules of a plan (its one [probe]); returns its spec."""
+    return check_probe(cfg.probe, cfg.cryogen)
 
 
-def check_probe(pc: ProbeConfig, cc: CryogenConfig, needs_length: bool = True) -> None:
+def check_probe(pc: ProbeConfig, cc: CryogenConfig, needs_length: bool = True) -> ProbeSpec:
     """The probe's cross-key rules: a catalog entry that exists (in the catalog or the named
     catalog file), a diameter and an active length from the file or the catalog, a set
     temperature exactly for a fixed-temperature probe, a gas for a cryogen probe, and a probe that
-    fits through its cannula (unless ``cannula_gauge = "none"``)."""
-    cat, _ = design_keys(pc)
-    diameter = probe_diameter_mm(pc)
+    fits through its cannula (unless ``cannula_gauge = "none"``). Returns the probe's spec."""
+    spec = probe_spec(pc)
+    cat = spec.catalog
     if needs_length:
-        probe_active_length_mm(pc)
+        spec.require_length()
     if pc.boundary == "fixed-temperature" and pc.temperature_c is None:
         raise InputError("probe.temperature_c", MISSING, "a wall temperature for a fixed-temperature probe")
     if pc.boundary == "cryogen" and pc.temperature_c is not None:
@@ -78,19 +81,14 @@ def check_probe(pc: ProbeConfig, cc: CryogenConfig, needs_length: bool = True) -
     if pc.boundary == "cryogen" and gas in UNMODELLED_GASES:
         raise InputError("cryogen.gas" if cc.gas else "probe.catalog", cc.gas or pc.catalog,
                          UNMODELLED_GASES[gas])
-    gauge = pc.cannula_gauge if pc.cannula_gauge is not None else (cat.cannula_gauge if cat else None)
-    if pc.cannula_inner_diameter_mm is not None:
-        check_fits(diameter * 1e-3, pc.cannula_inner_diameter_mm * 1e-3,
-                   gauge if isinstance(gauge, int) else None)
-    elif isinstance(gauge, int):
-        check_fits(diameter * 1e-3, cannula(gauge).inner_diameter_m, gauge)
+    if spec.bore_m is not None:
+        check_fits(spec.diameter_m, spec.bore_m, spec.cannula_gauge)
+    return spec
 
 
-
-
-def check_grid(gc: GridConfig, pc: ProbeConfig) -> None:
+def check_grid(gc: GridConfig, spec: ProbeSpec) -> None:
     """Cells no wider than the probe's radius, and a domain reaching beyond the probe."""
-    radius = probe_diameter_mm(pc) / 2
+    radius = spec.diameter_m * 1e3 / 2
     if gc.spacing_mm > radius:
         raise InputError("grid.spacing_mm", gc.spacing_mm,
                          f"at most the probe radius ({radius:g} mm), so the probe is resolved")

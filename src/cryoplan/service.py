@@ -31,15 +31,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryoplan import budget, config, plan_config, rules
+from cryoplan import budget, case, checks, config, plan_config, procedure, procedure3d, rules
 from cryoplan.atomic import OutputSet, check_writable, check_writable_dir
 from cryoplan.config import read_toml_file, read_toml_text, server_settings
+from cryoplan.data import read_toml
 from cryoplan.errors import InputError, masked
 from cryoplan.named_warnings import NamedWarning
 from cryoplan.outcome.relief import ReliefModel
 from cryoplan.planning import cost as plan_cost
+from cryoplan.planning.adjust import write_states
+from cryoplan.planning.search import export
+from cryoplan.planning.search import plan as search
 from cryoplan.progress import Progress, Reporter
+from cryoplan.report.html import write_report
+from cryoplan.report.plan_json import plan_json
 from cryoplan.report.reading import Kind
+from cryoplan.report.result_json import to_json, to_json3d
 
 KINDS = ("simulation", "plan")
 #: Built-in inputs: name -> (kind, data file).
@@ -58,8 +65,6 @@ def read_file(path: str | Path) -> dict[str, Any]:
 
 def builtin(name: str) -> tuple[Kind, dict[str, Any]]:
     """A built-in input by name: its kind and its data."""
-    from cryoplan.data import read_toml
-
     if name not in BUILTIN:
         raise InputError("template", name, "one of " + ", ".join(BUILTIN))
     kind, file = BUILTIN[name]
@@ -69,7 +74,8 @@ def builtin(name: str) -> tuple[Kind, dict[str, Any]]:
 @dataclass(frozen=True)
 class Job:
     """A validated input, ready to run: its kind, its config, the folder its relative paths
-    start from, and the estimate of its cost."""
+    start from, the estimate of its cost and, for a simulation, its case (the input resolved
+    into physics, once)."""
 
     kind: Kind
     config: Any  # ProcedureConfig or PlanConfig
@@ -77,6 +83,7 @@ class Job:
     estimate: budget.Estimate
     #: The relief model refitted in the registry that [outcome] registry names (None: the prior).
     fitted: ReliefModel | None = None
+    case: case.Case | case.Case3D | None = field(default=None, repr=False)
 
 
 def _refuse_server_settings(kind: Kind, data: dict[str, Any]) -> None:
@@ -112,23 +119,18 @@ def prepare(kind: Kind, data: dict[str, Any], *, base: str | Path = ".", upload:
         estimate = plan_cost.estimate(cfg, Path(base))
     else:
         cfg = config.parse(data)
-        rules.check_procedure(cfg)
-        estimate = budget.simulation(cfg, Path(base))
+        specs = rules.check_procedure(cfg)
+        estimate = budget.simulation(cfg, Path(base), specs)
     budget.check(estimate, limits, allow_large and not upload)
-    from cryoplan import resolve
-
-    if kind == "simulation" and cfg.grid.geometry == "3d":
-        from cryoplan.procedure3d import setup
-
-        setup(cfg, steady=False, base=base)  # probes in the box, off bone; nerves in the box, off the probes
-    elif kind == "simulation":
-        resolve.nerves(cfg.nerve, resolve.grid(cfg.grid, cfg.probe))  # in the domain, not in the probe
     fitted = None
     if cfg.outcome.registry is not None:  # read now: a registry that cannot be read is named before the run
         from cryoplan.store.analysis import model_from_registry  # SQLAlchemy only when a registry is named
 
         fitted = model_from_registry(cfg.outcome.registry)
-    return Job(kind, cfg, Path(base), estimate, fitted)
+    if kind == "plan":
+        return Job(kind, cfg, Path(base), estimate, fitted)
+    # resolved once, after the bound: probes in the domain and off bone, nerves in it and off the probes
+    return Job(kind, cfg, Path(base), estimate, fitted, case.build(cfg, base, fitted, specs))
 
 
 @dataclass
@@ -190,17 +192,9 @@ def run(job: Job, progress: Reporter | None = None, executor=None) -> Ran:
     """Run a prepared job: the result JSON (with its named warnings and the estimate it was
     admitted with) and the in-memory result. A plan's candidates run on ``executor`` (a
     ``concurrent.futures.Executor``, e.g. a dask cluster's) when one is given."""
-    from cryoplan import checks
-
     if job.kind == "plan":
-        from cryoplan.planning.search import plan as search
-        from cryoplan.report.plan_json import plan_json
-
         result = search(job.config, job.base, progress, executor, job.fitted)
         return Ran("plan", _finish(plan_json(result, job.config), checks.plan(result), job), result, job)
-    from cryoplan.procedure import run as simulate_procedure
-    from cryoplan.report.result_json import to_json
-
     if progress is not None:
         progress(Progress("setting up the probe, the tissue and the grid", 0, 0, "", 0.0))
 
@@ -208,13 +202,11 @@ def run(job: Job, progress: Reporter | None = None, executor=None) -> Ran:
         if progress is not None:
             progress(Progress("simulating", round(now, 3), total, "s simulated", now / total))
 
-    if job.config.grid.geometry == "3d":
-        from cryoplan.procedure3d import run as simulate_3d
-        from cryoplan.report.result_json import to_json3d
-
-        result3d = simulate_3d(job.config, tick, job.base, job.fitted)
+    assert job.case is not None  # prepare resolves every simulation
+    if isinstance(job.case, case.Case3D):
+        result3d = procedure3d.run(job.case, tick)
         return Ran("simulation", _finish(to_json3d(result3d), checks.simulation3d(result3d), job), result3d)
-    result = simulate_procedure(job.config, tick, job.fitted)
+    result = procedure.run(job.case, tick)
     return Ran("simulation", _finish(to_json(result), checks.simulation(result), job), result)
 
 
@@ -244,22 +236,16 @@ def write(ran: Ran, outputs: Outputs, title: str | None = None) -> list[Path]:
     """Write every output of a run, all or none (a failure in any leaves none of them)."""
     with OutputSet() as out:
         if outputs.report is not None:
-            from cryoplan.report.html import write_report
-
             write_report(ran.data, outputs.report, title, write=out.stage)
         if outputs.json is not None:
             out.stage_json(outputs.json, ran.data)
         if outputs.plot is not None and ran.kind == "simulation" and ran.data.get("geometry") != "3d":
-            from cryoplan.report.plot import plot
+            from cryoplan.report.plot import plot  # matplotlib only when a plot is asked for
 
             plot(ran.native, outputs.plot, write=out.stage)
         if outputs.export_dir is not None and ran.kind == "plan":
-            from cryoplan.planning.search import export
-
             export(ran.native, outputs.export_dir, write=out.stage)
         if outputs.adjust is not None and ran.kind == "plan" and ran.job is not None:
-            from cryoplan.planning.adjust import write_states
-
             write_states(ran.native, ran.job.config, ran.job.base, outputs.adjust, out.stage)
     return out.written
 

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cryoplan import config
+from cryoplan.case import build
 from cryoplan.cli import app
 from cryoplan.errors import InputError
 from cryoplan.injury.assess import _longest_run
@@ -103,7 +104,7 @@ def _radial(seconds=60.0, gas="n2o", nerve=None, injury=None, phases=None, wall_
     }
     if injury:
         data["injury"] = injury
-    return run(config.parse(data))
+    return run(build(config.parse(data)))
 
 
 def test_block_length_matches_the_isotherm_chord():

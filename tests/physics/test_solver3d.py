@@ -30,7 +30,7 @@ FREEZE_60 = Protocol.of([Phase("freeze", 60)])
 def n2o_probe():
     cfg = config.parse({"probe": {"catalog": "n2o-2.0mm"},
                         "protocol": {"phases": [{"kind": "freeze", "seconds": 1}]}})
-    return resolve.probe(cfg.probe, cfg.cryogen, cfg.grid.geometry)[0]
+    return resolve.probe(cfg.probe, cfg.cryogen)[0]
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,4 @@
-"""Setting up a 3D procedure (``cryoplan.procedure3d.setup``), without running it: the probe
+"""Setting up a 3D procedure (``cryoplan.case.build``), without running it: the probe
 stands where the file puts it, the solver records the file's isotherms and the nerves'
 injury temperatures, the report's planes cross on the probe's axis, and a nerve outside the box
 or through the probe is refused."""
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from cryoplan import config, procedure3d
+from cryoplan.case import build
 from cryoplan.errors import InputError
 from cryoplan.units import c_to_k
 
@@ -21,7 +22,7 @@ def _single():
 
 
 def test_a_single_probe_is_set_up_where_the_file_puts_it():
-    s = procedure3d.setup(_single())
+    s = build(_single())
     (placed,) = s.problem.probes
     assert np.allclose(placed.tip, 0.0) and np.allclose(placed.axis, [0, 0, 1])
     assert s.problem.isotherms == (c_to_k(0.0), c_to_k(-20.0)) and s.nerves == ()
@@ -38,4 +39,4 @@ def test_a_nerve_outside_the_box_or_through_the_probe_is_refused():
                          ([[0.0, -5.0, 2.0], [0.0, 5.0, 2.0]], "probe")]:
         cfg = config.parse({**data, "nerve": [{"name": "medial branch", "points_mm": points}]})
         with pytest.raises(InputError, match=says):  # the schema admits it: the box is only known here
-            procedure3d.setup(cfg)
+            build(cfg)

@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cryoplan import config, procedure
+from cryoplan.case import build
 from cryoplan.cli import app
 from cryoplan.errors import InputError
 from cryoplan.thermal.points import PointSampler
@@ -22,15 +23,15 @@ SMALL = {"probe": {"catalog": "n2o-2.0mm"}, "tissue": {"type": "muscle"},
 
 
 def test_snapshots_and_points_of_a_run():
-    result = procedure.run(config.parse({**SMALL, "output": {"points_mm": [[2.0, 3.0], [0.0, -1.5]]}}))
-    th, prob = result.thermal, result.setup.problem
+    result = procedure.run(build(config.parse({**SMALL, "output": {"points_mm": [[2.0, 3.0], [0.0, -1.5]]}})))
+    th, prob = result.thermal, result.case.problem
     assert np.array_equal(th.times, output_times(prob.protocol, 1.0))
     assert 12.5 in th.times and sorted(th.snapshots) == [12.5, 26.5]  # by default each freeze's end
     assert np.array_equal(th.snapshots[26.5], th.temperature)
     assert th.samples.shape == (len(th.times), 2)
     assert np.allclose(th.samples[-1], PointSampler(th.grid, prob.sample_points)(th.temperature))
     assert th.samples[0] == pytest.approx([310.15, 310.15]) and (th.samples[-1] < 273.15).all()
-    chosen = procedure.run(config.parse({**SMALL, "output": {"snapshot_times_s": [3, 12.5, 20.5]}}))
+    chosen = procedure.run(build(config.parse({**SMALL, "output": {"snapshot_times_s": [3, 12.5, 20.5]}})))
     assert sorted(chosen.thermal.snapshots) == [3, 12.5, 20.5]
     assert np.array_equal(chosen.thermal.snapshots[12.5], th.snapshots[12.5])
 
@@ -43,7 +44,7 @@ def test_snapshots_and_points_of_a_run():
 ])
 def test_bad_snapshots_and_points_are_named(output, message):
     with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        procedure.setup(config.parse({**SMALL, "output": output}))
+        build(config.parse({**SMALL, "output": output}))
 
 
 def test_a_simulations_report_shows_its_chart(tmp_path):

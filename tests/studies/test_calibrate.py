@@ -18,6 +18,7 @@ from cryoplan.calibrate.fit import NotDetermined
 from cryoplan.calibrate.output import write_outputs
 from cryoplan.calibrate.spec import set_key
 from cryoplan.calibrate.values import value_text
+from cryoplan.case import build
 from cryoplan.catalog import read_catalog_file
 from cryoplan.cli import app
 from cryoplan.errors import InputError
@@ -44,7 +45,7 @@ def truth_run(setup: dict, truth: dict[str, float], points=None) -> procedure.Re
     d["output"] = {"isotherms_c": [0.0, -20.0]}
     if points:
         d["output"]["points_mm"] = points
-    return procedure.run(config.parse(d))
+    return procedure.run(build(config.parse(d)))
 
 
 def sizes_csv(result: procedure.Result, noise_mm: float, seed: int, lengths: bool) -> str:
@@ -65,10 +66,10 @@ def sizes_csv(result: procedure.Result, noise_mm: float, seed: int, lengths: boo
 def thermocouple_csv(result: procedure.Result, noise_c: float, seed: int) -> str:
     rng, th = np.random.default_rng(seed), result.thermal
     rows = ["time_s,r_mm,z_mm,temperature_c,temperature_sd_c"]
-    for k, (r, z) in enumerate(result.setup.problem.sample_points * 1e3):
+    for k, (r, z) in enumerate(result.case.problem.sample_points * 1e3):
         for t in range(5, 61, 5):
             i = int(np.argmin(np.abs(th.times - t)))
-            rows.append(f"{t},{r:g},{'' if result.setup.problem.grid.geometry == 'radial' else z},"
+            rows.append(f"{t},{r:g},{'' if result.case.problem.grid.geometry == 'radial' else z},"
                         f"{th.samples[i, k] - 273.15 + rng.normal(0, noise_c):.3f},{noise_c}")
     return "\n".join(rows) + "\n"
 
@@ -119,7 +120,7 @@ def test_two_unknowns_recovered_and_the_entry_reproduces_the_ice_ball(tmp_path):
     again = copy.deepcopy(setup)
     again["probe"] = {"catalog_file": str(entry_file), "catalog": "bench-probe", "cannula_gauge": "none"}
     again["output"] = {"isotherms_c": [0.0, -20.0]}
-    reproduced = procedure.run(config.parse(again))
+    reproduced = procedure.run(build(config.parse(again)))
     from cryoplan.calibrate.model import predict
 
     assert np.allclose(predict(reproduced, cal.data), result.predicted, rtol=0, atol=1e-9)

@@ -7,6 +7,7 @@ from importlib import resources
 import pytest
 
 from cryoplan import config
+from cryoplan.case import build
 from cryoplan.cryogen import CryogenSupply, expand
 from cryoplan.procedure import run
 from cryoplan.units import k_to_c
@@ -34,7 +35,7 @@ def test_demo_tip_between_the_boiling_gas_and_the_published_minimum():
     modelled tip (the closed end, where probes carry their thermocouple) must stay warmer than the
     boiling gas and, after a 2-minute freeze in muscle, inside that published range."""
     text = resources.files("cryoplan.data").joinpath("demo.toml").read_text()
-    res = run(config.parse(tomllib.loads(text))).thermal
+    res = run(build(config.parse(tomllib.loads(text)))).thermal
     k = int(res.times.searchsorted(120.0))
     tip = k_to_c(res.tip_temperature[k])
     assert k_to_c(res.gas_temperature[k]) < tip

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cryoplan import config
+from cryoplan.case import build
 from cryoplan.checks import probe_operation
 from cryoplan.procedure import run
 
@@ -19,7 +20,7 @@ VALIDATION = Path(__file__).resolve().parents[2] / "validation"
 def _run(name: str, **grid):
     data = tomllib.loads((VALIDATION / f"{name}.toml").read_text())
     data["grid"].update(grid)
-    return run(config.parse(data))
+    return run(build(config.parse(data)))
 
 
 def _isotherm(thermal, celsius: float):
@@ -53,7 +54,7 @@ def test_thin_probes_are_limited_by_their_flow(said):
     thin, thick = said["18g"], said["14g"]
     assert "probe-capacity-binds" in [w.code for w in probe_operation(thin)]
     assert thin.thermal.dry_fraction[-1] > 0.3 > thick.thermal.dry_fraction[-1]
-    assert thin.setup.operating.mass_flow < 0.5 * thick.setup.operating.mass_flow
+    assert thin.case.operating.mass_flow < 0.5 * thick.case.operating.mass_flow
 
 
 def test_ln2_probe_tip_after_two_minutes_in_muscle():

@@ -98,13 +98,14 @@ def test_cylinder_at_fixed_temperature_matches_the_refined_reference():
     an independent 1D radial finite-volume solution refined until they changed by less than
     1e-3 mm (2000 cells from r = 0.7 to 25 mm, insulated outer boundary)."""
     from cryoplan import config
+    from cryoplan.case import build
     from cryoplan.procedure import run
 
     data = {k: dict(v) for k, v in CYLINDER.items()}
     data["grid"]["spacing_mm"] = 0.05  # the reference is grid-converged; 0.05 mm suffices
     data["grid"]["outer_boundary"] = "insulated"
     data["output"] = {"isotherms_c": [-40, -20, 0], "interval_s": 90}
-    res = run(config.parse(data)).thermal
+    res = run(build(config.parse(data))).thermal
     expected = {-40: 1.720e-3, -20: 3.140e-3, 0: 5.382e-3}
     for iso, radius in expected.items():
         assert res.isotherms[c_to_k(iso)].radius[-1] == pytest.approx(radius, abs=0.002e-3)
@@ -113,6 +114,7 @@ def test_cylinder_at_fixed_temperature_matches_the_refined_reference():
 def test_energy_balance_with_cryogen_perfusion_metabolism_and_thaws():
     """Heat taken by the probe = change of tissue enthalpy + perfusion + metabolism + boundary."""
     from cryoplan import config
+    from cryoplan.case import build
     from cryoplan.procedure import run
 
     cfg = config.parse({
@@ -124,7 +126,7 @@ def test_energy_balance_with_cryogen_perfusion_metabolism_and_thaws():
                                 {"kind": "freeze", "seconds": 20}]},
         "grid": {"spacing_mm": 0.25, "extent_mm": 12, "growth": 1.1, "uniform_extent_mm": 6},
     })
-    res = run(cfg).thermal
+    res = run(build(cfg)).thermal
     e = res.energy
     assert e["perfusion_j"] > 0 and e["metabolic_j"] > 0 and e["probe_j"] > 0
     assert res.energy_balance_error < 0.005
@@ -136,6 +138,7 @@ def test_capacity_limited_probe_warms_under_load():
     of the active segment, its tip runs warmer, it says so, and it never takes more heat than its
     flow can carry away (the flow warming to the tissue's temperature)."""
     from cryoplan import config
+    from cryoplan.case import build
     from cryoplan.procedure import run
 
     def tip(flow):
@@ -144,7 +147,7 @@ def test_capacity_limited_probe_warms_under_load():
             "protocol": {"phases": [{"kind": "freeze", "seconds": 30}]},
             "grid": {"spacing_mm": 0.25, "extent_mm": 10, "growth": 1.1, "uniform_extent_mm": 5},
         })
-        return run(cfg)
+        return run(build(cfg))
 
     strong, weak = tip(0.2), tip(0.005)
     assert np.nanmax(strong.thermal.dry_fraction) == 0.0
@@ -154,5 +157,5 @@ def test_capacity_limited_probe_warms_under_load():
 
     assert "probe-capacity-binds" in [w.code for w in probe_operation(weak)]
     assert "probe-capacity-binds" not in [w.code for w in probe_operation(strong)]
-    carried = weak.setup.operating.capacity_w(c_to_k(37.0))
+    carried = weak.case.operating.capacity_w(c_to_k(37.0))
     assert np.max(weak.thermal.cooling_power[1:]) <= carried * (1 + 1e-9)

@@ -15,16 +15,17 @@ from typing import Any
 import numpy as np
 import tomli_w
 
-from cryoplan import __version__, checks, config
+from cryoplan import __version__, checks
 from cryoplan.atomic import write_atomic, write_json
 from cryoplan.calibrate.fit import Fit
+from cryoplan.calibrate.model import bench_run
 from cryoplan.calibrate.plot import plot_fit
 from cryoplan.calibrate.values import design_unit, key_suffix, value_text
-from cryoplan.catalog import design_keys, read_catalog_file
+from cryoplan.catalog import read_catalog_file
 from cryoplan.config import ProbeDesignKeys
 from cryoplan.cryogen.summary import operating_json
 from cryoplan.errors import InputError
-from cryoplan.procedure import Result, run
+from cryoplan.procedure import Result
 
 
 def source_key(key: str) -> str:
@@ -48,11 +49,10 @@ def catalog_entry(fit: Fit, date: str) -> tuple[dict[str, Any], Result]:
     """The fitted probe as a catalog table (its design keys: the bench's, with the fitted ones
     and their sources) and the fitted run (which the entry reproduces)."""
     cal = fit.cal
-    cfg = config.parse(cal.with_values(fit.values))
     fitted = fit_run(fit)
-    op = fitted.setup.operating
+    cfg, op = fitted.case.config, fitted.case.operating
     assert op is not None  # a calibration's probe is a cryogen probe
-    cat, merged = design_keys(cfg.probe)
+    cat, merged = fitted.case.spec.catalog, fitted.case.spec.keys
     keys = merged.model_dump(exclude_none=True)
     entry: dict[str, Any] = {"description": cal.description, "gas": op.design.gas}
     entry.update(keys)
@@ -76,7 +76,7 @@ def catalog_entry(fit: Fit, date: str) -> tuple[dict[str, Any], Result]:
 
 def fit_run(fit: Fit) -> Result:
     """The bench simulated at the fitted values (one more run, with its full series)."""
-    return run(config.parse(fit.cal.with_values(fit.values)))
+    return bench_run(fit.cal, fit.values)
 
 
 def write_entry(path: Path, name: str, entry: dict[str, Any], fit: Fit) -> None:
@@ -135,7 +135,7 @@ def fit_json(fit: Fit, entry_file: Path | None, fitted: Result, date: str) -> di
         "simulation_wall_time_s": round(fit.wall_time_s, 2),
         "optimizer": fit.message,
         "residuals": residuals,
-        "fitted_probe": None if fitted.setup.operating is None else operating_json(fitted.setup.operating),
+        "fitted_probe": None if fitted.case.operating is None else operating_json(fitted.case.operating),
         "warnings": [w.as_json() for w in checks.simulation(fitted)],
     }
 

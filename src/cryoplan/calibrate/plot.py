@@ -30,7 +30,7 @@ def _series(fit: Fit, fitted: Result) -> list[tuple[str, str, np.ndarray, np.nda
                         model * 1e3))
     temps = data.kind == "temperature"
     if temps.any():
-        for j, (r, z) in enumerate(fitted.setup.problem.sample_points * 1e3):
+        for j, (r, z) in enumerate(fitted.case.problem.sample_points * 1e3):
             sel = temps & np.isclose(data.r_mm, r) & np.isclose(data.z_mm, z)
             out.append(("temperatures", f"r {r:g}, z {z:g} mm", sel, th.samples[:, j] - 273.15))
     return out

@@ -25,10 +25,9 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cryoplan import config, rules
+from cryoplan import config, rules, service
 from cryoplan.config import ExhaustConfig, ProbeDesignKeys, SupplyConfig
 from cryoplan.errors import InputError
-from cryoplan.procedure import setup as set_up_run
 
 #: Sections of the bench setup (the rest of a procedure file does not bear on a bench test).
 SETUP_SECTIONS = ("probe", "cryogen", "tissue", "protocol", "grid")
@@ -273,14 +272,15 @@ def _check_unknowns(unknowns: tuple[Unknown, ...], setup: dict[str, Any]) -> Non
 
 
 def _check_runs(procedure: dict[str, Any], unknowns: tuple[Unknown, ...]) -> None:
-    """The bench set up (probe, console, grid and points resolved, nothing simulated) with every
-    unknown at each of its bounds, so that a value the physics refuses is named now."""
+    """The bench prepared by the service (probe, console, grid and points resolved into its case,
+    nothing simulated) with every unknown at each of its bounds, so that a value the physics
+    refuses is named now."""
     for k, u in enumerate(unknowns):
         for bound in ("lower", "upper"):
             trial = copy.deepcopy(procedure)
             set_key(trial, u.key, getattr(u, bound))
             try:
-                set_up_run(_procedure(trial))
+                service.prepare("simulation", trial, allow_large=True)
             except InputError as err:
                 raise InputError(f"unknown[{k}].{bound}", getattr(u, bound),
                                  f"a value the bench setup can run with ({err})") from None

@@ -165,7 +165,7 @@ def refusal(anatomy: Anatomy, grid: VoxelGrid, radius: float, probes: tuple[Plac
 
 
 def _context(cfg: PlanConfig, anatomy: Anatomy) -> Context:
-    model = resolve.probe(cfg.probe, cfg.cryogen, "3d")[0]
+    model = resolve.probe(cfg.probe, cfg.cryogen)[0]
     grid = anatomy.volume.voxel_grid()
     for nerve in anatomy.targets:
         inside = grid.contains(nerve.points)

@@ -75,7 +75,7 @@ def surface_field(grid, t: np.ndarray, wall: np.ndarray) -> tuple[np.ndarray, np
 def panel(result: Result, title: str | None = None) -> dict[str, Any] | None:
     """The chart panel of an axisymmetric run: its isotherms at the times it kept its field (None
     for a radial run or one that kept none)."""
-    th, prob = result.thermal, result.setup.problem
+    th, prob = result.thermal, result.case.problem
     grid = th.grid
     if grid.geometry != "axisymmetric" or not th.snapshots:
         return None
@@ -216,7 +216,7 @@ def chart_format(path: str | Path) -> str:
 
 
 def chart_title(result: Result) -> str:
-    s = result.setup
+    s = result.case
     probe = s.problem.probe
     name = s.catalog.name if s.catalog else f"{probe.diameter * 1e3:g} mm probe"
     op = s.operating

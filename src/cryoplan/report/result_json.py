@@ -44,7 +44,7 @@ def isotherm_key(celsius: float) -> str:
 
 
 def to_json(result: Result) -> dict[str, Any]:
-    s, th = result.setup, result.thermal
+    s, th = result.case, result.thermal
     prob, probe = s.problem, s.problem.probe
     iso = {
         isotherm_key(k_to_c(t)): {
@@ -129,7 +129,7 @@ def to_json(result: Result) -> dict[str, Any]:
 
 
 def _nerves_json(result) -> list[dict[str, Any]]:
-    return [nerve_json(a, nerve) for a, nerve in zip(result.nerves, result.setup.nerves, strict=True)]
+    return [nerve_json(a, nerve) for a, nerve in zip(result.nerves, result.case.nerves, strict=True)]
 
 
 def nerve_json(a, nerve) -> dict[str, Any]:
@@ -212,7 +212,7 @@ def _chart_json(result: Result) -> dict[str, Any] | None:
 
 def _points_json(result: Result) -> dict[str, Any] | None:
     """The temperatures at [output] points_mm at every output time."""
-    th, points = result.thermal, result.setup.problem.sample_points
+    th, points = result.thermal, result.case.problem.sample_points
     if points is None or th.samples is None:
         return None
     return {"r_mm": _clean(points[:, 0] * 1e3), "z_mm": _clean(points[:, 1] * 1e3),
@@ -302,7 +302,7 @@ def to_json3d(result) -> dict[str, Any]:
     """A 3D run's JSON (``procedure3d.Result3D``): per probe its placement, operation and ice ball
     (radius and length from its own axis), the union's volume, the nerves, the outcome, and the
     three planes through the probes (``map``)."""
-    s, th = result.setup, result.thermal
+    s, th = result.case, result.thermal
     grid, times = s.grid, th.times
     probes = []
     for j, p in enumerate(s.probes):

@@ -23,7 +23,6 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 import numpy as np
-import tomli_w
 from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -187,9 +186,9 @@ def _section(data: dict, name: str) -> dict:
     return part
 
 
-def _procedure_text(req: RunRequest) -> tuple[str, str, str]:
-    """(kind, TOML text, title) of a run request, with the chosen probe, gas and protocol; a
-    title says what was chosen instead of the file's."""
+def _procedure_data(req: RunRequest) -> tuple[str, dict[str, Any], str]:
+    """(kind, data, title) of a run request: its template or uploaded file read once, with the
+    chosen probe, gas and protocol; a title says what was chosen instead of the file's."""
     from cryoplan import service
     from cryoplan.protocol import cycles
 
@@ -202,9 +201,9 @@ def _procedure_text(req: RunRequest) -> tuple[str, str, str]:
         if req.kind is None:
             raise InputError("kind", None, "simulation or plan (what the uploaded file is)")
         kind, text, title = req.kind, req.procedure_toml, "uploaded " + req.kind
-    if all(x is None for x in (req.probe, req.gas, req.protocol, req.levels, req.sides)):
-        return kind, text, req.title or title
     data = service.read_text(text)
+    if all(x is None for x in (req.probe, req.gas, req.protocol, req.levels, req.sides)):
+        return kind, data, req.title or title
     chosen = []
     for key, values in (("levels", req.levels), ("sides", req.sides)):
         if values is None:
@@ -235,7 +234,7 @@ def _procedure_text(req: RunRequest) -> tuple[str, str, str]:
         chosen.append(f"{p.cycles} x {p.freeze_seconds:g} s freeze" + (
             f", {p.thaw_seconds:g} s thaw" if p.cycles > 1 and p.thaw_seconds else ""))
     base = req.template or f"uploaded {kind}"
-    return kind, tomli_w.dumps(data), req.title or f"{base} with {', '.join(chosen)}"
+    return kind, data, req.title or f"{base} with {', '.join(chosen)}"
 
 
 @functools.lru_cache(maxsize=1)
@@ -417,8 +416,8 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
     def submit(req: RunRequest) -> RunOut:
         """Queue a simulation or a plan; poll ``/api/runs/{id}`` for its progress."""
         try:
-            kind, text, title = _procedure_text(req)
-            st = runs.submit(kind, text, title)
+            kind, data, title = _procedure_data(req)
+            st = runs.submit(kind, data, title)
         except InputError as err:
             raise _unprocessable(err) from None
         except QueueFull as err:

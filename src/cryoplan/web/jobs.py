@@ -1,7 +1,8 @@
 """Runs of the web planner: validated at submission, queued, each executed in a worker process
 the server owns, kept on disk.
 
-Each run lives in ``DATA/runs/<32 hex id>/``: ``input.toml`` (what was asked), ``status.json``
+Each run lives in ``DATA/runs/<32 hex id>/``: ``input.json`` (what was asked, as validated data;
+``input.toml`` is the same as a procedure or plan file, to download), ``status.json``
 (state, phase, progress), and when done ``result.json`` and ``report.html``, and for a plan
 ``adjust.npz`` (what moving its probes by hand needs: ``planning.adjust``), written together or
 not at all. The status is rewritten atomically, so a browser that reloads the page, or a server
@@ -31,9 +32,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import tomli_w
+
+from cryoplan import service
 from cryoplan.atomic import write_atomic, write_json
 from cryoplan.errors import InputError
-from cryoplan.procs import preloaded_context
+from cryoplan.procs import exit_with_parent, preloaded_context
 from cryoplan.progress import Progress, eta
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -72,25 +76,23 @@ class NotRunning(Exception):
     pass
 
 
-def _child(folder: str, kind: Kind, title: str, plan_workers: int, conn) -> None:
-    """A run in its worker process: validated again, run, its outputs written all or none;
+def _child(folder: str, kind: Kind, title: str, plan_workers: int, conn, job: service.Job | None) -> None:
+    """A run in its worker process: the ``job`` prepared at submission (or, for a run queued
+    again after a restart, its input prepared anew), run, its outputs written all or none;
     messages back through ``conn``: ("progress", dict), then ("done" | "bad input" | "failed", text)."""
     os.setpgrp()  # its own process group: cancelling it ends the planner's workers too
-    from cryoplan.procs import exit_with_parent
-
     exit_with_parent()
     last = [0.0]
     try:
-        from cryoplan import service
-        from cryoplan.progress import Progress
-
         def progress(p: Progress) -> None:
             if time.monotonic() - last[0] > 0.25 or p.fraction >= 1:  # four times a second at most
                 last[0] = time.monotonic()
                 conn.send(("progress", p.as_json()))
 
-        data = service.read_text((Path(folder) / "input.toml").read_text(encoding="utf-8"))
-        ran = service.run(service.prepare(kind, data, upload=True, plan_workers=plan_workers), progress)
+        if job is None:
+            data = json.loads((Path(folder) / "input.json").read_text(encoding="utf-8"))
+            job = service.prepare(kind, data, upload=True, plan_workers=plan_workers)
+        ran = service.run(job, progress)
         conn.send(("progress", Progress("writing the result and the report", 0, 0, "", 1.0).as_json()))
         service.write(ran, service.Outputs(json=Path(folder) / "result.json",
                                            report=Path(folder) / "report.html",
@@ -109,12 +111,13 @@ def _child(folder: str, kind: Kind, title: str, plan_workers: int, conn) -> None
 class _Worker:
     """A run's process and the parent's end of its pipe."""
 
-    def __init__(self, run_id: str, folder: Path, kind: Kind, title: str, plan_workers: int) -> None:
+    def __init__(self, run_id: str, folder: Path, kind: Kind, title: str, plan_workers: int,
+                 job: service.Job | None) -> None:
         ctx = preloaded_context()  # a server's threads forbid a plain fork
         self.conn, child_conn = ctx.Pipe(duplex=False)
         self.run_id = run_id
-        self.process = ctx.Process(target=_child, args=(str(folder), kind, title, plan_workers, child_conn),
-                                   name=f"cryoplan-run-{run_id[:8]}", daemon=False)
+        self.process = ctx.Process(target=_child, name=f"cryoplan-run-{run_id[:8]}", daemon=False,
+                                   args=(str(folder), kind, title, plan_workers, child_conn, job))
         self.process.start()
         child_conn.close()
         self.cancelled = False
@@ -151,6 +154,7 @@ class Runs:
         self._lock = threading.Condition()
         self._status: dict[str, RunStatus] = {}
         self._queue: deque[str] = deque()
+        self._jobs: dict[str, service.Job] = {}  # queued runs' prepared jobs (not after a restart)
         self._running: dict[str, _Worker] = {}
         self._closed = False
         for folder in sorted(self.root.iterdir(), key=lambda p: p.stat().st_mtime):
@@ -175,11 +179,10 @@ class Runs:
             raise KeyError(run_id)
         return self.root / run_id
 
-    def submit(self, kind: Kind, toml_text: str, title: str) -> RunStatus:
-        """Validate and bound the input now (InputError: nothing is queued), then queue it."""
-        from cryoplan import service
-
-        service.prepare(kind, service.read_text(toml_text), upload=True, plan_workers=self.plan_workers)
+    def submit(self, kind: Kind, data: dict[str, Any], title: str) -> RunStatus:
+        """Validate, bound and resolve the input now (InputError: nothing is queued), then queue
+        the prepared job; its worker runs it as it is."""
+        job = service.prepare(kind, data, upload=True, plan_workers=self.plan_workers)
         with self._lock:
             waiting = sum(s.state in ("queued", "running") for s in self._status.values())
             if waiting >= self.max_queued:
@@ -187,7 +190,9 @@ class Runs:
             st = RunStatus(uuid.uuid4().hex, kind, title)
             folder = self.folder(st.id)
             folder.mkdir()
-            write_atomic(folder / "input.toml", lambda p: p.write_text(toml_text, encoding="utf-8"))
+            write_json(folder / "input.json", data)
+            write_atomic(folder / "input.toml", lambda p: p.write_text(tomli_w.dumps(data), encoding="utf-8"))
+            self._jobs[st.id] = job
             self._save(st)
             self._status[st.id] = st
             self._queue.append(st.id)
@@ -212,6 +217,7 @@ class Runs:
             worker = self._running.get(run_id)
             if worker is None:  # queued: it never starts
                 self._queue.remove(run_id)
+                self._jobs.pop(run_id, None)
                 self._update(run_id, state="cancelled", message="cancelled before it started",
                              finished=time.time())
                 return RunStatus(**asdict(st))
@@ -256,7 +262,8 @@ class Runs:
                 st = self._status[run_id]
                 self._update(run_id, state="running", message="starting a worker process",
                              started=time.time())
-                worker = _Worker(run_id, self.folder(run_id), st.kind, st.title, self.plan_workers)
+                worker = _Worker(run_id, self.folder(run_id), st.kind, st.title, self.plan_workers,
+                                 self._jobs.pop(run_id, None))
                 self._running[run_id] = worker
             self._follow(worker)
 

@@ -1,0 +1,230 @@
+"""A validated procedure resolved once into physics: the case a run simulates.
+
+``build(cfg, base, fitted)`` turns the file's sections (through ``cryoplan.resolve``) into the
+solver's problem, the probes with their operating points, the nerves, the injury thresholds and
+cell model, the relief model and the patient, and checks what needs them together (a nerve in
+the tissue and off the probes, a probe in the box and off bone, sample points and snapshot times
+that exist). The service builds the case once, after the file is validated and its cost bounded;
+the runs (``procedure``, ``procedure3d``), the checks and the reports read the case, never the
+raw file. A probe's catalog entry and design keys are derived once here (``catalog.probe_spec``).
+
+>>> from cryoplan.config import parse
+>>> cfg = parse({"probe": {"catalog": "n2o-2.0mm"}, "grid": {"extent_mm": 8.0},
+...              "protocol": {"phases": [{"kind": "freeze", "seconds": 20}]}})
+>>> case = build(cfg)
+>>> round(case.problem.grid.probe_radius * 1e3, 6), case.catalog.name, case.operating is None
+(1.0, 'n2o-2.0mm', True)
+>>> case.operated().operating.design.gas
+'n2o'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from cryoplan import resolve
+from cryoplan.anatomy.labels import LabelVolume
+from cryoplan.catalog import CatalogProbe, ProbeSpec, probe_spec
+from cryoplan.config import ProcedureConfig, initial_temperature_c
+from cryoplan.cryogen.operation import OperatingPoint
+from cryoplan.errors import InputError
+from cryoplan.injury.cell import CellModel
+from cryoplan.injury.nerve import Nerve
+from cryoplan.injury.thresholds import InjuryThresholds
+from cryoplan.outcome.relief import Patient, ReliefModel
+from cryoplan.protocol import Protocol
+from cryoplan.thermal.placement import rasterise
+from cryoplan.thermal.points import check_points
+from cryoplan.thermal.probe import ProbeModel
+from cryoplan.thermal.solver import ThermalProblem, output_times
+from cryoplan.thermal.solver3d import ThermalProblem3D
+from cryoplan.thermal.voxels import VoxelGrid
+from cryoplan.units import c_to_k
+
+#: Fields a run keeps by default: the ends of its last few freezes (the report's isotherm chart).
+DEFAULT_SNAPSHOTS = 5
+
+
+@dataclass(frozen=True)
+class Case:
+    """An axisymmetric or radial run's physics: its problem, the probe (spec: catalog entry,
+    design keys, cannula; design and console), the nerves, and how they are judged (thresholds,
+    cell model, relief model, patient). The probe's operating point is the run's first
+    computation (``operated``): until then ``operating`` is None and the problem's probe has
+    its geometry only."""
+
+    config: ProcedureConfig
+    problem: ThermalProblem
+    probe: resolve.ProbeDemand
+    nerves: tuple[Nerve, ...]
+    injury: InjuryThresholds
+    cell: CellModel
+    relief: ReliefModel
+    patient: Patient
+    operating: OperatingPoint | None = None
+
+    def operated(self) -> Case:
+        """The case with its probe's operating point found (``cryogen.operation``; kept between
+        runs by ``cryoplan.cache``) and in its problem."""
+        model, operating = self.probe.operate()
+        return replace(self, problem=replace(self.problem, probe=model), operating=operating)
+
+    @property
+    def grid(self):
+        return self.problem.grid
+
+    @property
+    def spec(self) -> ProbeSpec:
+        return self.probe.spec
+
+    @property
+    def catalog(self) -> CatalogProbe | None:
+        return self.probe.spec.catalog
+
+    @property
+    def cannula_bore_m(self) -> float | None:
+        return self.probe.spec.bore_m
+
+
+@dataclass(frozen=True)
+class Case3D:
+    """A 3D run's physics: its problem (without the anatomy's steady start, which the run
+    computes), the placed probes, the nerves, how they are judged, the label volume of an
+    [anatomy] and the voxels outside every probe."""
+
+    config: ProcedureConfig
+    problem: ThermalProblem3D
+    probes: tuple[resolve.Probe3D, ...]
+    nerves: tuple[Nerve, ...]
+    injury: InjuryThresholds
+    cell: CellModel
+    relief: ReliefModel
+    patient: Patient
+    volume: LabelVolume | None  # an [anatomy]'s labels (a template's or a NIfTI volume's)
+    outside_probes: np.ndarray  # bool per voxel: tissue, not a probe
+
+    @property
+    def grid(self) -> VoxelGrid:
+        return self.problem.grid
+
+    @property
+    def protocol(self) -> Protocol:
+        return self.problem.protocol
+
+
+def build(cfg: ProcedureConfig, base: str | Path = ".", fitted: ReliefModel | None = None,
+          specs: tuple[ProbeSpec, ...] | None = None) -> Case | Case3D:
+    """Resolve a validated procedure into its case (raises InputError). ``base``: the folder a
+    label volume's paths start from (the procedure file's); ``fitted``: the registry's relief
+    model, when the file names a registry (the service reads it); ``specs``: the probes' specs as
+    ``rules.check_procedure`` returned them (derived here unless given)."""
+    if cfg.grid.geometry == "3d":
+        return _build3d(cfg, base, fitted, specs)
+    spec = probe_spec(cfg.probe) if specs is None else specs[0]
+    probe = resolve.probe_demand(cfg.probe, cfg.cryogen, spec)
+    grid = resolve.grid(cfg.grid, probe)
+    nerves = resolve.nerves(cfg.nerve, grid)
+    injury = resolve.injury(cfg.injury)
+    protocol = resolve.protocol(cfg.protocol.phases)
+    problem = ThermalProblem(
+        grid=grid, tissue=resolve.tissue(cfg.tissue), protocol=protocol,
+        probe=ProbeModel(spec.diameter_m, probe.active_length_m, probe.boundary),  # its geometry
+        initial_temperature=c_to_k(initial_temperature_c(cfg.tissue)),
+        outer_boundary=cfg.grid.outer_boundary, isotherms=_isotherms(cfg),
+        history_thresholds=_history_thresholds(cfg, nerves, injury),
+        output_interval=cfg.output.interval_s,
+        snapshot_times=snapshot_times(cfg.output.snapshot_times_s, protocol, cfg.output.interval_s),
+        sample_points=None if cfg.output.points_mm is None else np.array(cfg.output.points_mm) * 1e-3,
+    )
+    if problem.sample_points is not None:
+        check_points(grid, problem.sample_points, "output.points_mm")
+    return Case(cfg, problem, probe, nerves, injury, resolve.cell(cfg.injury),
+                resolve.relief_model(cfg.outcome, fitted), resolve.patient(cfg.patient))
+
+
+def _isotherms(cfg: ProcedureConfig) -> tuple[float, ...]:
+    return tuple(c_to_k(x) for x in cfg.output.isotherms_c)
+
+
+def _history_thresholds(cfg: ProcedureConfig, nerves: tuple[Nerve, ...],
+                        injury: InjuryThresholds) -> tuple[float, ...]:
+    """The temperatures whose crossing times the run records: the file's (else the isotherms'),
+    and the injury model's when there are nerves to grade."""
+    given = cfg.output.history_thresholds_c
+    history = tuple(c_to_k(x) for x in given) if given is not None else _isotherms(cfg)
+    if nerves:
+        history += tuple(t for t in injury.history_temperatures if all(abs(t - u) > 1e-9 for u in history))
+    return history
+
+
+def snapshot_times(given: list[float] | None, protocol: Protocol, interval: float) -> tuple[float, ...]:
+    """The times at which the run keeps its temperature field: the given ones, each of which
+    must be an output time, or by default the end of each freeze (the last five)."""
+    times = output_times(protocol, interval)
+    if given is None:
+        ends = np.cumsum([p.seconds for p in protocol.phases])
+        freezes = [float(e) for e, p in zip(ends, protocol.phases, strict=True) if p.kind == "freeze"]
+        return tuple(freezes[-DEFAULT_SNAPSHOTS:])
+    for t in given:
+        if not np.isclose(times, t, rtol=0.0, atol=1e-6).any():
+            raise InputError("output.snapshot_times_s", t,
+                             f"output times of the run (multiples of output.interval_s = {interval:g} s "
+                             f"within each phase, or a phase's end, up to {times[-1]:g} s)")
+    return tuple(float(t) for t in given)
+
+
+def _build3d(cfg: ProcedureConfig, base: str | Path, fitted: ReliefModel | None,
+             specs: tuple[ProbeSpec, ...] | None) -> Case3D:
+    """A 3D procedure's case (raises InputError: a probe outside the box or through bone, a nerve
+    outside the box or inside a probe, a label volume that cannot be read or whose voxels are
+    wider than a probe's radius)."""
+    probes = resolve.probes3d(cfg.probe_entries(), cfg.cryogen, specs)
+    volume = None
+    if cfg.anatomy is None:
+        grid = resolve.voxel_grid(cfg.grid, cfg.tissue, probes)
+        nerves = resolve.nerves3d(cfg.nerve, grid, probes)
+    else:  # the anatomy's tissues, nerves (unless given) and, at run time, steady start
+        volume, targets = resolve.anatomy_volume(cfg.anatomy, cfg.grid, base)
+        if cfg.anatomy.nifti is not None:
+            _voxels_resolve_probes(volume, probes, cfg.anatomy.nifti)
+        grid = volume.voxel_grid()
+        nerves = resolve.nerves3d(cfg.nerve, grid, probes) if cfg.nerve else targets
+    outside = ~rasterise(grid, [p.placed for p in probes]).inside  # refuses a tip outside, a probe in bone
+    _apart(grid, probes)
+    injury = resolve.injury(cfg.injury)
+    problem = ThermalProblem3D(
+        grid, tuple(p.placed for p in probes), resolve.protocol(cfg.protocol.phases),
+        initial_temperature=None if volume is not None else c_to_k(initial_temperature_c(cfg.tissue)),
+        initial_field=None, isotherms=_isotherms(cfg),
+        history_thresholds=_history_thresholds(cfg, nerves, injury), output_interval=cfg.output.interval_s,
+        probe_protocols=tuple(p.protocol for p in probes))
+    return Case3D(cfg, problem, probes, nerves, injury, resolve.cell(cfg.injury),
+                  resolve.relief_model(cfg.outcome, fitted), resolve.patient(cfg.patient), volume, outside)
+
+
+def _voxels_resolve_probes(volume: LabelVolume, probes: tuple[resolve.Probe3D, ...], name: str) -> None:
+    """A label volume's voxels no wider than the thinnest probe's radius (``grid.spacing_mm``'s
+    rule, which the volume's voxels replace), so every probe is resolved."""
+    radius = min(p.placed.model.radius for p in probes)
+    if np.max(volume.spacing) > radius * (1 + 1e-9):
+        raise InputError("anatomy.nifti", name, f"voxels at most the probe radius ({radius * 1e3:g} mm) "
+                         f"on every axis; these are {np.round(volume.spacing * 1e3, 3).tolist()} mm: "
+                         "resample the labels finer (nearest neighbour)")
+
+
+def _apart(grid: VoxelGrid, probes: tuple[resolve.Probe3D, ...]) -> None:
+    """No two probes touching: points along each axis (every quarter voxel, through the box) stay
+    farther than the two radii from the other's axis, or behind its tip (raises InputError)."""
+    length = float(np.linalg.norm(grid.extent_max - grid.extent_min))
+    s = np.arange(0.0, length, 0.25 * grid.min_spacing)
+    for j, a in enumerate(probes):
+        line = a.placed.tip + s[:, None] * a.placed.axis
+        line = line[grid.contains(line)]
+        for b in probes[j + 1:]:
+            reach = a.placed.model.radius + b.placed.model.radius
+            if np.any((b.placed.axial(line) >= -a.placed.model.radius) & (b.placed.radial(line) < reach)):
+                raise InputError(f"{b.placed.name}.tip_mm", np.round(b.placed.tip * 1e3, 3).tolist(),
+                                 f"a probe apart from {a.name} (their shafts would touch)")
