@@ -85,6 +85,7 @@ def write_series(
     study_uid: str | None = None,
     seed: int = 0,
     tag: str = "",
+    transfer_syntax: str = ExplicitVRLittleEndian,
 ) -> Series:
     """Write one series into ``folder``.
 
@@ -94,7 +95,8 @@ def write_series(
     ``missing`` drops slices by index; ``tilt_deg`` shears the stack along the column cosine, as a
     gantry tilt does; ``jitter_mm`` moves each slice in-plane at random (not a tilt);
     ``shuffle`` gives the files random names and InstanceNumbers. The stack is centred on
-    ``centre`` (LPS mm).
+    ``centre`` (LPS mm). ``transfer_syntax`` other than Explicit VR Little Endian compresses the
+    pixels with pydicom's encoders (RLE Lossless natively, JPEG 2000 with pylibjpeg-openjpeg).
     """
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -152,10 +154,15 @@ def write_series(
             ds.RescaleIntercept = DSfloat(intercept, auto_format=True)
             ds.RescaleType = "HU"
         ds.PixelData = stored.T.tobytes()  # rows of the image: [row, column]
+        if transfer_syntax != ExplicitVRLittleEndian:
+            ds.compress(transfer_syntax)
         name = (f"{NAME_PREFIX}{tag}_{rng.integers(1 << 30):09d}.dcm" if shuffle
                 else f"{NAME_PREFIX}{tag}_{n:04d}.dcm")
         path = folder / name
-        ds.save_as(path, enforce_file_format=True)
+        try:
+            ds.save_as(path, enforce_file_format=True)
+        except TypeError:  # pydicom 2.4
+            ds.save_as(path, write_like_original=False)
         out.files.append(path)
     out.positions = np.array(positions)
     return out

@@ -14,6 +14,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
+from pydicom.uid import JPEG2000Lossless, RLELossless
 
 from cryoplan.anatomy.ct import read as ct_read
 from cryoplan.anatomy.ct.image import CTImage
@@ -116,6 +117,14 @@ def test_rescale_slope_and_intercept_are_applied(tmp_path):
     write_series(tmp_path / "s", slope=0.5, intercept=-2048.0, noise_hu=0.0, **SMALL)
     raw = pydicom.dcmread(sorted((tmp_path / "s").iterdir())[0])
     assert raw.pixel_array.min() == (-1000 + 2048) / 0.5  # stored values are not HU
+    image = read_ct(tmp_path / "s")
+    np.testing.assert_allclose(image.hu, truth(image), atol=0.5)
+
+
+@pytest.mark.parametrize("syntax", [RLELossless, JPEG2000Lossless], ids=["rle", "jpeg2000"])
+def test_compressed_pixels_are_decoded(tmp_path, syntax):
+    write_series(tmp_path / "s", shape=(40, 40, 4), spacing=(4.0, 4.0, 2.5), noise_hu=0.0,
+                 transfer_syntax=syntax)
     image = read_ct(tmp_path / "s")
     np.testing.assert_allclose(image.hu, truth(image), atol=0.5)
 
@@ -268,6 +277,12 @@ def test_nifti_without_orientation_or_finite_values_is_refused(tmp_path):
     assert "orientation" in refused(path)
     (tmp_path / "junk.nii.gz").write_bytes(b"not a nifti file at all")
     refused(tmp_path / "junk.nii.gz")
+
+
+def test_nifti_of_too_many_voxels_is_refused_from_its_header(tmp_path, monkeypatch):
+    path = _nifti(tmp_path, np.zeros((10, 10, 10), np.float32), np.eye(4))
+    monkeypatch.setattr(ct_read, "MAX_VOXELS", 999)
+    assert "10 x 10 x 10 voxels" in refused(path)
 
 
 # ---- zip ------------------------------------------------------------------------------------
