@@ -353,6 +353,30 @@ def test_too_many_zip_members_are_refused(tmp_path, monkeypatch):
     assert "at most 5 members" in refused(target)
 
 
+def test_a_zip64_end_record_declaring_too_many_members_is_refused_before_its_directory_is_read(
+        tmp_path, monkeypatch):
+    target = tmp_path / "many64.zip"
+    with monkeypatch.context() as patched:
+        patched.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 3)  # zipfile writes its zip64 records
+        with zipfile.ZipFile(target, "w") as archive:
+            for n in range(6):
+                archive.writestr(f"{n}.dcm", b"x")
+    raw = bytearray(target.read_bytes())
+    end = raw.rindex(b"PK\x05\x06")
+    raw[end + 8:end + 12] = b"\xff" * 4  # "see the zip64 record" for both member counts
+    target.write_bytes(bytes(raw))
+    assert ct_read._zip_entries(target) == 6
+    monkeypatch.setattr(ct_read, "MAX_FILES", 5)
+    assert "a zip of 6 members" in refused(target)
+
+
+def test_a_tree_of_empty_folders_is_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(ct_read, "MAX_FILES", 3)
+    for n in range(5):
+        (tmp_path / "tree" / str(n)).mkdir(parents=True)
+    assert "sub-folders" in refused(tmp_path / "tree")
+
+
 # ---- hostile folders ------------------------------------------------------------------------
 
 
@@ -397,6 +421,16 @@ def test_too_many_voxels_are_refused_before_pixels_are_read(tmp_path, monkeypatc
     for path in series.files:  # headers declaring 65535 x 65535 pixels, the pixels not there
         _edit(path, Rows=65535, Columns=65535)
     assert "65535 x 65535 x 24 voxels" in refused(tmp_path / "s", series)
+
+
+def test_a_file_over_the_size_limit_is_refused_and_a_long_header_value_is_not_loaded(tmp_path, monkeypatch):
+    series = write_series(tmp_path / "s", **SMALL)
+    ds = pydicom.dcmread(series.files[0])
+    ds.add_new(0x00091010, "OB", b"\0" * 2**20)  # a private megabyte in the header
+    ds.save_as(series.files[0], enforce_file_format=True)
+    assert read_ct(tmp_path / "s").shape == (40, 40, 24)
+    monkeypatch.setattr(ct_read, "MAX_FILE_BYTES", 2**20)
+    assert "file 1 of 24" in refused(tmp_path / "s", series)
 
 
 def test_non_finite_rescale_is_refused(tmp_path):

@@ -216,8 +216,13 @@ def _folder_files(folder: Path) -> list[Path]:
     """The folder's files, sub-folders included (symbolic links to folders are not followed:
     no loop, no escape), in a stable order so that a file's position means something."""
     files: list[Path] = []
+    folders = 0
     for root, dirs, names in os.walk(folder, followlinks=False):
         dirs.sort()
+        folders += len(dirs)
+        if folders > MAX_FILES:  # a tree of empty folders costs time too
+            raise _refuse(f"more than {MAX_FILES} sub-folders",
+                          f"a DICOM folder of at most {MAX_FILES} sub-folders")
         for name in sorted(names):
             files.append(Path(root, name))
             if len(files) > MAX_FILES:
@@ -234,9 +239,33 @@ def _unsafe_member(name: str) -> bool:
     return ".." in name.replace("\\", "/").split("/")
 
 
+def _zip_entries(path: Path) -> int | None:
+    """The member count a zip's end record declares (zip64 included), read before zipfile
+    parses a central directory that could list millions of members; None if not found (zipfile
+    then judges the file)."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        handle.seek(max(0, size - (2**16 + 22)))  # the end record and its comment, at most 64 KiB
+        tail = handle.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or at + 22 > len(tail):
+            return None
+        entries = int.from_bytes(tail[at + 10:at + 12], "little")
+        locator = at - 20  # a zip64 end-of-central-directory locator sits just before it
+        if entries == 0xFFFF and locator >= 0 and tail[locator:locator + 4] == b"PK\x06\x07":
+            handle.seek(int.from_bytes(tail[locator + 8:locator + 16], "little"))
+            record = handle.read(56)
+            if len(record) == 56 and record[:4] == b"PK\x06\x06":
+                entries = int.from_bytes(record[32:40], "little")
+    return entries
+
+
 def _read_zip(path: Path) -> CTImage:
     """Extract a zip's regular members under made-up names into a private temporary folder,
     counting the bytes as they come, then read it as a DICOM folder."""
+    declared = _zip_entries(path)
+    if declared is not None and declared > MAX_FILES:
+        raise _refuse(f"a zip of {declared} members", f"a zip of at most {MAX_FILES} members")
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
