@@ -86,6 +86,7 @@ def write_series(
     seed: int = 0,
     tag: str = "",
     transfer_syntax: str = ExplicitVRLittleEndian,
+    image_type: tuple[str, ...] = ("ORIGINAL", "PRIMARY", "AXIAL"),
 ) -> Series:
     """Write one series into ``folder``.
 
@@ -136,7 +137,7 @@ def write_series(
         ds.SOPInstanceUID = sop_uid
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study_uid, series_uid, frame_uid
         ds.Modality = modality
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.ImageType = list(image_type)
         for keyword, value in IDENTIFYING.items():
             setattr(ds, keyword, value)
         ds.SeriesNumber = 3
@@ -166,6 +167,24 @@ def write_series(
         out.files.append(path)
     out.positions = np.array(positions)
     return out
+
+
+def write_report(path: Path) -> Series:
+    """A DICOM object without pixels (a Basic Text SR) carrying the identifying tags."""
+    from pydicom.uid import BasicTextSRStorage
+
+    uid = generate_uid()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = BasicTextSRStorage, uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = BasicTextSRStorage, uid, "SR"
+    ds.SeriesInstanceUID = generate_uid()
+    for keyword, value in IDENTIFYING.items():
+        setattr(ds, keyword, value)
+    ds.save_as(path, enforce_file_format=True)
+    return Series([path], [uid, ds.SeriesInstanceUID])
 
 
 def secrets(*series: Series) -> list[str]:

@@ -20,7 +20,15 @@ from cryoplan.anatomy.ct import read as ct_read
 from cryoplan.anatomy.ct.image import CTImage
 from cryoplan.anatomy.ct.read import read_ct
 from cryoplan.errors import InputError
-from tests.ct.phantom import MARKER_HU, MARKER_LPS, NAME_PREFIX, phantom_hu, secrets, write_series
+from tests.ct.phantom import (
+    MARKER_HU,
+    MARKER_LPS,
+    NAME_PREFIX,
+    phantom_hu,
+    secrets,
+    write_report,
+    write_series,
+)
 
 LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
 SMALL = {"shape": (40, 40, 24), "spacing": (4.0, 4.0, 2.5)}
@@ -137,15 +145,18 @@ def test_the_ct_series_with_most_slices_is_read_and_the_others_named_by_count(tm
     small = write_series(folder, shape=(40, 40, 6), tag="b", seed=1)
     main = write_series(folder, noise_hu=0.0, **SMALL)
     mr = write_series(folder, shape=(40, 40, 9), modality="MR", tag="c", seed=2)
+    scout = write_series(folder, shape=(40, 40, 2), tag="d", image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"))
+    report = write_report(folder / "report.dcm")
     (folder / "README.txt").write_text("exported for Doe^Jane, ID-998877\n")
     image = read_ct(folder)
     assert image.shape == (40, 40, 24)
     np.testing.assert_allclose(image.hu, truth(image), atol=0.5)
     left = next(w for w in image.warnings if w.code == "ct-series-left-aside")
     assert "6 CT images" in left.message and "9 MR images" in left.message
+    assert "2 localizer images" in left.message and "1 DICOM object without pixels" in left.message
     junk = next(w for w in image.warnings if w.code == "ct-files-not-dicom")
-    assert junk.message.startswith("1 of 40 files")
-    assert_private(image, small, main, mr)
+    assert junk.message.startswith("1 of 43 files")
+    assert_private(image, small, main, mr, scout, report)
 
 
 def test_mr_only_is_refused(tmp_path):

@@ -115,7 +115,8 @@ MAX_FILES = 8192
 MAX_FILE_BYTES = 64 * 2**20
 #: Bytes in all the files, or a zip's members uncompressed.
 MAX_TOTAL_BYTES = 4 * 2**30
-#: Voxels in the volume read (8 GiB of float32 at the limit).
+#: Voxels in the volume read (8 GiB of float32 at the limit; twice that at the peak of a
+#: resampling along the stack, which writes a second volume).
 MAX_VOXELS = 1024 * 1024 * 2048
 #: DICOM values longer than this (bytes) are not loaded while the headers are read.
 DEFER_SIZE = 4096
@@ -156,7 +157,8 @@ def _refuse(value: str, allowed: str) -> InputError:
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Silence pydicom's and nibabel's warnings and log records while reading: they may quote
-    a tag's value (a patient's name) or a file's path."""
+    a tag's value (a patient's name) or a file's path. (``warnings.catch_warnings`` is
+    process-wide: another thread's warnings are silenced meanwhile too.)"""
     loggers = [logging.getLogger(name) for name in ("pydicom", "nibabel", "nibabel.global")]
     disabled = [lg.disabled for lg in loggers]
     with warnings.catch_warnings():
