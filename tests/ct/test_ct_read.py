@@ -137,6 +137,33 @@ def test_compressed_pixels_are_decoded(tmp_path, syntax):
     np.testing.assert_allclose(image.hu, truth(image), atol=0.5)
 
 
+def test_a_compressed_frame_declaring_a_huge_size_is_refused_before_decoding(tmp_path):
+    series = write_series(tmp_path / "s", shape=(40, 40, 4), spacing=(4.0, 4.0, 2.5),
+                          transfer_syntax=JPEG2000Lossless)
+    ds = pydicom.dcmread(series.files[1])
+    assert ct_read._declared_size(ds) == (40, 40)
+    data = bytearray(ds.PixelData)
+    siz = data.index(b"\xff\x4f\xff\x51") + 2
+    data[siz + 6:siz + 14] = struct.pack(">II", 60000, 60000)  # Xsiz, Ysiz
+    ds.PixelData = bytes(data)
+    ds.save_as(series.files[1], enforce_file_format=True)
+    assert "declaring 60000 x 60000" in refused(tmp_path / "s", series)
+
+
+def test_a_jpeg_frames_declared_size_is_read_from_its_start_of_frame():
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit
+
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\0" + bytes(9)
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, 40, 48, 1) + b"\x01\x11\x00"
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.PixelData = encapsulate([b"\xff\xd8" + app0 + b"\xff" + sof + b"\xff\xd9"])
+    assert ct_read._declared_size(ds) == (48, 40)  # (columns, rows), past a fill byte
+
+
 # ---- several series -------------------------------------------------------------------------
 
 

@@ -59,7 +59,9 @@ Limits (bounded cost, hostile inputs)
 (64 MiB); ``MAX_TOTAL_BYTES`` in all (4 GiB, the zip's declared uncompressed sizes included, and
 counted again while extracting, so a member that inflates beyond its declared size is refused);
 ``MAX_VOXELS`` in the volume read (1024 x 1024 x 2048, checked from the headers before any pixel
-is read, and again after resampling). Headers are read first with ``stop_before_pixels`` and a
+is read, and again after resampling; a JPEG, JPEG-LS or JPEG 2000 frame whose own header declares
+another size than Rows x Columns is refused before it is decoded, as a decoder allocates what
+that header says). Headers are read first with ``stop_before_pixels`` and a
 ``defer_size`` (values larger than ``DEFER_SIZE`` bytes are not loaded), pixels only for the
 chosen series. A zip is extracted into a private temporary folder (mode 0700, deleted after
 reading) under names this module makes up: member names are never used as paths, and a zip whose
@@ -541,6 +543,47 @@ def _stack(slices: list[_Slice], row: np.ndarray, column: np.ndarray, pixel: np.
     return _Plan(order, distance, shift_px, output, origin, step, warns)
 
 
+#: JPEG's start-of-frame markers (ITU T.81 Table B.1; not DHT C4, JPG C8, DAC CC), JPEG-LS's F7.
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xF7}
+
+
+def _declared_size(ds) -> tuple[int, int] | None:
+    """(columns, rows) that a JPEG, JPEG-LS or JPEG 2000 frame declares in its own header, read
+    before decoding: a decoder allocates what that header says, not what Rows and Columns say.
+    None for uncompressed or RLE pixels (decoded to Rows x Columns), or a header not found
+    (the decoder then judges it)."""
+    data = ds.get("PixelData")
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if not isinstance(data, bytes) or syntax is None or not syntax.is_encapsulated:
+        return None
+    # Encapsulated pixel data (PS3.5 A.4): items (FFFE,E000) with a 4-byte length; the first is
+    # the basic offset table, the second the first fragment of the first frame.
+    item = b"\xfe\xff\x00\xe0"
+    if data[:4] != item:
+        return None
+    at = 8 + int.from_bytes(data[4:8], "little")
+    if data[at:at + 4] != item:
+        return None
+    frame = data[at + 8:at + 8 + min(int.from_bytes(data[at + 4:at + 8], "little"), 2**16)]
+    if frame[:2] == b"\xff\xd8":  # JPEG, JPEG-LS: markers up to the start of frame
+        at = 2
+        while at + 9 <= len(frame) and frame[at] == 0xFF:
+            marker = frame[at + 1]
+            if marker == 0xFF:  # a fill byte
+                at += 1
+            elif marker in _SOF:
+                columns, rows = frame[at + 7:at + 9], frame[at + 5:at + 7]
+                return int.from_bytes(columns, "big"), int.from_bytes(rows, "big")
+            else:
+                at += 2 + int.from_bytes(frame[at + 2:at + 4], "big")
+        return None
+    siz = frame.find(b"\xff\x4f\xff\x51")  # JPEG 2000: SOC then SIZ (ISO 15444-1 A.5.1)
+    if siz < 0 or siz + 24 > len(frame):
+        return None
+    x, y, x0, y0 = (int.from_bytes(frame[siz + 2 + o:siz + 6 + o], "big") for o in (6, 10, 14, 18))
+    return x - x0, y - y0
+
+
 def _hu(path: Path, shape: tuple[int, int], label: str) -> np.ndarray:
     """One slice's pixels in HU, transposed to [column, row]."""
     import pydicom
@@ -560,6 +603,10 @@ def _hu(path: Path, shape: tuple[int, int], label: str) -> np.ndarray:
     if not (np.isfinite(slope) and np.isfinite(intercept)) or slope == 0:
         raise _refuse(f"{label}: RescaleSlope {slope:g}, RescaleIntercept {intercept:g}",
                       "a finite, non-zero RescaleSlope and a finite RescaleIntercept")
+    declared = _declared_size(ds)
+    if declared is not None and declared != (shape[1], shape[0]):
+        raise _refuse(f"{label}: compressed pixels declaring {declared[0]} x {declared[1]}",
+                      f"compressed frames of the image's own size ({shape[1]} x {shape[0]})")
     try:
         stored = ds.pixel_array
     except Exception:  # truncated pixel data, or a transfer syntax no installed plugin decodes
