@@ -191,6 +191,12 @@ def test_mr_only_is_refused(tmp_path):
     assert "no CT image (found 24 MR images)" in refused(tmp_path / "mr", series)
 
 
+def test_localizers_alone_are_refused(tmp_path):
+    series = write_series(tmp_path / "scout", shape=(40, 40, 3),
+                          image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"))
+    assert "found 3 CT localizer images" in refused(tmp_path / "scout", series)
+
+
 def test_a_single_slice_is_refused(tmp_path):
     series = write_series(tmp_path / "s", shape=(40, 40, 1))
     assert "single slice" in refused(tmp_path / "s", series)

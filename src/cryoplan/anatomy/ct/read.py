@@ -677,7 +677,9 @@ def _read_dicom(files: list[Path], labels: list[str], source: str) -> CTImage:
     if not groups:
         found: dict[str, int] = {}
         for h in headers:
-            kind = f"{h.modality} images" if h.image else "objects without pixels"
+            kind = "objects without pixels"
+            if h.image:
+                kind = f"{h.modality} localizer images" if h.localizer else f"{h.modality} images"
             found[kind] = found.get(kind, 0) + 1
         raise _refuse("no CT image (found " + ", ".join(f"{n} {k}" for k, n in found.items()) + ")",
                       "a DICOM CT series (Modality CT)")
