@@ -44,6 +44,12 @@ CODES = {
                        "than 0.05 off the 3D solver's block probability on a candidate",
     "needle-path-unchecked": "part of the chosen needle's path lies outside the label volume and was not "
                              "checked against bone",
+    "ct-series-left-aside": "a CT folder held other series, localizers or DICOM objects without pixels: only "
+                            "the CT series with the most slices was read",
+    "ct-files-not-dicom": "files in a CT folder that are not DICOM Part 10 files were left aside",
+    "ct-resampled": "a CT series' slices were unevenly spaced or missing: resampled linearly along the stack",
+    "ct-gantry-tilt": "a CT series' slices were offset in-plane along the stack (a gantry tilt): resliced "
+                      "onto an orthogonal grid",
 }
 
 
