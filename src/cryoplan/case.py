@@ -5,7 +5,7 @@ solver's problem, the probes with their operating points, the nerves, the injury
 cell model, the relief model and the patient, and checks what needs them together (a nerve in
 the tissue and off the probes, a probe in the box and off bone, sample points and snapshot times
 that exist). The service builds the case once, after the file is validated and its cost bounded;
-the runs (``procedure``, ``procedure3d``), the checks and the reports read the case, never the
+the run (``procedure.run``), the checks and the reports read the case, never the
 raw file. A probe's catalog entry and design keys are derived once here (``catalog.probe_spec``).
 
 >>> from cryoplan.config import parse
@@ -113,6 +113,14 @@ class Case3D:
     @property
     def protocol(self) -> Protocol:
         return self.problem.protocol
+
+    def centre(self) -> np.ndarray:
+        """Where the report's three planes cross (m): the mean of the probes' tips and of their
+        active lengths' middles, so a quarter of an active length up a lone probe's axis from its
+        tip: through the ice round the tip and the freezing zone alike."""
+        tips = np.array([p.tip for p in self.problem.probes])
+        mid = np.array([p.tip + 0.5 * p.model.active_length * p.axis for p in self.problem.probes])
+        return np.mean(np.concatenate([tips, mid]), axis=0)
 
 
 def build(cfg: ProcedureConfig, base: str | Path = ".", fitted: ReliefModel | None = None,

@@ -241,8 +241,10 @@ PLAN: list[Check] = [_box_edge_cold, _not_simulated, _plan_nerves, _plan_energy,
 
 
 def simulation(result) -> list[NamedWarning]:
-    """Every check of a finished simulation (``procedure.Result``)."""
-    return [w for check in SIMULATION for w in check(result)]
+    """Every check of a finished simulation (``procedure.Result``) on its grid: ``SIMULATION``'s
+    for an axisymmetric or radial run, ``SIMULATION3D``'s for a 3D one."""
+    checks = SIMULATION3D if result.geometry == "3d" else SIMULATION
+    return [w for check in checks for w in check(result)]
 
 
 def iceball_at_box_side(result) -> list[NamedWarning]:
@@ -259,11 +261,6 @@ def iceball_at_box_side(result) -> list[NamedWarning]:
 
 SIMULATION3D: list[Check] = [iceball_at_box_side, boundary_heat, extreme_tissue, energy_balance,
                              nerve_caveats]
-
-
-def simulation3d(result) -> list[NamedWarning]:
-    """Every check of a finished 3D simulation (``procedure3d.Result3D``)."""
-    return [w for check in SIMULATION3D for w in check(result)]
 
 
 def plan(result) -> list[NamedWarning]:

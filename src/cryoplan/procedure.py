@@ -1,21 +1,46 @@
-"""The axisymmetric and radial run: a case (``cryoplan.case``) -> thermal solution -> the nerves
-graded and the relief expected.
+"""A simulation: a case (``cryoplan.case``) -> thermal solution -> the nerves graded and the
+relief expected, whatever its geometry.
 
 ``cryoplan.case.build`` resolves a validated procedure once into the solver's problem, the
-probe, the nerves and how they are judged; this module runs it, assesses the nerves and the
-expected relief (shared with the 3D run, ``procedure3d``).
+probes, the nerves and how they are judged; ``run`` simulates it on its grid (an axisymmetric or
+radial ``Case`` with ``thermal.solver``, a voxel ``Case3D`` with ``thermal.solver3d``: the
+compiled kernels differ, the interface does not) and grades the nerves and the expected relief
+the same way for both, into one ``Result``.
+
+A 3D procedure (``[grid] geometry = "3d"``): one or more probes anywhere in a voxel box, each
+with its own catalog probe, console and protocol (or the shared ones), and nerves as polylines in
+the same frame (x, y, z in mm; a single ``[probe]`` stands at the origin pointing +z, the
+axisymmetric runs' axis, so a file runs in both geometries by changing ``geometry``). With an
+``[anatomy]`` template the box is the template's (its tissues, its skin side, its target nerves
+unless [[nerve]] entries are given); with a NIfTI label volume (``[anatomy] nifti`` and
+``label_table``, read as ``cryoplan plan`` reads them) the box and voxels are the volume's, its
+labels' tissues from the tissue library, and the probes and [[nerve]] polylines are in its frame:
+the world coordinates (mm) of its affine, as the plan's targets and tips are. Either way the run
+starts from the anatomy's steady state with the probes in place, as the planner's do.
+
+>>> from cryoplan.case import build
+>>> from cryoplan.config import parse
+>>> cfg = parse({"grid": {"geometry": "3d", "spacing_mm": 1.0, "extent_mm": 4.0},
+...              "probe": [{"catalog": "n2o-2.0mm", "tip_mm": [-2, 0, 0]},
+...                        {"catalog": "n2o-2.0mm", "tip_mm": [2, 0, 0], "tilt_deg": 10}],
+...              "protocol": {"phases": [{"kind": "freeze", "seconds": 5}]}})
+>>> s = build(cfg)
+>>> [p.name for p in s.probes], s.grid.shape[0]
+(['probe[0]', 'probe[1]'], 13)
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cryoplan.case import Case, Case3D
 from cryoplan.injury.assess import NerveAssessment, assess, regrowth_distance
 from cryoplan.outcome.relief import Patient, ReliefDistribution, outcome_data
 from cryoplan.thermal.solver import ThermalResult, solve
+from cryoplan.thermal.solver3d import ThermalResult3D, solve3d
+from cryoplan.thermal.steady import steady_temperature
 from cryoplan.tissue.properties import Tissue
 
 
@@ -40,11 +65,19 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Result:
-    case: Case
-    thermal: ThermalResult
+    """A finished simulation: its case (its probes operated), the thermal solution on the case's
+    grid, the solver's wall time, the nerves graded and the relief expected."""
+
+    case: Case | Case3D
+    thermal: ThermalResult | ThermalResult3D
     wall_time_s: float
     nerves: tuple[NerveAssessment, ...] = ()
     outcome: Outcome | None = None
+
+    @property
+    def geometry(self) -> str:
+        """``"3d"``, ``"axisymmetric"`` or ``"radial"``: the case's grid."""
+        return "3d" if isinstance(self.case, Case3D) else self.case.grid.geometry
 
 
 def outcome(case: Case | Case3D, assessments: tuple[NerveAssessment, ...]) -> Outcome:
@@ -68,16 +101,26 @@ def outcome(case: Case | Case3D, assessments: tuple[NerveAssessment, ...]) -> Ou
     return Outcome(dist, p, n, p_block, distance, model.origin, note, patient)
 
 
-def run(case: Case, progress: Callable[[float, float], None] | None = None) -> Result:
-    """Simulate an axisymmetric or radial case (its probe operated first); grade its nerves and
-    expect the relief."""
-    case = case.operated()
-    start = time.perf_counter()
-    thermal = solve(case.problem, progress)
+def run(case: Case | Case3D, progress: Callable[[float, float], None] | None = None) -> Result:
+    """Simulate a case on its grid; grade its nerves and expect the relief. An axisymmetric or
+    radial case has its probe operated first; a 3D one with an [anatomy] starts from the
+    anatomy's steady state with the probes in place (skin convection, perfusion)."""
+    if isinstance(case, Case3D):
+        problem = case.problem
+        if case.volume is not None:
+            problem = replace(problem, initial_field=steady_temperature(case.grid, case.outside_probes))
+        start = time.perf_counter()
+        thermal: ThermalResult | ThermalResult3D = solve3d(problem, progress)
+        tissue, inside_probe_ok = case.grid.materials[0], True
+    else:
+        case = case.operated()
+        start = time.perf_counter()
+        thermal = solve(case.problem, progress)
+        tissue, inside_probe_ok = case.problem.tissue, False
     wall = time.perf_counter() - start
     if not case.nerves:
         return Result(case, thermal, wall)
-    assessments = assess_nerves(case, thermal.history, case.problem.tissue)
+    assessments = assess_nerves(case, thermal.history, tissue, inside_probe_ok)
     return Result(case, thermal, wall, assessments, outcome(case, assessments))
 
 

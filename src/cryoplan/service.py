@@ -1,9 +1,10 @@
 """One path from an input to a validated, bounded run and its outputs: the command line, the
-web planner, the registry and parameter sweeps all go through it.
+web planner, the registry, calibration and parameter sweeps all go through it::
 
     data = read_file(path)  or  read_text(text)      TOML -> dict (InputError for a bad file)
-    job = prepare(kind, data, upload=...)             the validated procedure or plan and its cost
-                                                      estimate, refused over the limits
+    job = prepare(kind, data, upload=...)             the validated procedure or plan, its cost
+                                                      estimate (refused over the limits) and,
+                                                      for a simulation, its case
     ran = run(job, progress)                          the result JSON (named warnings included)
                                                       and the in-memory result
     written = write(ran, Outputs(json=..., report=...))   every output, or none of them
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryoplan import budget, case, checks, config, plan_config, procedure, procedure3d, rules
+from cryoplan import budget, case, checks, config, plan_config, procedure, rules
 from cryoplan.atomic import OutputSet, check_writable, check_writable_dir
 from cryoplan.config import read_toml_file, read_toml_text, server_settings
 from cryoplan.data import read_toml
@@ -46,7 +47,7 @@ from cryoplan.progress import Progress, Reporter
 from cryoplan.report.html import write_report
 from cryoplan.report.plan_json import plan_json
 from cryoplan.report.reading import Kind
-from cryoplan.report.result_json import to_json, to_json3d
+from cryoplan.report.result_json import to_json
 
 KINDS = ("simulation", "plan")
 #: Built-in inputs: name -> (kind, data file).
@@ -203,9 +204,6 @@ def run(job: Job, progress: Reporter | None = None, executor=None) -> Ran:
             progress(Progress("simulating", round(now, 3), total, "s simulated", now / total))
 
     assert job.case is not None  # prepare resolves every simulation
-    if isinstance(job.case, case.Case3D):
-        result3d = procedure3d.run(job.case, tick)
-        return Ran("simulation", _finish(to_json3d(result3d), checks.simulation3d(result3d), job), result3d)
     result = procedure.run(job.case, tick)
     return Ran("simulation", _finish(to_json(result), checks.simulation(result), job), result)
 

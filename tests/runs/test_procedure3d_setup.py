@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cryoplan import config, procedure3d
+from cryoplan import config
 from cryoplan.case import build
 from cryoplan.errors import InputError
 from cryoplan.units import c_to_k
@@ -28,7 +28,7 @@ def test_a_single_probe_is_set_up_where_the_file_puts_it():
     assert s.problem.isotherms == (c_to_k(0.0), c_to_k(-20.0)) and s.nerves == ()
     assert s.problem.history_thresholds == s.problem.isotherms  # no nerve: nothing more to record
     assert s.protocol.total_seconds == 60 and s.volume is None
-    centre = procedure3d.centre(s)
+    centre = s.centre()
     assert np.allclose(centre[:2], 0.0)  # on the probe's axis
     assert 0.0 < centre[2] <= 0.5 * placed.model.active_length  # beyond the tip, within the ice
 

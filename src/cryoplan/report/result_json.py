@@ -13,7 +13,6 @@ from cryoplan.cryogen.summary import operating_json
 from cryoplan.injury.grade import GRADE_NAMES
 from cryoplan.outcome.relief import ReliefDistribution
 from cryoplan.procedure import Result
-from cryoplan.procedure3d import centre
 from cryoplan.report.chart import chart_title, panel
 from cryoplan.units import BAR_PA, k_to_c
 
@@ -44,6 +43,12 @@ def isotherm_key(celsius: float) -> str:
 
 
 def to_json(result: Result) -> dict[str, Any]:
+    """A simulation's result JSON, whatever its grid (``procedure.Result``): an axisymmetric or
+    radial run's (``_axisymmetric_json``) or a 3D run's (``_json3d``)."""
+    return _json3d(result) if result.geometry == "3d" else _axisymmetric_json(result)
+
+
+def _axisymmetric_json(result: Result) -> dict[str, Any]:
     s, th = result.case, result.thermal
     prob, probe = s.problem, s.problem.probe
     iso = {
@@ -298,8 +303,8 @@ def _exit_point(grid, tip: np.ndarray, axis: np.ndarray) -> np.ndarray:
     return tip + max(float(s.min()), 0.0) * axis
 
 
-def to_json3d(result) -> dict[str, Any]:
-    """A 3D run's JSON (``procedure3d.Result3D``): per probe its placement, operation and ice ball
+def _json3d(result: Result) -> dict[str, Any]:
+    """A 3D run's JSON: per probe its placement, operation and ice ball
     (radius and length from its own axis), the union's volume, the nerves, the outcome, and the
     three planes through the probes (``map``)."""
     s, th = result.case, result.thermal
@@ -343,7 +348,7 @@ def to_json3d(result) -> dict[str, Any]:
     }
     h = th.history
     coldest = np.where(h.tissue, h.min_temperature - 273.15, np.nan)
-    at = centre(s)
+    at = s.centre()
     exits = [_exit_point(grid, p.placed.tip, p.placed.axis) for p in s.probes]
     needles = [{"tip_mm": q["tip_mm"], "entry_mm": [round(float(x) * 1e3, 3) for x in e]}
                for q, e in zip(probes, exits, strict=True)]
