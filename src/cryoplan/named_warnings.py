@@ -44,6 +44,10 @@ CODES = {
                        "than 0.05 off the 3D solver's block probability on a candidate",
     "needle-path-unchecked": "part of the chosen needle's path lies outside the label volume and was not "
                              "checked against bone",
+    "vertebra-level-uncertain": "a CT's vertebrae were counted from a sacrum found in it (a transitional "
+                                "vertebra would shift the count) or could not be named",
+    "landmark-uncertain": "a landmark found on a CT's bone (the SAP-TP junction) rests on weak evidence: "
+                          "check it on the images",
 }
 
 

@@ -1,0 +1,183 @@
+"""The lumbar medial branch's target on a patient's CT: the junction of the superior articular
+process (SAP) and the root of the transverse process (TP), left and right, on each vertebra.
+
+The medial branch of the dorsal ramus crosses the root of the TP where it meets the SAP, and runs
+in the groove between them (Bogduk, Wilson & Tynan 1982, J Anat 134:383); that junction is the
+radiological target (Shuang et al. 2015, Medicine 94:e2367). Method, in the vertebra's own frame
+(origin the canal's centre at the body's height; axes the patient's right, the anterior direction
+normal to the spine's axis, and the axis towards the head: ``vertebrae.SpineAxis.frame``):
+
+1. the side's bone is the vertebra's bone on that side of the canal (right: +x of the frame);
+2. the transverse process is the most lateral bone: the outer ``tp_tip_band_mm`` of the side's
+   lateral reach; its axis is the principal direction of that bone (its longest extent);
+3. the TP is followed medially along that axis, one millimetre at a time, re-centring on its
+   cross-section: while it is a transverse process its cross-section (bone within
+   ``section_radius_mm`` of the axis) stays near its lateral size; where it has grown to
+   ``root_area_ratio`` times that size it has met the articular pillar (SAP, pedicle): its root;
+4. the junction is the centroid of the TP's last two millimetres before the root (the TP's bone
+   that touches the SAP); ``surface_mm`` is the bone surface behind it (moving posteriorly out of
+   bone), where a probe's tip rests on the bone.
+
+Confidence (0-1) multiplies how much TP was followed before its root (1 from 10 mm), and whether a
+root was found at all (0.3 if the TP was followed to the canal's side without one); below 0.5 the
+landmark carries the ``landmark-uncertain`` warning. The numbers are in data/ct_tissues.toml
+[landmark], with their sources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cryoplan.anatomy.ct.image import CTImage
+from cryoplan.anatomy.ct.tissues import BONE, TissueMap, ct_data
+from cryoplan.anatomy.ct.vertebrae import Vertebra, Vertebrae
+from cryoplan.errors import InputError
+from cryoplan.named_warnings import NamedWarning
+
+SIDES = ("left", "right")
+#: Step (mm) of the march along the TP.
+STEP_MM = 1.0
+#: Length (mm) of TP followed before its root that gives full confidence.
+FULL_LENGTH_MM = 10.0
+#: Below this confidence a landmark carries the ``landmark-uncertain`` warning.
+UNCERTAIN_BELOW = 0.5
+
+
+@dataclass(frozen=True)
+class Landmark:
+    """The SAP-TP junction of one side of one vertebra: ``junction_mm`` (RAS+ mm, the TP's root
+    where it meets the SAP), ``surface_mm`` (the bone surface behind it), ``confidence`` (0-1)
+    and the TP's lateral direction (unit, RAS+)."""
+
+    vertebra: str
+    side: str
+    junction_mm: np.ndarray
+    surface_mm: np.ndarray
+    confidence: float
+    tp_direction: np.ndarray
+    warnings: tuple[NamedWarning, ...] = ()
+
+
+def _side(points: np.ndarray, frame: np.ndarray, origin: np.ndarray, sign: float, voxel_mm3: float,
+          bone_at) -> tuple[np.ndarray, np.ndarray, float, np.ndarray] | None:
+    """The junction, surface point, confidence and TP direction of one side (method 2-4)."""
+    d = ct_data()["landmark"]
+    local = (points - origin) @ frame.T  # right, anterior, superior (mm)
+    lateral = sign * local[:, 0]
+    side = points[lateral > 0]
+    lat = lateral[lateral > 0]
+    if lat.size < 20:
+        return None
+    reach = float(np.percentile(lat, 99.5))
+    tip = side[lat >= reach - d["tp_tip_band_mm"]]
+    if len(tip) < 10:
+        return None
+    centre = tip.mean(axis=0)
+    direction = np.linalg.svd(tip - centre, full_matrices=False)[2][0]
+    medial = -sign * frame[0]
+    if direction @ medial < 0:
+        direction = -direction
+    radius = d["section_radius_mm"]
+
+    front = d["front_margin_mm"]
+
+    def section(at: np.ndarray) -> np.ndarray:
+        w = side - at
+        s = w @ direction
+        r = np.linalg.norm(w - np.outer(s, direction), axis=1)
+        # behind the TP's front only: the body and pedicle in front of it are not the SAP
+        return side[(np.abs(s) <= STEP_MM / 2) & (r <= radius) & (w @ frame[1] <= front)]
+
+    # the TP's lateral size: the median cross-section over its outer band
+    sizes, at = [], centre.copy()
+    for u in np.arange(-d["tp_tip_band_mm"] / 2, d["tp_tip_band_mm"] / 2 + STEP_MM, STEP_MM):
+        sizes.append(len(section(centre + u * direction)))
+    reference = max(float(np.median(sizes)), 1.0)
+    trail: list[np.ndarray] = []
+    root = None
+    for _ in range(int(reach / STEP_MM) + 1):
+        cut = section(at)
+        if not len(cut):
+            break
+        if len(cut) > d["root_area_ratio"] * reference:
+            root = at
+            break
+        trail.append(cut)
+        at = cut.mean(axis=0) + STEP_MM * direction  # re-centre on the TP, then step medially
+        if sign * ((at - origin) @ frame[0]) <= 0:  # reached the midline: no root
+            break
+    if not trail:
+        return None
+    followed = len(trail) * STEP_MM
+    last = np.concatenate(trail[-2:]) if len(trail) >= 2 else trail[-1]
+    junction = last.mean(axis=0)
+    confidence = min(1.0, followed / FULL_LENGTH_MM) * (1.0 if root is not None else 0.3)
+    # the bone surface behind the junction: step posteriorly until out of bone
+    surface = junction.copy()
+    posterior = -frame[1]
+    for _ in range(40):
+        ahead = surface + 0.5 * posterior
+        if not bone_at(ahead):
+            break
+        surface = ahead
+    return junction, surface, confidence, direction * -1.0
+
+
+def find_junctions(image: CTImage, vertebrae: Vertebrae, tissues: TissueMap | None = None,
+                   levels: tuple[str, ...] | None = None) -> list[Landmark]:
+    """The left and right SAP-TP junctions of the vertebrae (method in the module's docstring).
+
+    Parameters
+    ----------
+    image : CTImage
+        The CT (its affine maps voxels to RAS+ mm).
+    vertebrae : Vertebrae
+        From ``find_vertebrae`` (named by ``name_levels`` for the levels to mean anything).
+    tissues : TissueMap, optional
+        The CT's tissue classes, for the bone surface (default: the vertebrae's labels).
+    levels : tuple of str, optional
+        Only these levels (e.g. ("L3",)); default every vertebra.
+
+    Returns
+    -------
+    list of Landmark
+        One per side found of each vertebra, points in RAS+ mm, with a confidence (0-1). A side
+        whose TP is not in the volume is left out.
+    """
+    if vertebrae.labels.shape != image.shape:
+        raise InputError("ct.vertebrae", vertebrae.labels.shape, f"labels on the CT's grid {image.shape}")
+    bone = (tissues.labels == BONE) if tissues is not None else vertebrae.labels > 0
+    inverse = np.linalg.inv(image.affine)
+
+    def bone_at(point: np.ndarray) -> bool:
+        ijk = np.round(point @ inverse[:3, :3].T + inverse[:3, 3]).astype(int)
+        if np.any(ijk < 0) or np.any(ijk >= image.shape):
+            return False
+        return bool(bone[tuple(ijk)])
+
+    voxel = float(np.prod(image.spacing_mm))
+    out = []
+    chosen: list[Vertebra] = [v for v in vertebrae.vertebrae
+                              if levels is None or v.name in levels]
+    for v in chosen:
+        if v.name == "S":
+            continue
+        points = image.world_mm(np.argwhere(vertebrae.labels == v.label))
+        z = float(vertebrae.axis.project(v.body_centroid_mm[None])[0])
+        frame = vertebrae.axis.frame(z)
+        origin = vertebrae.axis.centre(np.array([z]))[0]
+        name = v.name or f"vertebra {v.label}"
+        for side, sign in (("left", -1.0), ("right", 1.0)):
+            found = _side(points, frame, origin, sign, voxel, bone_at)
+            if found is None:
+                continue
+            junction, surface, confidence, direction = found
+            warns = ()
+            if confidence < UNCERTAIN_BELOW:
+                warns = (NamedWarning("landmark-uncertain",
+                                      f"SAP-TP junction found with confidence {confidence:.2f}",
+                                      f"{name} {side}"),)
+            out.append(Landmark(name, side, junction, surface, round(confidence, 3), direction, warns))
+    return out
