@@ -14,13 +14,18 @@ normal to the spine's axis, and the axis towards the head: ``vertebrae.SpineAxis
    cross-section: while it is a transverse process its cross-section (bone within
    ``section_radius_mm`` of the axis) stays near its lateral size; where it has grown to
    ``root_area_ratio`` times that size it has met the articular pillar (SAP, pedicle): its root;
-4. the junction is the centroid of the TP's last two millimetres before the root (the TP's bone
-   that touches the SAP); ``surface_mm`` is the bone surface behind it (moving posteriorly out of
-   bone), where a probe's tip rests on the bone.
+4. the junction is the edge of that step, placed at half its height as an edge is (half way
+   between the TP's size and the pillar's, the largest section within ``pillar_window_mm``
+   medial of the root), on the TP's centre line (the centres of its last five sections before
+   the root: the pillar's bone behind and above would pull a mixed section's centre off it),
+   moved medially to the edge's distance from the midline;
+   ``surface_mm`` is the bone surface behind it (moving posteriorly out of bone), where a
+   probe's tip rests on the bone.
 
-Confidence (0-1) multiplies how much TP was followed before its root (1 from 10 mm), and whether a
-root was found at all (0.3 if the TP was followed to the canal's side without one); below 0.5 the
-landmark carries the ``landmark-uncertain`` warning. The numbers are in data/ct_tissues.toml
+Confidence (0-1) multiplies how much TP was followed before the junction (1 from 10 mm) and the
+step's contrast (1 when the pillar's section is at least twice the TP's); a TP followed to the
+canal's side without a root gets at most 0.3. Below 0.5 the landmark carries the
+``landmark-uncertain`` warning. The numbers are in data/ct_tissues.toml
 [landmark], with their sources.
 """
 
@@ -60,6 +65,25 @@ class Landmark:
     warnings: tuple[NamedWarning, ...] = ()
 
 
+def _march(section, start: np.ndarray, direction: np.ndarray, origin: np.ndarray, outward: np.ndarray,
+           reach: float) -> tuple[list[np.ndarray], list[int]]:
+    """Follow the TP medially from ``start`` to the canal's side: each step's cross-section (bone
+    points) and its size (points), re-centring on the section before each step."""
+    trail: list[np.ndarray] = []
+    profile: list[int] = []
+    at = start.copy()
+    for _ in range(int(reach / STEP_MM) + 1):
+        cut = section(at)
+        if not len(cut):
+            break
+        trail.append(cut)
+        profile.append(len(cut))
+        at = cut.mean(axis=0) + STEP_MM * direction  # re-centre on the TP, then step medially
+        if (at - origin) @ outward <= 0:  # reached the midline
+            break
+    return trail, profile
+
+
 def _side(points: np.ndarray, frame: np.ndarray, origin: np.ndarray, sign: float, voxel_mm3: float,
           bone_at) -> tuple[np.ndarray, np.ndarray, float, np.ndarray] | None:
     """The junction, surface point, confidence and TP direction of one side (method 2-4)."""
@@ -95,25 +119,36 @@ def _side(points: np.ndarray, frame: np.ndarray, origin: np.ndarray, sign: float
     for u in np.arange(-d["tp_tip_band_mm"] / 2, d["tp_tip_band_mm"] / 2 + STEP_MM, STEP_MM):
         sizes.append(len(section(centre + u * direction)))
     reference = max(float(np.median(sizes)), 1.0)
-    trail: list[np.ndarray] = []
-    root = None
-    for _ in range(int(reach / STEP_MM) + 1):
-        cut = section(at)
-        if not len(cut):
-            break
-        if len(cut) > d["root_area_ratio"] * reference:
-            root = at
-            break
-        trail.append(cut)
-        at = cut.mean(axis=0) + STEP_MM * direction  # re-centre on the TP, then step medially
-        if sign * ((at - origin) @ frame[0]) <= 0:  # reached the midline: no root
-            break
-    if not trail:
-        return None
-    followed = len(trail) * STEP_MM
-    last = np.concatenate(trail[-2:]) if len(trail) >= 2 else trail[-1]
-    junction = last.mean(axis=0)
-    confidence = min(1.0, followed / FULL_LENGTH_MM) * (1.0 if root is not None else 0.3)
+    trail, profile = _march(section, centre, direction, origin, frame[0] * sign, reach)
+    root = next((k for k, n in enumerate(profile) if n > d["root_area_ratio"] * reference), None)
+    if root is None or root == 0:
+        if not trail:
+            return None
+        # no root: the TP's last section on the way to the canal, with a low confidence
+        junction = trail[-1].mean(axis=0)
+        confidence = 0.3 * min(1.0, len(trail) * STEP_MM / FULL_LENGTH_MM)
+    else:
+        # the edge of the step from the TP's size to the pillar's, at half its height (as an
+        # edge is placed at half maximum): the pillar's size is the largest section within
+        # pillar_window_mm medial of the root
+        window = profile[root:root + int(round(d["pillar_window_mm"] / STEP_MM)) + 1]
+        plateau = float(max(window))
+        half = (reference + plateau) / 2.0
+        k = next(k for k, n in enumerate(profile) if n >= half)
+        centres = [c.mean(axis=0) for c in trail]
+        if k == 0:
+            edge = centres[0]
+        else:
+            f = (half - profile[k - 1]) / max(profile[k] - profile[k - 1], 1e-9)
+            edge = (1 - f) * centres[k - 1] + f * centres[k]
+        # on the TP's own centre line (the sections before the root hold TP only; the pillar's
+        # bone behind and above would pull a section's centre off the TP)
+        tp = np.array(centres[max(0, root - 5):root])
+        on = tp.mean(axis=0)
+        outward = sign * frame[0]  # at the edge's distance from the midline
+        junction = on + ((edge - on) @ outward) * outward
+        contrast = min(1.0, plateau / reference - 1.0)  # a pillar at least twice the TP: 1
+        confidence = min(1.0, k * STEP_MM / FULL_LENGTH_MM) * contrast
     # the bone surface behind the junction: step posteriorly until out of bone
     surface = junction.copy()
     posterior = -frame[1]
