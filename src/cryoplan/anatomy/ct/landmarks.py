@@ -9,7 +9,8 @@ normal to the spine's axis, and the axis towards the head: ``vertebrae.SpineAxis
 
 1. the side's bone is the vertebra's bone on that side of the canal (right: +x of the frame);
 2. the transverse process is the most lateral bone: the outer ``tp_tip_band_mm`` of the side's
-   lateral reach; its axis is the principal direction of that bone (its longest extent);
+   lateral reach; its axis is the line that bone drifts along antero-posteriorly and
+   cranio-caudally per millimetre of lateral distance (least squares);
 3. the TP is followed medially along that axis, one millimetre at a time, re-centring on its
    cross-section: while it is a transverse process its cross-section (bone within
    ``section_radius_mm`` of the axis) stays near its lateral size; where it has grown to
@@ -99,8 +100,13 @@ def _side(points: np.ndarray, frame: np.ndarray, origin: np.ndarray, sign: float
     if len(tip) < 10:
         return None
     centre = tip.mean(axis=0)
-    direction = np.linalg.svd(tip - centre, full_matrices=False)[2][0]
+    # the TP's axis: its antero-posterior and cranio-caudal drift per mm of lateral distance
+    # (least squares; a principal axis is ill-defined when the band is as high as it is long)
+    band = (tip - origin) @ frame.T
+    slope_a, slope_s = np.polyfit(sign * band[:, 0], band[:, 1:], 1)[0]
     medial = -sign * frame[0]
+    direction = -(sign * frame[0] + slope_a * frame[1] + slope_s * frame[2])
+    direction /= np.linalg.norm(direction)
     if direction @ medial < 0:
         direction = -direction
     radius = d["section_radius_mm"]
@@ -160,6 +166,20 @@ def _side(points: np.ndarray, frame: np.ndarray, origin: np.ndarray, sign: float
     return junction, surface, confidence, direction * -1.0
 
 
+def vertebra_frame(vertebrae: Vertebrae, v: Vertebra) -> np.ndarray:
+    """The vertebra's own frame (rows: right, anterior, superior; unit vectors, RAS+): superior
+    along the spine's axis, anterior from the canal's centre to the body's centroid (so a
+    vertebra rotated about the axis, as in a scoliosis, keeps its own left and right)."""
+    z = float(vertebrae.axis.project(v.body_centroid_mm[None])[0])
+    t = vertebrae.axis.tangent(np.array([z]))[0]
+    anterior = v.body_centroid_mm - vertebrae.axis.centre(np.array([z]))[0]
+    anterior -= (anterior @ t) * t
+    if np.linalg.norm(anterior) < 1.0:  # a body on the canal: fall back on the patient's front
+        return vertebrae.axis.frame(z)
+    anterior /= np.linalg.norm(anterior)
+    return np.array([np.cross(anterior, t), anterior, t])
+
+
 def find_junctions(image: CTImage, vertebrae: Vertebrae, tissues: TissueMap | None = None,
                    levels: tuple[str, ...] | None = None) -> list[Landmark]:
     """The left and right SAP-TP junctions of the vertebrae (method in the module's docstring).
@@ -201,8 +221,8 @@ def find_junctions(image: CTImage, vertebrae: Vertebrae, tissues: TissueMap | No
             continue
         points = image.world_mm(np.argwhere(vertebrae.labels == v.label))
         z = float(vertebrae.axis.project(v.body_centroid_mm[None])[0])
-        frame = vertebrae.axis.frame(z)
         origin = vertebrae.axis.centre(np.array([z]))[0]
+        frame = vertebra_frame(vertebrae, v)
         name = v.name or f"vertebra {v.label}"
         for side, sign in (("left", -1.0), ("right", 1.0)):
             found = _side(points, frame, origin, sign, voxel, bone_at)
