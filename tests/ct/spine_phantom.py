@@ -51,60 +51,73 @@ def template_boxes() -> list[tuple[np.ndarray, np.ndarray]]:
     return rec.boxes
 
 
-def spine_phantom(spacing_mm: float = 1.0, tilt_deg: tuple[float, float] = (4.0, 3.0), noise_hu: float = 15.0,
-                  seed: int = 3, levels: tuple[str, ...] = ("L2", "L3", "L4")) -> Phantom:
-    """Three vertebrae (``levels``, top first) 37 mm apart, tilted by ``tilt_deg`` (about the
-    left-right axis, then the antero-posterior one), with Gaussian noise of ``noise_hu``."""
+def spine_phantom(spacing_mm: float | tuple[float, float, float] = 1.0, tilt_deg: tuple[float, float] = (4.0, 3.0),
+                  noise_hu: float = 15.0, seed: int = 3, levels: tuple[str, ...] = ("L2", "L3", "L4"),
+                  lo_mm: tuple[float, float, float] = (-70.0, -70.0, -65.0),
+                  hi_mm: tuple[float, float, float] = (70.0, 50.0, 65.0)) -> Phantom:
+    """Vertebrae (``levels``, top first) 37 mm apart around z = 0, tilted by ``tilt_deg`` (about
+    the left-right axis, then the antero-posterior one), with Gaussian noise of ``noise_hu``, on
+    the box ``lo_mm``..``hi_mm`` (RAS+ mm) at ``spacing_mm``; built slab by slab along z so a
+    clinical-size volume fits in memory."""
     d = anatomy_data()["lumbar"]
     mid, sac_front = d["midline_mm"], d["dural_sac_anterior_mm"]
     sac_r, pitch = d["dural_sac_radius_mm"], d["level_spacing_mm"]
-    lo, hi = np.array([-70.0, -70.0, -65.0]), np.array([70.0, 50.0, 65.0])
-    n = np.round((hi - lo) / spacing_mm).astype(int)
-    axes = [lo[a] + spacing_mm * (np.arange(n[a]) + 0.5) for a in range(3)]
-    world = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
+    spacing = np.broadcast_to(np.asarray(spacing_mm, float), (3,))
+    lo, hi = np.asarray(lo_mm, float), np.asarray(hi_mm, float)
+    n = np.round((hi - lo) / spacing).astype(int)
+    axes = [lo[a] + spacing[a] * (np.arange(n[a]) + 0.5) for a in range(3)]
     a, b = np.radians(tilt_deg)
     rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
     rz = np.array([[np.cos(b), -np.sin(b), 0], [np.sin(b), np.cos(b), 0], [0, 0, 1]])
     rotation = rz @ rx
-    p = world @ rotation  # the phantom's own frame (rotation.T applied to each point)
-    x, y, z = p[..., 0], p[..., 1], p[..., 2]
     parts = np.zeros(n, np.int16)
-    side = np.sign(x).astype(np.int8)
-    boxes = template_boxes()
-    for k, _level in enumerate(levels):
-        dz = pitch * (1 - k)  # the top level first
-        tx = np.abs(x) - mid  # the template's x on each side
-        ty = z - dz
-        tz = -y - sac_front
-        # the vertebral body: an elliptic cylinder in front of the canal, 27 mm high
-        body = (((x / 22.0) ** 2 + ((y - sac_r - 15.0) / 15.0) ** 2) <= 1.0) & (ty >= -22.0) & (ty <= 5.0)
-        parts[body] = 10 * (k + 1) + BODY
-        for part, (blo, bhi) in zip(PARTS, boxes, strict=True):
-            blo, bhi = blo.copy(), bhi.copy()
-            blo[0] = max(blo[0], -mid)  # this side of the midline only (mirrored for the other)
-            if part == PEDICLE:
-                blo[2] = -sac_front - sac_r - 2.0  # into the body's back, not through it
-            inside = ((tx >= blo[0]) & (tx <= bhi[0]) & (ty >= blo[1]) & (ty <= bhi[1])
-                      & (tz >= blo[2]) & (tz <= bhi[2]))
-            parts[inside] = 10 * (k + 1) + part
-    canal = (np.hypot(x, y) <= sac_r) & (parts == 0)
-    parts[canal] = CANAL
+    side = np.zeros(n, np.int8)
     hu = np.full(n, HU[0], np.float32)
-    for label in np.unique(parts):
-        if label:
-            hu[parts == label] = HU[int(label) % 10] if label != CANAL else HU[CANAL]
+    boxes = template_boxes()
+    centre = (len(levels) - 1) / 2
+    chunk = max(1, int(4e6 // (n[0] * n[1])))
+    for k0 in range(0, n[2], chunk):
+        ks = slice(k0, min(k0 + chunk, n[2]))
+        world = np.stack(np.meshgrid(axes[0], axes[1], axes[2][ks], indexing="ij"), axis=-1)
+        p = world @ rotation  # the phantom's own frame (rotation.T applied to each point)
+        x, y, z = p[..., 0], p[..., 1], p[..., 2]
+        part = np.zeros(x.shape, np.int16)
+        for k, _level in enumerate(levels):
+            dz = pitch * (centre - k)  # the top level first
+            tx = np.abs(x) - mid  # the template's x on each side
+            ty = z - dz
+            tz = -y - sac_front
+            # the vertebral body: an elliptic cylinder in front of the canal, 27 mm high
+            body = (((x / 22.0) ** 2 + ((y - sac_r - 15.0) / 15.0) ** 2) <= 1.0) & (ty >= -22.0) & (ty <= 5.0)
+            part[body] = 10 * (k + 1) + BODY
+            for label, (blo, bhi) in zip(PARTS, boxes, strict=True):
+                blo, bhi = blo.copy(), bhi.copy()
+                blo[0] = max(blo[0], -mid)  # this side of the midline only (mirrored for the other)
+                if label == PEDICLE:
+                    blo[2] = -sac_front - sac_r - 2.0  # into the body's back, not through it
+                inside = ((tx >= blo[0]) & (tx <= bhi[0]) & (ty >= blo[1]) & (ty <= bhi[1])
+                          & (tz >= blo[2]) & (tz <= bhi[2]))
+                part[inside] = 10 * (k + 1) + label
+        part[(np.hypot(x, y) <= sac_r) & (part == 0)] = CANAL
+        value = np.full(x.shape, HU[0], np.float32)
+        for label in np.unique(part):
+            if label:
+                value[part == label] = HU[CANAL] if label == CANAL else HU[int(label) % 10]
+        value[y < -45.0] = -100.0  # subcutaneous fat
+        value[y < -58.0] = 30.0  # skin
+        value[y < -60.0] = -1000.0  # the room's air
+        parts[:, :, ks], side[:, :, ks], hu[:, :, ks] = part, np.sign(x), value
     # the body's cortex: 2 mm of dense bone around its trabecular inside
     body = (parts % 10 == BODY) & (parts > 10)
-    shell = body & ~ndi.binary_erosion(body, iterations=max(1, int(round(2.0 / spacing_mm))))
+    shell = body & ~ndi.binary_erosion(body, iterations=max(1, int(round(2.0 / spacing.min()))))
     hu[shell] = CORTEX_HU
-    hu[y < -45.0] = -100.0  # subcutaneous fat
-    hu[y < -58.0] = 30.0  # skin
-    hu[y < -60.0] = -1000.0  # the room's air
-    hu += np.random.default_rng(seed).normal(0.0, noise_hu, hu.shape).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    for k0 in range(0, n[2], chunk):
+        hu[:, :, k0:k0 + chunk] += rng.normal(0.0, noise_hu, hu[:, :, k0:k0 + chunk].shape).astype(np.float32)
     # store it as a scanner might: axes permuted (P, I, R like the TPTBox sample) and flipped
     affine = np.eye(4)
-    affine[:3, :3] = np.diag([spacing_mm] * 3)
-    affine[:3, 3] = lo + spacing_mm / 2
+    affine[:3, :3] = np.diag(spacing)
+    affine[:3, 3] = lo + spacing / 2
     order = (1, 2, 0)
     hu_s = np.flip(np.transpose(hu, order), axis=(0, 1))
     parts_s = np.flip(np.transpose(parts, order), axis=(0, 1))
