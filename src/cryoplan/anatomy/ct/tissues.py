@@ -15,7 +15,9 @@ Method (every number in data/ct_tissues.toml, with its source):
   of a vertebral body;
 * the spinal canal is the soft tissue the vertebral ring encloses in an axial slice: a hole of
   the (gap-bridged) bone of a canal's size, chained from slice to slice along the spine (the
-  vertebral body's trabecular hole is larger, or off the chain);
+  vertebral body's trabecular hole is larger, or off the chain), carried across the slices
+  where the ring is open (discs, interlaminar gaps) as the soft tissue within the canal's median
+  radius of its interpolated centre;
 * the skin is the body's outer shell: the body's voxels within the skin's thickness of the air
   outside (the air connected to the volume's border). A crop that ends inside the body has none.
 
@@ -181,6 +183,39 @@ def _canal_holes(labels: np.ndarray, areas: np.ndarray, n: int, image: CTImage, 
     return is_canal
 
 
+def _bridge_canal(canal: np.ndarray, bone: np.ndarray, soft: np.ndarray, image: CTImage, axis: int) -> np.ndarray:
+    """The canal carried across the slices where its ring is open (discs, interlaminar gaps):
+    the soft tissue within the canal's median radius of its centre, interpolated between the
+    enclosed slices (the dural sac runs on through them)."""
+    plane = tuple(a for a in range(3) if a != axis)
+    found = np.flatnonzero(canal.any(axis=plane))
+    if len(found) < 2:
+        return canal
+    centres, areas = [], []
+    voxel_area = float(np.prod(image.spacing_mm[list(plane)]))
+    for k in found:
+        index = [slice(None)] * 3
+        index[axis] = k
+        idx = np.insert(np.argwhere(canal[tuple(index)]).astype(float), axis, float(k), axis=1)
+        centres.append(image.world_mm(idx).mean(axis=0))
+        areas.append(len(idx) * voxel_area)
+    centres = np.array(centres)
+    radius = float(np.sqrt(np.median(areas) / np.pi))
+    out = canal.copy()
+    grid = np.indices([image.shape[a] for a in plane]).reshape(2, -1).T.astype(float)
+    for k in range(found[0] + 1, found[-1]):
+        if k in found:
+            continue
+        centre = np.array([np.interp(k, found, centres[:, c]) for c in range(3)])
+        idx = np.insert(grid, axis, float(k), axis=1)
+        near = np.linalg.norm(image.world_mm(idx) - centre, axis=1) <= radius
+        index = [slice(None)] * 3
+        index[axis] = k
+        sl = tuple(index)
+        out[sl] |= near.reshape(out[sl].shape) & soft[sl] & ~bone[sl]
+    return out
+
+
 @dataclass(frozen=True)
 class TissueMap:
     """A CT's tissue labels (``labels``: int, the CT's voxel grid and ``affine``) with their table
@@ -262,6 +297,7 @@ def classify_tissues(image: CTImage) -> TissueMap:
     enclosed[0] = False
     canal = canal_hole[holes] & (hu <= d["hu"]["muscle_max"])
     bone = bone | enclosed[holes]
+    canal = _bridge_canal(canal, bone, hu <= d["hu"]["muscle_max"], image, axis)
 
     labels = np.full(image.shape, SOFT, np.int16)
     labels[hu <= d["hu"]["fat_max"]] = FAT
