@@ -51,7 +51,8 @@ def template_boxes() -> list[tuple[np.ndarray, np.ndarray]]:
     return rec.boxes
 
 
-def spine_phantom(spacing_mm: float | tuple[float, float, float] = 1.0, tilt_deg: tuple[float, float] = (4.0, 3.0),
+def spine_phantom(spacing_mm: float | tuple[float, float, float] = 1.0,
+                  tilt_deg: tuple[float, float] = (4.0, 3.0),
                   noise_hu: float = 15.0, seed: int = 3, levels: tuple[str, ...] = ("L2", "L3", "L4"),
                   lo_mm: tuple[float, float, float] = (-70.0, -70.0, -65.0),
                   hi_mm: tuple[float, float, float] = (70.0, 50.0, 65.0)) -> Phantom:

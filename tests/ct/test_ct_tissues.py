@@ -8,7 +8,16 @@ from scipy import ndimage
 
 from cryoplan.anatomy.ct.image import CTImage
 from cryoplan.anatomy.ct.tissues import (
-    AIR, BONE, CANAL, FAT, SKIN, SOFT, TABLE, canonical, classify_tissues, ct_data,
+    AIR,
+    BONE,
+    CANAL,
+    FAT,
+    SKIN,
+    SOFT,
+    TABLE,
+    canonical,
+    classify_tissues,
+    ct_data,
 )
 from cryoplan.errors import InputError
 from cryoplan.tissue.library import tissue_names

@@ -28,7 +28,8 @@ def sample() -> tuple[CTImage, np.ndarray, np.ndarray]:
     ct = nib.load(FOLDER / "sub-ct_label-22_ct.nii.gz")
     vert = np.asanyarray(nib.load(FOLDER / "sub-ct_seg-vert_label-22_msk.nii.gz").dataobj).astype(np.int16)
     sub = np.asanyarray(nib.load(FOLDER / "sub-ct_seg-subreg_label-22_msk.nii.gz").dataobj).astype(np.int16)
-    image = CTImage(np.asanyarray(ct.dataobj).astype(np.float32), ct.affine, "CT 73x47x73, 1.5 mm (TPTBox sample)")
+    hu = np.asanyarray(ct.dataobj).astype(np.float32)
+    image = CTImage(hu, ct.affine, "CT 73x47x73, 1.5 mm (TPTBox sample)")
     return image, vert, sub
 
 

@@ -121,7 +121,7 @@ def _side(points: np.ndarray, frame: np.ndarray, origin: np.ndarray, sign: float
         return side[(np.abs(s) <= STEP_MM / 2) & (r <= radius) & (w @ frame[1] <= front)]
 
     # the TP's lateral size: the median cross-section over its outer band
-    sizes, at = [], centre.copy()
+    sizes = []
     for u in np.arange(-d["tp_tip_band_mm"] / 2, d["tp_tip_band_mm"] / 2 + STEP_MM, STEP_MM):
         sizes.append(len(section(centre + u * direction)))
     reference = max(float(np.median(sizes)), 1.0)

@@ -183,7 +183,8 @@ def _canal_holes(labels: np.ndarray, areas: np.ndarray, n: int, image: CTImage, 
     return is_canal
 
 
-def _bridge_canal(canal: np.ndarray, bone: np.ndarray, soft: np.ndarray, image: CTImage, axis: int) -> np.ndarray:
+def _bridge_canal(canal: np.ndarray, bone: np.ndarray, soft: np.ndarray, image: CTImage,
+                  axis: int) -> np.ndarray:
     """The canal carried across the slices where its ring is open (discs, interlaminar gaps):
     the soft tissue within the canal's median radius of its centre, interpolated between the
     enclosed slices (the dural sac runs on through them)."""

@@ -17,8 +17,8 @@ Method (numbers in data/ct_tissues.toml [vertebra], with their sources):
    IEEE TPAMI 26:19, the image foresting transform).
 
 Levels: counted up from an anchor the caller gives (``name_levels(v, lowest="L4")``), or from a
-sacrum found at the bottom of the volume (a bone segment below the last disc, taller than any
-lumbar vertebra). Transitional lumbosacral vertebrae (4-30 % of people: Konin GP & Walz DM,
+sacrum found at the bottom of the volume (a body below the last disc, taller than any lumbar
+body). Transitional lumbosacral vertebrae (4-30 % of people: Konin GP & Walz DM,
 AJNR 31 (2010) 1778) make a count from the sacrum uncertain, so it always carries the named
 warning ``vertebra-level-uncertain``; with neither an anchor nor a sacrum the vertebrae stay
 unnamed, with the same warning.
@@ -32,7 +32,15 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from cryoplan.anatomy.ct.image import CTImage
-from cryoplan.anatomy.ct.tissues import BONE, CANAL, TissueMap, axial_axis, classify_tissues, ct_data, smoothed
+from cryoplan.anatomy.ct.tissues import (
+    BONE,
+    CANAL,
+    TissueMap,
+    axial_axis,
+    classify_tissues,
+    ct_data,
+    smoothed,
+)
 from cryoplan.errors import InputError
 from cryoplan.named_warnings import NamedWarning
 
@@ -41,8 +49,8 @@ LEVELS = tuple([f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)]
                + [f"L{i}" for i in range(1, 6)] + ["S"])
 #: Outliers of the canal's centres from the axis's first fit (mm).
 AXIS_OUTLIER_MM = 5.0
-#: A sacrum is taller along the axis than this (mm): the sacrum is about 100 mm long, a lumbar
-#: vertebra with its articular processes about 40 mm (assumed from data/anatomy.toml's level spacing).
+#: A sacrum's body is taller along the axis than this (mm): the sacrum is about 100 mm long, a
+#: lumbar body about 27 mm high (assumed: data/anatomy.toml's level_spacing_source).
 SACRUM_MIN_HEIGHT_MM = 50.0
 
 
@@ -89,7 +97,8 @@ class SpineAxis:
 class Vertebra:
     """One vertebra: its label in ``Vertebrae.labels``, its level (None: not named), the axis
     heights it spans between its discs (mm), its body's centroid and the canal's centre at its
-    middle (RAS+ mm), and whether a disc bounds it on both sides within the volume."""
+    middle (RAS+ mm), whether a disc bounds it on both sides within the volume, and its body's
+    height along the axis (mm)."""
 
     label: int
     name: str | None
@@ -253,8 +262,8 @@ def find_vertebrae(image: CTImage, tissues: TissueMap | None = None) -> Vertebra
     out = []
     for n, (top, bottom, inside) in enumerate(segments, start=1):
         zc = float(np.mean(z[inside]))
-        mask = labels == n
-        zs = z[mask[tuple(idx.T)]]
+        # its body's height along the axis (the flooded processes may reach a neighbour's)
+        zs = z[body & (z < top) & (z > bottom)]
         out.append(Vertebra(
             n, None, (float(bottom), float(top)),
             world[inside].mean(axis=0), axis.centre(np.array([zc]))[0],
@@ -265,12 +274,12 @@ def find_vertebrae(image: CTImage, tissues: TissueMap | None = None) -> Vertebra
 
 
 def _sacrum(vertebrae: Vertebrae) -> int | None:
-    """The label of the lowest segment when it is a sacrum: below the last disc, and taller along
-    the axis than a lumbar vertebra (``SACRUM_MIN_HEIGHT_MM``)."""
+    """The label of the lowest segment when it is a sacrum: below the last disc, its body taller
+    along the axis than a lumbar body (``SACRUM_MIN_HEIGHT_MM``)."""
     if not vertebrae.vertebrae or not len(vertebrae.discs_mm):
         return None
     low = vertebrae.vertebrae[-1]
-    below_disc = low.span_mm[1] < vertebrae.discs_mm.min()
+    below_disc = low.span_mm[1] <= vertebrae.discs_mm.min() + 1e-6  # its top is the last disc
     return low.label if below_disc and low.height_mm >= SACRUM_MIN_HEIGHT_MM else None
 
 
