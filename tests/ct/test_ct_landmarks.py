@@ -17,6 +17,7 @@ import pytest
 from cryoplan.anatomy.ct.landmarks import Landmark, find_junctions, vertebra_frame
 from cryoplan.anatomy.ct.tissues import classify_tissues
 from cryoplan.anatomy.ct.vertebrae import find_vertebrae, name_levels
+from cryoplan.errors import InputError
 from tests.ct import tptbox
 from tests.ct.spine_phantom import junction_truth, spine_phantom
 
@@ -101,3 +102,12 @@ def test_levels_select_the_vertebrae(sample):
     image, vertebrae, _ = sample
     found = find_junctions(image, vertebrae, levels=("L3",))
     assert sorted((m.vertebra, m.side) for m in found) == [("L3", "left"), ("L3", "right")]
+
+
+def test_vertebrae_of_another_grid_are_refused(sample):
+    image, vertebrae, _ = sample
+    small = type(image)(image.hu[:10], image.affine, "a crop")
+    with pytest.raises(InputError, match="grid"):
+        find_junctions(small, vertebrae)
+    with pytest.raises(InputError):
+        find_junctions(None, vertebrae)

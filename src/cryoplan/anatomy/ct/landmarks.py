@@ -4,8 +4,8 @@ process (SAP) and the root of the transverse process (TP), left and right, on ea
 The medial branch of the dorsal ramus crosses the root of the TP where it meets the SAP, and runs
 in the groove between them (Bogduk, Wilson & Tynan 1982, J Anat 134:383); that junction is the
 radiological target (Shuang et al. 2015, Medicine 94:e2367). Method, in the vertebra's own frame
-(origin the canal's centre at the body's height; axes the patient's right, the anterior direction
-normal to the spine's axis, and the axis towards the head: ``vertebrae.SpineAxis.frame``):
+(``vertebra_frame``: origin the canal's centre at the body's height; superior along the spine's
+axis, anterior from the canal's centre to the body's centroid, right completing them):
 
 1. the side's bone is the vertebra's bone on that side of the canal (right: +x of the frame);
 2. the transverse process is the most lateral bone: the outer ``tp_tip_band_mm`` of the side's
@@ -13,13 +13,14 @@ normal to the spine's axis, and the axis towards the head: ``vertebrae.SpineAxis
    cranio-caudally per millimetre of lateral distance (least squares);
 3. the TP is followed medially along that axis, one millimetre at a time, re-centring on its
    cross-section: while it is a transverse process its cross-section (bone within
-   ``section_radius_mm`` of the axis) stays near its lateral size; where it has grown to
+   ``section_radius_mm`` of the axis and at most ``front_margin_mm`` in front of it: the body
+   and pedicle in front are not the SAP) stays near its lateral size; where it has grown to
    ``root_area_ratio`` times that size it has met the articular pillar (SAP, pedicle): its root;
 4. the junction is the edge of that step, placed at half its height as an edge is (half way
    between the TP's size and the pillar's, the largest section within ``pillar_window_mm``
    medial of the root), on the TP's centre line (the centres of its last five sections before
    the root: the pillar's bone behind and above would pull a mixed section's centre off it),
-   moved medially to the edge's distance from the midline;
+   moved along the frame's left-right axis to the edge's distance from the midline;
    ``surface_mm`` is the bone surface behind it (moving posteriorly out of bone), where a
    probe's tip rests on the bone.
 
@@ -37,12 +38,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from cryoplan.anatomy.ct.image import CTImage
-from cryoplan.anatomy.ct.tissues import BONE, TissueMap, ct_data
+from cryoplan.anatomy.ct.tissues import BONE, TissueMap, check_image, ct_data
 from cryoplan.anatomy.ct.vertebrae import Vertebra, Vertebrae
 from cryoplan.errors import InputError
 from cryoplan.named_warnings import NamedWarning
 
-SIDES = ("left", "right")
 #: Step (mm) of the march along the TP.
 STEP_MM = 1.0
 #: Length (mm) of TP followed before its root that gives full confidence.
@@ -85,7 +85,7 @@ def _march(section, start: np.ndarray, direction: np.ndarray, origin: np.ndarray
     return trail, profile
 
 
-def _side(points: np.ndarray, frame: np.ndarray, origin: np.ndarray, sign: float, voxel_mm3: float,
+def _side(points: np.ndarray, frame: np.ndarray, origin: np.ndarray, sign: float,
           bone_at) -> tuple[np.ndarray, np.ndarray, float, np.ndarray] | None:
     """The junction, surface point, confidence and TP direction of one side (method 2-4)."""
     d = ct_data()["landmark"]
@@ -201,6 +201,7 @@ def find_junctions(image: CTImage, vertebrae: Vertebrae, tissues: TissueMap | No
         One per side found of each vertebra, points in RAS+ mm, with a confidence (0-1). A side
         whose TP is not in the volume is left out.
     """
+    check_image(image)
     if vertebrae.labels.shape != image.shape:
         raise InputError("ct.vertebrae", vertebrae.labels.shape, f"labels on the CT's grid {image.shape}")
     bone = (tissues.labels == BONE) if tissues is not None else vertebrae.labels > 0
@@ -212,7 +213,6 @@ def find_junctions(image: CTImage, vertebrae: Vertebrae, tissues: TissueMap | No
             return False
         return bool(bone[tuple(ijk)])
 
-    voxel = float(np.prod(image.spacing_mm))
     out = []
     chosen: list[Vertebra] = [v for v in vertebrae.vertebrae
                               if levels is None or v.name in levels]
@@ -225,7 +225,7 @@ def find_junctions(image: CTImage, vertebrae: Vertebrae, tissues: TissueMap | No
         frame = vertebra_frame(vertebrae, v)
         name = v.name or f"vertebra {v.label}"
         for side, sign in (("left", -1.0), ("right", 1.0)):
-            found = _side(points, frame, origin, sign, voxel, bone_at)
+            found = _side(points, frame, origin, sign, bone_at)
             if found is None:
                 continue
             junction, surface, confidence, direction = found

@@ -83,7 +83,8 @@ def _disk(radius_vox: np.ndarray) -> np.ndarray:
     return sum((g / max(rv, 1e-9)) ** 2 for g, rv in zip(grids, radius_vox, strict=True)) <= 1.0
 
 
-def _check(image: CTImage) -> None:
+def check_image(image: CTImage) -> None:
+    """Raise InputError unless ``image`` is a 3D CTImage with an invertible affine."""
     if not isinstance(image, CTImage):
         raise InputError("ct", type(image).__name__, "a CTImage")
     if image.hu.ndim != 3 or min(image.shape) < 2:
@@ -287,7 +288,7 @@ def classify_tissues(image: CTImage) -> TissueMap:
         Labels (0 air, 1 fat, 2 soft tissue, 3 skin, 4 bone, 5 spinal canal) on the CT's grid,
         the label table (tissue-library names, roles) and notes on what was not found.
     """
-    _check(image)
+    check_image(image)
     d = ct_data()
     hu = smoothed(image)
     axis = axial_axis(image.affine)

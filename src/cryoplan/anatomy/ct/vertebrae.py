@@ -37,6 +37,7 @@ from cryoplan.anatomy.ct.tissues import (
     CANAL,
     TissueMap,
     axial_axis,
+    check_image,
     classify_tissues,
     ct_data,
     smoothed,
@@ -213,7 +214,10 @@ def find_vertebrae(image: CTImage, tissues: TissueMap | None = None) -> Vertebra
         Labels 1..n from the head down on the CT's grid, a ``Vertebra`` per label, the spine's
         axis and the disc heights (mm along the axis's z).
     """
+    check_image(image)
     tissues = classify_tissues(image) if tissues is None else tissues
+    if tissues.labels.shape != image.shape:
+        raise InputError("ct.tissues", tissues.labels.shape, f"tissue labels on the CT's grid {image.shape}")
     d = ct_data()["vertebra"]
     axis = spine_axis(image, tissues.labels == CANAL)
     bone = tissues.labels == BONE
