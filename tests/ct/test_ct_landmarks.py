@@ -6,7 +6,7 @@ voxels of a vertebra that touch (26 neighbours) its superior-articular-process v
 right (``tptbox.junction_truth``, ``spine_phantom.junction_truth``). On the sample L3 and L4 have
 it on both sides; L2's TP is cut by the crop (5 contact voxels on the right, none on the left).
 
-The target is 3 mm. The sample gives 2-5.3 mm (docs/validation.md, "CT landmarks"): the tests
+The target is 3 mm. The sample gives 2.4-6.9 mm (docs/validation.md, "CT landmarks"): the tests
 assert the figures measured, with 0.5 mm of margin, and an expected failure marks the 3 mm target
 on L3 that is not reached yet (it turns into a failure when it is, so the bound gets tightened).
 """
@@ -22,7 +22,7 @@ from tests.ct import tptbox
 from tests.ct.spine_phantom import junction_truth, spine_phantom
 
 #: Errors (mm) measured on the sample at this commit, by level and side.
-MEASURED_MM = {("L3", "left"): 5.26, ("L3", "right"): 3.98, ("L4", "left"): 4.78, ("L4", "right"): 2.05}
+MEASURED_MM = {("L3", "left"): 6.93, ("L3", "right"): 4.42, ("L4", "left"): 4.31, ("L4", "right"): 2.37}
 MARGIN_MM = 0.5
 
 
@@ -55,7 +55,7 @@ def test_the_sample_junctions_are_within_the_measured_error(sample):
 
 
 @pytest.mark.xfail(strict=True, reason="the 3 mm target is not reached on the TPTBox sample's L3 "
-                   "(5.3 mm left, 4.0 mm right); see docs/validation.md")
+                   "(6.9 mm left, 4.4 mm right); see docs/validation.md")
 def test_the_sample_l3_junctions_are_within_3_mm(sample):
     err = errors(sample[2])
     assert err["L3", "left"] < 3.0 and err["L3", "right"] < 3.0
@@ -84,8 +84,9 @@ def test_a_vertebra_cut_by_the_crop_is_flagged(sample):
         assert mark is None or [w.code for w in mark.warnings] == ["landmark-uncertain"]
 
 
-def test_the_phantom_junctions_are_within_2_mm():
-    ph = spine_phantom()
+@pytest.mark.parametrize("spacing_mm", [1.0, 1.5])
+def test_the_phantom_junctions_are_within_2_mm(spacing_mm):
+    ph = spine_phantom(spacing_mm)
     tissues = classify_tissues(ph.image)
     vertebrae = name_levels(find_vertebrae(ph.image, tissues), lowest="L4")
     found = find_junctions(ph.image, vertebrae, tissues)
@@ -93,7 +94,8 @@ def test_the_phantom_junctions_are_within_2_mm():
     for mark in found:
         level = list(ph.levels).index(mark.vertebra) + 1
         truth = junction_truth(ph.parts, ph.side, ph.image, level, -1 if mark.side == "left" else 1)
-        # measured 0.6-1.2 mm at 1 mm voxels, 15 HU of noise, tilted 4 and 3 degrees
+        # measured 0.6-1.2 mm at 1 mm voxels, 0.5-1.7 mm at 1.5 mm (15 HU of noise, tilted 4 and 3
+        # degrees); sections thinner than a voxel lost the TP between voxel centres at 1.5 mm
         assert np.linalg.norm(mark.junction_mm - truth) < 2.0, mark
         assert mark.confidence == 1.0 and not mark.warnings
 

@@ -12,10 +12,11 @@ axis, anterior from the canal's centre to the body's centroid, right completing 
    lateral reach; its axis is the line that bone drifts along antero-posteriorly and
    cranio-caudally per millimetre of lateral distance (least squares);
 3. the TP is followed medially along that axis, one millimetre at a time, re-centring on its
-   cross-section: while it is a transverse process its cross-section (bone within
-   ``section_radius_mm`` of the axis and at most ``front_margin_mm`` in front of it: the body
-   and pedicle in front are not the SAP) stays near its lateral size; where it has grown to
-   ``root_area_ratio`` times that size it has met the articular pillar (SAP, pedicle): its root;
+   cross-section (a slab one millimetre or one voxel thick, whichever is thicker): while it is a
+   transverse process its cross-section (bone within ``section_radius_mm`` of the axis and at
+   most ``front_margin_mm`` in front of it: the body and pedicle in front are not the SAP) stays
+   near its lateral size; where it has grown to ``root_area_ratio`` times that size it has met
+   the articular pillar (SAP, pedicle): its root;
 4. the junction is the edge of that step, placed at half its height as an edge is (half way
    between the TP's size and the pillar's, the largest section within ``pillar_window_mm``
    medial of the root), on the TP's centre line (the centres of its last five sections before
@@ -85,8 +86,8 @@ def _march(section, start: np.ndarray, direction: np.ndarray, origin: np.ndarray
     return trail, profile
 
 
-def _side(points: np.ndarray, frame: np.ndarray, origin: np.ndarray, sign: float,
-          bone_at) -> tuple[np.ndarray, np.ndarray, float, np.ndarray] | None:
+def _side(points: np.ndarray, frame: np.ndarray, origin: np.ndarray, sign: float, bone_at,
+          thickness: float) -> tuple[np.ndarray, np.ndarray, float, np.ndarray] | None:
     """The junction, surface point, confidence and TP direction of one side (method 2-4)."""
     d = ct_data()["landmark"]
     local = (points - origin) @ frame.T  # right, anterior, superior (mm)
@@ -118,7 +119,7 @@ def _side(points: np.ndarray, frame: np.ndarray, origin: np.ndarray, sign: float
         s = w @ direction
         r = np.linalg.norm(w - np.outer(s, direction), axis=1)
         # behind the TP's front only: the body and pedicle in front of it are not the SAP
-        return side[(np.abs(s) <= STEP_MM / 2) & (r <= radius) & (w @ frame[1] <= front)]
+        return side[(np.abs(s) <= thickness / 2) & (r <= radius) & (w @ frame[1] <= front)]
 
     # the TP's lateral size: the median cross-section over its outer band
     sizes = []
@@ -213,6 +214,9 @@ def find_junctions(image: CTImage, vertebrae: Vertebrae, tissues: TissueMap | No
             return False
         return bool(bone[tuple(ijk)])
 
+    # a section one voxel thick at least: thinner slabs fall between the voxel centres of a
+    # process along the grid's axes
+    thickness = max(STEP_MM, float(np.max(image.spacing_mm)))
     out = []
     chosen: list[Vertebra] = [v for v in vertebrae.vertebrae
                               if levels is None or v.name in levels]
@@ -225,7 +229,7 @@ def find_junctions(image: CTImage, vertebrae: Vertebrae, tissues: TissueMap | No
         frame = vertebra_frame(vertebrae, v)
         name = v.name or f"vertebra {v.label}"
         for side, sign in (("left", -1.0), ("right", 1.0)):
-            found = _side(points, frame, origin, sign, bone_at)
+            found = _side(points, frame, origin, sign, bone_at, thickness)
             if found is None:
                 continue
             junction, surface, confidence, direction = found
