@@ -131,3 +131,10 @@ def test_bad_input_is_refused():
     oblique[:3, :3] = [[0.9, 0.1, 0], [-0.1, 0.9, 0], [0, 0, 1]]
     with pytest.raises(InputError, match="axis-aligned"):
         canonical(np.zeros((3, 3, 3)), oblique)
+
+
+def test_nan_hounsfield_units_are_refused():
+    hu = np.zeros((4, 4, 4), np.float32)
+    hu[1, 1, 1] = np.nan
+    with pytest.raises(InputError, match="finite"):
+        classify_tissues(CTImage(hu, np.eye(4), "NaN"))

@@ -91,6 +91,8 @@ def check_image(image: CTImage) -> None:
         raise InputError("ct.shape", image.hu.shape, "a 3D image of at least 2 voxels along each axis")
     if not np.all(np.isfinite(image.affine)) or abs(np.linalg.det(image.affine[:3, :3])) < 1e-9:
         raise InputError("ct.affine", "singular", "an invertible 4 x 4 voxel-to-mm affine")
+    if not np.isfinite(image.hu).all():
+        raise InputError("ct.hu", "NaN or infinite", "finite Hounsfield units in every voxel")
 
 
 def smoothed(image: CTImage) -> np.ndarray:
@@ -100,8 +102,21 @@ def smoothed(image: CTImage) -> np.ndarray:
 
 
 def bone_mask(image: CTImage, hu: np.ndarray | None = None) -> np.ndarray:
-    """Dense bone (above the muscle range) grown by hysteresis into the weak bone touching it
-    (boolean, the CT's grid). ``hu``: the smoothed HU, if already computed."""
+    """Dense bone (above the muscle range) grown by hysteresis into the weak bone touching it.
+
+    Parameters
+    ----------
+    image : CTImage
+        The CT (Hounsfield units, voxel-to-RAS+ mm affine).
+    hu : numpy.ndarray, optional
+        Its smoothed HU (``smoothed``), if already computed.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean bone mask on the CT's grid (the cortex-enclosed trabecular bone not included:
+        ``classify_tissues`` adds it).
+    """
     d = ct_data()
     hu = smoothed(image) if hu is None else hu
     dense = hu > d["hu"]["bone_dense_min"]
@@ -255,8 +270,20 @@ class TissueMap:
 
 
 def canonical(values: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """An axis-aligned image reordered and flipped so that its axes run along RAS+ x, y, z: the
-    values, the voxel sizes (mm) and the centre of voxel 0 (mm). Oblique affines are refused."""
+    """An axis-aligned image reordered and flipped so that its axes run along RAS+ x, y, z.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        A 3D image on the grid of ``affine``.
+    affine : numpy.ndarray
+        4 x 4 voxel-to-RAS+ mm; axis-aligned (any order and sign of the axes), else InputError.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The values reordered, the voxel sizes (mm) along x, y, z and the centre of voxel 0 (mm).
+    """
     rot = np.asarray(affine, float)[:3, :3]
     norms = np.linalg.norm(rot, axis=0)
     unit = rot / norms
