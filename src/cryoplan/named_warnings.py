@@ -50,6 +50,10 @@ CODES = {
     "ct-resampled": "a CT series' slices were unevenly spaced or missing: resampled linearly along the stack",
     "ct-gantry-tilt": "a CT series' slices were offset in-plane along the stack (a gantry tilt): resliced "
                       "onto an orthogonal grid",
+    "vertebra-level-uncertain": "a CT's vertebrae were counted from a sacrum found in it (a transitional "
+                                "vertebra would shift the count) or could not be named",
+    "landmark-uncertain": "a landmark found on a CT's bone (the SAP-TP junction) rests on weak evidence: "
+                          "check it on the images",
 }
 
 
