@@ -1,4 +1,4 @@
-"""The ``cryoplan`` command line: demo, simulate, probe, plan, report, serve, registry, sweep.
+"""The ``cryoplan`` command line: demo, simulate, probe, plan, ct, report, serve, registry, sweep.
 
 Every command goes through ``cryoplan.service``: the file is validated, the run's cost is
 estimated and refused over the limits (``--allow-large`` lifts them), the outputs are checked to
@@ -632,3 +632,45 @@ def main() -> None:  # pragma: no cover
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+@app.command()
+@_guarded
+def ct(
+    scan: Annotated[Path, typer.Argument(help="the CT: a DICOM folder, a zip of one, or a NIfTI file")],
+    lowest: Annotated[str | None, typer.Option(
+        help="the lowest vertebra's level (e.g. L4), if known; else counted up from the sacrum")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write JSON here ('-' for stdout)")] = None,
+) -> None:
+    """Find the vertebrae and the lumbar medial branch targets on a patient's CT (RAS+ mm)."""
+    from cryoplan import service
+    from cryoplan.atomic import check_writable, write_json
+
+    if json_out is not None and str(json_out) != "-":
+        check_writable("--json", json_out)
+    data, _ = service.survey_ct(scan, lowest)
+    if json_out is not None and str(json_out) == "-":
+        sys.stdout.write(json.dumps(data, indent=1) + "\n")
+        return
+    if json_out is not None:
+        write_json(json_out, data)
+    _console().print(_ct_table(data))
+    for w in data["warnings"]:
+        _console(stderr=True).print(f"warning [{w['code']}]: {w['message']}")
+
+
+def _ct_table(data: dict) -> Table:
+    """The levels found and each target's point (RAS+ mm) and confidence."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=f"Levels and targets (RAS+ mm) on {data['ct']}", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("level", "nerve", "side", "on", "point mm", "confidence"):
+        table.add_column(col, overflow="fold")
+    for lv in data["levels"]:
+        if not lv["targets"]:
+            table.add_row(lv["name"], "-", "", "", "", "")
+        for k, t in enumerate(lv["targets"]):
+            table.add_row(lv["name"] if k == 0 else "", t["nerve"], t["side"], t["bone"],
+                          ", ".join(f"{x:.1f}" for x in t["point_mm"]), f"{t['confidence']:.2f}")
+    return table

@@ -52,6 +52,9 @@ CODES = {
                       "onto an orthogonal grid",
     "vertebra-level-uncertain": "a CT's vertebrae were counted from a sacrum found in it (a transitional "
                                 "vertebra would shift the count) or could not be named",
+    "ct-target-not-found": "a lumbar level found on a CT has no nerve target: the vertebra below (whose "
+                           "bone the target lies on) is not in the CT, its junction was not found, or "
+                           "the target is not found on a CT yet (the L5 dorsal ramus)",
     "landmark-uncertain": "a landmark found on a CT's bone (the SAP-TP junction) rests on weak evidence: "
                           "check it on the images",
 }

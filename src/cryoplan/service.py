@@ -33,6 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from cryoplan import budget, case, checks, config, plan_config, procedure, rules
+from cryoplan.anatomy.ct.read import read_ct
+from cryoplan.anatomy.ct.survey import Survey, survey
+from cryoplan.anatomy.ct.vertebrae import check_lowest
 from cryoplan.atomic import OutputSet, check_writable, check_writable_dir
 from cryoplan.config import read_toml_file, read_toml_text, server_settings
 from cryoplan.data import read_toml
@@ -44,6 +47,7 @@ from cryoplan.planning.adjust import write_states
 from cryoplan.planning.search import export
 from cryoplan.planning.search import plan as search
 from cryoplan.progress import Progress, Reporter
+from cryoplan.report.ct_json import ct_json
 from cryoplan.report.html import write_report
 from cryoplan.report.plan_json import plan_json
 from cryoplan.report.reading import Kind
@@ -261,3 +265,13 @@ def plan(data: dict[str, Any], *, base: str | Path = ".", allow_large: bool = Fa
     return run(prepare("plan", data, base=base, allow_large=allow_large, upload=upload)).data
 
 
+
+
+def survey_ct(path: str | Path, lowest: str | None = None) -> tuple[dict[str, Any], Survey]:
+    """A patient's CT (a DICOM folder, a zip of one, or a NIfTI file) read within its limits
+    (``anatomy.ct.read``) and surveyed (``anatomy.ct.survey``: levels and nerve targets, RAS+ mm):
+    its JSON (no identifying tag in it) and the survey. ``lowest``: the lowest vertebra's level,
+    when the caller knows it."""
+    check_lowest(lowest)  # before the CT is read
+    found = survey(read_ct(path), lowest)
+    return ct_json(found), found

@@ -287,6 +287,12 @@ def _sacrum(vertebrae: Vertebrae) -> int | None:
     return low.label if below_disc and low.height_mm >= SACRUM_MIN_HEIGHT_MM else None
 
 
+def check_lowest(lowest: str | None) -> None:
+    """``lowest`` is a vertebral level, or None (raises InputError)."""
+    if lowest is not None and lowest not in LEVELS[:-1]:
+        raise InputError("ct.lowest", lowest, "a vertebral level, e.g. L4 (" + ", ".join(LEVELS[:-1]) + ")")
+
+
 def name_levels(vertebrae: Vertebrae, lowest: str | None = None) -> Vertebrae:
     """The vertebrae with their levels named, counted up from the lowest one.
 
@@ -305,8 +311,7 @@ def name_levels(vertebrae: Vertebrae, lowest: str | None = None) -> Vertebrae:
     Vertebrae
         The same vertebrae with ``name`` set (and ``sacrum`` when one was found).
     """
-    if lowest is not None and lowest not in LEVELS[:-1]:
-        raise InputError("ct.lowest", lowest, "a vertebral level, e.g. L4 (" + ", ".join(LEVELS[:-1]) + ")")
+    check_lowest(lowest)
     items = list(vertebrae.vertebrae)
     warnings = list(vertebrae.warnings)
     sacrum = None

@@ -1,0 +1,120 @@
+"""A CT surveyed for cryoneurolysis: its tissues classified, its vertebrae found and named, and on
+each lumbar level the left and right targets of the nerves a pain physician aims at.
+
+The medial branch of a lumbar dorsal ramus crosses the root of the transverse process of the
+vertebra below, where it meets that vertebra's superior articular process: the L4 medial branch
+lies on L5's SAP-TP junction, the L1 medial branch on L2's (Bogduk, Wilson & Tynan 1982, J Anat
+134:383; the target of medial branch blocks and neurotomy: Shuang et al. 2015, Medicine
+94:e2367). So a level's targets are on the next vertebra's junctions (``landmarks``), and a level
+whose lower neighbour is not in the CT has none (a named warning says so).
+
+What it builds on: ``tissues.classify_tissues`` (Hounsfield units), ``vertebrae.find_vertebrae``
+and ``name_levels`` (the canal as the spine's axis, discs as bone-area minima, levels counted
+from the sacrum or from the level the caller names), ``landmarks.find_junctions``. The sacral
+targets (the L5 dorsal ramus in the groove of the ala, the S1-S3 lateral branches at the
+posterior foramina) are not found yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cryoplan.anatomy.ct.image import CTImage
+from cryoplan.anatomy.ct.landmarks import Landmark, find_junctions
+from cryoplan.anatomy.ct.tissues import classify_tissues
+from cryoplan.anatomy.ct.vertebrae import LEVELS, Vertebrae, find_vertebrae, name_levels
+from cryoplan.named_warnings import NamedWarning
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a nerve is aimed at on one side: the nerve, the vertebra whose bone it lies on, the
+    SAP-TP junction (``point_mm``), the bone surface behind it where a probe's tip rests
+    (``surface_mm``), both RAS+ mm, and the finder's confidence (0-1)."""
+
+    side: str
+    nerve: str
+    bone: str
+    point_mm: np.ndarray
+    surface_mm: np.ndarray
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Level:
+    """A named vertebra: its body's centroid (RAS+ mm), its nerve's targets and the least of
+    their confidences (None: no target)."""
+
+    name: str
+    centre_mm: np.ndarray
+    targets: tuple[Target, ...]
+    complete: bool  # a disc bounds it above and below within the CT
+
+    @property
+    def confidence(self) -> float | None:
+        return min((t.confidence for t in self.targets), default=None)
+
+
+@dataclass(frozen=True)
+class Survey:
+    """A CT's survey: what was read, the levels from the head down, the vertebrae (labels on the
+    CT's grid) and every warning (the reader's, the finders')."""
+
+    description: str
+    levels: tuple[Level, ...]
+    vertebrae: Vertebrae
+    warnings: tuple[NamedWarning, ...]
+
+
+def nerve_of(bone: str) -> str | None:
+    """The medial branch whose target lies on ``bone``'s SAP-TP junction: the level above's.
+
+    >>> nerve_of("L5"), nerve_of("L1"), nerve_of("C1")
+    ('L4 medial branch', 'T12 medial branch', None)
+    """
+    k = LEVELS.index(bone)
+    return None if k == 0 else f"{LEVELS[k - 1]} medial branch"
+
+
+def survey(image: CTImage, lowest: str | None = None) -> Survey:
+    """Survey a CT: tissues, vertebrae named, and each level's medial branch targets.
+
+    Parameters
+    ----------
+    image : CTImage
+        The CT (Hounsfield units on a RAS+ affine), e.g. from ``read.read_ct``.
+    lowest : str, optional
+        The level of the lowest vertebra in the CT (e.g. "L4"), when the caller knows it; else the
+        levels are counted up from a sacrum in the CT (with a warning), or left unnamed.
+
+    Returns
+    -------
+    Survey
+        The named levels with their targets (RAS+ mm) and every warning.
+    """
+    tissues = classify_tissues(image)
+    vertebrae = name_levels(find_vertebrae(image, tissues), lowest)
+    named = [v for v in vertebrae.vertebrae if v.name in LEVELS]
+    vertebral = tuple(v.name for v in named if v.name != "S")  # the sacrum has no SAP-TP junction
+    marks = find_junctions(image, vertebrae, tissues, vertebral) if vertebral else []
+    by_bone: dict[str, list[Landmark]] = {}
+    for m in marks:
+        by_bone.setdefault(m.vertebra, []).append(m)
+    levels, warnings = [], [*image.warnings, *vertebrae.warnings]
+    for v in named:
+        below = LEVELS[LEVELS.index(v.name) + 1] if v.name != LEVELS[-1] else None
+        targets = tuple(Target(m.side, nerve_of(m.vertebra) or "", m.vertebra, m.junction_mm, m.surface_mm,
+                               m.confidence) for m in by_bone.get(below or "", []))
+        if v.name == "L5":
+            warnings.append(NamedWarning("ct-target-not-found", "the L5 dorsal ramus's target (the groove "
+                                         "of the sacral ala) is not found on a CT yet", v.name))
+        elif v.name.startswith("L") and not targets:
+            warnings.append(NamedWarning("ct-target-not-found", f"no target for the {v.name} medial branch: "
+                                         f"{below}'s transverse processes are not in the CT or not found",
+                                         v.name))
+        levels.append(Level(v.name, v.body_centroid_mm, targets, v.complete))
+    used = {t.bone for lv in levels for t in lv.targets}
+    warnings += [w for m in marks if m.vertebra in used for w in m.warnings]  # of the targets given
+    return Survey(image.description, tuple(levels), vertebrae, tuple(warnings))
