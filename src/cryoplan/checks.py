@@ -11,6 +11,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from cryoplan.cryogen.summary import operating_warnings
+from cryoplan.data import read_toml
 from cryoplan.named_warnings import NamedWarning
 
 #: Share of the heat taken by the probe that the outer boundary may supply before the domain
@@ -30,8 +32,6 @@ EDGE_BAND = 0.25
 @lru_cache(maxsize=1)
 def tissue_ranges() -> dict[str, dict]:
     """The span of real tissue properties (data/tissue_ranges.toml, with sources)."""
-    from cryoplan.data import read_toml
-
     return read_toml("tissue_ranges.toml")
 
 
@@ -119,8 +119,6 @@ def probe_operation(result) -> list[NamedWarning]:
     """The probe itself: no liquid at the tip; the flow boiled off before the end of the active
     segment at the end of a freeze (its capacity binds; the start-up, when warm tissue loads any
     probe, is not counted)."""
-    from cryoplan.cryogen.summary import operating_warnings
-
     op, th = result.case.operating, result.thermal
     if op is None:
         return []

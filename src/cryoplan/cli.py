@@ -19,12 +19,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cryoplan import __version__
+from cryoplan.atomic import check_writable, write_json
 from cryoplan.errors import InputError, exit_on_input_error
+from cryoplan.progress import clock, eta
+from cryoplan.report.reading import load_result, reading_result
+from cryoplan.sweep import cluster
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from cryoplan.progress import Progress
     from cryoplan.service import Ran
 
 
@@ -70,8 +75,7 @@ def _progress_bar(console: Console):
 
 def _run(job, show: bool, executor=None) -> Ran:
     """Run a prepared job, with a progress bar on a terminal."""
-    from cryoplan import service
-    from cryoplan.progress import Progress, clock, eta
+    from cryoplan import service  # the command line starts fast: numba, CoolProp, plotly per command
 
     if not show:
         return service.run(job, executor=executor)
@@ -90,7 +94,7 @@ def _run(job, show: bool, executor=None) -> Ran:
 
 def _prepare(kind: str, data: dict, allow_large: bool, outputs, base: Path | str = "."):
     """Validate and bound the input and check its outputs, before anything runs."""
-    from cryoplan import service
+    from cryoplan import service  # the command line starts fast: numba, CoolProp, plotly per command
 
     job = service.prepare(kind, data, base=base, allow_large=allow_large)  # type: ignore[arg-type]
     outputs.check()
@@ -203,7 +207,7 @@ def _print_written(out: Console, written: list[Path]) -> None:
 def _finish(ran: Ran, outputs, json_out: Path | None, printer) -> list[Path]:
     """Write the outputs (all or none), then tell the user: the JSON alone on stdout with
     ``--json -``, else the tables, the warnings and the files written."""
-    from cryoplan import service
+    from cryoplan import service  # the command line starts fast: numba, CoolProp, plotly per command
 
     piped = json_out is not None and str(json_out) == "-"
     written = service.write(ran, outputs)
@@ -217,7 +221,7 @@ def _finish(ran: Ran, outputs, json_out: Path | None, printer) -> list[Path]:
 
 
 def _outputs(json_out: Path | None, **paths: Path | None):
-    from cryoplan.service import Outputs
+    from cryoplan.service import Outputs  # the command line starts fast: numba, CoolProp, plotly per command
 
     return Outputs(json=None if json_out is None or str(json_out) == "-" else json_out, **paths)
 
@@ -235,7 +239,7 @@ def simulate(
     allow_large: ALLOW_LARGE = False,
 ) -> None:
     """Simulate the ice ball of one probe, or of several in a 3D file, through a freeze/thaw protocol."""
-    from cryoplan import service
+    from cryoplan import service  # the command line starts fast: numba, CoolProp, plotly per command
 
     outputs = _outputs(json_out, plot=plot_out, report=html_out)
     job = _prepare("simulation", service.read_file(file), allow_large, outputs, base=file.parent)
@@ -253,7 +257,7 @@ def demo(
     out_dir: Annotated[Path, typer.Option(help="folder for cryoplan-demo.json, .png and .html")] = Path("."),
 ) -> None:
     """Run the built-in example: 2.0 mm N2O probe, 12 G cannula, muscle, 2 x 2 min freezes."""
-    from cryoplan import service
+    from cryoplan import service  # the command line starts fast: numba, CoolProp, plotly per command
 
     outputs = _outputs(out_dir / "cryoplan-demo.json", plot=out_dir / "cryoplan-demo.png",
                        report=out_dir / "cryoplan-demo.html")
@@ -270,7 +274,7 @@ def _probe_sections(file: Path | None, catalog: str | None, gas: str | None, dia
                     supply_temperature_c: float | None, back_pressure_bar: float | None):
     """[probe] and [cryogen] from a procedure file, with the options on top (validated by the
     same schema and probe rules as the file)."""
-    from cryoplan import config, rules
+    from cryoplan import config, rules  # the command line starts fast: CoolProp, numba per command
 
     data = config.read_toml_file(file) if file is not None else {}
     options = {("probe", "catalog"): catalog, ("probe", "diameter_mm"): diameter_mm,
@@ -315,16 +319,14 @@ def probe(
     json_out: Annotated[Path | None, typer.Option("--json", help="write JSON here ('-' for stdout)")] = None,
 ) -> None:
     """A probe on its console: gas flow, tip pressure and temperature, capacity, heat transfer."""
-    from cryoplan import resolve
-    from cryoplan.cryogen.summary import operating_json, operating_rows, operating_warnings
+    from cryoplan import resolve  # the command line starts fast: CoolProp, numba per command
+    from cryoplan.cryogen.summary import operating_json, operating_rows, operating_warnings  # CoolProp
 
     pc, cc = _probe_sections(file, catalog, gas, diameter_mm, gauge, active_length_mm, supply_pressure_bar,
                              supply_temperature_c, back_pressure_bar)
     if pc.boundary != "cryogen":
         raise InputError("probe.boundary", pc.boundary, '"cryogen" (a fixed-temperature probe has no gas)')
     if json_out is not None and str(json_out) != "-":
-        from cryoplan.atomic import check_writable
-
         check_writable("--json", json_out)
     _, op = resolve.probe(pc, cc)
     assert op is not None
@@ -333,8 +335,6 @@ def probe(
         sys.stdout.write(json.dumps(data, indent=1) + "\n")
         return
     if json_out is not None:
-        from cryoplan.atomic import write_json
-
         write_json(json_out, data)
     from rich import box
     from rich.table import Table
@@ -364,8 +364,8 @@ def calibrate(
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
     from rich.text import Text
 
-    from cryoplan.calibrate import calibrate as run_calibration
-    from cryoplan.calibrate.output import tables
+    from cryoplan.calibrate import calibrate as run_calibration  # the command line starts fast: matplotlib
+    from cryoplan.calibrate.output import tables  # the same (the service's physics, matplotlib)
 
     piped = json_out is not None and str(json_out) == "-"
     err, out = _console(stderr=True), _console()
@@ -401,7 +401,7 @@ def chart(
 ) -> None:
     """The vendor-style isotherm chart of a probe: its isotherms at chosen times, in a gel and in
     tissue, on a millimetre grid (simulated)."""
-    from cryoplan import isotherm_chart
+    from cryoplan import isotherm_chart  # the command line starts fast: the service, matplotlib
 
     isotherm_chart.chart_format(out)
     when = isotherm_chart.parse_list("--times", times, True, 1, 3600)
@@ -536,7 +536,7 @@ def plan(
     """Choose the probe placements and freeze protocols of a session: for each target the least
     freezing that blocks it with the required probability under placement error, safely (one
     probe, or two). Exit 1 when a target has no safe plan."""
-    from cryoplan import service
+    from cryoplan import service  # the command line starts fast: numba, CoolProp, plotly per command
 
     if (file is None) == (not example):
         raise InputError("FILE", None if file is None else str(file), "a plan file, or --example (not both)")
@@ -544,9 +544,7 @@ def plan(
     outputs = _outputs(json_out, report=html_out, export_dir=export_dir)
     job = _prepare("plan", data, allow_large, outputs, base=Path(".") if example else file.parent)
     piped = json_out is not None and str(json_out) == "-"
-    from cryoplan.sweep.cluster import executor
-
-    with executor(scheduler) as on_cluster:
+    with cluster.executor(scheduler) as on_cluster:
         ran = _run(job, show=_console(stderr=True).is_terminal and not piped, executor=on_cluster)
     _finish(ran, outputs, json_out, _print_plan)
     if ran.data["status"] != "plan":
@@ -560,12 +558,9 @@ def report(
     out: Annotated[Path, typer.Option("-o", "--out", help="the HTML file to write")] = Path("report.html"),
 ) -> None:
     """Turn a result JSON into one self-contained HTML report (figures, inputs, warnings, sources)."""
-    from cryoplan.atomic import check_writable
-    from cryoplan.report.reading import load_result, reading_result
-
     data = load_result(result_json)
     check_writable("--out", out)
-    from cryoplan.report.html import write_report
+    from cryoplan.report.html import write_report  # the command line starts fast: plotly, matplotlib
 
     with reading_result(result_json):
         write_report(data, out)
@@ -609,7 +604,7 @@ def serve(
         token = secrets.token_urlsafe(24)
     import uvicorn
 
-    from cryoplan.web.app import create_app
+    from cryoplan.web.app import create_app  # the command line starts fast: FastAPI, the service
 
     web = create_app(data_dir, token=token, registry_url=registry, workers=workers, plan_workers=plan_workers)
     shown = f"[{host}]" if ":" in host else host
@@ -643,8 +638,7 @@ def ct(
     json_out: Annotated[Path | None, typer.Option("--json", help="write JSON here ('-' for stdout)")] = None,
 ) -> None:
     """Find the vertebrae and the lumbar medial branch targets on a patient's CT (RAS+ mm)."""
-    from cryoplan import service
-    from cryoplan.atomic import check_writable, write_json
+    from cryoplan import service  # the command line starts fast: numba, CoolProp, plotly per command
 
     if json_out is not None and str(json_out) != "-":
         check_writable("--json", json_out)

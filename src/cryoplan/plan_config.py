@@ -26,6 +26,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from cryoplan.anatomy.labels import anatomy_data
+from cryoplan.anatomy.templates import TEMPLATES, template_of
 from cryoplan.config import (
     SERVER_SETTING,
     CryogenConfig,
@@ -63,9 +65,6 @@ Level = Annotated[str, Field(min_length=1, max_length=8)]
 
 def _check_level(template: str | None, level: str, where: str) -> None:
     """A level of ``template`` (None: of any template, which it then picks)."""
-    from cryoplan.anatomy.labels import anatomy_data
-    from cryoplan.anatomy.templates import template_of
-
     if template is None:
         try:
             template_of(level)
@@ -89,8 +88,6 @@ class AnatomyConfig(_Section):
 
     @model_validator(mode="after")
     def _template_or_volume(self) -> AnatomyConfig:
-        from cryoplan.anatomy.templates import TEMPLATES
-
         check_anatomy_source(self.template, self.nifti, self.label_table)
         if self.level is not None and self.levels is not None:
             raise InputError("levels", self.levels, "either anatomy.level or anatomy.levels, not both")
@@ -130,8 +127,6 @@ class TargetConfig(_Section):
 
     @model_validator(mode="after")
     def _a_level_or_a_nerve(self) -> TargetConfig:
-        from cryoplan.anatomy.templates import TEMPLATES
-
         check_direction("axis", self.axis)
         if self.template is not None and self.template not in TEMPLATES:
             raise InputError("template", self.template, "one of " + ", ".join(TEMPLATES))
@@ -296,9 +291,6 @@ class PlanConfig(_Section):
     def cone_of(self, t: Target) -> float:
         """A target's approach cone (deg): approach.cone_deg if given, else the template's, else
         30 for a volume."""
-        from cryoplan.anatomy.labels import anatomy_data
-        from cryoplan.anatomy.templates import template_of
-
         if t.cone_deg is not None:
             return t.cone_deg
         if self.approach.cone_deg is not None:

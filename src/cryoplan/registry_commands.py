@@ -14,7 +14,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from cryoplan.errors import exit_on_input_error
+from cryoplan.atomic import check_writable, write_json
+from cryoplan.errors import exit_on_input_error, masked
+from cryoplan.report.reading import load_result, reading_result
+from cryoplan.store.entries import from_result
 
 registry_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False,
                            help="The outcome registry (SQLite or PostgreSQL).")
@@ -24,7 +27,7 @@ DB = Annotated[str | None, typer.Option("--db", help="database URL (default: $CR
 
 
 def _open(db: str | None):
-    from cryoplan.store.registry import Registry
+    from cryoplan.store.registry import Registry  # SQLAlchemy, alembic: only when a command runs
 
     return Registry(db)
 
@@ -34,8 +37,6 @@ def _open(db: str | None):
 def init(db: DB = None) -> None:
     """Create the registry (or bring its schema up to date)."""
     reg = _open(db)
-    from cryoplan.errors import masked
-
     out.print(f"registry at {masked(reg.url)}, schema revision {reg.revision()}")
 
 
@@ -50,9 +51,6 @@ def add(
     db: DB = None,
 ) -> None:
     """Record a procedure from its simulation or plan result."""
-    from cryoplan.report.reading import load_result, reading_result
-    from cryoplan.store.entries import from_result
-
     with reading_result(result_json):
         entry = from_result(load_result(result_json), pseudonym, treated_on, levels, nerves)
     pid = _open(db).add_procedure(entry)
@@ -99,8 +97,7 @@ def km(
     db: DB = None,
 ) -> None:
     """Kaplan-Meier curves of relief duration by protocol."""
-    from cryoplan.atomic import write_json
-    from cryoplan.store.analysis import curves_json, kaplan_meier, km_png
+    from cryoplan.store.analysis import curves_json, kaplan_meier, km_png  # lifelines, SQLAlchemy
 
     curves = kaplan_meier(_open(db).durations())
     if json_out is not None and str(json_out) == "-":
@@ -127,7 +124,7 @@ def refit(
 ) -> None:
     """Refit the relief model to the recorded outcomes and store it; a procedure or plan file
     with [outcome] registry = "URL" then predicts with it."""
-    from cryoplan.store.analysis import refit_from_registry
+    from cryoplan.store.analysis import refit_from_registry  # lifelines, pandas, SQLAlchemy
 
     m = refit_from_registry(_open(db), min_records)
     effects = ", ".join(f"{e.name} x{e.time_ratio:.2f} (se {e.se:.2f})" for e in m.effects)
@@ -157,8 +154,6 @@ def import_(
 @exit_on_input_error
 def export_(csv_file: Annotated[Path, typer.Argument(help="CSV to write")], db: DB = None) -> None:
     """Write every procedure and follow-up to a CSV file (one row per follow-up)."""
-    from cryoplan.atomic import check_writable
-
     check_writable("CSV_FILE", csv_file)  # a folder or a device is named before the database is read
     rows = _open(db).export_csv(csv_file)
     out.print(f"wrote {rows} rows to {csv_file}")

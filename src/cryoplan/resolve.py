@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from cryoplan.anatomy.labels import LabelVolume, load_label_volume
+from cryoplan.anatomy.templates import template
 from cryoplan.catalog import CatalogProbe, ProbeSpec, probe_spec
 from cryoplan.config import (
     CryogenConfig,
@@ -348,7 +349,6 @@ def anatomy_volume(ac: ProcedureAnatomyConfig, gc: GridConfig, base: str | Path 
     if ac.nifti is not None:
         assert ac.label_table is not None
         return load_label_volume(ac.nifti, ac.label_table, base), ()
-    from cryoplan.anatomy.templates import template
 
     assert ac.template is not None
     level = ac.level or ("S1" if "sacral" in ac.template else "L4")

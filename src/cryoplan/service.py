@@ -47,6 +47,7 @@ from cryoplan.planning.adjust import write_states
 from cryoplan.planning.search import export
 from cryoplan.planning.search import plan as search
 from cryoplan.progress import Progress, Reporter
+from cryoplan.report import plot
 from cryoplan.report.ct_json import ct_json
 from cryoplan.report.html import write_report
 from cryoplan.report.plan_json import plan_json
@@ -242,9 +243,7 @@ def write(ran: Ran, outputs: Outputs, title: str | None = None) -> list[Path]:
         if outputs.json is not None:
             out.stage_json(outputs.json, ran.data)
         if outputs.plot is not None and ran.kind == "simulation" and ran.data.get("geometry") != "3d":
-            from cryoplan.report.plot import plot  # matplotlib only when a plot is asked for
-
-            plot(ran.native, outputs.plot, write=out.stage)
+            plot.plot(ran.native, outputs.plot, write=out.stage)
         if outputs.export_dir is not None and ran.kind == "plan":
             export(ran.native, outputs.export_dir, write=out.stage)
         if outputs.adjust is not None and ran.kind == "plan" and ran.job is not None:

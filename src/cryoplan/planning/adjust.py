@@ -41,7 +41,7 @@ from cryoplan.injury.thresholds import InjuryThresholds
 from cryoplan.planning.evaluate import Candidate, Context, Evaluation, Placement, ProtectedStructure, judge
 from cryoplan.planning.fields import Field, Model, Moved, Rigid
 from cryoplan.planning.space import MAX_OFFSET_MM, MAX_TILT_DEG
-from cryoplan.planning.targets import refusal
+from cryoplan.planning.targets import Spec, refusal, setup
 from cryoplan.protocol import Protocol
 from cryoplan.protocol import cycles as freeze_thaw
 from cryoplan.units import ZERO_CELSIUS_K, k_to_c
@@ -153,8 +153,6 @@ def states(plan, cfg, base: Path = Path(".")) -> bytes:
     narrowest integer type that holds them), the placement errors, the nerves and a JSON table of
     the rest: compressed, about 80 kB for the L4 template at 0.75 mm with two protocols kept
     (some 35 kB a protocol)."""
-    from cryoplan.planning.targets import Spec, setup
-
     arrays: dict[str, np.ndarray] = {}
     index: list[dict[str, Any]] = []
     specs = Spec.all(cfg, base)

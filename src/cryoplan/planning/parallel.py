@@ -30,6 +30,9 @@ from typing import Any
 
 from numba import njit
 
+from cryoplan.planning.targets import remember
+from cryoplan.procs import exit_with_parent, ignore_interrupts, preloaded_context
+
 _SINGLE = [False]
 
 
@@ -63,9 +66,6 @@ def single_threaded() -> None:
 
 
 def _init_worker(setups: tuple = ()) -> None:
-    from cryoplan.planning.targets import remember
-    from cryoplan.procs import exit_with_parent, ignore_interrupts
-
     exit_with_parent()
     ignore_interrupts()
     single_threaded()
@@ -89,8 +89,6 @@ def local_pool(workers: int, setups: tuple = ()) -> ProcessPoolExecutor:
     """``workers`` processes of this machine, ready for tasks, with the targets ``setups``
     ((spec, setup) pairs) already set up: forked from here while that is safe (they inherit
     them), else from a fork server (they are sent them)."""
-    from cryoplan.procs import preloaded_context
-
     if "fork" in get_all_start_methods() and not _threads_started():
         numba_ready()
         context, initargs = get_context("fork"), ()

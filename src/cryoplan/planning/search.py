@@ -46,13 +46,16 @@ from pathlib import Path
 import numpy as np
 
 from cryoplan import resolve
+from cryoplan.anatomy.export import write_nifti, write_vti, write_vtm
 from cryoplan.anatomy.labels import LabelVolume
+from cryoplan.anatomy.templates import session_frame, template_of
 from cryoplan.atomic import write_atomic
 from cryoplan.errors import InputError
 from cryoplan.injury.assess import assess, regrowth_distance
 from cryoplan.outcome.relief import ReliefDistribution, ReliefModel
 from cryoplan.plan_config import PlanConfig
 from cryoplan.planning.evaluate import Candidate, Evaluation, Run, evaluate, nearest_run, screen, simulate
+from cryoplan.planning.fields import Field
 from cryoplan.planning.parallel import local_pool, run_all, single_threaded, stop
 from cryoplan.planning.targets import Setup, Spec, placement_sigma, setup
 from cryoplan.procs import threads_here
@@ -439,8 +442,6 @@ class _Search:
 
 
 def _own_field(result: ThermalResult3D, ctx):
-    from cryoplan.planning.fields import Field
-
     return Field.of(result.history, ctx.grid)
 
 
@@ -587,8 +588,6 @@ def mirrors(targets: list) -> dict[int, int]:
     """Targets that are the mirror image of an earlier one (the same template and level on the
     other side) -> that one's number. A template is the same on both sides in its own frame (x
     lateral), so the plan of one side is the other's, mirrored (``session_frame``)."""
-    from cryoplan.anatomy.templates import template_of
-
     first: dict[tuple[str, str], int] = {}
     out = {}
     for k, t in enumerate(targets):
@@ -613,8 +612,6 @@ def _mirrored(p: TargetPlan, t) -> TargetPlan:
 def _in_session(t: TargetPlan, fields: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """A template target's fields and origin in the session's frame (``session_frame``: mirrored
     for the left side); a volume's stay in its own."""
-    from cryoplan.anatomy.templates import session_frame
-
     vol = t.volume
     if t.level is None:
         return fields, vol.origin
@@ -631,8 +628,6 @@ def export(plan: Plan, out_dir: Path, write=write_atomic) -> list[Path]:
     image data (all fields), for 3D Slicer and ParaView, written with ``write(path, writer)``: in
     ``out_dir`` for a single target (in its own frame), else named after each target, each in
     the session's frame (``session_frame``), with a ParaView collection of them (``session.vtm``)."""
-    from cryoplan.anatomy.export import write_nifti, write_vti, write_vtm
-
     paths: list[Path] = []
     blocks = []
     session = len(plan.targets) > 1

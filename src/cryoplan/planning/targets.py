@@ -25,7 +25,7 @@ from cryoplan.anatomy.templates import Anatomy, template, template_of
 from cryoplan.errors import InputError
 from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.thresholds import default_nerve_diameter_m
-from cryoplan.plan_config import PlanConfig, Target
+from cryoplan.plan_config import PlanConfig, Target, parse
 from cryoplan.planning.evaluate import Candidate, Context, Placement, ProtectedStructure, overlaps
 from cryoplan.planning.space import (
     directions,
@@ -57,8 +57,6 @@ class Spec:
 
     @property
     def config(self) -> PlanConfig:
-        from cryoplan.plan_config import parse
-
         return parse(json.loads(self.plan_json))
 
 

@@ -27,6 +27,7 @@ from cryoplan import __version__
 from cryoplan.atomic import write_atomic
 from cryoplan.data import read_toml
 from cryoplan.report import figures, static
+from cryoplan.report.chart import png
 from cryoplan.report.reading import kind_of, read_result
 
 GRADE_NAMES = {0: "none", 1: "neurapraxia", 2: "axonotmesis", 3: "neurotmesis risk"}
@@ -288,7 +289,6 @@ def _chart_section(chart: dict[str, Any] | None) -> str:
     """The vendor-style isotherm chart (the same drawing as ``cryoplan chart``), as a PNG."""
     if not chart:
         return ""
-    from cryoplan.report.chart import png
 
     times = ", ".join(f"{t:g} s" for t in chart["panels"][0]["times_s"])
     image = base64.b64encode(png(chart["panels"], chart["title"])).decode()

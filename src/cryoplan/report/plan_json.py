@@ -17,6 +17,7 @@ import numpy as np
 
 from cryoplan import __version__
 from cryoplan.anatomy.labels import anatomy_data
+from cryoplan.catalog import design_keys
 from cryoplan.injury.grade import GRADE_NAMES
 from cryoplan.outcome.relief import ReliefDistribution
 from cryoplan.plan_config import PlanConfig
@@ -259,8 +260,6 @@ def _session(plan: Plan, cfg: PlanConfig) -> dict[str, Any]:
 
 
 def _catalog_gas(cfg: PlanConfig) -> str | None:
-    from cryoplan.catalog import design_keys
-
     cat, _ = design_keys(cfg.probe)
     return cat.gas if cat else None
 

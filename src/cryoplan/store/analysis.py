@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from lifelines import KaplanMeierFitter
 
+from cryoplan.atomic import write_atomic
 from cryoplan.errors import InputError, masked
 from cryoplan.outcome.fit import refit
 from cryoplan.outcome.relief import ReliefModel, default_model
@@ -67,8 +68,6 @@ def km_png(curves: list[Curve], path: Path | None = None) -> bytes:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from cryoplan.atomic import write_atomic
 
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     for c in curves:

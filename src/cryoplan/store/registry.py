@@ -39,6 +39,7 @@ from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
+from cryoplan.atomic import write_atomic
 from cryoplan.errors import Busy, InputError, masked
 from cryoplan.outcome.fit import OutcomeRecord
 from cryoplan.outcome.relief import Effect, Patient, ReliefModel, default_model
@@ -348,8 +349,6 @@ class Registry:
     def export_csv(self, path: Path) -> int:
         """One row per follow-up (procedure columns repeated; a procedure without follow-ups
         gets one row with the follow-up columns empty). Returns the rows written."""
-        from cryoplan.atomic import write_atomic
-
         rows = []
         for p in self.procedures():
             base = {c: getattr(p, c) for c in CSV_COLUMNS[1:-3]} | {"procedure_ref": p.id}

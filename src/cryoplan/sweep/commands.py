@@ -13,7 +13,10 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
+from cryoplan.atomic import check_writable
 from cryoplan.errors import InputError, exit_on_input_error
+from cryoplan.progress import clock
+from cryoplan.sweep import cluster
 
 #: Exit code of a study stopped by Ctrl-C (its table holds every sample finished by then).
 INTERRUPTED = 130
@@ -46,12 +49,6 @@ def _console(stderr: bool = False):
     return Console(stderr=stderr, markup=False, emoji=False, highlight=False)
 
 
-def _clock(seconds: float) -> str:
-    from cryoplan.progress import clock
-
-    return clock(seconds)
-
-
 @sweep_app.command("run")
 @exit_on_input_error
 def run_study(
@@ -72,29 +69,26 @@ def run_study(
         "--check", help="validate every sample, say what would run, run and write nothing")] = False,
 ) -> None:
     """Run a study: validate every sample, run them on the cluster, save the table as they finish."""
-    from cryoplan.sweep import study as study_file_
+    from cryoplan.sweep import execute  # the command line starts fast: a study's runs pull in the service
+    from cryoplan.sweep import study as study_file_  # the same (numba, CoolProp, plotly, matplotlib)
 
     if retry_failed and not resume:
         raise InputError("--retry-failed", True, "only with --resume")
     if not 0.1 <= save_every <= 86400:
         raise InputError("--save-every", save_every, "0.1 to 86400 seconds")
-    from cryoplan.sweep import execute
-    from cryoplan.sweep.study import MAX_VALIDATED
-
     prepared = execute.prepare(study_file_.load(study_file), out, resume=resume, retry_failed=retry_failed,
                                allow_large=allow_large)
     err, shown = _console(stderr=True), _console()
     if check or not prepared.todo:
-        valid = ("every one valid" if len(prepared.todo) <= MAX_VALIDATED else
-                 f"{MAX_VALIDATED} checked and valid (the extremes of each varied key and evenly spaced "
+        most = study_file_.MAX_VALIDATED
+        valid = ("every one valid" if len(prepared.todo) <= most else
+                 f"{most} checked and valid (the extremes of each varied key and evenly spaced "
                  "others; the rest are checked as they run)")
         shown.print(f"{len(prepared.samples)} samples, {valid}; {len(prepared.todo)} to run "
-                    f"({_clock(prepared.estimate_s)} of computing on one core, estimated)"
+                    f"({clock(prepared.estimate_s)} of computing on one core, estimated)"
                     + ("" if prepared.todo else f": all are in {out} already"), soft_wrap=True)
         return
     from distributed import CancelledError
-
-    from cryoplan.sweep import cluster
 
     study = prepared.study
     start = time.monotonic()
@@ -108,7 +102,7 @@ def run_study(
             method = study.config.sampling.method
             before = f"{state.before} in the table already, " if state.before else ""
             shown.print(f"study of {study.source}: {state.total} samples ({method}); {before}{state.todo} "
-                        f"to run ({_clock(state.estimate_s)} of computing, estimated); {where} with "
+                        f"to run ({clock(state.estimate_s)} of computing, estimated); {where} with "
                         f"{state.workers} workers; dashboard {state.dashboard}", soft_wrap=True)
             bar.start()
             task = bar.add_task("samples", total=state.todo, failed=0)
@@ -128,7 +122,7 @@ def run_study(
                     f"finished so far are in {out}; --resume continues", soft_wrap=True)
         raise typer.Exit(1) from None
     bar.stop()
-    took = _clock(time.monotonic() - start)
+    took = clock(time.monotonic() - start)
     shown.print(f"{state.done} samples run in {took}: {state.done - state.failed} ok, {state.failed} failed "
                 f"(see the error column); {state.before + state.done} of {state.total} in {out}",
                 soft_wrap=True)
@@ -154,8 +148,6 @@ def report(
 ) -> None:
     """Summarise a study's table: percentiles of every output, Sobol' indices where the sampling
     allows them, rank correlations, scatter plots of the strongest inputs."""
-    from cryoplan.atomic import check_writable
-
     if out is None and json_out is None:
         raise InputError("-o", None, "an HTML file to write (-o REPORT.html), or --json OUT.json, or both")
     piped = json_out is not None and str(json_out) == "-"
@@ -163,7 +155,7 @@ def report(
     for option, path in (("-o", out), ("--json", json_file)):
         if path is not None:
             check_writable(option, path)
-    from cryoplan.sweep.study_report import write
+    from cryoplan.sweep.study_report import write  # the command line starts fast: plotly, the service
 
     data = write(results, out, json_file)
     if piped:

@@ -22,6 +22,7 @@ from cryoplan.atomic import check_writable
 from cryoplan.errors import InputError
 from cryoplan.sweep import table
 from cryoplan.sweep.study import BOOKKEEPING, Sample, Study, validate_samples
+from cryoplan.sweep.task import run_sample
 
 #: Tasks kept submitted at once beyond the ones running.
 WINDOW = 1000
@@ -159,8 +160,6 @@ def run(prepared: Prepared, client, *, save_every_s: float = 10.0,
     checked = False  # the output paths reached values in a finished run
 
     def submit(n: int) -> list:
-        from cryoplan.sweep.task import run_sample
-
         futures = []
         for s in (next(pending, None) for _ in range(n)):
             if s is None:

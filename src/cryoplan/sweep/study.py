@@ -31,7 +31,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from cryoplan import __version__, budget
+from cryoplan import __version__, budget, service
 from cryoplan.config import Name, _Section, read_toml_file, validate
 from cryoplan.errors import MISSING, InputError, shown
 from cryoplan.sweep import sampling
@@ -246,8 +246,6 @@ class Study:
 
 def load(path: str | Path) -> Study:
     """Read and check a study file and its base file (raises InputError)."""
-    from cryoplan import service
-
     path = Path(path)
     cfg = parse(read_toml_file(path, "study file"))
     if cfg.template is not None:
@@ -304,8 +302,6 @@ def validate_samples(study: Study, samples: list[Sample], allow_large: bool = Fa
     study of up to ``MAX_VALIDATED``, else the ``checked_samples`` (raises InputError naming the
     sample, the key and what is allowed). Returns the estimated computing time of them all (s),
     refused over the study limit unless ``allow_large``."""
-    from cryoplan import service
-
     checked = checked_samples(samples, study.keys)
     seconds = 0.0
     for s in checked:

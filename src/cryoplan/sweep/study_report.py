@@ -13,7 +13,14 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
 from cryoplan import __version__
+from cryoplan.atomic import OutputSet
+from cryoplan.named_warnings import CODES
+from cryoplan.report.html import STYLE, _e, _plot_div, _table
+from cryoplan.service import finite
 from cryoplan.sweep import analysis, table
 
 #: Failed samples listed one by one (the rest are counted by error).
@@ -51,8 +58,6 @@ SOURCES = [
 
 def summarize(meta: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The summary of a study's table (plain data, the JSON of ``cryoplan sweep report``)."""
-    from cryoplan.service import finite
-
     cfg, runs = meta["study"]["config"], meta["runs"]
     by_index = {r["sample"]: r for r in rows}
     ok = [r for r in rows if r["status"] == "ok"]
@@ -107,8 +112,6 @@ def _spec(v: dict[str, Any]) -> str:
 
 
 def _completeness(s: dict[str, Any]) -> str:
-    from cryoplan.report.html import _e
-
     missing = f", {s['missing']} not run yet (cryoplan sweep --resume computes them)" if s["missing"] else ""
     text = f"{s['in_table']} of {s['runs']} samples in the table: {s['ok']} ran, {s['failed']} failed"
     text += missing
@@ -117,8 +120,6 @@ def _completeness(s: dict[str, Any]) -> str:
 
 
 def _outputs_table(data: dict[str, Any]) -> str:
-    from cryoplan.report.html import _table
-
     rows = []
     for path, d in data["outputs"].items():
         if d["kind"] == "number" and d["n"]:
@@ -135,8 +136,6 @@ def _outputs_table(data: dict[str, Any]) -> str:
 
 
 def _sensitivity_table(sens: dict[str, Any]) -> str:
-    from cryoplan.report.html import _e, _table
-
     sobol = sens["sobol"]
     indices = sobol.get("indices") or {}
 
@@ -163,8 +162,6 @@ def _sensitivity_table(sens: dict[str, Any]) -> str:
 
 def _figures(data: dict[str, Any], rows: list[dict[str, Any]]) -> list:
     """A histogram of each numeric output and scatter plots of its strongest inputs."""
-    import plotly.graph_objects as go
-
     ok = [r for r in rows if r["status"] == "ok"]
     figs = []
     for path, d in data["outputs"].items():
@@ -188,11 +185,6 @@ def _figures(data: dict[str, Any], rows: list[dict[str, Any]]) -> list:
 
 def render(data: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     """The HTML page of a summary (``rows``: the table, for the figures)."""
-    from plotly.offline import get_plotlyjs
-
-    from cryoplan.named_warnings import CODES
-    from cryoplan.report.html import STYLE, _e, _plot_div, _table
-
     st, s = data["study"], data["samples"]
     title = data.get("title") or f"Study of {st['base']}"
     vary = [(v["key"], _spec(v), _g(data["inputs"][v["key"]].get("min", "")),
@@ -228,8 +220,6 @@ def render(data: dict[str, Any], rows: list[dict[str, Any]]) -> str:
 
 def write(results: str | Path, html_out: str | Path | None, json_out: str | Path | None) -> dict[str, Any]:
     """Read a study's table and write its HTML and JSON summaries, all or none."""
-    from cryoplan.atomic import OutputSet
-
     meta, rows = table.read(results)
     data = summarize(meta, rows)
     with OutputSet() as out:

@@ -17,6 +17,10 @@ import time
 from contextlib import contextmanager
 from typing import Any
 
+from cryoplan import service
+from cryoplan.procs import threads_here
+from cryoplan.sweep.paths import PathError, get_output
+
 #: Longest error message kept in the table (a failure's message can be long).
 MAX_ERROR = 500
 
@@ -25,8 +29,6 @@ MAX_ERROR = 500
 def one_thread():
     """One numba thread and one BLAS thread for this task: a cluster runs one task per core."""
     from threadpoolctl import threadpool_limits
-
-    from cryoplan.procs import threads_here
 
     with threads_here(1), threadpool_limits(limits=1):
         yield
@@ -51,9 +53,6 @@ def run_sample(kind: str, data: dict[str, Any], base: str, outputs: list[str],
     """Run one sample; returns its status ("ok" or "failed"), error, the requested outputs, the
     named warnings' codes, its wall time and the worker that ran it. ``bad_outputs`` names the
     output paths this result does not reach (a mistake of the study, judged by the client)."""
-    from cryoplan import service
-    from cryoplan.sweep.paths import PathError, get_output
-
     start = time.perf_counter()
     row: dict[str, Any] = {"status": "ok", "error": None, "outputs": {}, "bad_outputs": {},
                            "warnings": None, "worker": _worker_address()}

@@ -59,6 +59,8 @@ from cryoplan.cryogen.wall_law import (
     P_T_SAT,
 )
 from cryoplan.tissue.enthalpy import (
+    C_F,
+    C_U,
     K_F,
     K_U,
     METABOLIC,
@@ -541,8 +543,6 @@ def stable_time_step(grid, props: np.ndarray, mat: np.ndarray, wall_held: bool) 
     .. [2] Patankar, Numerical Heat Transfer and Fluid Flow, 1980, ch. 4 (the explicit scheme's
        positive coefficients).
     """
-    from cryoplan.tissue.enthalpy import C_F, C_U
-
     alpha = np.maximum(props[:, K_F] / props[:, C_F], props[:, K_U] / props[:, C_U])[mat]
     perf = (props[:, PERFUSION] / props[:, C_U])[mat]
     gsum = grid.g_r[:-1, :] + grid.g_r[1:, :] + grid.g_z[:, :-1] + grid.g_z[:, 1:]

@@ -18,6 +18,7 @@ import functools
 import hmac
 import json
 import threading
+import time
 from importlib import resources
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
@@ -31,11 +32,16 @@ from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cryoplan import __version__
+from cryoplan import __version__, service
+from cryoplan.anatomy.labels import anatomy_data
 from cryoplan.catalog import list_probes
 from cryoplan.errors import Busy, InputError
+from cryoplan.planning import adjust
 from cryoplan.planning.space import MAX_OFFSET_MM, MAX_TILT_DEG
+from cryoplan.protocol import cycles as freeze_thaw
+from cryoplan.report.reading import read_result
 from cryoplan.rules import UNMODELLED_GASES
+from cryoplan.store.entries import from_result
 from cryoplan.web.jobs import NotRunning, QueueFull, Runs, RunStatus
 
 RunId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="a run id (32 hex digits)")]
@@ -189,9 +195,6 @@ def _section(data: dict, name: str) -> dict:
 def _procedure_data(req: RunRequest) -> tuple[str, dict[str, Any], str]:
     """(kind, data, title) of a run request: its template or uploaded file read once, with the
     chosen probe, gas and protocol; a title says what was chosen instead of the file's."""
-    from cryoplan import service
-    from cryoplan.protocol import cycles
-
     if (req.template is None) == (req.procedure_toml is None):
         raise InputError("template", req.template, "a template or procedure_toml (exactly one)")
     if req.template is not None:
@@ -229,7 +232,7 @@ def _procedure_data(req: RunRequest) -> tuple[str, dict[str, Any], str]:
             _section(data, "plan").update(freeze_seconds=[p.freeze_seconds], cycles=[p.cycles],
                                           thaw_seconds=p.thaw_seconds)
         else:
-            phases = cycles(p.cycles, p.freeze_seconds, p.thaw_seconds)
+            phases = freeze_thaw(p.cycles, p.freeze_seconds, p.thaw_seconds)
             data["protocol"] = {"phases": [{"kind": q.kind, "seconds": q.seconds} for q in phases]}
         chosen.append(f"{p.cycles} x {p.freeze_seconds:g} s freeze" + (
             f", {p.thaw_seconds:g} s thaw" if p.cycles > 1 and p.thaw_seconds else ""))
@@ -346,9 +349,7 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> Response:
         # FastAPI's own answer, but a NaN in the body (JSON allows it) is echoed as null, not a 500
-        from cryoplan.service import finite
-
-        return AsciiJSON({"detail": jsonable_encoder(finite(list(exc.errors()))[0])}, status_code=422)
+        return AsciiJSON({"detail": jsonable_encoder(service.finite(list(exc.errors()))[0])}, status_code=422)
 
     @app.exception_handler(Busy)
     async def busy(request: Request, exc: Busy) -> Response:
@@ -372,7 +373,7 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
         with registry_lock:
             if not registry_cache:
                 import cryoplan.store.analysis  # noqa: F401 - imports lifelines, pandas
-                from cryoplan.store.registry import Registry
+                from cryoplan.store.registry import Registry  # SQLAlchemy only when the registry is used
 
                 try:
                     registry_cache.append(Registry(registry_url, busy_timeout_s=REGISTRY_WAIT_S))
@@ -406,8 +407,6 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
                               toml=resources.files("cryoplan.data").joinpath(f).read_text(encoding="utf-8"))
                      for k, (kind, f, desc) in TEMPLATES.items()]
         probes = [{"name": p.name, "gas": p.gas, "description": p.description} for p in list_probes()]
-        from cryoplan.anatomy.labels import anatomy_data
-
         levels = [lv for sec in ("lumbar", "sacral") for lv in anatomy_data()[sec]["levels"]]
         return Options(templates=templates, probes=probes, gases=list(GASES), levels=levels)
 
@@ -479,8 +478,6 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
     adjust_lock = threading.Lock()  # the moved-field kernel runs numba threads: one call at a time
 
     def _session(run_id: str):
-        from cryoplan.planning import adjust
-
         path = _file(run_id, "adjust.npz")
         if _status(run_id).kind != "plan":
             raise HTTPException(409, detail=f"run {run_id} is a simulation: only a plan's probes move")
@@ -502,11 +499,7 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
                                                     200: {"content": {"application/json": {}}}})
     def scene(run_id: RunId) -> Response:
         """A finished plan's targets for the 3D view: labels, nerves, needles, what may be moved."""
-        import json
-
-        from cryoplan.planning.adjust import scene_json
-
-        return Response(json.dumps(scene_json(_session(run_id))), media_type="application/json")
+        return Response(json.dumps(adjust.scene_json(_session(run_id))), media_type="application/json")
 
     @app.post("/api/runs/{run_id}/adjust", responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut},
                                                       422: {"model": ErrorOut},
@@ -515,22 +508,17 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
         """A planned probe moved by hand: its block probability and margins estimated by
         screening (the planned run's ice ball moved rigidly, the planner's Monte Carlo over
         placement errors; not a new 3D run), and the moved ice ball."""
-        import json
-        import time
-
-        from cryoplan.planning.adjust import estimate, estimate_json
-
         session = _session(run_id)
         start = time.perf_counter()
         try:
             name = session.name(body.target)
             state = session.target(name)
             with adjust_lock:
-                est = estimate(state, np.array(body.tip_offset_mm) * 1e-3, body.tilt_deg, body.azimuth_deg,
-                               body.freeze_s, body.cycles)
+                est = adjust.estimate(state, np.array(body.tip_offset_mm) * 1e-3, body.tilt_deg,
+                                      body.azimuth_deg, body.freeze_s, body.cycles)
         except InputError as err:
             raise _unprocessable(err) from None
-        out = estimate_json(state, est, name)
+        out = adjust.estimate_json(state, est, name)
         out["server_ms"] = round((time.perf_counter() - start) * 1e3, 1)
         return Response(json.dumps(out), media_type="application/json")
 
@@ -552,11 +540,6 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
               responses={422: {"model": ErrorOut}, 404: {"model": ErrorOut}})
     def record(body: RecordIn) -> Created:
         """Record a finished run as a procedure (patient pseudonym only)."""
-        import json
-
-        from cryoplan.report.reading import read_result
-        from cryoplan.store.entries import from_result
-
         data = json.loads(_file(body.run_id, "result.json").read_text(encoding="utf-8"))
         try:
             entry = from_result(read_result(data), body.pseudonym, body.treated_on, body.levels)
@@ -576,10 +559,8 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
     @app.get("/api/registry/km", responses={200: {"content": {"application/json": {}}}})
     def km() -> Response:
         """Kaplan-Meier curves of relief duration by protocol (JSON)."""
-        import json
-
         reg = registry()  # first: it imports the analysis modules under its lock
-        from cryoplan.store.analysis import curves_json, kaplan_meier
+        from cryoplan.store.analysis import curves_json, kaplan_meier  # lifelines: imported by registry()
 
         return Response(json.dumps({"curves": curves_json(kaplan_meier(reg.durations()))}),
                         media_type="application/json")
@@ -587,8 +568,8 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
     @app.get("/api/registry/km.png", responses={200: {"content": {"image/png": {}}}})
     def km_png() -> Response:
         reg = registry()
-        from cryoplan.store.analysis import kaplan_meier
-        from cryoplan.store.analysis import km_png as draw
+        from cryoplan.store.analysis import kaplan_meier  # lifelines, matplotlib: imported by registry()
+        from cryoplan.store.analysis import km_png as draw  # the same
 
         with registry_lock:  # matplotlib's pyplot is not thread-safe
             return Response(draw(kaplan_meier(reg.durations())), media_type="image/png")
