@@ -22,6 +22,7 @@ that would take hours or gigabytes, not to predict the wall time.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from cryoplan.anatomy.templates import box_mm
 from cryoplan.catalog import ProbeSpec, probe_spec
 from cryoplan.errors import InputError
 from cryoplan.resolve import direction
+from cryoplan.thermal.rkl import stages_for
 from cryoplan.thermal.solver3d import MAX_STEP_S
 
 #: Throughputs (project machine, one core, benchmarks/README.md): the axisymmetric kernel's
@@ -42,6 +44,11 @@ CELL_STEPS_PER_S = 6e7
 VOXEL_UPDATES_PER_S = 4e7
 CELLS_MEASURED_PER_S = 5e7
 STEADY_S_PER_VOXEL_43 = 5.4e-8  # the conjugate gradients take ~N^(1/3) iterations of N voxels
+#: Fixed costs of a 3D run's calls whatever the box's size (one thread; benchmarks/estimates.py on
+#: a 5,632-voxel box: 3,600 sweeps took 0.6 s more than their voxel updates, 402 outputs 0.3 s
+#: more than their measurements, with the machine's other core busy).
+SECONDS_PER_SWEEP_3D = 1.7e-4
+SECONDS_PER_OUTPUT_3D = 7.5e-4
 #: Per-candidate Monte Carlo and margins (s per sample; ~0.3 s for 256 samples, measured).
 MONTE_CARLO_S_PER_SAMPLE = 1.2e-3
 #: Bytes per cell held by a 2D run besides its history (state, geometry, conductances), and per
@@ -142,20 +149,50 @@ def _box_voxels(cfg, base: Path, specs: tuple[ProbeSpec, ...]) -> tuple[int, flo
     return math.prod(max(3, round(float(n))) for n in (hi - lo) / g.spacing_mm), g.spacing_mm
 
 
+def _segments(protocols: list[list[float]]) -> list[float]:
+    """The 3D run's segments (s): its time cut wherever any probe's phase changes
+    (``solver3d.segments``), from each probe's phase durations.
+
+    >>> _segments([[20.0, 60.0], [60.0]])
+    [20.0, 40.0, 20.0]
+    """
+    cuts = sorted({0.0, *(float(e) for durations in protocols for e in itertools.accumulate(durations))})
+    return [b - a for a, b in itertools.pairwise(cuts) if b - a >= 1e-9]
+
+
+def _sweeps(seconds: float, interval: float, dt: float) -> float:
+    """RKL2 sweeps of a segment as ``solver3d`` takes it: cut at each output interval, each span in
+    equal steps of at most ``MAX_STEP_S``, each step ``rkl.stages_for(step / dt)`` sweeps.
+
+    >>> _sweeps(20.0, 20.0, 0.5), _sweeps(0.25, 0.25, 0.5)  # ten steps of 2 s, four sweeps each
+    (40, 2)
+    """
+    def span_sweeps(span: float) -> float:
+        n = max(1, math.ceil(min(span / MAX_STEP_S, 1e30) - 1e-9))
+        return n * stages_for(span / n / dt)
+
+    full = math.floor(min(seconds / interval, 1e30) + 1e-9)
+    rest = seconds - full * interval
+    return full * span_sweeps(interval) + (span_sweeps(rest) if rest > 1e-9 * interval else 0)
+
+
 def _simulation3d(cfg, base: Path, specs: tuple[ProbeSpec, ...]) -> Estimate:
     """A 3D run: its box's voxels, updated by each RKL2 stage of each step (``solver3d``: steps of
-    at most 2 s, s stages covering (s^2 + s - 2) / 4 explicit steps)."""
+    at most 2 s, s stages covering (s^2 + s - 2) / 4 explicit steps), and each sweep's and each
+    output's fixed cost (a short phase is a step of its own)."""
     voxels, spacing_mm = _box_voxels(cfg, base, specs)
     alpha, perfusion = _max_diffusivity(cfg)
     dt = 0.9 / (6 * alpha / (spacing_mm * 1e-3) ** 2 + perfusion)
-    stages = max(1.0, math.sqrt(4 * MAX_STEP_S / dt))
     phases = [p for e in cfg.probe_entries() for p in (e.protocol or cfg.protocol).phases]
-    total = max(sum(p.seconds for p in (e.protocol or cfg.protocol).phases) for e in cfg.probe_entries())
+    protocols = [[p.seconds for p in (e.protocol or cfg.protocol).phases] for e in cfg.probe_entries()]
+    segments = _segments(protocols)
+    total = sum(segments)
     steps = count(total / MAX_STEP_S) + len(phases)
-    outputs = 1 + count(total / cfg.output.interval_s) + len(phases)
+    outputs = 1 + sum(max(1, count(seconds / cfg.output.interval_s)) for seconds in segments)
     memory = voxels * BYTES_PER_VOXEL + outputs * 8 * len(cfg.probe_entries()) * BYTES_PER_SAMPLE
-    seconds = voxels * steps * stages / VOXEL_UPDATES_PER_S + voxels * outputs * len(cfg.output.isotherms_c) \
-        / CELLS_MEASURED_PER_S
+    sweeps = sum(_sweeps(seconds, cfg.output.interval_s, dt) for seconds in segments)
+    seconds = (voxels * sweeps / VOXEL_UPDATES_PER_S + voxels * outputs * len(cfg.output.isotherms_c)
+               / CELLS_MEASURED_PER_S + sweeps * SECONDS_PER_SWEEP_3D + outputs * SECONDS_PER_OUTPUT_3D)
     if cfg.anatomy is not None and cfg.anatomy.nifti is not None:  # its voxels are the file's
         size, cells, voxels_of, step = ("anatomy.nifti", "the label volume's voxels (crop or resample it)",
                                         "the label volume's voxels", "the voxels' size")
