@@ -70,7 +70,20 @@ def _faces(i, j, k, nx, ny, nz, gx, gy, gz, up, tp, m, u, t, mat, props, tissue)
 
 def interior_voxels(tissue: np.ndarray, material: np.ndarray) -> np.ndarray:
     """Tissue voxels whose six neighbours are tissue of the same material inside the box: the
-    stage sweep's fast path (no per-face checks)."""
+    stage sweep's fast path (no per-face checks).
+
+    Parameters
+    ----------
+    tissue : numpy.ndarray
+        Boolean (nx, ny, nz): voxels of tissue (not a probe).
+    material : numpy.ndarray
+        Integer (nx, ny, nz): each voxel's material index.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean (nx, ny, nz): the interior voxels.
+    """
     out = tissue.copy()
     for axis in range(3):
         for sign in (-1, 1):  # past the box ``neighbour`` gives no tissue
@@ -136,7 +149,28 @@ def stage(first, y1, y2, y0, r0, t, u, y_out, t_out, u_out, mat, props, tissue, 
 @njit(cache=True)
 def box_inflow(t, u, mat, props, tissue, g3, box):
     """Heat flow (W) into ``box`` through its faces from the tissue round it, each face's flow
-    as the stage sweep computes it (so the energy balance closes to round-off)."""
+    as the stage sweep computes it (so the energy balance closes to round-off).
+
+    Parameters
+    ----------
+    t, u : numpy.ndarray
+        (nx, ny, nz) temperature [K] and Kirchhoff potential [W/m] of every voxel.
+    mat : numpy.ndarray
+        (nx, ny, nz) material indices into ``props``.
+    props : numpy.ndarray
+        Material property table, one row per material (``Tissue.row()``).
+    tissue : numpy.ndarray
+        Boolean (nx, ny, nz): voxels of tissue.
+    g3 : numpy.ndarray
+        Face conductance factors along x, y, z: face area / spacing [m].
+    box : numpy.ndarray
+        (i0, i1, j0, j1, k0, k1), half-open voxel ranges.
+
+    Returns
+    -------
+    float
+        Heat flow into the box [W].
+    """
     nx, ny, nz = t.shape
     total = 0.0
     for f in range(6):
@@ -164,7 +198,24 @@ def box_inflow(t, u, mat, props, tissue, g3, box):
 def disturbed_faces(t, t_start, tissue, box, tolerance):
     """Per face of ``box`` (lo x, hi x, lo y, hi y, lo z, hi z): whether a tissue voxel of its
     outer layer differs from ``t_start`` by more than ``tolerance`` (K). Faces on the grid's
-    edge are never flagged: nothing lies beyond them."""
+    edge are never flagged: nothing lies beyond them.
+
+    Parameters
+    ----------
+    t, t_start : numpy.ndarray
+        (nx, ny, nz) temperature now and at the start [K].
+    tissue : numpy.ndarray
+        Boolean (nx, ny, nz): voxels of tissue.
+    box : numpy.ndarray
+        (i0, i1, j0, j1, k0, k1), half-open voxel ranges.
+    tolerance : float
+        Change that counts as a disturbance [K].
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean (6,): each face disturbed or not.
+    """
     out = np.zeros(6, dtype=np.bool_)
     shape = t.shape
     for f in range(6):
@@ -192,7 +243,38 @@ def disturbed_faces(t, t_start, tissue, box, tolerance):
 def boundary_flows(cells, kinds, g, area, t, u, mat, props, t_far, h_air, t_air, flows):
     """Heat flow in (W) through each outer face: far-field faces from a side held at ``t_far[f]``
     (the cell's initial temperature) half a cell away; skin faces from room air through h_air in
-    series with half a cell of tissue (conductivity at the cell's temperature). Returns the total."""
+    series with half a cell of tissue (conductivity at the cell's temperature).
+
+    Parameters
+    ----------
+    cells : numpy.ndarray
+        Flat index of the voxel behind each outer face.
+    kinds : numpy.ndarray
+        Per face: 0 far field, 1 skin to air.
+    g : numpy.ndarray
+        Per face: area / half a voxel [m].
+    area : numpy.ndarray
+        Per face: its area [m^2].
+    t, u : numpy.ndarray
+        (nx, ny, nz) temperature [K] and Kirchhoff potential [W/m].
+    mat : numpy.ndarray
+        (nx, ny, nz) material indices into ``props``.
+    props : numpy.ndarray
+        Material property table, one row per material (``Tissue.row()``).
+    t_far : numpy.ndarray
+        Per face: the far field's temperature [K].
+    h_air : float
+        Skin-to-air heat-transfer coefficient [W/(m^2 K)].
+    t_air : float
+        Room air temperature [K].
+    flows : numpy.ndarray
+        Out: per face, the heat flow in [W].
+
+    Returns
+    -------
+    float
+        Total heat flow in [W].
+    """
     tf, uf, mf = t.ravel(), u.ravel(), mat.ravel()
     total = 0.0
     for f in range(cells.size):
@@ -210,7 +292,26 @@ def boundary_flows(cells, kinds, g, area, t, u, mat, props, t_far, h_air, t_air,
 @njit(cache=True)
 def scatter(cells, flows, flows0, w, w0, vol, y, t, u, mat, props):
     """y[c] += (w flows + w0 flows0) / V at each listed cell (W in, so positive heats), then
-    refresh its T and u."""
+    refresh its T and u.
+
+    Parameters
+    ----------
+    cells : numpy.ndarray
+        Flat voxel index of each flow.
+    flows, flows0 : numpy.ndarray
+        Heat flows in at the stage and at Y_0 [W].
+    w, w0 : float
+        Their weights in the stage (seconds) [s].
+    vol : float
+        A voxel's volume [m^3].
+    y, t, u : numpy.ndarray
+        (nx, ny, nz) enthalpy [J/m^3] (updated), temperature [K] and Kirchhoff potential [W/m]
+        (refreshed at the listed cells).
+    mat : numpy.ndarray
+        (nx, ny, nz) material indices into ``props``.
+    props : numpy.ndarray
+        Material property table, one row per material (``Tissue.row()``).
+    """
     yf, tf, uf, mf = y.ravel(), t.ravel(), u.ravel(), mat.ravel()
     inv = 1.0 / vol
     for f in range(cells.size):

@@ -355,6 +355,18 @@ def segments(problem: ThermalProblem3D) -> list[tuple[float, str, tuple[Phase | 
     phase when every probe follows it, else ``freeze`` while any probe freezes, then
     ``active-thaw`` while any thaws actively, else ``passive-thaw``.
 
+    Parameters
+    ----------
+    problem : ThermalProblem3D
+        Its probes, shared protocol and each probe's own protocol (None: the shared one).
+
+    Returns
+    -------
+    list of (float, str, tuple)
+        Per segment: its duration [s], its label, and each probe's phase (None: gas off).
+
+    Examples
+    --------
     >>> from cryoplan.thermal.probe import ProbeModel
     >>> m = ProbeModel(2e-3, 6e-3, "fixed-temperature", wall_temperature=200.0)
     >>> a, b = PlacedProbe.at(m, (0, 0, 0), (0, 0, 1)), PlacedProbe.at(m, (5e-3, 0, 0), (0, 0, 1))
