@@ -320,7 +320,47 @@ def probe_flows(mode, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, station
                 cells, pg, area, mat, props, t, u, t_wall, flows, st_t, st_regime, st_q, st_x):
     """Heat flow into the probe through each cooled face (W, in ``flows``) and its wall
     temperature; returns the cryogen's temperature where it leaves the active segment (NaN when
-    there is no gas)."""
+    there is no gas).
+
+    Parameters
+    ----------
+    mode : int
+        ``WALL`` (a set wall temperature), ``HEAT_FLOW`` (a set power), ``CRYOGEN``, ``GAS`` or
+        ``OFF`` (the cryogen marched along the wall, boiling, as dry gas, or gas off).
+    t_set : float
+        The set temperature [K]: the wall's (``WALL``), the warm gas's (``GAS``) or the boiling
+        temperature (``CRYOGEN``); the total heat flow [W] for ``HEAT_FLOW``; NaN for ``OFF``
+        (``ProbeModel.mode``).
+    mass_flow : float
+        The cryogen's mass flow [kg/s].
+    law, tab_h, tab_t, tab_x : numpy.ndarray
+        The inside wall law (``WallLaw``: regime coefficients; the enthalpy absorbed since the tip
+        [J/kg] against the cryogen's temperature [K] and vapour quality [-]).
+    order, stations, kind, link : numpy.ndarray
+        The faces in the cryogen's marching order, each station's first face in it, each face's
+        kind (side, tip or shaft) and the wall's axial conductance between stations [W/K]
+        (``ProbeWall.args``).
+    cells : numpy.ndarray
+        (n, 2) the tissue cell (i, j) behind each cooled face.
+    pg : numpy.ndarray
+        Per face: its conductance factor, area / distance to the cell's centre [m].
+    area : numpy.ndarray
+        Per face: its wall area [m^2].
+    mat, props : numpy.ndarray
+        Each cell's material index, and the material table (one row per material).
+    t, u : numpy.ndarray
+        Each cell's temperature [K] and Kirchhoff potential [W/m].
+    t_wall, flows : numpy.ndarray
+        Out: per face its wall temperature [K] and the heat flow into the probe [W].
+    st_t, st_regime, st_q, st_x : numpy.ndarray
+        Per station, carried between calls: wall temperature [K], boiling regime, last inside
+        heat flux [W/m^2], vapour quality [-] (``ProbeWall.state``).
+
+    Returns
+    -------
+    float
+        The cryogen's temperature leaving the active segment [K] (NaN without gas).
+    """
     if mode == WALL:
         for f in range(cells.shape[0]):
             i, j = cells[f, 0], cells[f, 1]
@@ -481,7 +521,44 @@ def advance(h, t, u, mat, props, tissue, vol, g_r, g_z, t_far,
 
     Each step applies the probe and far-field flows (computed from the old state) to H, then
     one fused sweep adds the face flows and sources and computes the new T and u into a second
-    buffer; the buffers swap, so every cell is read and written once per step."""
+    buffer; the buffers swap, so every cell is read and written once per step.
+
+    Parameters
+    ----------
+    h, t, u : numpy.ndarray
+        (nr, nz) enthalpy [J/m^3], temperature [K] and Kirchhoff potential [W/m], advanced in place.
+    mat, props : numpy.ndarray
+        Each cell's material index, and the material table (one row per material).
+    tissue : numpy.ndarray
+        Boolean (nr, nz): cells of tissue (not the probe).
+    vol : numpy.ndarray
+        Each cell's volume [m^3] (per metre of probe on a radial grid).
+    g_r, g_z : numpy.ndarray
+        Radial and axial face conductance factors, area / distance between centres [m].
+    t_far : float
+        The far field's temperature at the outer boundary [K].
+    cells, pg, area, order, stations, kind, link, t_wall, flows, st_t, st_regime, st_q, st_x
+        The probe's cooled faces and wall, as ``probe_flows`` takes them.
+    mode, t_set, mass_flow, law, tab_h, tab_t, tab_x
+        The probe's boundary and cryogen, as ``probe_flows`` takes them.
+    dt : float
+        The explicit time step [s].
+    n_steps : int
+        Steps to take.
+    t0 : float
+        The time at the start [s].
+    t_min, thresholds, seconds_below, t_liquidus_at, t_solidus_at, frozen, cycles : numpy.ndarray
+        The thermal history (``ThermalHistory``), updated: coldest temperature [K], the
+        thresholds [K] and seconds spent below each [s], times of crossing the liquidus and the
+        solidus [s], whether frozen now, and freeze cycles.
+    energy : numpy.ndarray
+        Running energy terms [J] (probe, boundary, perfusion, metabolism), updated.
+
+    Returns
+    -------
+    float
+        The cryogen's temperature leaving the active segment [K] (NaN without gas).
+    """
     t_gas = np.nan
     t_next = t.copy()
     u_next = u.copy()

@@ -98,7 +98,40 @@ def stage(first, y1, y2, y0, r0, t, u, y_out, t_out, u_out, mat, props, tissue, 
     Y_0 = ``y0`` and the dense rate of Y_0 in ``r0`` (W/m^3). With ``first`` the stage is
     Y_1 = Y_0 + mu~_1 tau M(Y_0), and ``r0`` is filled. Only voxels in ``box`` (i0, i1, j0, j1,
     k0, k1; half-open) are updated; ``interior`` marks the voxels whose faces need no checks
-    (``interior_voxels``). Returns (perfusion W, metabolism W) of Y_{j-1}."""
+    (``interior_voxels``).
+
+    Parameters
+    ----------
+    first : bool
+        The first stage (Y_1), which also fills ``r0``.
+    y1, y2, y0 : numpy.ndarray
+        (nx, ny, nz) enthalpies Y_{j-1}, Y_{j-2} and Y_0 [J/m^3].
+    r0 : numpy.ndarray
+        The rate of Y_0 [W/m^3] (written by the first stage, read by the others).
+    t, u : numpy.ndarray
+        Temperature [K] and Kirchhoff potential [W/m] of Y_{j-1}.
+    y_out, t_out, u_out : numpy.ndarray
+        Out: Y_j [J/m^3], its temperature [K] and Kirchhoff potential [W/m].
+    mat, props : numpy.ndarray
+        Each voxel's material index, and the material table (one row per material).
+    tissue, interior : numpy.ndarray
+        Boolean: voxels of tissue; voxels with six tissue neighbours of their own material.
+    g3 : numpy.ndarray
+        Face conductance factors along x, y, z: face area / spacing [m].
+    vol : float
+        A voxel's volume [m^3].
+    tau : float
+        The super-step [s].
+    mu, nu, mu_t, gamma_t : float
+        The stage's RKL2 coefficients (``rkl.coefficients``).
+    box : numpy.ndarray
+        (i0, i1, j0, j1, k0, k1), half-open voxel ranges updated.
+
+    Returns
+    -------
+    tuple of float
+        Perfusion and metabolic heat [W] of Y_{j-1}.
+    """
     nx, ny, nz = y1.shape
     gx, gy, gz = g3[0], g3[1], g3[2]
     inv_vol = 1.0 / vol
@@ -339,7 +372,36 @@ def record_history(t_old, t_new, tissue, mat, props, t1, dt, t_min, thresholds, 
                    liquidus_time, solidus_time, frozen, cycles, box, t_start, tolerance):
     """Add the step (t1 - dt, t1] to the history of each voxel in ``box``, T linear in time
     within it. Returns per x-slab the (j_lo, j_hi, k_lo, k_hi) range of the voxels that differ
-    from ``t_start`` by more than ``tolerance`` (j_hi = -1: none), so the caller can grow the box."""
+    from ``t_start`` by more than ``tolerance`` (j_hi = -1: none), so the caller can grow the box.
+
+    Parameters
+    ----------
+    t_old, t_new : numpy.ndarray
+        (nx, ny, nz) temperatures at the step's start and end [K].
+    tissue : numpy.ndarray
+        Boolean (nx, ny, nz): voxels of tissue.
+    mat, props : numpy.ndarray
+        Each voxel's material index, and the material table (one row per material).
+    t1 : float
+        The step's end [s].
+    dt : float
+        The step's length [s].
+    t_min, thresholds, seconds_below, liquidus_time, solidus_time, frozen, cycles : numpy.ndarray
+        The thermal history (``ThermalHistory``), updated: coldest temperature [K], the
+        thresholds [K] and seconds spent below each [s], times of crossing the liquidus and the
+        solidus [s], whether frozen now, and freeze cycles.
+    box : numpy.ndarray
+        (i0, i1, j0, j1, k0, k1), half-open voxel ranges recorded.
+    t_start : numpy.ndarray
+        (nx, ny, nz) temperatures at the run's start [K].
+    tolerance : float
+        Change that counts as a disturbance [K].
+
+    Returns
+    -------
+    numpy.ndarray
+        (nx, 4) int per x-slab: j_lo, j_hi, k_lo, k_hi of the disturbed voxels (j_hi = -1: none).
+    """
     nx, ny, nz = t_new.shape
     lo_hi = np.full((nx, 4), -1, dtype=np.int64)
     for i in prange(box[0], box[1]):
