@@ -17,6 +17,7 @@ along the axes.
 from __future__ import annotations
 
 import gzip
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -187,7 +188,9 @@ def _load_nifti(path: Path):
     if not path.is_file():
         raise InputError("anatomy.nifti", str(path), "an existing NIfTI file (.nii or .nii.gz)")
     try:
-        img = nib.load(str(path))
+        with warnings.catch_warnings():  # a malformed header's complaints: what matters is checked below
+            warnings.simplefilter("ignore")
+            img = nib.load(str(path))
     except Exception as err:  # nibabel raises several types for a file that is not NIfTI
         raise InputError("anatomy.nifti", str(path), f"a readable NIfTI file ({err})") from None
     if not isinstance(img, nib.Nifti1Pair | nib.Nifti2Pair):  # NIfTI images are pairs too
@@ -224,9 +227,11 @@ def read_nifti(path: str | Path, structures: dict[int, Structure]) -> LabelVolum
     dtype = img.get_data_dtype()
     if dtype.kind not in "biuf":  # RGB, complex, ...: no label in a voxel
         raise InputError("anatomy.nifti", str(path), f"integer labels (this file holds {dtype} voxels)")
-    img = nib.as_closest_canonical(img)
     try:
-        data = np.asanyarray(img.dataobj)
+        with warnings.catch_warnings():  # nibabel's and numpy's warnings on a damaged file: refused below
+            warnings.simplefilter("ignore")
+            img = nib.as_closest_canonical(img)
+            data = np.asanyarray(img.dataobj)
     except Exception as err:  # a header promising more voxels than the file holds, a broken gzip
         raise InputError("anatomy.nifti", str(path), f"a complete NIfTI file ({err})") from None
     if not np.all(np.isfinite(data)) or not np.array_equal(data, np.round(data)):
