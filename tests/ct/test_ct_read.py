@@ -365,27 +365,26 @@ def test_a_zip_holding_a_symbolic_link_is_refused(tmp_path):
     assert "symbolic link" in refused(target)
 
 
-def test_a_zip_member_declaring_a_huge_size_is_refused(tmp_path):
-    target = tmp_path / "bomb.zip"
+def _zip_declaring(target: Path, zeros: int, declared: int, headers: tuple[tuple[bytes, int], ...]) -> Path:
+    """A zip of one member of ``zeros`` zero bytes whose listed headers (signature, offset of the
+    uncompressed size) declare ``declared`` bytes instead."""
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("a.dcm", b"\0" * 1000)
+        archive.writestr("a.dcm", b"\0" * zeros)
     raw = bytearray(target.read_bytes())
-    central = raw.index(b"PK\x01\x02")
-    raw[central + 24:central + 28] = struct.pack("<I", 4 * 2**30 - 1)  # uncompressed size
+    for signature, offset in headers:
+        at = raw.index(signature)
+        raw[at + offset:at + offset + 4] = struct.pack("<I", declared)
     target.write_bytes(bytes(raw))
+    return target
+
+
+def test_a_zip_member_declaring_a_huge_size_is_refused(tmp_path):
+    target = _zip_declaring(tmp_path / "bomb.zip", 1000, 4 * 2**30 - 1, ((b"PK\x01\x02", 24),))
     assert "bytes uncompressed" in refused(target)
 
 
 def test_a_zip_member_inflating_beyond_its_declared_size_is_refused(tmp_path):
-    target = tmp_path / "liar.zip"
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("a.dcm", b"\0" * 100_000)
-    raw = bytearray(target.read_bytes())
-    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
-        at = raw.index(signature)
-        raw[at + offset:at + offset + 4] = struct.pack("<I", 1000)
-    target.write_bytes(bytes(raw))
-    refused(target)
+    refused(_zip_declaring(tmp_path / "liar.zip", 100_000, 1000, ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24))))
 
 
 def test_too_many_zip_members_are_refused(tmp_path, monkeypatch):

@@ -51,8 +51,21 @@ def _mutated(blob: bytes, edits: list[tuple[int, bytes]], cut: int | None) -> by
     return bytes(data[:cut] if cut is not None else data)
 
 
-def _one_line(err: InputError) -> None:
-    assert "\n" not in str(err) and len(str(err)) < 2000
+def _read_or_refused(read, *args):
+    """``read(*args)`` and None, or None and the refusal's message (one line); any warning fails,
+    since it would be printed above the line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            return read(*args), None
+        except InputError as err:
+            assert "\n" not in str(err) and len(str(err)) < 2000
+            return None, str(err)
+
+
+def _read_labels(path: Path):
+    nifti_header(path)
+    return read_nifti(path, label_table({"1": {"name": "muscle", "tissue": "muscle"}}))
 
 
 @FUZZ
@@ -62,13 +75,7 @@ def test_a_mutated_label_volume_is_read_or_refused_in_one_line(tmp_path_factory,
     blob = _mutated(LABELS, edits, cut)
     path = folder / ("labels.nii.gz" if gz else "labels.nii")
     path.write_bytes(gzip.compress(blob) if gz else blob)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # nothing printed above the one line
-        try:
-            nifti_header(path)
-            read_nifti(path, label_table({"1": {"name": "muscle", "tissue": "muscle"}}))
-        except InputError as err:
-            _one_line(err)
+    _read_or_refused(_read_labels, path)
 
 
 @FUZZ
@@ -76,14 +83,9 @@ def test_a_mutated_label_volume_is_read_or_refused_in_one_line(tmp_path_factory,
 def test_a_mutated_nifti_ct_is_read_or_refused_in_one_line(tmp_path_factory, edits, cut):
     path = tmp_path_factory.mktemp("ct") / "ct.nii"
     path.write_bytes(_mutated(CT, edits, cut))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # nothing printed above the one line
-        try:
-            image = read_ct(path)
-        except InputError as err:
-            _one_line(err)
-            return
-    assert np.isfinite(image.hu).all() and np.isfinite(image.affine).all()
+    image, _ = _read_or_refused(read_ct, path)
+    if image is not None:
+        assert np.isfinite(image.hu).all() and np.isfinite(image.affine).all()
 
 
 @pytest.fixture(scope="module")
@@ -104,13 +106,7 @@ def test_a_mutated_dicom_file_is_read_or_refused_without_identifying_anything(tm
     folder = tmp_path_factory.mktemp("dicom")
     for k, blob in enumerate(series):
         (folder / f"{k:03d}.dcm").write_bytes(_mutated(blob, edits, cut) if k == which else blob)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # nothing printed above the one line
-        try:
-            image = read_ct(folder)
-        except InputError as err:
-            _one_line(err)
-            image, shown = None, str(err)
+    image, shown = _read_or_refused(read_ct, folder)
     if image is not None:
         assert np.isfinite(image.hu).all()
         shown = image.description + " ".join(w.message for w in image.warnings)

@@ -370,6 +370,9 @@ def _header(path: Path, index: int, label: str):
         # an image without its size, is a damaged file, not a non-image object to leave aside
         if "TransferSyntaxUID" not in meta or "SOPClassUID" not in ds:
             raise ValueError("no transfer syntax or SOP class")
+        syntax = meta["TransferSyntaxUID"].value  # one UID pydicom knows: the pixels' encoding
+        if not isinstance(syntax, pydicom.uid.UID) or not syntax.is_transfer_syntax:
+            raise ValueError("not a transfer syntax")
         modality = str(ds.get("Modality", "") or "").strip().upper()
         image = "Rows" in ds and "Columns" in ds
         if "Image Storage" in str(getattr(ds.SOPClassUID, "name", "")) and not (image and modality):
