@@ -593,6 +593,8 @@ def _hu(path: Path, shape: tuple[int, int], label: str) -> np.ndarray:
 
     try:
         ds = pydicom.dcmread(path)
+        for _ in ds.iterall():  # pydicom parses elements when first touched: a damaged one fails here
+            pass
     except Exception:
         raise _refuse(f"{label}: cannot be read", "complete, readable DICOM files") from None
     if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
