@@ -7,6 +7,8 @@ the tissue and off the probes, a probe in the box and off bone, sample points an
 that exist). The service builds the case once, after the file is validated and its cost bounded;
 the run (``procedure.run``), the checks and the reports read the case, never the
 raw file. A probe's catalog entry and design keys are derived once here (``catalog.probe_spec``).
+A plan is resolved here too (``build_plan``): its probe, injury thresholds, relief model,
+patient, placement error and each target's anatomy, which the planner's candidates share.
 
 >>> from cryoplan.config import parse
 >>> cfg = parse({"probe": {"catalog": "n2o-2.0mm"}, "grid": {"extent_mm": 8.0},
@@ -26,15 +28,18 @@ from pathlib import Path
 import numpy as np
 
 from cryoplan import resolve
-from cryoplan.anatomy.labels import LabelVolume
+from cryoplan.anatomy.labels import LabelVolume, load_label_volume
+from cryoplan.anatomy.placement import placement_sigma
+from cryoplan.anatomy.templates import Anatomy, template, template_of
 from cryoplan.catalog import CatalogProbe, ProbeSpec, probe_spec
 from cryoplan.config import ProcedureConfig, initial_temperature_c
 from cryoplan.cryogen.operation import OperatingPoint
 from cryoplan.errors import InputError
 from cryoplan.injury.cell import CellModel
 from cryoplan.injury.nerve import Nerve
-from cryoplan.injury.thresholds import InjuryThresholds
+from cryoplan.injury.thresholds import InjuryThresholds, default_nerve_diameter_m
 from cryoplan.outcome.relief import Patient, ReliefModel
+from cryoplan.plan_config import PlanConfig, Target
 from cryoplan.protocol import Protocol
 from cryoplan.thermal.placement import rasterise
 from cryoplan.thermal.points import check_points
@@ -236,3 +241,69 @@ def _apart(grid: VoxelGrid, probes: tuple[resolve.Probe3D, ...]) -> None:
             if np.any((b.placed.axial(line) >= -a.placed.model.radius) & (b.placed.radial(line) < reach)):
                 raise InputError(f"{b.placed.name}.tip_mm", np.round(b.placed.tip * 1e3, 3).tolist(),
                                  f"a probe apart from {a.name} (their shafts would touch)")
+
+
+@dataclass(frozen=True)
+class PlanCase:
+    """A plan's physics, shared by all its candidates: the probe (spec, design and console; its
+    model once ``operated``), the injury thresholds, the relief model and patient, the per-axis
+    placement error, and each target's anatomy (``anatomy(k)``, built where it is used: a
+    worker process sets up its own targets)."""
+
+    config: PlanConfig
+    base: Path
+    probe: resolve.ProbeDemand
+    injury: InjuryThresholds
+    relief: ReliefModel
+    patient: Patient
+    sigma: float  # per-axis placement error (m)
+    model: ProbeModel | None = None  # the probe with its operating point, once operated
+
+    def operated(self) -> PlanCase:
+        """The plan case with its probe's operating point found (kept between runs by
+        ``cryoplan.cache``)."""
+        return self if self.model is not None else replace(self, model=self.probe.operate()[0])
+
+    @property
+    def spec(self) -> ProbeSpec:
+        return self.probe.spec
+
+    @property
+    def targets(self) -> list[Target]:
+        return self.config.targets()
+
+    def anatomy(self, index: int) -> Anatomy:
+        """Target ``index``'s anatomy: its template at its level and side, or the NIfTI volume
+        with its nerves and approach; [approach] axis and cone_deg replace a template's (raises
+        InputError for a volume that cannot be read)."""
+        cfg, t = self.config, self.targets[index]
+        ac, ap = cfg.anatomy, cfg.approach
+        if t.level is not None:
+            a = template(t.template or template_of(t.level), t.level, ac.spacing_mm)
+            axis = a.approach_axis if ap.axis is None else np.array(ap.axis, float) / np.linalg.norm(ap.axis)
+            # a side names the anatomy only: a template's frame has x lateral either way
+            name = a.name if t.side is None else f"{a.name} {t.side}"
+            return Anatomy(name, a.volume, a.targets, a.beside, a.outward, axis, cfg.cone_of(t), a.body,
+                           a.skin_z, a.pairs)
+        assert ac.nifti and ac.label_table  # the schema's rule: a template or a volume
+        volume = load_label_volume(ac.nifti, ac.label_table, self.base)
+        given = [cfg.target[k] for k in t.nerves]
+        nerves = tuple(Nerve(n.name or f"target {k}",
+                             n.diameter_mm * 1e-3 if n.diameter_mm else default_nerve_diameter_m(),
+                             np.array(n.points_mm) * 1e-3) for k, n in zip(t.nerves, given, strict=True))
+        tips = t.tips_mm or tuple(tuple(p) for p in ap.tips_mm or ())
+        axis = np.array(t.axis if t.axis is not None else ap.axis, float)
+        return Anatomy(t.name if t.tips_mm else Path(ac.nifti).name, volume, nerves, np.array(tips) * 1e-3,
+                       np.zeros(3), axis / np.linalg.norm(axis), cfg.cone_of(t))
+
+
+def build_plan(cfg: PlanConfig, base: str | Path = ".", fitted: ReliefModel | None = None,
+               spec: ProbeSpec | None = None) -> PlanCase:
+    """Resolve a validated plan into its case (its targets' anatomies are built when asked for).
+    ``fitted``: the registry's relief model; ``spec``: the probe's spec as ``rules.check_plan``
+    returned it (derived here unless given)."""
+    demand = resolve.probe_demand(cfg.probe, cfg.cryogen, spec)
+    pc = cfg.plan
+    return PlanCase(cfg, Path(base), demand, resolve.injury(cfg.injury),
+                    resolve.relief_model(cfg.outcome, fitted), resolve.patient(cfg.patient),
+                    placement_sigma(pc.placement, pc.placement_error_mm))

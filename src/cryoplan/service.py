@@ -80,8 +80,7 @@ def builtin(name: str) -> tuple[Kind, dict[str, Any]]:
 @dataclass(frozen=True)
 class Job:
     """A validated input, ready to run: its kind, its config, the folder its relative paths
-    start from, the estimate of its cost and, for a simulation, its case (the input resolved
-    into physics, once)."""
+    start from, the estimate of its cost and its case (the input resolved into physics, once)."""
 
     kind: Kind
     config: Any  # ProcedureConfig or PlanConfig
@@ -89,7 +88,7 @@ class Job:
     estimate: budget.Estimate
     #: The relief model refitted in the registry that [outcome] registry names (None: the prior).
     fitted: ReliefModel | None = None
-    case: case.Case | case.Case3D | None = field(default=None, repr=False)
+    case: case.Case | case.Case3D | case.PlanCase | None = field(default=None, repr=False)
 
 
 def _refuse_server_settings(kind: Kind, data: dict[str, Any]) -> None:
@@ -121,7 +120,7 @@ def prepare(kind: Kind, data: dict[str, Any], *, base: str | Path = ".", upload:
         data = {**data, "plan": {**data.get("plan", {}), "workers": plan_workers}}  # the caller's machine
     if kind == "plan":
         cfg = plan_config.parse(data)
-        rules.check_plan(cfg)
+        spec = rules.check_plan(cfg)
         estimate = plan_cost.estimate(cfg, Path(base))
     else:
         cfg = config.parse(data)
@@ -133,8 +132,8 @@ def prepare(kind: Kind, data: dict[str, Any], *, base: str | Path = ".", upload:
         from cryoplan.store.analysis import model_from_registry  # SQLAlchemy only when a registry is named
 
         fitted = model_from_registry(cfg.outcome.registry)
-    if kind == "plan":
-        return Job(kind, cfg, Path(base), estimate, fitted)
+    if kind == "plan":  # its targets' anatomies are built by the planner, each where it is searched
+        return Job(kind, cfg, Path(base), estimate, fitted, case.build_plan(cfg, base, fitted, spec))
     # resolved once, after the bound: probes in the domain and off bone, nerves in it and off the probes
     return Job(kind, cfg, Path(base), estimate, fitted, case.build(cfg, base, fitted, specs))
 
@@ -199,8 +198,8 @@ def run(job: Job, progress: Reporter | None = None, executor=None) -> Ran:
     admitted with) and the in-memory result. A plan's candidates run on ``executor`` (a
     ``concurrent.futures.Executor``, e.g. a dask cluster's) when one is given."""
     if job.kind == "plan":
-        result = search(job.config, job.base, progress, executor, job.fitted)
-        return Ran("plan", _finish(plan_json(result, job.config), checks.plan(result), job), result, job)
+        result = search(job.case, progress, executor)
+        return Ran("plan", _finish(plan_json(result, job.case), checks.plan(result), job), result, job)
     if progress is not None:
         progress(Progress("setting up the probe, the tissue and the grid", 0, 0, "", 0.0))
 
@@ -247,7 +246,7 @@ def write(ran: Ran, outputs: Outputs, title: str | None = None) -> list[Path]:
         if outputs.export_dir is not None and ran.kind == "plan":
             export(ran.native, outputs.export_dir, write=out.stage)
         if outputs.adjust is not None and ran.kind == "plan" and ran.job is not None:
-            write_states(ran.native, ran.job.config, ran.job.base, outputs.adjust, out.stage)
+            write_states(ran.native, ran.job.case, outputs.adjust, out.stage)
     return out.written
 
 

@@ -10,12 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from cryoplan import plan_config
+from cryoplan.anatomy.placement import placement_sigma, sigma_from_mean_error, sigma_from_radius95
 from cryoplan.cli import app
 from cryoplan.errors import InputError
 from cryoplan.planning.evaluate import evaluate, judge
 from cryoplan.planning.fields import Model, Moved, Rigid
-from cryoplan.planning.space import placement_offsets, sigma_from_mean_error, sigma_from_radius95
-from cryoplan.planning.targets import Spec, build, placement_sigma
+from cryoplan.planning.space import placement_offsets
+from cryoplan.planning.targets import Spec, build
 
 runner = CliRunner()
 

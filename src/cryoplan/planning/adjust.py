@@ -35,6 +35,7 @@ import numpy as np
 
 from cryoplan.anatomy.labels import LabelVolume, Structure
 from cryoplan.anatomy.templates import Anatomy
+from cryoplan.case import PlanCase
 from cryoplan.errors import InputError
 from cryoplan.injury.nerve import Nerve
 from cryoplan.injury.thresholds import InjuryThresholds
@@ -143,19 +144,19 @@ def _crop_box(values: np.ndarray, ceiling_k: float) -> tuple[slice, ...]:
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
 
 
-def states(plan, cfg, base: Path = Path(".")) -> bytes:
+def states(plan, case: PlanCase) -> bytes:
     """The compressed ``.npz`` (no pickles) of every planned target's state: for a target that
     mirrors another, only a reference to it (the template is the same on both sides).
 
-    ``plan`` is a ``search.Plan`` of ``cfg`` (its ``PlanConfig``) from ``base``; the targets'
-    contexts are the planner's own (``targets.setup``, already set up in the planning process).
+    ``plan`` is a ``search.Plan`` of the plan ``case``; the targets' contexts are the planner's
+    own (``targets.setup``, already set up in the planning process).
     Per target it holds each kept run's cropped field (float32) and tissue mask, the labels (the
     narrowest integer type that holds them), the placement errors, the nerves and a JSON table of
     the rest: compressed, about 80 kB for the L4 template at 0.75 mm with two protocols kept
     (some 35 kB a protocol)."""
     arrays: dict[str, np.ndarray] = {}
     index: list[dict[str, Any]] = []
-    specs = Spec.all(cfg, base)
+    specs = Spec.all(case.config, case.base)
     for k, t in enumerate(plan.targets):
         entry = {"name": t.name, "level": t.level, "side": t.side, "mirror_of": t.mirror_of,
                  "planned": t.chosen is not None and (t.run is not None or t.mirror_of is not None),
@@ -164,7 +165,7 @@ def states(plan, cfg, base: Path = Path(".")) -> bytes:
         if t.chosen is None or t.run is None or t.mirror_of is not None:
             continue
         key = entry["key"] = f"t{k}"
-        target_setup = setup(specs[k])
+        target_setup = setup(specs[k], case)
         ctx = target_setup.ctx
         c = t.chosen.candidate
         vol = t.volume
@@ -200,7 +201,7 @@ def states(plan, cfg, base: Path = Path(".")) -> bytes:
             "entries": np.asarray(t.entry_m).tolist(),
             "probe_radius_m": ctx.probe.radius,
             "skin_z": target_setup.anatomy.skin_z,
-            "cycles": c.cycles, "freeze_s": c.freeze_s, "thaw_s": cfg.plan.thaw_seconds,
+            "cycles": c.cycles, "freeze_s": c.freeze_s, "thaw_s": case.config.plan.thaw_seconds,
             "nerves": [{"name": n.name, "diameter": n.diameter} for n in ctx.targets],
             "protected": protected,
             "injury": {name: v for name, v in asdict(th).items() if name != "sources"},
@@ -215,9 +216,9 @@ def states(plan, cfg, base: Path = Path(".")) -> bytes:
     return buf.getvalue()
 
 
-def write_states(plan, cfg, base: Path, path: Path, write) -> None:
+def write_states(plan, case: PlanCase, path: Path, write) -> None:
     """Stage ``states`` at ``path`` with ``write(path, writer)`` (an ``OutputSet.stage``)."""
-    data = states(plan, cfg, base)
+    data = states(plan, case)
     write(path, lambda p: p.write_bytes(data))
 
 

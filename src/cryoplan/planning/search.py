@@ -45,24 +45,23 @@ from pathlib import Path
 
 import numpy as np
 
-from cryoplan import resolve
 from cryoplan.anatomy.export import write_nifti, write_vti, write_vtm
 from cryoplan.anatomy.labels import LabelVolume
 from cryoplan.anatomy.templates import session_frame, template_of
 from cryoplan.atomic import write_atomic
+from cryoplan.case import PlanCase
 from cryoplan.errors import InputError
 from cryoplan.injury.assess import assess, regrowth_distance
-from cryoplan.outcome.relief import ReliefDistribution, ReliefModel
-from cryoplan.plan_config import PlanConfig
+from cryoplan.outcome.relief import ReliefDistribution
 from cryoplan.planning.evaluate import Candidate, Evaluation, Run, evaluate, nearest_run, screen, simulate
 from cryoplan.planning.fields import Field
 from cryoplan.planning.parallel import local_pool, run_all, single_threaded, stop
-from cryoplan.planning.targets import Setup, Spec, placement_sigma, setup
+from cryoplan.planning.targets import Setup, Spec, setup
 from cryoplan.procs import threads_here
 from cryoplan.progress import Progress, Reporter
 from cryoplan.thermal.solver3d import ThermalResult3D
 
-__all__ = ["Check", "Plan", "TargetPlan", "export", "placement_sigma", "plan", "simulate"]
+__all__ = ["Check", "Plan", "TargetPlan", "export", "plan", "simulate"]
 
 #: A screened candidate whose block probability is within this of the requirement is in
 #: contention while no simulated one meets it (screening erred by up to 0.04 on the L4 template).
@@ -510,11 +509,11 @@ def _exit_points(s: Setup, chosen: Evaluation) -> np.ndarray:
 
 
 def _target_plan(spec: Spec, executor: Executor | None, workers: int, track: _Tracker,
-                 relief_model: ReliefModel, local: bool = False) -> TargetPlan:
+                 case: PlanCase, local: bool = False) -> TargetPlan:
     start = time.perf_counter()
     search = _Search(spec, executor, workers, track, local)
     chosen, why = search.run()
-    s, ctx, cfg = search.s, search.ctx, spec.config
+    s, ctx = search.s, search.ctx
     checks: tuple[Check, ...] = ()
     relief = None
     entry = None
@@ -524,8 +523,7 @@ def _target_plan(spec: Spec, executor: Executor | None, workers: int, track: _Tr
         run = search.results.get(chosen.candidate.index)
         entry = _exit_points(s, chosen)
         if min(a.block_probability for a in chosen.nominal) > 0:
-            relief = relief_model.distribution(
-                regrowth_distance(ctx.targets, chosen.nominal), resolve.patient(cfg.patient))
+            relief = case.relief.distribution(regrowth_distance(ctx.targets, chosen.nominal), case.patient)
     checked = chosen is None or all(s.anatomy.path_checked(p.tip, p.axis) for p in chosen.candidate.probes)
     gas = None if chosen is None else (ctx.probe.mass_flow * chosen.candidate.total_freeze_s
                                        * len(chosen.candidate.probes) * 1e3)
@@ -538,27 +536,27 @@ def _target_plan(spec: Spec, executor: Executor | None, workers: int, track: _Tr
         s.target.level, s.target.side, gas, protocol_runs=kept)
 
 
-def plan(cfg: PlanConfig, base: Path = Path("."), progress: Reporter | None = None,
-         executor: Executor | None = None, fitted: ReliefModel | None = None) -> Plan:
-    """Plan every target of ``cfg`` (raises InputError for a bad plan file); ``progress`` gets a
-    ``Progress`` after each run. ``executor`` runs the simulations (any ``concurrent.futures``-
-    like executor, e.g. a cluster's); by default a pool of ``plan.workers`` local processes (all
-    cores; one: here). ``fitted``: the registry's relief model, when the file names one."""
+def plan(case: PlanCase, progress: Reporter | None = None, executor: Executor | None = None) -> Plan:
+    """Plan every target of a plan's ``case`` (``cryoplan.case.build_plan``; raises InputError
+    for a target that cannot be set up); ``progress`` gets a ``Progress`` after each run.
+    ``executor`` runs the simulations (any ``concurrent.futures``-like executor, e.g. a
+    cluster's); by default a pool of ``plan.workers`` local processes (all cores; one: here)."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):  # one BLAS thread here too, as in the workers
-        return _plan(cfg, Path(base), progress, executor, resolve.relief_model(cfg.outcome, fitted))
+        return _plan(case, progress, executor)
 
 
-def _plan(cfg: PlanConfig, base: Path, progress: Reporter | None, executor: Executor | None,
-          relief: ReliefModel) -> Plan:
+def _plan(case: PlanCase, progress: Reporter | None, executor: Executor | None) -> Plan:
     start = time.perf_counter()
     if progress is not None:
         progress(Progress("setting up the anatomy and its resting temperature", 0, 0, "", 0.0, at_most=True))
-    specs, targets = Spec.all(cfg, base), cfg.targets()
+    cfg = case.config
+    specs, targets = Spec.all(cfg, case.base), case.targets
     mirrored = mirrors(targets)
+    case = case.operated()
     # set up here, before the pool starts: its workers get them
-    setups = tuple((spec, setup(spec)) for k, spec in enumerate(specs) if k not in mirrored)
+    setups = tuple((spec, setup(spec, case)) for k, spec in enumerate(specs) if k not in mirrored)
     workers = cfg.plan.workers or os.cpu_count() or 1
     pool = local_pool(workers, setups) if executor is None and workers > 1 else None
     track = _Tracker(progress, len(specs) - len(mirrored))
@@ -571,7 +569,7 @@ def _plan(cfg: PlanConfig, base: Path, progress: Reporter | None, executor: Exec
                     plans.append(_mirrored(plans[mirrored[k]], targets[k]))
                     continue
                 track.target(k - sum(1 for m in mirrored if m < k), 0.0)
-                plans.append(_target_plan(spec, runner, workers if runner else 1, track, relief,
+                plans.append(_target_plan(spec, runner, workers if runner else 1, track, case,
                                           pool is not None))
         if pool is not None:
             stop(pool)

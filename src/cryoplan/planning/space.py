@@ -1,13 +1,12 @@
 """What the planner searches over: probe directions in the approach cone, freeze protocols in
-order of total freezing time, and the needle placement error it integrates over.
+order of total freezing time, and the samples of needle placement error it integrates over
+(their spread: ``cryoplan.anatomy.placement``).
 
 >>> d = directions(np.array([0.0, 0.0, 1.0]), rings_deg=[20.0], per_ring=4)
 >>> len(d), [round(float(np.degrees(np.arccos(v[2]))), 1) for v in d]
 (5, [0.0, 20.0, 20.0, 20.0, 20.0])
 >>> [(c, f) for c, f, _ in protocols([60, 90], [1, 2], thaw=30, observe=60)]
 [(1, 60.0), (1, 90.0), (2, 60.0), (2, 90.0)]
->>> round(sigma_from_mean_error(3.3e-3) * 1e3, 3)
-2.068
 """
 
 from __future__ import annotations
@@ -59,18 +58,6 @@ def protocols(
         for f in sorted(set(float(x) for x in freeze_seconds)):
             out.append((n, f, Protocol.of(freeze_thaw(n, f, thaw, observe))))
     return sorted(out, key=lambda x: (x[0] * x[1], x[0]))
-
-
-def sigma_from_mean_error(mean_error: float) -> float:
-    """Per-axis standard deviation of an isotropic 3D Gaussian error whose mean length is
-    ``mean_error`` (the mean of a Maxwell distribution is 2 sigma sqrt(2 / pi))."""
-    return mean_error / (2.0 * math.sqrt(2.0 / math.pi))
-
-
-def sigma_from_radius95(radius: float) -> float:
-    """Per-axis standard deviation of a 2D Gaussian error that stays within ``radius`` in 95 % of
-    cases (Rayleigh distribution: P(r < R) = 1 - exp(-R^2 / 2 sigma^2))."""
-    return radius / math.sqrt(-2.0 * math.log(0.05))
 
 
 def placement_offsets(axis: np.ndarray, sigma: float, n: int, seed: int | list[int]) -> np.ndarray:

@@ -19,21 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from cryoplan import resolve
-from cryoplan.anatomy.labels import anatomy_data, load_label_volume
-from cryoplan.anatomy.templates import Anatomy, template, template_of
+from cryoplan import case
+from cryoplan.anatomy.templates import Anatomy
 from cryoplan.errors import InputError
-from cryoplan.injury.nerve import Nerve
-from cryoplan.injury.thresholds import default_nerve_diameter_m
 from cryoplan.plan_config import PlanConfig, Target, parse
 from cryoplan.planning.evaluate import Candidate, Context, Placement, ProtectedStructure, overlaps
-from cryoplan.planning.space import (
-    directions,
-    placement_offsets,
-    protocols,
-    sigma_from_mean_error,
-    sigma_from_radius95,
-)
+from cryoplan.planning.space import directions, placement_offsets, protocols
 from cryoplan.thermal.steady import resting_temperature
 from cryoplan.thermal.voxels import VoxelGrid
 from cryoplan.units import c_to_k
@@ -73,49 +64,6 @@ class Setup:
     pairs: dict[tuple[int, float], list[Candidate]]
     refused: dict[tuple, str]
     candidates: dict[int, Candidate] = field(default_factory=dict)
-
-
-def placement_sigma(kind: str, mean_error_mm: float | None) -> float:
-    """Per-axis placement error (m): a given mean error, or the cited default of ``kind``
-    (data/anatomy.toml [placement]: ct, or stimulation-guided)."""
-    data = anatomy_data()["placement"]
-    if mean_error_mm is not None:
-        return sigma_from_mean_error(mean_error_mm * 1e-3)
-    if kind == "stimulation":
-        return sigma_from_radius95(data["stimulation"]["radius95_mm"] * 1e-3)
-    return sigma_from_mean_error(data["error_mm"] * 1e-3)
-
-
-def _sided(a: Anatomy, side: str | None) -> Anatomy:
-    """A template's anatomy named for its side (the template's own frame: x lateral either way,
-    so both sides are the same problem; its nerves keep their names, the target names the side)."""
-    if side is None:
-        return a
-    return Anatomy(f"{a.name} {side}", a.volume, a.targets, a.beside, a.outward, a.approach_axis, a.cone_deg,
-                   a.body, a.skin_z, a.pairs)
-
-
-def anatomy_of(cfg: PlanConfig, t: Target, base: Path) -> Anatomy:
-    """A target's anatomy: its template at its level and side, or the NIfTI volume with its
-    nerves and approach; [approach] axis and cone_deg replace a template's."""
-    ac, ap = cfg.anatomy, cfg.approach
-    if t.level is not None:
-        a = template(t.template or template_of(t.level), t.level, ac.spacing_mm)
-        axis = a.approach_axis if ap.axis is None else np.array(ap.axis, float) / np.linalg.norm(ap.axis)
-        a = Anatomy(a.name, a.volume, a.targets, a.beside, a.outward, axis, cfg.cone_of(t), a.body,
-                    a.skin_z, a.pairs)
-        return _sided(a, t.side)
-    assert ac.nifti and ac.label_table
-    volume = load_label_volume(ac.nifti, ac.label_table, base)
-    nerves = tuple(
-        Nerve(cfg.target[k].name or f"target {k}",
-              cfg.target[k].diameter_mm * 1e-3 if cfg.target[k].diameter_mm else default_nerve_diameter_m(),
-              np.array(cfg.target[k].points_mm) * 1e-3)
-        for k in t.nerves)
-    tips = t.tips_mm or tuple(tuple(p) for p in ap.tips_mm or ())
-    axis = np.array(t.axis if t.axis is not None else ap.axis, float)
-    return Anatomy(t.name if t.tips_mm else Path(ac.nifti).name, volume, nerves, np.array(tips) * 1e-3,
-                   np.zeros(3), axis / np.linalg.norm(axis), cfg.cone_of(t))
 
 
 def _protected(cfg: PlanConfig, anatomy: Anatomy) -> tuple[ProtectedStructure, ...]:
@@ -162,8 +110,9 @@ def refusal(anatomy: Anatomy, grid: VoxelGrid, radius: float, probes: tuple[Plac
     return None
 
 
-def _context(cfg: PlanConfig, anatomy: Anatomy) -> Context:
-    model = resolve.probe(cfg.probe, cfg.cryogen)[0]
+def _context(plan: case.PlanCase, anatomy: Anatomy) -> Context:
+    assert plan.model is not None  # operated
+    cfg = plan.config
     grid = anatomy.volume.voxel_grid()
     for nerve in anatomy.targets:
         inside = grid.contains(nerve.points)
@@ -171,13 +120,12 @@ def _context(cfg: PlanConfig, anatomy: Anatomy) -> Context:
             raise InputError(f"target[{nerve.name}].points_mm",
                              (nerve.points[~inside][0] * 1e3).round(2).tolist(),
                              "points inside the label volume")
-    pc = cfg.plan
-    sigma = placement_sigma(pc.placement, pc.placement_error_mm)
+    pc, sigma = cfg.plan, plan.sigma
     # probe 0 draws from the seed itself (a one-probe plan's samples), each further probe its own
     offsets = np.stack([placement_offsets(anatomy.approach_axis, sigma, pc.samples, pc.seed if j == 0
                                           else [pc.seed, j]) for j in range(pc.probes)])
-    return Context(grid, resting_temperature(grid), model, anatomy.targets, _protected(cfg, anatomy),
-                   resolve.injury(cfg.injury), sigma, offsets, pc.block_probability, pc.max_step_s)
+    return Context(grid, resting_temperature(grid), plan.model, anatomy.targets, _protected(cfg, anatomy),
+                   plan.injury, sigma, offsets, pc.block_probability, pc.max_step_s)
 
 
 def _placements(cfg: PlanConfig, anatomy: Anatomy, ctx: Context) -> tuple[list, list, dict]:
@@ -218,12 +166,14 @@ def _placements(cfg: PlanConfig, anatomy: Anatomy, ctx: Context) -> tuple[list, 
     return singles, pairs, refused
 
 
-def build(spec: Spec) -> Setup:
-    """Set a target up from its spec (raises InputError)."""
-    cfg = spec.config
-    t = cfg.targets()[spec.index]
-    anatomy = anatomy_of(cfg, t, Path(spec.base))
-    ctx = _context(cfg, anatomy)
+def build(spec: Spec, plan: case.PlanCase | None = None) -> Setup:
+    """Set a target up from its spec (raises InputError), in the plan's case (resolved here from
+    the spec when not given: a worker process)."""
+    plan = (case.build_plan(spec.config, spec.base) if plan is None else plan).operated()
+    cfg = plan.config
+    t = plan.targets[spec.index]
+    anatomy = plan.anatomy(spec.index)
+    ctx = _context(plan, anatomy)
     singles, pairs, refused = _placements(cfg, anatomy, ctx)
     pc = cfg.plan
     levels, by_single, by_pair, everything = [], {}, {}, {}
@@ -253,11 +203,11 @@ def remember(spec: Spec, s: Setup) -> None:
         _CACHE.popitem(last=False)
 
 
-def setup(spec: Spec) -> Setup:
-    """The target of ``spec``, set up once per process."""
+def setup(spec: Spec, plan: case.PlanCase | None = None) -> Setup:
+    """The target of ``spec``, set up once per process (in ``plan``, when given)."""
     if spec in _CACHE:
         _CACHE.move_to_end(spec)
         return _CACHE[spec]
-    s = build(spec)
+    s = build(spec, plan)
     remember(spec, s)
     return s

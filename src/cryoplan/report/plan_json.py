@@ -17,7 +17,7 @@ import numpy as np
 
 from cryoplan import __version__
 from cryoplan.anatomy.labels import anatomy_data
-from cryoplan.catalog import design_keys
+from cryoplan.case import PlanCase
 from cryoplan.injury.grade import GRADE_NAMES
 from cryoplan.outcome.relief import ReliefDistribution
 from cryoplan.plan_config import PlanConfig
@@ -236,8 +236,9 @@ def target_json(t: TargetPlan, cfg: PlanConfig) -> dict[str, Any]:
     return out
 
 
-def _session(plan: Plan, cfg: PlanConfig) -> dict[str, Any]:
+def _session(plan: Plan, case: PlanCase) -> dict[str, Any]:
     """The session's summary: the order, the freezing time, the probes and gas, what failed."""
+    cfg, catalog = case.config, case.spec.catalog
     planned = plan.planned
     probes = [len(t.chosen.candidate.probes) for t in planned]
     return {
@@ -249,7 +250,7 @@ def _session(plan: Plan, cfg: PlanConfig) -> dict[str, Any]:
         "probe": cfg.probe.catalog or "custom",
         "probe_insertions": sum(probes),
         "most_probes_at_once": max(probes, default=0),
-        "gas": cfg.cryogen.gas or _catalog_gas(cfg),
+        "gas": cfg.cryogen.gas or (catalog.gas if catalog else None),
         "gas_g": round(sum(t.gas_g or 0.0 for t in planned), 2),
         "expected_targets_blocked": round(sum(t.chosen.block_probability for t in planned), 2),
         "least_block_probability": None if not planned else round(min(t.chosen.block_probability
@@ -259,14 +260,10 @@ def _session(plan: Plan, cfg: PlanConfig) -> dict[str, Any]:
     }
 
 
-def _catalog_gas(cfg: PlanConfig) -> str | None:
-    cat, _ = design_keys(cfg.probe)
-    return cat.gas if cat else None
-
-
-def plan_json(plan: Plan, cfg: PlanConfig) -> dict[str, Any]:
+def plan_json(plan: Plan, case: PlanCase) -> dict[str, Any]:
     """The plan's JSON: inputs, the session summary, one plan per target (for one target also at
     the top level)."""
+    cfg = case.config
     plans = [target_json(t, cfg) for t in plan.targets]
     out: dict[str, Any] = {
         "cryoplan_version": __version__,
@@ -275,7 +272,7 @@ def plan_json(plan: Plan, cfg: PlanConfig) -> dict[str, Any]:
         "anatomy": (plans[0]["anatomy"] if len(plans) == 1
                     else "session: " + ", ".join(t.name for t in plan.targets)),
         "status": plan.status,
-        "session": _session(plan, cfg),
+        "session": _session(plan, case),
         "plans": plans,
     }
     if len(plans) == 1:
