@@ -22,7 +22,20 @@ from cryoplan.atomic import write_atomic
 
 
 def affine_mm(origin: np.ndarray, spacing: np.ndarray) -> np.ndarray:
-    """NIfTI affine (mm) of an axis-aligned grid (origin: centre of voxel 0, m)."""
+    """NIfTI affine (mm) of an axis-aligned grid (origin: centre of voxel 0, m).
+
+    Parameters
+    ----------
+    origin : numpy.ndarray
+        Centre of voxel 0 (3,) [m].
+    spacing : numpy.ndarray
+        Voxel size along each axis (3,) [m].
+
+    Returns
+    -------
+    numpy.ndarray
+        4 x 4 voxel-to-world affine [mm].
+    """
     aff = np.eye(4)
     aff[:3, :3] = np.diag(np.asarray(spacing) * 1e3)
     aff[:3, 3] = np.asarray(origin) * 1e3
@@ -31,7 +44,22 @@ def affine_mm(origin: np.ndarray, spacing: np.ndarray) -> np.ndarray:
 
 def write_nifti(path: str | Path, values: np.ndarray, origin: np.ndarray, spacing: np.ndarray,
                 write=write_atomic) -> None:
-    """One field as NIfTI (gzip-compressed when the name ends in .gz)."""
+    """One field as NIfTI (gzip-compressed when the name ends in .gz).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file (.nii or .nii.gz).
+    values : numpy.ndarray
+        The 3D field, in its own unit.
+    origin : numpy.ndarray
+        Centre of voxel 0 (3,) [m].
+    spacing : numpy.ndarray
+        Voxel size along each axis (3,) [m].
+    write : callable, optional
+        ``write(path, writer)`` that has ``writer(tmp_path)`` produce the file (default
+        ``atomic.write_atomic``).
+    """
     path = Path(path)
     data = nifti_bytes(values, affine_mm(origin, spacing), path.name.endswith(".gz"))
     write(path, lambda p: p.write_bytes(data))
@@ -54,7 +82,22 @@ def write_vti(
     path: str | Path, origin: np.ndarray, spacing: np.ndarray, fields: dict[str, np.ndarray],
     write=write_atomic,
 ) -> None:
-    """Several fields of one grid as VTK XML image data (point data at the voxel centres, mm)."""
+    """Several fields of one grid as VTK XML image data (point data at the voxel centres, mm).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file (.vti).
+    origin : numpy.ndarray
+        Centre of voxel 0 (3,) [m]; written in mm.
+    spacing : numpy.ndarray
+        Voxel size along each axis (3,) [m]; written in mm.
+    fields : dict of str to numpy.ndarray
+        Each field's name and 3D values (each in its own unit), all of the grid's shape.
+    write : callable, optional
+        ``write(path, writer)`` that has ``writer(tmp_path)`` produce the file (default
+        ``atomic.write_atomic``).
+    """
     shape = next(iter(fields.values())).shape
     if any(v.shape != shape for v in fields.values()):
         raise ValueError("every field must have the grid's shape")
@@ -74,7 +117,23 @@ def write_vti(
 
 def write_vtm(path: str | Path, blocks: list[tuple[str, Path]], write=write_atomic) -> Path:
     """A VTK multiblock file naming image data files (relative to it), so ParaView opens a
-    whole session at once."""
+    whole session at once.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file (.vtm).
+    blocks : list of tuple of (str, pathlib.Path)
+        Each block's name and its image data file, relative to ``path``'s folder.
+    write : callable, optional
+        ``write(path, writer)`` that has ``writer(tmp_path)`` produce the file (default
+        ``atomic.write_atomic``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     from xml.sax.saxutils import quoteattr
 
     rows = "\n".join(f'<DataSet index="{k}" name={quoteattr(name)} file={quoteattr(str(file))}/>'

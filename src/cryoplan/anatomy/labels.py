@@ -38,7 +38,14 @@ MAX_LABEL = 2**31 - 1
 
 @lru_cache(maxsize=1)
 def anatomy_data() -> dict:
-    """Templates, default labels, limits and placement error (data/anatomy.toml)."""
+    """Templates, default labels, limits and placement error (data/anatomy.toml).
+
+    Returns
+    -------
+    dict
+        Its tables (``lumbar``, ``sacral``, ``labels``, ``limits``, ``placement``), each number in
+        the unit its key names: millimetres (``_mm``), degrees (``_deg``), degrees Celsius (``_c``).
+    """
     return read_toml("anatomy.toml")
 
 
@@ -52,7 +59,22 @@ class Structure:
 
 
 def label_table(entries: dict[str, Any], where: str = "labels") -> dict[int, Structure]:
-    """Validate a label table ({"label": {name, tissue, role, limit_c}}) into structures."""
+    """Validate a label table ({"label": {name, tissue, role, limit_c}}) into structures.
+
+    Parameters
+    ----------
+    entries : dict
+        Label (as text) to its ``name``, ``tissue`` (tissue-library name), ``role`` and
+        ``limit_c`` (coldest allowed temperature [°C]; protected structures default to
+        data/anatomy.toml [limits]).
+    where : str, optional
+        The input field named in an InputError.
+
+    Returns
+    -------
+    dict of int to Structure
+        Each label's structure, its limit in kelvin [K].
+    """
     table = {}
     default_limit = anatomy_data()["limits"]["frozen_below_c"]
     for key, entry in entries.items():
@@ -96,7 +118,13 @@ def label_table(entries: dict[str, Any], where: str = "labels") -> dict[int, Str
 
 
 def default_labels() -> dict[int, Structure]:
-    """The labels the templates use (data/anatomy.toml [labels])."""
+    """The labels the templates use (data/anatomy.toml [labels]).
+
+    Returns
+    -------
+    dict of int to Structure
+        Each label's structure, limits [K].
+    """
     return label_table(anatomy_data()["labels"])
 
 
@@ -127,7 +155,13 @@ class LabelVolume:
         return self.labels.shape
 
     def voxel_grid(self) -> VoxelGrid:
-        """The solver's grid: one material per tissue used."""
+        """The solver's grid: one material per tissue used.
+
+        Returns
+        -------
+        VoxelGrid
+            The grid, spacing and origin [m], a material index per voxel.
+        """
         present, where = np.unique(self.labels, return_inverse=True)
         names = sorted({self.structures[int(v)].tissue for v in present})
         # by the labels present, not a table as long as the largest label (which a file chooses)
@@ -141,17 +175,51 @@ class LabelVolume:
         )
 
     def with_role(self, role: str) -> list[Structure]:
+        """The structures of one role present in the volume.
+
+        Parameters
+        ----------
+        role : str
+            One of ``ROLES``: "tissue", "target" or "protected".
+
+        Returns
+        -------
+        list of Structure
+            In label order.
+        """
         present = {int(v) for v in np.unique(self.labels)}
         return [s for k, s in sorted(self.structures.items()) if s.role == role and k in present]
 
     def centres_of(self, label: int) -> np.ndarray:
-        """Centres (n, 3) in m of the voxels carrying ``label``."""
+        """Centres (n, 3) in m of the voxels carrying ``label``.
+
+        Parameters
+        ----------
+        label : int
+            A label of the volume.
+
+        Returns
+        -------
+        numpy.ndarray
+            Voxel centres (n x 3) [m].
+        """
         idx = np.argwhere(self.labels == label)
         return self.origin + idx * self.spacing
 
 
 def read_label_table(path: str | Path) -> dict[int, Structure]:
-    """A label table file (TOML, [labels.N] sections as in data/anatomy.toml)."""
+    """A label table file (TOML, [labels.N] sections as in data/anatomy.toml).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The TOML file.
+
+    Returns
+    -------
+    dict of int to Structure
+        Each label's structure (``label_table``), limits [K].
+    """
     import tomllib
 
     path = Path(path)
@@ -202,14 +270,36 @@ def _load_nifti(path: Path):
 
 
 def nifti_shape(path: str | Path) -> tuple[int, int, int]:
-    """The voxels of a NIfTI label volume along each axis, from its header (nothing more is read)."""
+    """The voxels of a NIfTI label volume along each axis, from its header (nothing more is read).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The NIfTI file (.nii or .nii.gz).
+
+    Returns
+    -------
+    tuple of int
+        Voxels along each of the three axes.
+    """
     return nifti_header(path)[0]
 
 
 def nifti_header(path: str | Path) -> tuple[tuple[int, int, int], np.ndarray]:
     """A NIfTI label volume's voxels along each axis and their sizes (m), from its header alone
     (raises InputError for a file that is not one, or an oblique affine), so a run's cost is
-    known before its voxels are read."""
+    known before its voxels are read.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The NIfTI file (.nii or .nii.gz).
+
+    Returns
+    -------
+    tuple
+        Voxels along each axis (tuple of int) and the voxel sizes along them (numpy.ndarray) [m].
+    """
     path = Path(path)
     img = _load_nifti(path)
     _axis_aligned(img.affine, path)
@@ -218,7 +308,20 @@ def nifti_header(path: str | Path) -> tuple[tuple[int, int, int], np.ndarray]:
 
 def read_nifti(path: str | Path, structures: dict[int, Structure]) -> LabelVolume:
     """A label volume from a NIfTI file (.nii or .nii.gz) with an axis-aligned affine, in the
-    frame of its affine (mm; nibabel's RAS+: voxels reordered, world coordinates unchanged)."""
+    frame of its affine (mm; nibabel's RAS+: voxels reordered, world coordinates unchanged).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The NIfTI file (.nii or .nii.gz), integer labels from 0 to ``MAX_LABEL``.
+    structures : dict of int to Structure
+        The label table; every label in the file must be in it.
+
+    Returns
+    -------
+    LabelVolume
+        The labels in RAS+ order, voxel size and the centre of voxel 0 [m].
+    """
     import nibabel as nib
 
     path = Path(path)
@@ -244,13 +347,43 @@ def read_nifti(path: str | Path, structures: dict[int, Structure]) -> LabelVolum
 
 def load_label_volume(nifti: str, label_table: str, base: str | Path = ".") -> LabelVolume:
     """``[anatomy] nifti`` and ``label_table`` (paths from ``base``, the input file's folder):
-    the label volume of a plan and of a 3D procedure alike."""
+    the label volume of a plan and of a 3D procedure alike.
+
+    Parameters
+    ----------
+    nifti : str
+        Path of the NIfTI label volume, relative to ``base``.
+    label_table : str
+        Path of its label table (TOML), relative to ``base``.
+    base : str or pathlib.Path, optional
+        The input file's folder (default: the working directory).
+
+    Returns
+    -------
+    LabelVolume
+        As ``read_nifti``: voxel size and origin [m].
+    """
     base = Path(base)
     return read_nifti(base / nifti, read_label_table(base / label_table))
 
 
 def nifti_bytes(values: np.ndarray, affine_mm: np.ndarray, gzip_it: bool) -> bytes:
-    """A NIfTI-1 image of ``values`` (for ``atomic.write_atomic``)."""
+    """A NIfTI-1 image of ``values`` (for ``atomic.write_atomic``).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The 3D image.
+    affine_mm : numpy.ndarray
+        4 x 4 voxel-to-world affine [mm].
+    gzip_it : bool
+        Gzip the file (.nii.gz) or not (.nii).
+
+    Returns
+    -------
+    bytes
+        The file's content, spatial units mm and time units s in its header.
+    """
     import nibabel as nib
 
     img = nib.Nifti1Image(np.asarray(values), affine_mm)

@@ -63,6 +63,18 @@ class Body:
     shapes: tuple[tuple, ...]  # ("box", label, lo, hi) or ("tube", label, points, radius)
 
     def labels_at(self, points_m: np.ndarray) -> np.ndarray:
+        """The label at each point, inside the label volume or beyond it.
+
+        Parameters
+        ----------
+        points_m : numpy.ndarray
+            Points (..., 3) in the template's frame [m].
+
+        Returns
+        -------
+        numpy.ndarray of int
+            The label of each point (...,).
+        """
         p = np.asarray(points_m, float) * 1e3
         out = np.full(p.shape[:-1], MUSCLE, dtype=np.int64)
         for kind, label, a, b in self.shapes:
@@ -115,12 +127,38 @@ class Anatomy:
     pairs: tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], ...] = ()  # (beside, outward) x 2
 
     def tips(self, probe_radius: float, gaps: tuple[float, ...] = (0.0,)) -> np.ndarray:
-        """Candidate tip positions (n, 3): the probe's wall ``gap`` (m) beyond ``beside``."""
+        """Candidate tip positions (n, 3): the probe's wall ``gap`` (m) beyond ``beside``.
+
+        Parameters
+        ----------
+        probe_radius : float
+            Outer radius of the probe [m].
+        gaps : tuple of float, optional
+            Gaps between the probe's wall and ``beside`` [m].
+
+        Returns
+        -------
+        numpy.ndarray
+            The distinct tip positions (n x 3) [m].
+        """
         out = [b + (probe_radius + g) * self.outward for g in gaps for b in self.beside]
         return np.unique(np.round(np.array(out), 12), axis=0)
 
     def pair_tips(self, probe_radius: float, gap: float = 0.0) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Tips of two probes bracketing the nerve (or in tandem along it), each ``gap`` from it."""
+        """Tips of two probes bracketing the nerve (or in tandem along it), each ``gap`` from it.
+
+        Parameters
+        ----------
+        probe_radius : float
+            Outer radius of each probe [m].
+        gap : float, optional
+            Gap between each probe's wall and its point beside the nerve [m].
+
+        Returns
+        -------
+        list of tuple of numpy.ndarray
+            One pair of tip positions (3,) [m] per pair of ``pairs``.
+        """
         return [(b1 + (probe_radius + gap) * o1, b2 + (probe_radius + gap) * o2)
                 for b1, o1, b2, o2 in self.pairs]
 
@@ -145,7 +183,20 @@ class Anatomy:
 
     def path_length(self, tip: np.ndarray, axis: np.ndarray) -> float | None:
         """Length (m) of the needle from the tip to the skin (None: it never reaches the skin; a
-        volume: to where the axis leaves it)."""
+        volume: to where the axis leaves it).
+
+        Parameters
+        ----------
+        tip : numpy.ndarray
+            Tip position (3,) [m].
+        axis : numpy.ndarray
+            Unit vector (3,) along the needle, tip towards the hub [-].
+
+        Returns
+        -------
+        float or None
+            Needle length from the tip to the skin or the volume's side [m].
+        """
         if self.skin_z is not None:
             return None if axis[2] <= 1e-9 else max(float((self.skin_z - tip[2]) / axis[2]), 0.0)
         lo, hi = self._box()
@@ -156,7 +207,22 @@ class Anatomy:
     def bone_on_path(self, tip: np.ndarray, axis: np.ndarray, radius: float) -> np.ndarray | None:
         """The bone nearest the tip that the whole needle, from its tip to the skin, meets (None:
         it misses bone): inside the volume its bone voxels (as the 3D solver sees them), beyond
-        it a template's shapes, along the axis and eight lines of the probe's surface."""
+        it a template's shapes, along the axis and eight lines of the probe's surface.
+
+        Parameters
+        ----------
+        tip : numpy.ndarray
+            Tip position (3,) [m].
+        axis : numpy.ndarray
+            Unit vector (3,) along the needle, tip towards the hub [-].
+        radius : float
+            Outer radius of the probe [m].
+
+        Returns
+        -------
+        numpy.ndarray or None
+            The bone point nearest the tip along the axis (3,) [m].
+        """
         length = self.path_length(tip, axis) or 0.0
         hits = self._bone_in_probe(tip, axis, radius, length)
         if hits.size:
@@ -176,7 +242,22 @@ class Anatomy:
     def seated(self, tip: np.ndarray, axis: np.ndarray, radius: float) -> np.ndarray | None:
         """The tip drawn back along the needle until the probe holds no bone voxel near its tip
         (a tilted probe rests on bone by the rim of its tip face); None when more than
-        ``MAX_SEAT_M`` would be needed."""
+        ``MAX_SEAT_M`` would be needed.
+
+        Parameters
+        ----------
+        tip : numpy.ndarray
+            Tip position (3,) [m].
+        axis : numpy.ndarray
+            Unit vector (3,) along the needle, tip towards the hub [-].
+        radius : float
+            Outer radius of the probe [m].
+
+        Returns
+        -------
+        numpy.ndarray or None
+            The seated tip position (3,) [m].
+        """
         for back in np.arange(0.0, MAX_SEAT_M + SEAT_STEP_M / 2, SEAT_STEP_M):
             t = tip + back * axis
             if not self._bone_in_probe(t, axis, radius, 2e-3).size:
@@ -185,7 +266,20 @@ class Anatomy:
 
     def path_checked(self, tip: np.ndarray, axis: np.ndarray) -> bool:
         """Whether the whole needle path is known (a template; a volume whose +z side is skin and
-        that the needle leaves through it)."""
+        that the needle leaves through it).
+
+        Parameters
+        ----------
+        tip : numpy.ndarray
+            Tip position (3,) [m].
+        axis : numpy.ndarray
+            Unit vector (3,) along the needle, tip towards the hub [-].
+
+        Returns
+        -------
+        bool
+            True when the path from the tip to the skin is known.
+        """
         if self.body is not None:
             return True
         vol = self.volume
@@ -270,6 +364,22 @@ def box_mm(name: str, level: str | None, spacing_mm: float) -> tuple[np.ndarray,
     """The low and high corners (mm) of a template's label volume at ``level`` (None: the
     template's default level), in whole voxels.
 
+    Parameters
+    ----------
+    name : str
+        A template's name (``TEMPLATES``).
+    level : str or None
+        Its level (e.g. "L4", "S1"); None for the template's default.
+    spacing_mm : float
+        Voxel size [mm].
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The low and high corners (3,) in the template's frame [mm].
+
+    Examples
+    --------
     >>> [v.tolist() for v in box_mm("lumbar-medial-branch", "L4", 1.0)]
     [[-16.0, -16.0, -16.0], [16.0, 16.0, 57.0]]
     """
@@ -289,6 +399,25 @@ def approach(lateral_deg: float, caudal_deg: float) -> np.ndarray:
     hub lies ``lateral_deg`` lateral to the parasagittal plane in a posterior view and
     ``caudal_deg`` caudal to the endplate in a lateral view (the angles of Tran et al. 2023).
 
+    Parameters
+    ----------
+    lateral_deg : float
+        Angle of the hub lateral to the parasagittal plane, posterior view [deg].
+    caudal_deg : float
+        Angle of the hub caudal to the superior endplate, lateral view [deg].
+
+    Returns
+    -------
+    numpy.ndarray
+        Unit vector (3,) from the tip towards the hub [-].
+
+    References
+    ----------
+    .. [1] Tran J, Campisi ES, Agur AMR & Loh E, Pain Med 24 (2023) 488: needle angles for
+       lumbar medial branch radiofrequency ablation.
+
+    Examples
+    --------
     >>> np.round(approach(0.0, 0.0), 3).tolist(), np.round(approach(45.0, 45.0), 3).tolist()
     ([0.0, -0.0, 1.0], [0.577, -0.577, 0.577])
     """
@@ -313,7 +442,28 @@ def _lumbar_bones(p: _Painter, d: dict, dy: float, at_l5: bool) -> None:
 
 def lumbar_medial_branch(level: str = "L4", spacing_mm: float = 0.5) -> Anatomy:
     """The medial branch at the SAP-TP junction of ``level`` (L1..L4), or the L5 dorsal ramus at
-    the junction of the sacral ala and the S1 SAP."""
+    the junction of the sacral ala and the S1 SAP.
+
+    Parameters
+    ----------
+    level : str, optional
+        "L1" to "L5" (default "L4").
+    spacing_mm : float, optional
+        Voxel size, 0.1 to 2 [mm].
+
+    Returns
+    -------
+    Anatomy
+        The labels, the target nerve, candidate tips and the approach, lengths in metres [m].
+
+    References
+    ----------
+    .. [1] Bogduk N, Wilson AS & Tynan W, J Anat 134 (1982) 383: the medial branch's course.
+    .. [2] Shuang F et al., Medicine 94 (2015) e2367: the dorsal ramus's bifurcation per level.
+    .. [3] Yoon SH et al., Integr Med Res 10 (2021) 100679: the depth from the skin per level.
+    .. [4] Tran J et al., Pain Med 24 (2023) 488: the range of the needle's angles (the values
+       per level interpolated across it, data/anatomy.toml).
+    """
     _check_spacing(spacing_mm)
     d = anatomy_data()["lumbar"]
     k = _level("lumbar", level)
@@ -370,7 +520,20 @@ def lumbar_medial_branch(level: str = "L4", spacing_mm: float = 0.5) -> Anatomy:
 
 
 def sacral_lateral_branch(level: str = "S1", spacing_mm: float = 0.5) -> Anatomy:
-    """A lateral branch of the ``level`` (S1..S3) dorsal ramus beside its posterior foramen."""
+    """A lateral branch of the ``level`` (S1..S3) dorsal ramus beside its posterior foramen.
+
+    Parameters
+    ----------
+    level : str, optional
+        "S1", "S2" or "S3" (default "S1").
+    spacing_mm : float, optional
+        Voxel size, 0.1 to 2 [mm].
+
+    Returns
+    -------
+    Anatomy
+        The labels, the target nerve, candidate tips and the approach, lengths in metres [m].
+    """
     _check_spacing(spacing_mm)
     d = anatomy_data()["sacral"]
     k = _level("sacral", level)
@@ -420,6 +583,18 @@ TEMPLATES = {"lumbar-medial-branch": lumbar_medial_branch, "sacral-lateral-branc
 def template_of(level: str) -> str:
     """The template of a level: L1-L5 the lumbar one (L5: the dorsal ramus), S1-S3 the sacral.
 
+    Parameters
+    ----------
+    level : str
+        "L1" to "L5" or "S1" to "S3".
+
+    Returns
+    -------
+    str
+        The template's name (``TEMPLATES``).
+
+    Examples
+    --------
     >>> template_of("L5"), template_of("S2")
     ('lumbar-medial-branch', 'sacral-lateral-branch')
     """
@@ -435,6 +610,21 @@ def session_frame(level: str, side: str | None) -> tuple[np.ndarray, bool]:
     z posterior, the skin at z = 0, L1's target at y = 0): the shift (m) of its origin, and
     whether its x axis is mirrored (the left side: the template's x is lateral).
 
+    Parameters
+    ----------
+    level : str
+        "L1" to "L5" or "S1" to "S3".
+    side : str or None
+        "left" or "right" (None: right).
+
+    Returns
+    -------
+    tuple
+        The shift of the template's origin (numpy.ndarray, (3,)) [m] and whether x is mirrored
+        (bool).
+
+    Examples
+    --------
     >>> shift, mirrored = session_frame("L4", "left")
     >>> np.round(shift * 1e3, 1).tolist(), mirrored
     ([-18.0, -111.0, -57.0], True)
@@ -450,6 +640,22 @@ def session_frame(level: str, side: str | None) -> tuple[np.ndarray, bool]:
 
 
 def template(name: str, level: str, spacing_mm: float) -> Anatomy:
+    """A template's anatomy at one level (``TEMPLATES``).
+
+    Parameters
+    ----------
+    name : str
+        The template's name, "lumbar-medial-branch" or "sacral-lateral-branch".
+    level : str
+        Its level ("L1" to "L5", "S1" to "S3").
+    spacing_mm : float
+        Voxel size, 0.1 to 2 [mm].
+
+    Returns
+    -------
+    Anatomy
+        As ``lumbar_medial_branch`` or ``sacral_lateral_branch``, lengths in metres [m].
+    """
     if name not in TEMPLATES:
         raise InputError("anatomy.template", name, "one of " + ", ".join(TEMPLATES))
     return TEMPLATES[name](level, spacing_mm)

@@ -30,6 +30,22 @@ class ThermalHistory:
 
     @classmethod
     def start(cls, temperature: np.ndarray, thresholds, tissue: np.ndarray) -> ThermalHistory:
+        """The history of a run before its first step: nothing frozen, no time below a threshold.
+
+        Parameters
+        ----------
+        temperature : numpy.ndarray
+            Initial temperature per cell [K] (copied as the minimum so far).
+        thresholds : sequence of float
+            Temperatures whose time at or below is counted [K].
+        tissue : numpy.ndarray of bool
+            Tissue mask of the grid (the cells the history is for).
+
+        Returns
+        -------
+        ThermalHistory
+            Minimum temperatures [K], zero seconds below each threshold [s], no crossing times.
+        """
         shape = temperature.shape
         return cls(
             thresholds=np.array(thresholds, dtype=float),
@@ -43,7 +59,21 @@ class ThermalHistory:
         )
 
     def cooling_rate(self, t_liquidus: float, t_solidus: float) -> np.ndarray:
-        """K/s through the freezing range on the first freeze (NaN where it never froze)."""
+        """K/s through the freezing range on the first freeze (NaN where it never froze).
+
+        Parameters
+        ----------
+        t_liquidus : float
+            Liquidus temperature, where freezing starts [K].
+        t_solidus : float
+            Solidus temperature, where freezing ends [K].
+
+        Returns
+        -------
+        numpy.ndarray
+            Mean cooling rate per cell, (T_l - T_s) / (t(T_s) - t(T_l)) [K/s]; NaN where the cell
+            never froze through.
+        """
         with np.errstate(invalid="ignore", divide="ignore"):
             dt = self.solidus_time - self.liquidus_time
             return np.where(dt > 0, (t_liquidus - t_solidus) / dt, np.nan)

@@ -183,7 +183,29 @@ class ProbeWall:
 
         The wall conducts along the path between station centres s apart through its section
         2 pi r t (r the station's radius: its distance from the axis on the end face, the probe's
-        radius on the side): G = k_w 2 pi r t / s (W/K)."""
+        radius on the side): G = k_w 2 pi r t / s (W/K).
+
+        Parameters
+        ----------
+        model : ProbeModel
+            The probe; its operating point's design gives the wall's conductivity and thickness.
+        path : numpy.ndarray
+            Position of each cooled face along the cryogen's path [m].
+        kind : numpy.ndarray of int
+            Kind of each face (side, tip or shaft).
+        area : numpy.ndarray
+            Wall area of each face [m^2].
+        width : float
+            Length of a station along the path [m].
+        t_start : numpy.ndarray
+            Initial wall temperature of each face [K].
+
+        Returns
+        -------
+        ProbeWall
+            The wall: stations, axial conductances [W/K], station temperatures [K], nucleate or
+            film boiling, no heat flux [W/m^2] and no vapour quality yet.
+        """
         order, start = stations(path, kind, width)
         n = start.size - 1
         centre = np.array([np.average(path[order[start[s]:start[s + 1]]],
@@ -204,7 +226,18 @@ class ProbeWall:
 
     def dry_fraction(self, area: np.ndarray) -> float:
         """Share of the active segment's area that the cryogen reaches as dry gas (its liquid
-        boiled off before)."""
+        boiled off before).
+
+        Parameters
+        ----------
+        area : numpy.ndarray
+            Wall area of each face [m^2].
+
+        Returns
+        -------
+        float
+            Dry share of the active segment's area [-], 0 when it has none.
+        """
         x = np.empty(self.kind.size)
         for s in range(self.start.size - 1):
             x[self.order[self.start[s]:self.start[s + 1]]] = self.quality[s]
@@ -214,11 +247,24 @@ class ProbeWall:
         return float(area[dry].sum()) / total if total > 0 else 0.0
 
     def args(self) -> tuple:
-        """The wall's arrays in the order ``kernel.probe_flows`` takes them after ``tab_x``."""
+        """The wall's arrays in the order ``kernel.probe_flows`` takes them after ``tab_x``.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            Marching order, station starts, face kinds and axial conductances [W/K].
+        """
         return (self.order, self.start, self.kind, self.link)
 
     def state(self) -> tuple:
-        """The state arrays ``kernel.probe_flows`` updates, in its order."""
+        """The state arrays ``kernel.probe_flows`` updates, in its order.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            Face wall temperatures [K], heat flows into the probe [W], station temperatures [K], boiling
+            regimes, last inside heat fluxes [W/m^2] and vapour qualities [-].
+        """
         return (self.t_wall, self.flows, self.station_t, self.regime, self.q_last, self.quality)
 
 

@@ -484,7 +484,13 @@ class Run3D:
         self._record()
 
     def branch(self) -> Run3D:
-        """An independent copy of this run's state (the problem and geometry are shared)."""
+        """An independent copy of this run's state (the problem and geometry are shared).
+
+        Returns
+        -------
+        Run3D
+            The copy, at the same time [s] and state as this run.
+        """
         other = copy.copy(self)
         for name in ("h", "t", "u", "r0", "t_old", "energy"):
             setattr(other, name, getattr(self, name).copy())
@@ -508,7 +514,19 @@ class Run3D:
     def advance(self, seconds: float, label: str, phases: tuple[Phase | None, ...],
                 progress: Callable[[float], None] | None = None) -> None:
         """Run ``seconds`` with each probe in its phase (None: gas off), recording outputs every
-        ``output_interval`` under ``label``."""
+        ``output_interval`` under ``label``.
+
+        Parameters
+        ----------
+        seconds : float
+            Duration to run [s].
+        label : str
+            Phase name recorded with each output time.
+        phases : tuple of Phase or None
+            Each probe's phase, in the problem's probe order; None for gas off.
+        progress : callable, optional
+            Called with the run's time [s] after each output.
+        """
         problem, probes, sparse = self.problem, self.problem.probes, self.sparse
         modes = [p.model.mode(q) if q is not None else (kernel.OFF, float("nan"))
                  for p, q in zip(probes, phases, strict=True)]
@@ -616,7 +634,14 @@ class Run3D:
         self.energy[:] += e_step
 
     def result(self) -> ThermalResult3D:
-        """The run so far as a result (its arrays are this run's: branch first to go on)."""
+        """The run so far as a result (its arrays are this run's: branch first to go on).
+
+        Returns
+        -------
+        ThermalResult3D
+            Output times [s], probe temperatures [K] and powers [W], isotherm sizes [m, m^3],
+            the temperature field [K] and thermal history, energies [J].
+        """
         grid = self.problem.grid
         sizes = self.sizes
         h_end = float(self.h[self.tissue].sum() * grid.voxel_volume)

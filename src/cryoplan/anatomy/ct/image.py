@@ -43,11 +43,33 @@ class CTImage:
         return np.linalg.norm(self.affine[:3, :3], axis=0)
 
     def world_mm(self, ijk: np.ndarray) -> np.ndarray:
-        """Voxel indices (n x 3, fractional allowed) -> RAS+ mm (n x 3)."""
+        """Voxel indices (n x 3, fractional allowed) -> RAS+ mm (n x 3).
+
+        Parameters
+        ----------
+        ijk : numpy.ndarray
+            Voxel indices (n x 3), fractional allowed [-].
+
+        Returns
+        -------
+        numpy.ndarray
+            The points in RAS+ (n x 3) [mm].
+        """
         ijk = np.asarray(ijk, float)
         return ijk @ self.affine[:3, :3].T + self.affine[:3, 3]
 
     def voxel(self, xyz_mm: np.ndarray) -> np.ndarray:
-        """RAS+ mm (n x 3) -> fractional voxel indices (n x 3)."""
+        """RAS+ mm (n x 3) -> fractional voxel indices (n x 3).
+
+        Parameters
+        ----------
+        xyz_mm : numpy.ndarray
+            Points in RAS+ (n x 3) [mm].
+
+        Returns
+        -------
+        numpy.ndarray
+            Fractional voxel indices (n x 3) [-].
+        """
         inverse = np.linalg.inv(self.affine)
         return np.asarray(xyz_mm, float) @ inverse[:3, :3].T + inverse[:3, 3]

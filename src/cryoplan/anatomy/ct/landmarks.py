@@ -170,7 +170,21 @@ def _side(points: np.ndarray, frame: np.ndarray, origin: np.ndarray, sign: float
 def vertebra_frame(vertebrae: Vertebrae, v: Vertebra) -> np.ndarray:
     """The vertebra's own frame (rows: right, anterior, superior; unit vectors, RAS+): superior
     along the spine's axis, anterior from the canal's centre to the body's centroid (so a
-    vertebra rotated about the axis, as in a scoliosis, keeps its own left and right)."""
+    vertebra rotated about the axis, as in a scoliosis, keeps its own left and right).
+
+    Parameters
+    ----------
+    vertebrae : Vertebrae
+        The patient's vertebrae, with the spine's axis (``find_vertebrae``).
+    v : Vertebra
+        One of them.
+
+    Returns
+    -------
+    numpy.ndarray
+        3 x 3, rows the right, anterior and superior unit vectors in RAS+ [-]; the spine axis's
+        frame where the body's centroid is within 1 mm of the canal's centre.
+    """
     z = float(vertebrae.axis.project(v.body_centroid_mm[None])[0])
     t = vertebrae.axis.tangent(np.array([z]))[0]
     anterior = v.body_centroid_mm - vertebrae.axis.centre(np.array([z]))[0]

@@ -71,6 +71,23 @@ class Survey:
 def nerve_of(bone: str) -> str | None:
     """The medial branch whose target lies on ``bone``'s SAP-TP junction: the level above's.
 
+    Parameters
+    ----------
+    bone : str
+        A vertebra's level (e.g. "L5"), one of ``vertebrae.LEVELS``.
+
+    Returns
+    -------
+    str or None
+        The nerve (e.g. "L4 medial branch"); None for the topmost level.
+
+    References
+    ----------
+    .. [1] Bogduk N, Wilson AS, Tynan W, J Anat 134 (1982) 383: the medial branch crosses the
+       root of the transverse process of the vertebra below.
+
+    Examples
+    --------
     >>> nerve_of("L5"), nerve_of("L1"), nerve_of("C1")
     ('L4 medial branch', 'T12 medial branch', None)
     """

@@ -62,18 +62,50 @@ TABLE: dict[int, dict] = {
 
 @lru_cache(maxsize=1)
 def ct_data() -> dict:
-    """The cited thresholds and sizes of data/ct_tissues.toml."""
+    """The cited thresholds and sizes of data/ct_tissues.toml.
+
+    Returns
+    -------
+    dict
+        Its tables (``hu``, ``filter``, ``skin``, ``canal``, ``vertebra``, ``landmark``):
+        Hounsfield units [HU] in ``hu``, elsewhere the unit each key names (``_mm``, ``_mm2``,
+        ``_mm3``, ``_deg``) or a ratio [-].
+    """
     return read_toml("ct_tissues.toml")
 
 
 def axial_axis(affine: np.ndarray) -> int:
-    """The voxel axis (0, 1 or 2) closest to the patient's head-foot direction (RAS+ z)."""
+    """The voxel axis (0, 1 or 2) closest to the patient's head-foot direction (RAS+ z).
+
+    Parameters
+    ----------
+    affine : numpy.ndarray
+        4 x 4 voxel-to-RAS+ mm affine.
+
+    Returns
+    -------
+    int
+        The voxel axis (0, 1 or 2).
+    """
     directions = np.asarray(affine, float)[:3, :3]
     return int(np.argmax(np.abs(directions[2]) / np.linalg.norm(directions, axis=0)))
 
 
 def in_plane(axis: int, footprint: np.ndarray) -> np.ndarray:
-    """A 2D footprint made 3D, flat along ``axis`` (so it acts within axial slices only)."""
+    """A 2D footprint made 3D, flat along ``axis`` (so it acts within axial slices only).
+
+    Parameters
+    ----------
+    axis : int
+        The voxel axis to flatten along (``axial_axis``).
+    footprint : numpy.ndarray
+        2D structuring element, in voxels.
+
+    Returns
+    -------
+    numpy.ndarray
+        The footprint with a length-1 axis inserted at ``axis``.
+    """
     return np.expand_dims(footprint, axis)
 
 
@@ -84,7 +116,13 @@ def _disk(radius_vox: np.ndarray) -> np.ndarray:
 
 
 def check_image(image: CTImage) -> None:
-    """Raise InputError unless ``image`` is a 3D CTImage with an invertible affine."""
+    """Raise InputError unless ``image`` is a 3D CTImage with an invertible affine.
+
+    Parameters
+    ----------
+    image : CTImage
+        The CT to check (also its Hounsfield units: finite in every voxel).
+    """
     if not isinstance(image, CTImage):
         raise InputError("ct", type(image).__name__, "a CTImage")
     if image.hu.ndim != 3 or min(image.shape) < 2:
@@ -96,7 +134,18 @@ def check_image(image: CTImage) -> None:
 
 
 def smoothed(image: CTImage) -> np.ndarray:
-    """The HU after the Gaussian of ``[filter] smoothing_mm`` (float32)."""
+    """The HU after the Gaussian of ``[filter] smoothing_mm`` (float32).
+
+    Parameters
+    ----------
+    image : CTImage
+        The CT (Hounsfield units, voxel-to-RAS+ mm affine).
+
+    Returns
+    -------
+    numpy.ndarray
+        The smoothed Hounsfield units on the CT's grid [HU].
+    """
     sigma = ct_data()["filter"]["smoothing_mm"] / image.spacing_mm
     return ndi.gaussian_filter(np.asarray(image.hu, np.float32), sigma)
 
@@ -244,22 +293,61 @@ class TissueMap:
     notes: tuple[str, ...] = ()
 
     def mask(self, label: int) -> np.ndarray:
+        """The voxels of one label.
+
+        Parameters
+        ----------
+        label : int
+            A label of ``table`` (0: air).
+
+        Returns
+        -------
+        numpy.ndarray
+            Boolean mask on the CT's grid.
+        """
         return self.labels == label
 
     def present(self) -> list[str]:
-        """The names of the labels present (air as "air")."""
+        """The names of the labels present (air as "air").
+
+        Returns
+        -------
+        list of str
+            One name per label present, in label order.
+        """
         return [("air" if v == AIR else self.table[int(v)]["name"]) for v in np.unique(self.labels)]
 
     def structures(self, air_as: str | None = None) -> dict[int, Structure]:
-        """The label table as structures (``label_table``); air as tissue ``air_as`` if given."""
+        """The label table as structures (``label_table``); air as tissue ``air_as`` if given.
+
+        Parameters
+        ----------
+        air_as : str, optional
+            Tissue-library name standing for the air (label 0); none: air is left out.
+
+        Returns
+        -------
+        dict of int to Structure
+            Each label's structure (name, tissue, role, coldest allowed temperature [K]).
+        """
         entries = {str(k): v for k, v in self.table.items()}
         if air_as is not None:
             entries[str(AIR)] = {"name": f"air (as {air_as})", "tissue": air_as}
         return label_table(entries, "ct.labels")
 
     def label_volume(self, air_as: str | None = None) -> LabelVolume:
-        """The labels as a solver's LabelVolume (axis-aligned grid, m). ``air_as``: the tissue-library
-        name standing for the air (none: the volume must hold no air)."""
+        """The labels as a solver's LabelVolume (axis-aligned grid, m).
+
+        Parameters
+        ----------
+        air_as : str, optional
+            Tissue-library name standing for the air; none: the volume must hold no air.
+
+        Returns
+        -------
+        LabelVolume
+            The labels reordered along RAS+ x, y, z, voxel size and origin [m], the structures.
+        """
         if air_as is not None and air_as not in tissue_names():
             raise InputError("ct.air_as", air_as, "one of " + ", ".join(tissue_names()))
         if air_as is None and np.any(self.labels == AIR):

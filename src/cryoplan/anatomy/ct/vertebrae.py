@@ -64,19 +64,52 @@ class SpineAxis:
     z_range: tuple[float, float]
 
     def centre(self, z: np.ndarray) -> np.ndarray:
-        """The axis's points (n, 3) at heights ``z`` (mm)."""
+        """The axis's points (n, 3) at heights ``z`` (mm).
+
+        Parameters
+        ----------
+        z : numpy.ndarray
+            Heights along RAS+ z (n,) [mm].
+
+        Returns
+        -------
+        numpy.ndarray
+            The axis's points in RAS+ (n x 3) [mm].
+        """
         z = np.asarray(z, float)
         return np.stack([np.polyval(self.x_poly, z), np.polyval(self.y_poly, z), z], axis=-1)
 
     def tangent(self, z: np.ndarray) -> np.ndarray:
-        """Unit vectors (n, 3) along the axis, towards the head."""
+        """Unit vectors (n, 3) along the axis, towards the head.
+
+        Parameters
+        ----------
+        z : numpy.ndarray
+            Heights along RAS+ z (n,) [mm].
+
+        Returns
+        -------
+        numpy.ndarray
+            Unit tangents in RAS+ (n x 3) [-].
+        """
         z = np.asarray(z, float)
         d = np.stack([np.polyval(np.polyder(self.x_poly), z), np.polyval(np.polyder(self.y_poly), z),
                       np.ones_like(z)], axis=-1)
         return d / np.linalg.norm(d, axis=-1, keepdims=True)
 
     def project(self, points: np.ndarray) -> np.ndarray:
-        """The axis height (mm) whose normal plane holds each point (n x 3 mm); two Newton steps."""
+        """The axis height (mm) whose normal plane holds each point (n x 3 mm); two Newton steps.
+
+        Parameters
+        ----------
+        points : numpy.ndarray
+            Points in RAS+ (n x 3) [mm].
+
+        Returns
+        -------
+        numpy.ndarray
+            Each point's axis height along RAS+ z (n,) [mm].
+        """
         p = np.asarray(points, float)
         z = p[:, 2].copy()
         for _ in range(2):
@@ -87,7 +120,18 @@ class SpineAxis:
 
     def frame(self, z: float) -> np.ndarray:
         """The axis's frame at height ``z``: rows right, anterior, superior (unit vectors, RAS+),
-        the anterior one the patient's +y made normal to the axis."""
+        the anterior one the patient's +y made normal to the axis.
+
+        Parameters
+        ----------
+        z : float
+            Height along RAS+ z [mm].
+
+        Returns
+        -------
+        numpy.ndarray
+            3 x 3, rows the right, anterior and superior unit vectors in RAS+ [-].
+        """
         t = self.tangent(np.array([z]))[0]
         anterior = np.array([0.0, 1.0, 0.0]) - t[1] * t
         anterior /= np.linalg.norm(anterior)
@@ -124,6 +168,18 @@ class Vertebrae:
     sacrum: int | None = None  # the label of a sacrum found below the last disc
 
     def named(self, name: str) -> Vertebra:
+        """The vertebra of one level (raises InputError when none is named so).
+
+        Parameters
+        ----------
+        name : str
+            A level, e.g. "L4" (``LEVELS``).
+
+        Returns
+        -------
+        Vertebra
+            Its vertebra.
+        """
         for v in self.vertebrae:
             if v.name == name:
                 return v
@@ -288,7 +344,13 @@ def _sacrum(vertebrae: Vertebrae) -> int | None:
 
 
 def check_lowest(lowest: str | None) -> None:
-    """``lowest`` is a vertebral level, or None (raises InputError)."""
+    """``lowest`` is a vertebral level, or None (raises InputError).
+
+    Parameters
+    ----------
+    lowest : str or None
+        The level of the lowest vertebra in a CT (e.g. "L4"), not the sacrum; None: not given.
+    """
     if lowest is not None and lowest not in LEVELS[:-1]:
         raise InputError("ct.lowest", lowest, "a vertebral level, e.g. L4 (" + ", ".join(LEVELS[:-1]) + ")")
 
