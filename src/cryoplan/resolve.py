@@ -99,9 +99,39 @@ def _design(keys: ProbeDesignKeys, family: str, gas: str, diameter: float, activ
     if keys.shaft_insulation_m2_k_per_w is not None:
         r = keys.shaft_insulation_m2_k_per_w
         changes["shaft_insulation"] = math.inf if r == "vacuum" else r
+    changes["sources"] = _sources(base.sources, keys)
     design = replace(base, **changes)
     design.check()
     return design
+
+
+#: The family's keys (data/probe_families.toml) that a given design key replaces.
+_REPLACES = {
+    "supply.inner_diameter_mm": ("supply_inner_diameter_to_bore",),
+    "supply.outer_diameter_mm": ("supply_outer_diameter_to_bore",),
+    "supply.kind": ("supply_kind",),
+    "supply.length_mm": ("shaft_length_mm",),
+    "supply.discharge_coefficient": ("discharge_coefficient",),
+    "exhaust.shaft_length_mm": ("shaft_length_mm",),
+    "exhaust.return_inner_diameter_mm": ("return_inner_diameter_mm",),
+    "exhaust.return_length_mm": ("return_length_mm",),
+    "recuperator_effectiveness": ("recuperator_effectiveness",),
+    "shaft_insulation_m2_k_per_w": ("shaft_insulation_m2_k_per_w",),
+    "mass_flow_g_per_s": ("supply_inner_diameter_to_bore", "discharge_coefficient"),
+}
+
+
+def _sources(family: tuple[tuple[str, str], ...], keys: ProbeDesignKeys) -> tuple[tuple[str, str], ...]:
+    """The family's sources, each family value that a given key replaces marked so (a fitted
+    family constant that the file or catalog entry overrides is not what the run used)."""
+    named = []
+    for key, value in keys.model_dump(exclude_none=True).items():  # supply and exhaust are tables
+        named += [f"{key}.{sub}" for sub in value] if isinstance(value, dict) else [key]
+    replaced: dict[str, str] = {}
+    for key in named:
+        for fam in _REPLACES.get(key, ()):
+            replaced.setdefault(fam, f"replaced: probe.{key} is given (by the file or its catalog entry)")
+    return tuple((k, replaced.get(k, v)) for k, v in family)
 
 
 def console(cc: CryogenConfig, gas: str) -> CryogenSupply:

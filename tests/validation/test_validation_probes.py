@@ -35,10 +35,11 @@ def said():
 def test_said_gauge_effect_is_the_probe_not_the_surface(said):
     """Said et al.: going from an 18 G to a 14 G probe grew the ice ball's width, length and
     volume by up to 70 %, 113 % and 512 %. A model with one flow and one heat transfer for both
-    gives about +17 % / +10 % / +50 % (surface area only); the probe physics, with the N2O family
-    calibrated on a published probe temperature and not on this experiment, must give at least
-    40 % of each published (maximum) effect and not more than it (0.25 mm grid: ratios within 2 %
-    of 0.1 mm). It gives about +50 %, +96 %, +329 %: 71, 85 and 64 % of the maxima."""
+    gives about +17 % / +10 % / +50 % (surface area only); the probe physics, with the N2O family's
+    orifice fitted on a published probe temperature and not on this experiment
+    (validation/family_fit.py), must give at least 40 % of each published (maximum) effect and not
+    more than it (0.25 mm grid: ratios within 2 % of 0.1 mm). It gives about +52 %, +96 %, +331 %:
+    74, 85 and 65 % of the maxima."""
     thin, thick = (_isotherm(said[g].thermal, 0.0) for g in ("18g", "14g"))
     published = {"width": 0.70, "length": 1.13, "volume": 5.12}
     model = {"width": thick.radius[-1] / thin.radius[-1] - 1,
@@ -75,21 +76,34 @@ def littrup():  # two 15-minute freezes: the slow suite
 
 
 @pytest.mark.slow
-def test_littrup_argon_lethal_core(littrup):
-    """Littrup 2009: -30 C diameter 1.2 cm after 15 min in a 39 C agar phantom (the argon family's
-    orifice is calibrated on this figure: it must hold). The 0 C ice ball, 3.3 cm by the published
-    13 % area share, is 25 mm in the model: the documented shortfall."""
+def test_the_argon_probe_is_cold_along_its_freezing_zone(littrup):
+    """The argon family's orifice is fitted on the probe's own published temperature (six clinical
+    argon probes in phantoms stabilise at -140 to -150 C: its active wall's mean must hold it
+    within 10 K), and with it the gas lasts along the 40 mm active segment: at most a quarter of
+    the wall is reached by dry gas (it was nine tenths when the orifice was fitted on Littrup's
+    lethal core, the probe then starved of gas)."""
     th = littrup["2.4mm"]
-    assert 2 * _isotherm(th, -30).radius[-1] == pytest.approx(12e-3, rel=0.05)
-    assert 22e-3 < 2 * _isotherm(th, 0).radius[-1] < 33e-3
+    assert -155.0 < th.wall_temperature[-1] - 273.15 < -135.0
+    assert th.dry_fraction[-1] < 0.3
+
+
+@pytest.mark.slow
+def test_littrup_argon_ice_ball_is_predicted(littrup):
+    """Littrup 2009, predicted (not fitted): the 0 C ice ball, about 33 mm by the published 13 %
+    area share, is about 37 mm in the model (+12 %); the -30 C core, published 12 mm, is about
+    21 mm: the documented disagreement (a -145 C wall, conduction in the ice and the published
+    12/33 mm cannot all hold: docs/validation.md)."""
+    th = littrup["2.4mm"]
+    assert 0.9 * 33e-3 < 2 * _isotherm(th, 0).radius[-1] < 1.25 * 33e-3
+    assert 12e-3 < 2 * _isotherm(th, -30).radius[-1] < 24e-3
 
 
 @pytest.mark.slow
 def test_littrup_thin_argon_probe(littrup):
-    """The 1.7 mm probe gave 84 % of the 2.4 mm probe's diameters (not fitted). The model gives
-    about 62 %: its thin probe is more limited by its flow than the published one (documented)."""
+    """The 1.7 mm probe gave 84 % of the 2.4 mm probe's diameters (predicted). The model gives
+    about 74 %: its thin probe is more limited by its flow than the published one (documented)."""
     ratio = _isotherm(littrup["1.7mm"], -30).radius[-1] / _isotherm(littrup["2.4mm"], -30).radius[-1]
-    assert 0.5 < ratio < 0.84
+    assert 0.65 < ratio < 0.84
 
 
 def test_a_second_freeze_grows_the_lethal_ice():

@@ -68,6 +68,8 @@ def operating_json(op: OperatingPoint) -> dict[str, Any]:
             "heat_transfer_multiplier": d.heat_transfer_multiplier,
             "shaft_insulation_m2_k_per_w": _r(d.shaft_insulation, 6),
             "sources": dict(d.sources),
+            # the family constants fitted on published data (each source says on which)
+            "fitted": [k for k, v in d.sources if v.startswith("fitted")],
         },
         "mass_flow_g_per_s": round(op.mass_flow * 1e3, 5),
         "standard_flow_l_per_min": round(op.standard_flow_l_per_min, 3),
