@@ -23,11 +23,9 @@ from cryoplan.catalog import ProbeSpec, check_fits, probe_spec
 from cryoplan.config import CryogenConfig, GridConfig, ProbeConfig, ProcedureConfig
 from cryoplan.errors import MISSING, InputError
 
-#: Gases named by the schema that the probe model cannot yet follow, and why.
-UNMODELLED_GASES = {
-    "co2": "n2o, ln2 or argon: CO2 is not modelled yet (liquid-fed CO2 expands across its triple point "
-           "into dry ice and sublimes at the tip, which the probe model does not follow)",
-}
+#: Gases named by the schema that the probe model cannot yet follow, and why (CO2 was until its
+#: expansion into dry-ice snow was modelled: ``cryoplan.cryogen.dry_ice``).
+UNMODELLED_GASES: dict[str, str] = {}
 
 
 class _ProbeFile(Protocol):

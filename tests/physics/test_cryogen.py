@@ -52,8 +52,8 @@ def test_ln2_boils_at_back_pressure():
 
 def test_co2_forms_dry_ice_at_one_atmosphere():
     assert co2_sublimation_temperature_k(101325.0) - 273.15 == pytest.approx(-78.5, abs=0.05)
-    vapour = expand(CryogenSupply("co2"))
-    liquid = expand(CryogenSupply("co2", supply_phase="liquid"))
+    vapour = expand(CryogenSupply("co2", supply_phase="vapour"))
+    liquid = expand(CryogenSupply("co2"))  # cylinder liquid, the default
     for e in (vapour, liquid):
         assert e.outlet_temperature_k - 273.15 == pytest.approx(-78.5, abs=0.05)
         assert 0 < e.outlet_solid_fraction < 1

@@ -9,13 +9,14 @@ friction, the model used for refrigeration capillary tubes (Bansal & Rupasinghe,
     momentum   -dp = G^2 dv + f G^2 v / (2 D) dz
 
 with v(h, p) from CoolProp, so it covers a flashing liquid (N2O, CO2, LN2) and a real gas (argon)
-alike. Integrating from the inlet, the length reached grows until dp + G^2 dv = 0: the flow is
-choked there (Fanno limit). The mass flow of a tube of length L is the G whose choking length is
-L when the tip pressure is below that choking pressure, else the G that reaches the tip pressure
-in L. The inlet has a sharp-edged entrance loss of 0.5 velocity heads (Idelchik, *Handbook of
-Hydraulic Resistance*, 3rd ed., 1994, diagram 3-1). The friction factor is Churchill's (Chem Eng
-77 (1977) 91, all flow regimes) with the McAdams two-phase viscosity 1/mu = x/mu_v + (1-x)/mu_l
-(McAdams, Woods & Heroman, Trans ASME 64 (1942) 193).
+alike. CO2 below its triple point is dry-ice snow and vapour, v = x v_v + (1 - x) v_s
+(``cryoplan.cryogen.dry_ice``). Integrating from the inlet, the length reached grows until
+dp + G^2 dv = 0: the flow is choked there (Fanno limit). The mass flow of a tube of length L is
+the G whose choking length is L when the tip pressure is below that choking pressure, else the G
+that reaches the tip pressure in L. The inlet has a sharp-edged entrance loss of 0.5 velocity
+heads (Idelchik, *Handbook of Hydraulic Resistance*, 3rd ed., 1994, diagram 3-1). The friction
+factor is Churchill's (Chem Eng 77 (1977) 91, all flow regimes) with the McAdams two-phase
+viscosity 1/mu = x/mu_v + (1-x)/mu_l (McAdams, Woods & Heroman, Trans ASME 64 (1942) 193).
 
 An orifice (``orifice_flow``) passes C_d times the HEM isentropic critical mass flux
 max_p rho(p, s_0) sqrt(2 (h_0 - h(p, s_0))) (the homogeneous equilibrium nozzle, Wallis 1969
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
-from cryoplan.cryogen import fluids
+from cryoplan.cryogen import dry_ice, fluids
 from cryoplan.cryogen.coolprop import CoolProp
 
 #: Sharp-edged tube entrance loss coefficient (Idelchik 1994, diagram 3-1).
@@ -103,8 +104,10 @@ class _HEM:
 
     def at(self, p: float, kinetic: float = 0.0) -> tuple[float, float, float]:
         """(specific volume, viscosity, static enthalpy) at p with h = h0 - kinetic."""
-        s = self.s
         h = self.h0 - kinetic
+        if dry_ice.forms_solid(self.gas, p):
+            return self._snow(p, h)
+        s = self.s
         s.update(CoolProp.HmassP_INPUTS, h, p)
         q = s.Q()
         rho = s.rhomass()
@@ -116,6 +119,17 @@ class _HEM:
                 else "liquid"
             mu = fluids.viscosity(self.gas, s, phase)
         return 1.0 / rho, mu, h
+
+    def _snow(self, p: float, h: float) -> tuple[float, float, float]:
+        """CO2 below its triple point: snow and vapour (McAdams's viscosity with the triple-point
+        liquid's in the solid's place, ``fluids.saturation``), or superheated vapour."""
+        st = dry_ice.state_ph(h, p)
+        sat = fluids.saturation(self.gas, p)
+        if st.x < 1.0:
+            mu = 1.0 / (st.x / sat.mu_v + (1.0 - st.x) / sat.mu_l)
+        else:
+            mu = fluids.gas(self.gas, p, st.t).mu
+        return 1.0 / st.rho, mu, h
 
 
 def _march(hem: _HEM, p0: float, g: float, diameter: float, p_stop: float, n: int = 120):
@@ -154,7 +168,8 @@ def _march(hem: _HEM, p0: float, g: float, diameter: float, p_stop: float, n: in
 def isentropic_critical_flux(gas: str, h0: float, s0: float, p0: float, p_out: float) -> tuple[float, float]:
     """HEM isentropic nozzle: (mass flux kg/(m2 s), throat pressure) to p_out, choked or not.
 
-    G = max_p rho(p, s_0) sqrt(2 (h_0 - h(p, s_0))) over throat pressures down to ``p_out``.
+    G = max_p rho(p, s_0) sqrt(2 (h_0 - h(p, s_0))) over throat pressures down to ``p_out``
+    (CO2 below its triple point: the snow-vapour mixture of ``cryoplan.cryogen.dry_ice``).
 
     Parameters
     ----------
@@ -179,13 +194,18 @@ def isentropic_critical_flux(gas: str, h0: float, s0: float, p0: float, p_out: f
     References
     ----------
     .. [1] Wallis, *One-dimensional Two-phase Flow*, 1969, §3.3 (homogeneous equilibrium nozzle).
+    .. [2] Span & Wagner, J. Phys. Chem. Ref. Data 25 (1996) 1509, eq. 3.12 (CO2 sublimation).
     """
     st = fluids.state(gas)
 
     def flux(p: float) -> float:
-        st.update(CoolProp.PSmass_INPUTS, p, s0)
-        dh = h0 - st.hmass()
-        return st.rhomass() * math.sqrt(2 * max(dh, 0.0))
+        if dry_ice.forms_solid(gas, p):
+            snow = dry_ice.state_ps(s0, p)
+            h, rho = snow.h, snow.rho
+        else:
+            st.update(CoolProp.PSmass_INPUTS, p, s0)
+            h, rho = st.hmass(), st.rhomass()
+        return rho * math.sqrt(2 * max(h0 - h, 0.0))
 
     res = minimize_scalar(lambda p: -flux(p), bounds=(max(p_out, 1e3), p0), method="bounded",
                           options={"xatol": 1e-4 * p0})

@@ -16,6 +16,12 @@ ESDU 91022, *Thermophysical properties of nitrous oxide*, IHS ESDU, 1991, eqs. 4
 Outside their range the ESDU fits are evaluated at the nearest end of it (the gas in a probe's
 exhaust is a dilute gas whose viscosity changes slowly with temperature; an assumption).
 
+Below its triple point CO2's "saturation" is dry-ice snow and its vapour (``saturation``): the
+vapour from CoolProp at the sublimation temperature, the solid's enthalpy and density from
+``cryoplan.cryogen.dry_ice``, and, for the correlations written for a liquid (Dittus-Boelter,
+Martin's jet, the McAdams viscosity), the saturated liquid's transport properties at the triple
+point, the nearest liquid there is (an assumption: no correlation exists for subliming snow).
+
 >>> s = saturation("n2o", 101325.0)
 >>> round(s.t - 273.15, 2), round(s.h_fg / 1e3, 1)
 (-88.47, 374.3)
@@ -29,6 +35,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+from cryoplan.cryogen import dry_ice
 from cryoplan.cryogen.coolprop import CoolProp
 from cryoplan.cryogen.thermo import COOLPROP_FLUID
 
@@ -256,7 +263,8 @@ class Saturation:
 
 @lru_cache(maxsize=256)
 def saturation(gas: str, pressure_pa: float) -> Saturation:
-    """Saturated properties at a pressure between the triple and the critical point.
+    """Saturated properties at a pressure between the triple and the critical point; for CO2
+    below its triple point, dry ice and its vapour (the module's docstring says how).
 
     Parameters
     ----------
@@ -277,6 +285,7 @@ def saturation(gas: str, pressure_pa: float) -> Saturation:
     .. [1] Bell et al., Ind. Eng. Chem. Res. 53 (2014) 2498, doi:10.1021/ie4033999 (CoolProp).
     .. [2] ESDU 91022, *Thermophysical properties of nitrous oxide*, IHS ESDU, 1991 (N2O transport
        properties).
+    .. [3] Span & Wagner, J. Phys. Chem. Ref. Data 25 (1996) 1509, eq. 3.12 (CO2 sublimation).
 
     Examples
     --------
@@ -284,6 +293,8 @@ def saturation(gas: str, pressure_pa: float) -> Saturation:
     >>> round(s.t - 273.15, 2)
     -88.47
     """
+    if dry_ice.forms_solid(gas, pressure_pa):
+        return _snow_saturation(pressure_pa)
     s = state(gas)
     s.update(CoolProp.PQ_INPUTS, pressure_pa, 0.0)
     t, rho_l, h_l, cp_l = s.T(), s.rhomass(), s.hmass(), s.cpmass()
@@ -294,6 +305,19 @@ def saturation(gas: str, pressure_pa: float) -> Saturation:
     mu_v, k_v = viscosity(gas, s, "vapour"), conductivity(gas, s, "vapour")
     return Saturation(gas, pressure_pa, t, rho_l, rho_v, h_l, h_v, cp_l, cp_v, mu_l, mu_v, k_l, k_v,
                       sigma, s.p_critical(), s.T_critical(), s.molar_mass())
+
+
+def _snow_saturation(pressure_pa: float) -> Saturation:
+    """Dry ice (in the liquid's place) and its vapour below CO2's triple point: the solid's
+    temperature, enthalpy and density; the triple-point liquid's heat capacity, viscosity,
+    conductivity and surface tension for the correlations that need a liquid (assumed)."""
+    sub = dry_ice.sublimation(pressure_pa)
+    s = state("co2")
+    s.update(CoolProp.QT_INPUTS, 0.0, s.Ttriple())
+    cp_l, mu_l, k_l, sigma = s.cpmass(), s.viscosity(), s.conductivity(), s.surface_tension()
+    g = gas("co2", pressure_pa, sub.t)
+    return Saturation("co2", pressure_pa, sub.t, sub.rho_s, g.rho, sub.h_s, g.h, cp_l, g.cp, mu_l, g.mu,
+                      k_l, g.k, sigma, s.p_critical(), s.T_critical(), s.molar_mass())
 
 
 @dataclass(frozen=True)
@@ -365,8 +389,9 @@ def critical_pressure(gas: str) -> float:
 def saturation_temperature_or_critical(gas: str, pressure_pa: float,
                                        scratch: CoolProp.AbstractState | None = None) -> float:
     """Boiling temperature at a pressure; the critical temperature above the critical pressure,
-    the triple point below the triple-point pressure (where a liquid cannot exist). A caller in a
-    loop passes its own ``scratch`` state (making one costs more than the lookup).
+    the triple point below the triple-point pressure (where a liquid cannot exist), except for
+    CO2, whose sublimation temperature it is there. A caller in a loop passes its own ``scratch``
+    state (making one costs more than the lookup).
 
     Parameters
     ----------
@@ -385,10 +410,13 @@ def saturation_temperature_or_critical(gas: str, pressure_pa: float,
     References
     ----------
     .. [1] Bell et al., Ind. Eng. Chem. Res. 53 (2014) 2498, doi:10.1021/ie4033999 (CoolProp).
+    .. [2] Span & Wagner, J. Phys. Chem. Ref. Data 25 (1996) 1509, eq. 3.12 (CO2 sublimation).
     """
     p_c, t_c, t_triple = _critical(gas)
     if pressure_pa >= p_c:
         return t_c
+    if dry_ice.forms_solid(gas, pressure_pa):
+        return dry_ice.sublimation_temperature_k(pressure_pa)
     s = scratch if scratch is not None else state(gas)
     try:
         s.update(CoolProp.PQ_INPUTS, pressure_pa, 0.0)

@@ -35,7 +35,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from cryoplan.cache import kept
-from cryoplan.cryogen import fluids
+from cryoplan.cryogen import dry_ice, fluids
 from cryoplan.cryogen import heat_transfer as ht
 from cryoplan.cryogen.coolprop import CoolProp
 from cryoplan.cryogen.design import ProbeDesign, annulus_area, supply_area
@@ -234,7 +234,9 @@ def _exhaust(design: ProbeDesign) -> tuple:
 
 def _tables(gas: str, p_tip: float, h_in: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cryogen temperature and vapour quality against the enthalpy absorbed since the tip (J/kg):
-    a subcooled liquid warming to its boiling point, boiling at T_sat, then dry gas."""
+    a subcooled liquid warming to its boiling point, boiling at T_sat, then dry gas. Below CO2's
+    triple point the snow sublimes at its sublimation temperature instead (``fluids.saturation``
+    puts the solid in the liquid's place: the quality is 1 - the solid fraction)."""
     rows: list[tuple[float, float, float]] = []
     st = fluids.state(gas)
     h_dry = h_in
@@ -251,10 +253,18 @@ def _tables(gas: str, p_tip: float, h_in: float) -> tuple[np.ndarray, np.ndarray
     h_top = max(fluids.gas(gas, p_tip, GAS_TABLE_TOP_K).h, h_dry + 1.0)
     st.specify_phase(CoolProp.iphase_gas)
     for h in np.linspace(h_dry, h_top, 48)[(1 if rows else 0):]:
-        st.update(CoolProp.HmassP_INPUTS, h, p_tip)
-        rows.append((h, st.T(), 1.0))
+        rows.append((h, _gas_temperature(gas, st, h, p_tip), 1.0))
     h, t, x = (np.array(c) for c in zip(*rows, strict=True))
     return h - h_in, t, x
+
+
+def _gas_temperature(gas: str, st: CoolProp.AbstractState, h: float, p: float) -> float:
+    """Temperature of the gas of enthalpy h at p (below CO2's triple point CoolProp's (h, p)
+    flash cannot reach the sublimation temperature: ``dry_ice``)."""
+    if dry_ice.forms_solid(gas, p):
+        return dry_ice.state_ph(h, p).t
+    st.update(CoolProp.HmassP_INPUTS, h, p)
+    return st.T()
 
 
 def _wall_law(design: ProbeDesign, op_flow: float, p_tip: float, h_in: float) -> WallLaw:
@@ -407,5 +417,9 @@ def _operate(design: ProbeDesign, supply: CryogenSupply, mass_flow: float | None
                      "tip pressure")
     notes.append("a dry exhaust taken at its boiling temperature in the shaft and at room temperature "
                  "in the return line, a two-phase one as a homogeneous mixture (assumed)")
+    if exp.outlet_solid_fraction > 0:
+        notes.append("dry-ice snow subliming at the tip, taken through the flow-boiling correlations with "
+                     "the triple-point liquid's transport properties (assumed: no correlation exists for "
+                     "subliming snow)")
     law = _wall_law(design, flow.mass_flow, p_tip, exp.precooled_enthalpy_j_per_kg)
     return OperatingPoint(design, supply, flow, p_tip, exp, law, tuple(notes), mass_flow, exhaust_quality)

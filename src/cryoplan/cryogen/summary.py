@@ -39,7 +39,8 @@ def operating_json(op: OperatingPoint) -> dict[str, Any]:
     -------
     dict
         JSON-ready values in the output units named in each key (mm, bar, g/s, standard L/min,
-        °C, W, W/(m2 K)).
+        °C, W, W/(m2 K)); ``inlet_solid_fraction`` [-] is the dry-ice snow of CO2 expanded below
+        its triple point (None otherwise).
     """
     d, s, p = op.design, op.supply, op.law.params
     film = p[P_FILM] > 0
@@ -77,6 +78,8 @@ def operating_json(op: OperatingPoint) -> dict[str, Any]:
         "tip_pressure_bar": round(op.tip_pressure / BAR_PA, 4),
         "inlet_temperature_c": round(k_to_c(op.boiling_temperature), 2),
         "inlet_quality": round(float(op.law.quality[0]), 4) if op.law.quality[0] < 1 else None,
+        "inlet_solid_fraction": (round(op.expansion.outlet_solid_fraction, 4)
+                                 if op.expansion.outlet_solid_fraction > 0 else None),
         "latent_capacity_w": round(op.latent_capacity_w, 2),
         "capacity_to_20c_w": round(op.capacity_w(293.15), 2),
         "heat_transfer": {
@@ -136,7 +139,9 @@ def operating_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
         supply = f"capillary {sup['inner_diameter_mm'] * 1e3:.0f} µm x {sup['length_mm']:.0f} mm"
     else:
         supply = f"orifice {sup['inner_diameter_mm'] * 1e3:.0f} µm (C_d {sup['discharge_coefficient']:g})"
+    snow = data.get("inlet_solid_fraction")
     at_tip = f"{data['inlet_temperature_c']:.1f} °C, " + (
+        f"dry-ice snow {snow:.2f} in its vapour" if snow else
         f"vapour quality {data['inlet_quality']:.2f}" if data["inlet_quality"] is not None else "dry gas")
     heat = (f"boiling (liquid-only) {ht['boiling_liquid_only_w_per_m2_k']:.0f}, jet on the tip "
             f"{ht['tip_jet_liquid_only_w_per_m2_k']:.0f}, dry gas {ht['dry_gas_w_per_m2_k']:.0f} W/m²K")
@@ -155,7 +160,8 @@ def operating_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
                      "standard L/min" + (" (choked)" if data["supply_choked"] else "")),
         ("tip pressure", f"{data['tip_pressure_bar']:.3f} bar"),
         ("cryogen at the tip", at_tip),
-        ("capacity", f"{data['latent_capacity_w']:.2f} W boiling, {data['capacity_to_20c_w']:.2f} W "
+        ("capacity", f"{data['latent_capacity_w']:.2f} W {'subliming' if snow else 'boiling'}, "
+                     f"{data['capacity_to_20c_w']:.2f} W "
                      "to a 20 °C exhaust"),
         ("inside heat transfer", heat),
     ]

@@ -18,23 +18,23 @@ costs ~40 us a call). The physics is steady-flow energy conservation:
   refrigeration ``h(T_supply, p_back) - h_0`` when the exhaust leaves at the supply temperature.
 
 CoolProp has no solid phase. Carbon dioxide expanded below its triple-point pressure (5.185 bar)
-forms dry-ice snow; that two-phase solid-vapour state is handled here with cited data: the
-sublimation line through the normal sublimation point (194.67 K at 1 atm; Giauque & Egan, J. Chem.
-Phys. 5 (1937) 45) and the triple point (CoolProp), interpolated in ``ln p`` against ``1/T``
-(Clausius-Clapeyron), and the enthalpy of sublimation 25.23 kJ/mol = 573 kJ/kg (Giauque & Egan
-1937, 6030 cal/mol at 194.67 K).
+forms dry-ice snow; that two-phase solid-vapour state comes from ``cryoplan.cryogen.dry_ice``:
+the sublimation line of Span & Wagner (J. Phys. Chem. Ref. Data 25 (1996) 1509, eq. 3.12), the
+enthalpy of sublimation from Clapeyron's equation along it (574 kJ/kg at 194.67 K; Giauque & Egan,
+J. Chem. Phys. 5 (1937) 45 measured 6030 cal/mol = 573 kJ/kg), the solid as the vapour less that
+enthalpy. The expansion's outlet then holds a solid fraction, and its refrigeration is the snow's
+sublimation.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Literal
 
 import numpy as np
-from scipy.optimize import brentq
 
+from cryoplan.cryogen import dry_ice
 from cryoplan.cryogen.coolprop import CoolProp
 from cryoplan.errors import InputError
 from cryoplan.units import ATM_PA
@@ -50,14 +50,15 @@ COOLPROP_FLUID: dict[str, str] = {
     "co2": "CarbonDioxide",
 }
 
-#: How each gas is fed when the user does not say: a cylinder's N2O is drawn as liquid through a
-#: dip tube; LN2 is pumped as liquid; argon is a supercritical high-pressure gas; CO2 is taken
-#: from the cylinder's vapour space (gas-fed Joule-Thomson probes, Amoils 1967).
+#: How each gas is fed when the user does not say: a cylinder's N2O and CO2 are drawn as liquid
+#: through a dip tube at the cylinder's vapour pressure (cryoneurolysis consoles: Irwin & Trescot,
+#: Cryoneuroablation, ch. 79 in Diwan & Staats (eds), Atlas of Pain Medicine Procedures, 2015,
+#: supply 600-800 psi); LN2 is pumped as liquid; argon is a supercritical high-pressure gas.
 DEFAULT_SUPPLY_PHASE: dict[str, SupplyPhase] = {
     "n2o": "liquid",
     "ln2": "liquid",
     "argon": "vapour",
-    "co2": "vapour",
+    "co2": "liquid",
 }
 
 #: Argon cylinders for cryoablation are supplied at about 300 bar (issue #2 default; Sprenkle
@@ -69,9 +70,6 @@ ROOM_TEMPERATURE_K = 293.15
 #: that still subcools the liquid by about 7 K; Hewitt et al., Cryobiology 35 (1997) 303 note
 #: that the dewar's vapour pressure drives the flow).
 LN2_DEWAR_OVERPRESSURE_PA = 1.5e5
-
-CO2_SUBLIMATION_T_1ATM_K = 194.67  # Giauque & Egan 1937
-CO2_SUBLIMATION_ENTHALPY_J_PER_KG = 6030 * 4.184 / 44.0095e-3  # 6030 cal/mol, Giauque & Egan 1937
 
 
 @dataclass(frozen=True)
@@ -201,7 +199,8 @@ def saturation_pressure_pa(gas: GasName, temperature_k: float) -> float:
             "cryogen.supply_temperature_c",
             round(temperature_k - 273.15, 2),
             f"between the triple point ({t_triple - 273.15:.1f} C) and the critical point "
-            f"({t_crit - 273.15:.1f} C) of {gas} for a saturated supply",
+            f"({t_crit - 273.15:.1f} C) of {gas} for a saturated (cylinder) supply; a supercritical "
+            "one needs cryogen.supply_pressure_bar",
         )
     s = _state(gas)
     s.update(CoolProp.QT_INPUTS, 0.0, temperature_k)
@@ -247,13 +246,13 @@ def saturation_temperature_k(gas: GasName, pressure_pa: float) -> float:
 
 
 def co2_sublimation_temperature_k(pressure_pa: float) -> float:
-    """CO2 sublimation temperature below the triple point: ln p linear in 1/T through the normal
-    sublimation point (Giauque & Egan 1937) and the triple point (CoolProp).
+    """CO2 sublimation temperature below the triple point (Span & Wagner 1996, eq. 3.12;
+    ``cryoplan.cryogen.dry_ice``).
 
     Parameters
     ----------
     pressure_pa : float
-        Pressure [Pa], below CO2's triple point (5.185 bar).
+        Pressure [Pa], below CO2's triple point (5.18 bar).
 
     Returns
     -------
@@ -262,18 +261,15 @@ def co2_sublimation_temperature_k(pressure_pa: float) -> float:
 
     References
     ----------
-    .. [1] Giauque & Egan, J. Chem. Phys. 5 (1937) 45.
-    .. [2] Bell et al., Ind. Eng. Chem. Res. 53 (2014) 2498, doi:10.1021/ie4033999 (CoolProp: the
-       triple point).
+    .. [1] Span & Wagner, J. Phys. Chem. Ref. Data 25 (1996) 1509, eq. 3.12.
+    .. [2] Giauque & Egan, J. Chem. Phys. 5 (1937) 45 (measured 194.67 K at 1 atm).
 
     Examples
     --------
     >>> round(co2_sublimation_temperature_k(101325.0) - 273.15, 2)
-    -78.48
+    -78.46
     """
-    t_triple, p_triple, _, _ = _limits("co2")
-    slope = math.log(p_triple / ATM_PA) / (1 / t_triple - 1 / CO2_SUBLIMATION_T_1ATM_K)
-    return 1.0 / (1 / CO2_SUBLIMATION_T_1ATM_K + math.log(pressure_pa / ATM_PA) / slope)
+    return dry_ice.sublimation_temperature_k(pressure_pa)
 
 
 def _gas_enthalpy(gas: str, pressure_pa: float, temperature_k: float) -> float:
@@ -318,22 +314,26 @@ def _supply_enthalpy(gas: str, p: float, t: float, phase: SupplyPhase) -> float:
 
 def _expand(gas: str, h: float, p_back: float) -> tuple[float, float | None, float]:
     """Isenthalpic state at the back pressure: (T, vapour quality or None, solid fraction)."""
-    _, p_triple, _, _ = _limits(gas)
-    if gas == "co2" and p_back < p_triple:
-        t_sub = co2_sublimation_temperature_k(p_back)
-        h_vap = _gas_enthalpy(gas, p_back, t_sub)
-        if h < h_vap:
-            solid = (h_vap - h) / CO2_SUBLIMATION_ENTHALPY_J_PER_KG
-            if solid > 1.0:
-                raise InputError("cryogen", gas, "a supply warm enough not to freeze solid")
-            return t_sub, 1.0 - solid, solid
-        t = brentq(lambda t: _gas_enthalpy(gas, p_back, t) - h, t_sub, 1000.0, xtol=1e-6)
-        return t, None, 0.0
+    if dry_ice.forms_solid(gas, p_back):
+        return _expand_to_snow(h, p_back)
     s = _state(gas)
     s.update(CoolProp.HmassP_INPUTS, h, p_back)
     q = s.Q()
     quality = q if 0.0 <= q <= 1.0 else None
     return s.T(), quality, 0.0
+
+
+def _expand_to_snow(h: float, p_back: float) -> tuple[float, float | None, float]:
+    """CO2 expanded below its triple point: snow and vapour at the sublimation temperature, or
+    superheated vapour (``cryoplan.cryogen.dry_ice``); a supply so cold it would freeze solid
+    is refused."""
+    sub = dry_ice.sublimation(p_back)
+    if h < sub.h_s:
+        raise InputError("cryogen.gas", "co2", "a supply warm enough not to expand into solid CO2 alone")
+    st = dry_ice.state_ph(h, p_back)
+    if h > sub.h_v:
+        return st.t, None, 0.0
+    return st.t, st.x, 1.0 - st.x
 
 
 def resolve_supply(supply: CryogenSupply) -> CryogenSupply:
@@ -353,7 +353,9 @@ def resolve_supply(supply: CryogenSupply) -> CryogenSupply:
     ------
     InputError
         For an unknown gas, a recuperator effectiveness outside [0, 1], a back pressure <= 0, a
-        supply pressure below the back pressure or a temperature at or below absolute zero.
+        supply pressure below the back pressure, a temperature at or below absolute zero or below
+        the gas's melting temperature at the supply pressure (a solid feed), or a saturated
+        (default-pressure) supply outside the range between the triple and the critical point.
     """
     gas = supply.gas
     if gas not in COOLPROP_FLUID:
@@ -382,6 +384,11 @@ def resolve_supply(supply: CryogenSupply) -> CryogenSupply:
         )
     if t <= 0:
         raise InputError("cryogen.supply_temperature_c", t - 273.15, "above absolute zero")
+    t_melt = _freezing_temperature_k(gas, p)
+    if t < t_melt:
+        raise InputError("cryogen.supply_temperature_c", round(t - 273.15, 2),
+                         f"above {gas}'s melting temperature at the supply pressure "
+                         f"({t_melt - 273.15:.1f} C at {p / 1e5:.1f} bar): a solid cannot flow")
     return replace(supply, supply_pressure_pa=p, supply_temperature_k=t, supply_phase=phase)
 
 
