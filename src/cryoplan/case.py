@@ -151,6 +151,7 @@ def build(cfg: ProcedureConfig, base: str | Path = ".", fitted: ReliefModel | No
         output_interval=cfg.output.interval_s,
         snapshot_times=snapshot_times(cfg.output.snapshot_times_s, protocol, cfg.output.interval_s),
         sample_points=None if cfg.output.points_mm is None else np.array(cfg.output.points_mm) * 1e-3,
+        perfusion=cfg.tissue.perfusion,
     )
     if problem.sample_points is not None:
         check_points(grid, problem.sample_points, "output.points_mm")
@@ -213,7 +214,7 @@ def _build3d(cfg: ProcedureConfig, base: str | Path, fitted: ReliefModel | None,
         initial_temperature=None if volume is not None else c_to_k(initial_temperature_c(cfg.tissue)),
         initial_field=None, isotherms=_isotherms(cfg),
         history_thresholds=_history_thresholds(cfg, nerves, injury), output_interval=cfg.output.interval_s,
-        probe_protocols=tuple(p.protocol for p in probes))
+        probe_protocols=tuple(p.protocol for p in probes), perfusion=cfg.tissue.perfusion)
     return Case3D(cfg, problem, probes, nerves, injury, resolve.cell(cfg.injury),
                   resolve.relief_model(cfg.outcome, fitted), resolve.patient(cfg.patient), volume, outside)
 

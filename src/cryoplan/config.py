@@ -161,6 +161,9 @@ class TissueConfig(_Section):
     initial_temperature_c: Annotated[float, Field(gt=0, lt=45)] | None = None
     # default: 37 C for living tissue, the initial temperature for a bench medium
     arterial_temperature_c: Annotated[float, Field(gt=0, lt=45)] | None = None
+    # how blood flow responds to cold (cryoplan.tissue.perfusion): unchanged down to freezing, or
+    # falling with temperature and stopped for good once frozen
+    perfusion: Literal["constant", "temperature-dependent"] = "constant"
 
 
 class PhaseConfig(_Section):

@@ -73,6 +73,7 @@ from cryoplan.tissue.enthalpy import (
     temperature,
     unfrozen_fraction,
 )
+from cryoplan.tissue.perfusion import perfusion_weight
 
 OFF, WALL, GAS, CRYOGEN, HEAT_FLOW = 0, 1, 2, 3, 4
 E_PROBE, E_PERFUSION, E_METABOLIC, E_BOUNDARY = range(4)
@@ -441,11 +442,13 @@ def refresh(h, t, u, mat, props, tissue):
 
 @njit(cache=True)
 def _sweep(h, t, u, t_new, u_new, mat, props, tissue, vol, inv_vol, g_r, g_z, dt, t1,
-           t_min, thresholds, seconds_below, t_liquidus_at, t_solidus_at, frozen, cycles):
-    """One fused explicit step over all cells: face flows from the old (t, u), perfusion and
-    metabolism, the new enthalpy, the new (t_new, u_new) and the thermal history of
-    (t1 - dt, t1]. Faces to the probe interior have g = 0, so neighbours need no tissue check.
-    Returns (perfusion W, metabolism W)."""
+           t_min, thresholds, seconds_below, t_liquidus_at, t_solidus_at, frozen, cycles,
+           perfusion, t_ref):
+    """One fused explicit step over all cells: face flows from the old (t, u), perfusion
+    (weighted by ``perfusion_weight`` of model ``perfusion``, with the coldest temperature before
+    this step and ``t_ref``) and metabolism, the new enthalpy, the new (t_new, u_new) and the
+    thermal history of (t1 - dt, t1]. Faces to the probe interior have g = 0, so neighbours need
+    no tissue check. Returns (perfusion W, metabolism W)."""
     nr, nz = h.shape
     n_thr = thresholds.size
     e_perf = 0.0
@@ -480,7 +483,8 @@ def _sweep(h, t, u, t_new, u_new, mat, props, tissue, vol, inv_vol, g_r, g_z, dt
                     q += _mixed_face_flow(g_z[i, j + 1], old, m, t[i, j + 1], mat[i, j + 1], props)
             f = unfrozen_fraction(old, props, m)
             if f > 0.0:
-                perf = f * props[m, PERFUSION] * (props[m, T_ARTERIAL] - old) * vol[i, j]
+                w = perfusion_weight(old, f, t_min[i, j], t_ref[i, j], perfusion, props, m)
+                perf = w * props[m, PERFUSION] * (props[m, T_ARTERIAL] - old) * vol[i, j]
                 met = f * props[m, METABOLIC] * vol[i, j]
                 q += perf + met
                 e_perf += perf
@@ -515,7 +519,7 @@ def advance(h, t, u, mat, props, tissue, vol, g_r, g_z, t_far,
             mode, t_set, mass_flow, law, tab_h, tab_t, tab_x,
             dt, n_steps, t0,
             t_min, thresholds, seconds_below, t_liquidus_at, t_solidus_at, frozen, cycles,
-            energy):
+            energy, perfusion, t_ref):
     """Advance ``n_steps`` explicit steps of ``dt`` from time ``t0``, updating the thermal
     history. Returns the cryogen's temperature leaving the active segment (NaN if none).
 
@@ -553,6 +557,12 @@ def advance(h, t, u, mat, props, tissue, vol, g_r, g_z, t_far,
         solidus [s], whether frozen now, and freeze cycles.
     energy : numpy.ndarray
         Running energy terms [J] (probe, boundary, perfusion, metabolism), updated.
+    perfusion : int
+        The perfusion model (``cryoplan.tissue.perfusion``: 0 constant; 1 temperature-dependent,
+        with stasis once a cell has reached the liquidus).
+    t_ref : numpy.ndarray
+        (nr, nz) where the temperature-dependent flow starts to fall [K]
+        (``perfusion.reference_temperatures``); unused by the constant model.
 
     Returns
     -------
@@ -577,7 +587,7 @@ def advance(h, t, u, mat, props, tissue, vol, g_r, g_z, t_far,
         t1 = t0 + (step + 1) * dt
         e_perf, e_met = _sweep(h, cur_t, cur_u, nxt_t, nxt_u, mat, props, tissue, vol, inv_vol, g_r, g_z,
                                dt, t1, t_min, thresholds, seconds_below, t_liquidus_at,
-                               t_solidus_at, frozen, cycles)
+                               t_solidus_at, frozen, cycles, perfusion, t_ref)
         energy[E_PROBE] += dt * e_probe
         energy[E_PERFUSION] += dt * e_perf
         energy[E_METABOLIC] += dt * e_met

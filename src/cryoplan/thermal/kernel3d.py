@@ -31,6 +31,7 @@ from cryoplan.tissue.enthalpy import (
     temperature,
     unfrozen_fraction,
 )
+from cryoplan.tissue.perfusion import perfusion_weight
 
 
 @njit(cache=True, inline="always")
@@ -93,7 +94,7 @@ def interior_voxels(tissue: np.ndarray, material: np.ndarray) -> np.ndarray:
 
 @njit(cache=True, parallel=True)
 def stage(first, y1, y2, y0, r0, t, u, y_out, t_out, u_out, mat, props, tissue, interior, g3, vol, tau,
-          mu, nu, mu_t, gamma_t, box):
+          mu, nu, mu_t, gamma_t, box, perfusion, t_min, t_ref):
     """One RKL2 stage: Y_out from Y_{j-1} = ``y1`` (with its ``t``, ``u``), Y_{j-2} = ``y2``,
     Y_0 = ``y0`` and the dense rate of Y_0 in ``r0`` (W/m^3). With ``first`` the stage is
     Y_1 = Y_0 + mu~_1 tau M(Y_0), and ``r0`` is filled. Only voxels in ``box`` (i0, i1, j0, j1,
@@ -126,6 +127,12 @@ def stage(first, y1, y2, y0, r0, t, u, y_out, t_out, u_out, mat, props, tissue, 
         The stage's RKL2 coefficients (``rkl.coefficients``).
     box : numpy.ndarray
         (i0, i1, j0, j1, k0, k1), half-open voxel ranges updated.
+    perfusion : int
+        The perfusion model (``cryoplan.tissue.perfusion``: 0 constant; 1 temperature-dependent).
+    t_min : numpy.ndarray
+        (nx, ny, nz) the coldest temperature of each voxel before this step [K] (stasis).
+    t_ref : numpy.ndarray
+        (nx, ny, nz) where the temperature-dependent flow starts to fall [K].
 
     Returns
     -------
@@ -160,7 +167,8 @@ def stage(first, y1, y2, y0, r0, t, u, y_out, t_out, u_out, mat, props, tissue, 
                     q = _faces(i, j, k, nx, ny, nz, gx, gy, gz, up, tp, m, u, t, mat, props, tissue)
                 f = unfrozen_fraction(tp, props, m)
                 if f > 0.0:
-                    perf = f * props[m, PERFUSION] * (props[m, T_ARTERIAL] - tp) * vol
+                    w = perfusion_weight(tp, f, t_min[i, j, k], t_ref[i, j, k], perfusion, props, m)
+                    perf = w * props[m, PERFUSION] * (props[m, T_ARTERIAL] - tp) * vol
                     met = f * props[m, METABOLIC] * vol
                     q += perf + met
                     e_perf += perf

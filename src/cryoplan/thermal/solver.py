@@ -25,9 +25,12 @@ from cryoplan.thermal.isotherms import measure, wall_temperatures
 from cryoplan.thermal.points import PointSampler
 from cryoplan.thermal.probe import ProbeModel, ProbeWall, active_wall_temperature, tip_temperature
 from cryoplan.tissue.enthalpy import enthalpy_array
+from cryoplan.tissue.perfusion import model_code, reference_temperatures
 from cryoplan.tissue.properties import Tissue
 
 OuterBoundary = Literal["initial-temperature", "insulated"]
+#: How blood flow responds to cold (``cryoplan.tissue.perfusion``).
+PerfusionModel = Literal["constant", "temperature-dependent"]
 
 #: Fraction of the stability limit used for the time step.
 SAFETY = 0.9
@@ -49,6 +52,7 @@ class ThermalProblem:
     initial_field: np.ndarray | None = None  # K per cell, instead of a uniform start
     snapshot_times: tuple[float, ...] = ()  # s, each one of ``output_times``: keep the field then
     sample_points: np.ndarray | None = None  # (n, 2) r, z in m: temperatures at every output time
+    perfusion: PerfusionModel = "constant"  # how blood flow responds to cold (tissue.perfusion)
 
 
 @dataclass
@@ -201,6 +205,8 @@ def solve(problem: ThermalProblem,
     energy = np.zeros(4)
     h_start = float((h * grid.volume)[grid.tissue].sum())
     thresholds = np.array(problem.history_thresholds, dtype=float)
+    perfusion = model_code(problem.perfusion)
+    t_ref = reference_temperatures(t, mat, props)
 
     times, phases, tips, gases, exhausts, drys, powers = ([0.0], ["start"], [problem.initial_temperature],
                                                           [np.nan], [np.nan], [0.0], [0.0])
@@ -244,7 +250,7 @@ def solve(problem: ThermalProblem,
                 dt, n_steps, now,
                 history.min_temperature, thresholds, history.seconds_below,
                 history.liquidus_time, history.solidus_time, history.frozen, history.freeze_cycles,
-                energy,
+                energy, perfusion, t_ref,
             )
             now += span
             if not np.isfinite(t[grid.tissue]).all():

@@ -46,10 +46,11 @@ from cryoplan.thermal.history import ThermalHistory
 from cryoplan.thermal.isotherms3d import measure
 from cryoplan.thermal.placement import PlacedProbe, ProbeFaces, rasterise
 from cryoplan.thermal.probe import ProbeWall, tip_temperature
-from cryoplan.thermal.solver import energy_balance_error
+from cryoplan.thermal.solver import PerfusionModel, energy_balance_error
 from cryoplan.thermal.steady import unsteady_voxels
 from cryoplan.thermal.voxels import VoxelGrid, boundary_faces, neighbour
 from cryoplan.tissue.enthalpy import C_F, C_U, K_F, K_U, PERFUSION, enthalpy_array
+from cryoplan.tissue.perfusion import model_code, reference_temperatures
 
 #: Fraction of the forward-Euler limit used as RKL2's explicit step.
 SAFETY = 0.9
@@ -80,6 +81,7 @@ class ThermalProblem3D:
     max_step: float = MAX_STEP_S
     initial_field: np.ndarray | None = None
     probe_protocols: tuple[Protocol | None, ...] = ()  # a probe's own protocol (None: the shared one)
+    perfusion: PerfusionModel = "constant"  # how blood flow responds to cold (tissue.perfusion)
 
 
 @dataclass
@@ -453,6 +455,8 @@ class Run3D:
         self.mat_small = mat.astype(np.min_scalar_type(max(len(grid.materials) - 1, 0)))
         self.h, self.t, self.u = _initial_state(problem, tissue, props)
         self.t_start = self.t.copy()
+        self.perfusion = model_code(problem.perfusion)
+        self.t_ref = reference_temperatures(self.t_start, mat, props)
         self.sparse = _Sparse(problem, faces, props, mat, tissue, self.t_start)
         self.dt_exp = SAFETY * explicit_limit(grid, props, tissue, faces, probes, self.sparse.b_cells,
                                               self.sparse.b_g)
@@ -599,7 +603,8 @@ class Run3D:
         e_sparse0[0] += kernel3d.box_inflow(t, u, mat, props, tissue, grid.conductance, box)
         small, interior = self.mat_small, self.interior
         e0_dense = kernel3d.stage(True, y0, y0, y0, r0, t, u, out, tu[0], tu[1], small, props, tissue,
-                                  interior, grid.conductance, vol, tau, 0.0, 0.0, c.mu_t[1], 0.0, box)
+                                  interior, grid.conductance, vol, tau, 0.0, 0.0, c.mu_t[1], 0.0, box,
+                                  self.perfusion, self.history.min_temperature, self.t_ref)
         kernel3d.scatter(sparse.cells, into0, into0, c.mu_t[1] * tau, 0.0, vol, out, tu[0], tu[1],
                          mat, props)
         e0 = np.concatenate([e0_dense, e_sparse0])
@@ -612,7 +617,8 @@ class Run3D:
             out = next(b for b in buffers if b is not y_prev and b is not y_prev2)
             e_dense = kernel3d.stage(False, y_prev, y_prev2, y0, r0, cur[0], cur[1], out, nxt[0], nxt[1],
                                      small, props, tissue, interior, grid.conductance, vol, tau,
-                                     c.mu[j], c.nu[j], c.mu_t[j], c.gamma_t[j], box)
+                                     c.mu[j], c.nu[j], c.mu_t[j], c.gamma_t[j], box,
+                                     self.perfusion, self.history.min_temperature, self.t_ref)
             kernel3d.scatter(sparse.cells, into, into0, c.mu_t[j] * tau, c.gamma_t[j] * tau, vol, out,
                              nxt[0], nxt[1], mat, props)
             e_j = np.concatenate([e_dense, e_sparse])

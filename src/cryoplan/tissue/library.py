@@ -13,6 +13,11 @@ properties of foods, in: Food Engineering and Process Applications vol. 1, Elsev
 All tissue water is taken as freezable (about 10 % of muscle water stays unfrozen as bound water:
 Choi & Bischof, Cryobiology 60 (2010) 52); this slightly overstates L and k_f.
 
+A tissue holding air (aerated lung, 394 kg/m^3) needs nothing more: phi_w comes from the bulk
+density, so its small water per volume (0.31) is all that freezes. The air itself is taken not to
+freeze or conduct, and the ice to conduct in parallel as in water-filled tissue (an assumption,
+an upper bound on k_f there; ``data/tissues.toml`` says so beside the lung).
+
 >>> muscle = get_tissue("muscle")
 >>> round(muscle.k_frozen, 2), round(muscle.c_frozen / 1e6, 2), round(muscle.latent_heat / 1e8, 2)
 (1.81, 1.99, 2.73)
@@ -173,8 +178,10 @@ def get_tissue(name: str, t_arterial_k: float = c_to_k(37.0)) -> Tissue:
     phi_w = w * rho / WATER_DENSITY_KG_PER_M3
     sources = {k.removesuffix("_source"): v for k, v in row.items() if k.endswith("_source")}
     sources.setdefault("freezing_range", rng["source"])
+    composition = "composition model (Choi & Okos 1986) with " + water["k_ice_source"]
     sources.update(
-        frozen="composition model (Choi & Okos 1986) with " + water["k_ice_source"],
+        # a tissue's own note on how the model applies to it (aerated lung: its air)
+        frozen=composition + ("; " + row["frozen_source"] if "frozen_source" in row else ""),
         latent_heat=water["latent_heat_source"],
         blood=data["blood"]["source"],
     )
