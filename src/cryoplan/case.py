@@ -29,7 +29,7 @@ import numpy as np
 
 from cryoplan import resolve
 from cryoplan.anatomy.labels import LabelVolume, load_label_volume
-from cryoplan.anatomy.placement import placement_sigma
+from cryoplan.anatomy.placement_error import placement_sigma
 from cryoplan.anatomy.templates import Anatomy, template, template_of
 from cryoplan.catalog import CatalogProbe, ProbeSpec, probe_spec
 from cryoplan.config import ProcedureConfig, initial_temperature_c
@@ -47,6 +47,7 @@ from cryoplan.thermal.probe import ProbeModel
 from cryoplan.thermal.solver import ThermalProblem, output_times
 from cryoplan.thermal.solver3d import ThermalProblem3D
 from cryoplan.thermal.voxels import VoxelGrid
+from cryoplan.tissue.perfusion import DEFAULT_MODEL
 from cryoplan.units import c_to_k
 
 #: Fields a run keeps by default: the ends of its last few freezes (the report's isotherm chart).
@@ -258,6 +259,7 @@ class PlanCase:
     relief: ReliefModel
     patient: Patient
     sigma: float  # per-axis placement error (m)
+    perfusion: str = DEFAULT_MODEL  # a plan's tissues are its anatomy's: their flow responds to cold
     model: ProbeModel | None = None  # the probe with its operating point, once operated
 
     def operated(self) -> PlanCase:

@@ -36,6 +36,7 @@ from cryoplan.anatomy.labels import anatomy_data
 from cryoplan.data import read_toml
 from cryoplan.errors import MISSING, InputError
 from cryoplan.tissue.library import resting_temperature_c, tissue_names
+from cryoplan.tissue.perfusion import DEFAULT_MODEL
 
 #: The cell-model parameter sets of data/injury.toml, for [injury] cell.
 CELL_NAMES = tuple(read_toml("injury.toml")["cells"])
@@ -163,7 +164,7 @@ class TissueConfig(_Section):
     arterial_temperature_c: Annotated[float, Field(gt=0, lt=45)] | None = None
     # how blood flow responds to cold (cryoplan.tissue.perfusion): unchanged down to freezing, or
     # falling with temperature and stopped for good once frozen
-    perfusion: Literal["constant", "temperature-dependent"] = "constant"
+    perfusion: Literal["constant", "temperature-dependent"] = DEFAULT_MODEL
 
 
 class PhaseConfig(_Section):

@@ -97,7 +97,7 @@ def km(
     db: DB = None,
 ) -> None:
     """Kaplan-Meier curves of relief duration by protocol."""
-    from cryoplan.store.analysis import curves_json, kaplan_meier, km_png  # lifelines, SQLAlchemy
+    from cryoplan.store.survival import curves_json, kaplan_meier, km_png  # lifelines, SQLAlchemy
 
     curves = kaplan_meier(_open(db).durations())
     if json_out is not None and str(json_out) == "-":
@@ -124,7 +124,7 @@ def refit(
 ) -> None:
     """Refit the relief model to the recorded outcomes and store it; a procedure or plan file
     with [outcome] registry = "URL" then predicts with it."""
-    from cryoplan.store.analysis import refit_from_registry  # lifelines, pandas, SQLAlchemy
+    from cryoplan.store.survival import refit_from_registry  # lifelines, pandas, SQLAlchemy
 
     m = refit_from_registry(_open(db), min_records)
     effects = ", ".join(f"{e.name} x{e.time_ratio:.2f} (se {e.se:.2f})" for e in m.effects)

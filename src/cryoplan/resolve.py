@@ -37,7 +37,7 @@ from cryoplan.cryogen.thermo import CryogenSupply
 from cryoplan.errors import InputError
 from cryoplan.injury.cell import CellModel, cell_model, default_cell
 from cryoplan.injury.nerve import Nerve, straight_nerve
-from cryoplan.injury.sampling import to_grid_coordinates
+from cryoplan.injury.point_history import to_grid_coordinates
 from cryoplan.injury.thresholds import (
     InjuryThresholds,
     default_nerve_diameter_m,

@@ -47,7 +47,7 @@ from cryoplan.planning.adjust import write_states
 from cryoplan.planning.search import export
 from cryoplan.planning.search import plan as search
 from cryoplan.progress import Progress, Reporter
-from cryoplan.report import plot
+from cryoplan.report import run_figure
 from cryoplan.report.ct_json import ct_json
 from cryoplan.report.html import write_report
 from cryoplan.report.plan_json import plan_json
@@ -129,7 +129,7 @@ def prepare(kind: Kind, data: dict[str, Any], *, base: str | Path = ".", upload:
     budget.check(estimate, limits, allow_large and not upload)
     fitted = None
     if cfg.outcome.registry is not None:  # read now: a registry that cannot be read is named before the run
-        from cryoplan.store.analysis import model_from_registry  # SQLAlchemy only when a registry is named
+        from cryoplan.store.survival import model_from_registry  # SQLAlchemy only when a registry is named
 
         fitted = model_from_registry(cfg.outcome.registry)
     if kind == "plan":  # its targets' anatomies are built by the planner, each where it is searched
@@ -242,7 +242,7 @@ def write(ran: Ran, outputs: Outputs, title: str | None = None) -> list[Path]:
         if outputs.json is not None:
             out.stage_json(outputs.json, ran.data)
         if outputs.plot is not None and ran.kind == "simulation" and ran.data.get("geometry") != "3d":
-            plot.plot(ran.native, outputs.plot, write=out.stage)
+            run_figure.plot(ran.native, outputs.plot, write=out.stage)
         if outputs.export_dir is not None and ran.kind == "plan":
             export(ran.native, outputs.export_dir, write=out.stage)
         if outputs.adjust is not None and ran.kind == "plan" and ran.job is not None:

@@ -70,9 +70,16 @@ def test_a_cycle_is_found_when_there_is_one():
 
 def test_imports_inside_functions_are_in_the_graph(graph):
     # service reads the registry's model inside a function (SQLAlchemy only when asked for)
-    assert graph.direct_import_exists(importer="cryoplan.service", imported="cryoplan.store.analysis")
+    assert graph.direct_import_exists(importer="cryoplan.service", imported="cryoplan.store.survival")
 
 
 def test_the_layers_contract_is_kept(monkeypatch):
     monkeypatch.chdir(ROOT)  # where pyproject.toml holds the contract
     assert lint_imports(no_cache=True, no_logo=True) == EXIT_STATUS_SUCCESS
+
+
+def test_every_module_name_is_unique():
+    """A module's name says what it is wherever it is read (docs/architecture.md): no two
+    modules of the package share one (packages' ``__init__`` aside)."""
+    names = [p.stem for p in (ROOT / "src" / "cryoplan").rglob("*.py") if p.stem != "__init__"]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

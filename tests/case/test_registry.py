@@ -27,9 +27,9 @@ from cryoplan.config import OutcomeConfig
 from cryoplan.errors import InputError
 from cryoplan.outcome.relief import default_model
 from cryoplan.resolve import relief_model
-from cryoplan.store.analysis import kaplan_meier, km_png, model_from_registry, refit_from_registry
 from cryoplan.store.entries import ProcedureEntry, from_result
 from cryoplan.store.registry import Registry, head_revision
+from cryoplan.store.survival import kaplan_meier, km_png, model_from_registry, refit_from_registry
 
 runner = CliRunner()
 PG_URL = os.environ.get("CRYOPLAN_TEST_POSTGRES_URL")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from cryoplan import config
 from cryoplan.cli import app
 from cryoplan.errors import InputError
-from cryoplan.outcome.fit import OutcomeRecord, refit
+from cryoplan.outcome.refit import OutcomeRecord, refit
 from cryoplan.outcome.relief import Patient, default_model, outcome_data
 
 

@@ -216,7 +216,7 @@ def test_nerve_injury_from_3d_matches_the_axisymmetric_assessment():
 
 
 def test_a_nerve_inside_a_probe_or_outside_the_box_is_refused():
-    from cryoplan.injury.sampling import sample
+    from cryoplan.injury.point_history import sample
 
     res = single_probe((0, 0, -2e-3), (0, 0, 1), protocol=Protocol.of([Phase("freeze", 2)]), size=12e-3)
     with pytest.raises(InputError, match="outside the probe"):

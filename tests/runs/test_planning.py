@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cryoplan import plan_config
-from cryoplan.anatomy.placement import placement_sigma, sigma_from_mean_error, sigma_from_radius95
+from cryoplan.anatomy.placement_error import placement_sigma, sigma_from_mean_error, sigma_from_radius95
 from cryoplan.cli import app
 from cryoplan.errors import InputError
 from cryoplan.planning.evaluate import evaluate, judge

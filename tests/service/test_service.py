@@ -26,12 +26,12 @@ def radial():
 
 
 def test_a_failing_output_leaves_none_of_the_outputs(radial, tmp_path, monkeypatch):
-    from cryoplan.report import plot
+    from cryoplan.report import run_figure
 
     def broken(*args, **kwargs):
         raise RuntimeError("the figure failed")
 
-    monkeypatch.setattr(plot, "plot", broken)
+    monkeypatch.setattr(run_figure, "plot", broken)
     outputs = service.Outputs(json=tmp_path / "r.json", report=tmp_path / "r.html", plot=tmp_path / "r.png")
     with pytest.raises(RuntimeError):
         service.write(radial, outputs)

@@ -13,8 +13,8 @@ import tomli_w
 from typer.testing import CliRunner
 
 from cryoplan import config, procedure
-from cryoplan.calibrate import calibrate, fit, spec
-from cryoplan.calibrate.fit import NotDetermined
+from cryoplan.calibrate import calibrate, least_squares, spec
+from cryoplan.calibrate.least_squares import NotDetermined
 from cryoplan.calibrate.output import write_outputs
 from cryoplan.calibrate.spec import set_key
 from cryoplan.calibrate.values import value_text
@@ -88,7 +88,7 @@ HTM = {"key": "probe.heat_transfer_multiplier", "initial": 1.0, "lower": 0.05, "
 FLOW = {"key": "probe.mass_flow_g_per_s", "initial": 0.05, "lower": 0.005, "upper": 1.0, "log": True}
 
 
-def assert_recovered(result: fit.Fit, truth: list[float]) -> None:
+def assert_recovered(result: least_squares.Fit, truth: list[float]) -> None:
     """Within two of its standard deviations (the 95 % interval), and the SD small enough to mean
     something."""
     for u, value, sd, true in zip(result.cal.unknowns, result.values, result.sd, truth, strict=True):
@@ -103,7 +103,7 @@ def test_two_unknowns_recovered_and_the_entry_reproduces_the_ice_ball(tmp_path):
     csv = sizes_csv(truth_run(setup, truth), 0.1, seed=1, lengths=True)
     path = write_calibration(tmp_path, setup, [FLOW, HTM], isotherms=csv)
     cal = spec.load(path)
-    result = fit.fit(cal)
+    result = least_squares.fit(cal)
     assert_recovered(result, list(truth.values()))
     assert abs(result.correlation[0, 1]) < 0.99 and result.reduced_chi2 < 3
 
@@ -132,7 +132,7 @@ def test_thermocouples_recovered_in_radial_geometry(tmp_path):
     setup, truth = bench("radial"), {HTM["key"]: 0.4}
     run = truth_run(setup, truth, points=[[2.0, 0.0], [3.5, 0.0], [5.0, 0.0]])
     path = write_calibration(tmp_path, setup, [HTM], thermocouples=thermocouple_csv(run, 0.5, seed=2))
-    result = fit.fit(spec.load(path))
+    result = least_squares.fit(spec.load(path))
     assert_recovered(result, [0.4])
     assert len(result.cal.data) == 36 and result.cal.data.weighted
 
@@ -141,7 +141,7 @@ def test_bootstrap_is_seeded_and_agrees_with_the_jacobian(tmp_path):
     setup = bench("radial")
     csv = sizes_csv(truth_run(setup, {HTM["key"]: 0.4}), 0.1, seed=3, lengths=False)
     cal = spec.load(write_calibration(tmp_path, setup, [HTM], isotherms=csv))
-    a, b = fit.fit(cal, bootstrap=6), fit.fit(cal, bootstrap=2)
+    a, b = least_squares.fit(cal, bootstrap=6), least_squares.fit(cal, bootstrap=2)
     assert np.array_equal(a.bootstrap.samples[:2], b.bootstrap.samples)  # the same draws, in order
     print(f"bootstrap: {a.simulations} simulations; sd {a.bootstrap.sd[0]:.4f} against {a.sd[0]:.4f}")
     assert 1 / 3 < a.bootstrap.sd[0] / a.sd[0] < 3
@@ -156,7 +156,7 @@ def test_a_key_the_data_do_not_depend_on_is_refused(tmp_path):
                "log": True}
     csv = sizes_csv(truth_run(setup, {}), 0.1, seed=4, lengths=False)
     with pytest.raises(NotDetermined, match=r"probe\.supply\.inner_diameter_mm: .*near-zero Jacobian"):
-        fit.fit(spec.load(write_calibration(tmp_path, setup, [orifice], isotherms=csv)))
+        least_squares.fit(spec.load(write_calibration(tmp_path, setup, [orifice], isotherms=csv)))
 
 
 def test_two_keys_that_act_together_are_refused(tmp_path):
@@ -170,7 +170,7 @@ def test_two_keys_that_act_together_are_refused(tmp_path):
     csv = sizes_csv(truth_run(setup, truth), 0.1, seed=1, lengths=False)
     with pytest.raises(NotDetermined, match=r"discharge_coefficient: its correlation with "
                                             r"probe\.supply\.inner_diameter_mm is -0\.99"):
-        fit.fit(spec.load(write_calibration(tmp_path, setup, unknowns, isotherms=csv)))
+        least_squares.fit(spec.load(write_calibration(tmp_path, setup, unknowns, isotherms=csv)))
 
 
 def test_an_optimum_on_a_bound_is_refused(tmp_path):
@@ -178,7 +178,7 @@ def test_an_optimum_on_a_bound_is_refused(tmp_path):
     csv = sizes_csv(truth_run(setup, {HTM["key"]: 0.4}), 0.1, seed=5, lengths=False)
     narrow = {**HTM, "lower": 0.8, "initial": 1.5}
     with pytest.raises(NotDetermined, match=r"multiplier: the best fit lies on its lower bound \(0\.8\)"):
-        fit.fit(spec.load(write_calibration(tmp_path, setup, [narrow], isotherms=csv)))
+        least_squares.fit(spec.load(write_calibration(tmp_path, setup, [narrow], isotherms=csv)))
 
 
 def test_more_unknowns_than_values_is_refused_before_any_run(tmp_path):
@@ -294,7 +294,7 @@ def test_the_example_is_a_valid_calibration():
 def test_the_example_recovers_the_probe_it_was_made_from():
     """examples/calibration holds sizes and thermocouples made from flow 0.03 g/s and
     heat-transfer multiplier 0.5 (about 6 s of simulation)."""
-    assert_recovered(fit.fit(spec.load(EXAMPLE)), [0.03, 0.5])
+    assert_recovered(least_squares.fit(spec.load(EXAMPLE)), [0.03, 0.5])
 
 
 @pytest.mark.parametrize("text,message", [
@@ -329,12 +329,12 @@ def test_the_fit_s_figure_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     import matplotlib.figure
     import matplotlib.image
 
+    from cryoplan.calibrate.fit_figure import plot_fit
     from cryoplan.calibrate.output import catalog_entry
-    from cryoplan.calibrate.plot import plot_fit
 
     setup = bench("radial")
     run = truth_run(setup, {HTM["key"]: 0.4}, points=[[2.0, 0.0], [5.0, 0.0]])
-    result = fit.fit(spec.load(write_calibration(tmp_path, setup, [HTM],
+    result = least_squares.fit(spec.load(write_calibration(tmp_path, setup, [HTM],
                                                  thermocouples=thermocouple_csv(run, 0.5, seed=2))))
     _, fitted = catalog_entry(result, "2025-01-01")
     png = tmp_path / "out" / "fit.png"

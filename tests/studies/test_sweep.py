@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from cryoplan.cli import app
 from cryoplan.errors import InputError
-from cryoplan.sweep import analysis, cluster, execute, sampling, table
+from cryoplan.sweep import cluster, designs, execute, output_stats, table
 from cryoplan.sweep import study as studies
 from cryoplan.sweep.paths import PathError, check_output, get_output
 from cryoplan.sweep.task import run_sample
@@ -252,33 +252,33 @@ def test_help_does_not_import_dask():
 
 
 def test_latin_hypercube_has_one_point_in_each_stratum_of_each_input():
-    u = sampling.unit_design("lhs", 50, 3, seed=7)
+    u = designs.unit_design("lhs", 50, 3, seed=7)
     for k in range(3):
         assert sorted((u[:, k] * 50).astype(int).tolist()) == list(range(50))
-    assert np.array_equal(u, sampling.unit_design("lhs", 50, 3, seed=7))
-    assert not np.array_equal(u, sampling.unit_design("lhs", 50, 3, seed=8))
-    mc = sampling.unit_design("mc", 100, 2, 1)
+    assert np.array_equal(u, designs.unit_design("lhs", 50, 3, seed=7))
+    assert not np.array_equal(u, designs.unit_design("lhs", 50, 3, seed=8))
+    mc = designs.unit_design("mc", 100, 2, 1)
     assert ((0 < u) & (u < 1)).all() and ((0 < mc) & (mc < 1)).all()
 
 
 def test_distributions_map_points_to_their_quantiles():
-    u = sampling.unit_design("sobol", 4096, 1, seed=1)[:, 0]
+    u = designs.unit_design("sobol", 4096, 1, seed=1)[:, 0]
 
     def vary(**kw):
         return studies.VaryConfig(key="x", **kw)
 
-    x = np.array(sampling.quantiles(vary(distribution="normal", mean=2.0, sd=0.5), u))
+    x = np.array(designs.quantiles(vary(distribution="normal", mean=2.0, sd=0.5), u))
     assert abs(x.mean() - 2.0) < 0.005 and abs(x.std() - 0.5) < 0.005
-    x = np.array(sampling.quantiles(vary(distribution="lognormal", median=3.0, log_sd=0.4), u))
+    x = np.array(designs.quantiles(vary(distribution="lognormal", median=3.0, log_sd=0.4), u))
     assert abs(np.median(x) - 3.0) < 0.01 and abs(np.log(x).std() - 0.4) < 0.005
-    x = np.array(sampling.quantiles(vary(distribution="truncnorm", mean=2.5, sd=1.0, low=2.0, high=3.0), u))
+    x = np.array(designs.quantiles(vary(distribution="truncnorm", mean=2.5, sd=1.0, low=2.0, high=3.0), u))
     assert x.min() >= 2.0 and x.max() <= 3.0 and abs(x.mean() - 2.5) < 0.005
-    x = np.array(sampling.quantiles(vary(distribution="loguniform", low=1e-4, high=1e-2), u))
+    x = np.array(designs.quantiles(vary(distribution="loguniform", low=1e-4, high=1e-2), u))
     assert abs(np.mean(x < 1e-3) - 0.5) < 0.01 and 1e-4 <= x.min() and x.max() <= 1e-2
-    x = sampling.quantiles(vary(distribution="uniform", low=1.0, high=4.0, integer=True), u)
+    x = designs.quantiles(vary(distribution="uniform", low=1.0, high=4.0, integer=True), u)
     assert sorted(set(x)) == [1, 2, 3, 4] and all(isinstance(v, int) for v in x)
-    lhs = sampling.unit_design("lhs", 30, 1, seed=2)[:, 0]
-    picked = sampling.quantiles(vary(distribution="values", values=["muscle", "fat", "bone"]), lhs)
+    lhs = designs.unit_design("lhs", 30, 1, seed=2)[:, 0]
+    picked = designs.quantiles(vary(distribution="values", values=["muscle", "fat", "bone"]), lhs)
     assert {v: picked.count(v) for v in set(picked)} == {"muscle": 10, "fat": 10, "bone": 10}
 
 
@@ -286,7 +286,7 @@ def test_grid_and_saltelli_designs_have_their_sizes():
     cfg = _parse(sampling={"method": "grid"}, vary=[{**U, "levels": 3},
                                                     {"key": "tissue.type", "distribution": "values",
                                                      "values": ["muscle", "fat"]}])
-    rows = sampling.design(cfg.vary, "grid", None, 0)
+    rows = designs.design(cfg.vary, "grid", None, 0)
     assert cfg.runs == len(rows) == 6 and rows[:2] == [[0.0, "muscle"], [0.0, "fat"]]
     assert rows[-1] == [0.002, "fat"]
     two = [U, {**U, "key": "tissue.k_unfrozen_w_per_m_k", "low": 0.4, "high": 0.6}]
@@ -333,7 +333,7 @@ def _meta(method: str, vary: list[dict], samples: int | None, second_order: bool
 
 def _rows(cfg: studies.StudyConfig, fn) -> list[dict]:
     s = cfg.sampling
-    rows = sampling.design(cfg.vary, s.method, s.samples, s.seed, s.second_order)
+    rows = designs.design(cfg.vary, s.method, s.samples, s.seed, s.second_order)
     keys = [v.key for v in cfg.vary]
     return [{**dict(zip(keys, r, strict=True)), "y": fn(*r)} for r in rows]
 
@@ -345,11 +345,11 @@ def test_sobol_indices_of_the_ishigami_function():
     cfg = _parse(vary=vary, sampling={"method": "saltelli", "samples": 1024, "seed": 1})
     rows = _rows(cfg, lambda a, b, c: math.sin(a) + 7 * math.sin(b) ** 2 + 0.1 * c**4 * math.sin(a))
     meta = _meta("saltelli", vary, 1024)
-    got = analysis.sensitivity(meta, rows, "y")["sobol"]["indices"]
+    got = output_stats.sensitivity(meta, rows, "y")["sobol"]["indices"]
     for key, s1, st in (("x0", 0.314, 0.558), ("x1", 0.442, 0.442), ("x2", 0.0, 0.244)):
         assert abs(got[key]["S1"] - s1) < 0.04 and abs(got[key]["ST"] - st) < 0.04, (key, got[key])
     rows[5] = None  # a failed sample: its block is left out
-    sens = analysis.sensitivity(meta, rows, "y")["sobol"]
+    sens = output_stats.sensitivity(meta, rows, "y")["sobol"]
     assert sens["blocks"] == 1023 and "1 of 1024 blocks" in sens["note"]
 
 
@@ -358,20 +358,20 @@ def test_grid_indices_are_exact_and_rbd_fast_estimates_a_linear_model():
             {"key": "b", "distribution": "values", "values": [0.0, 0.5, 1.0]}]
     cfg = _parse(vary=vary, sampling={"method": "grid"})
     rows = _rows(cfg, lambda a, b: a + 2 * b)  # additive: S1 = ST = the share of each variance
-    got = analysis.sensitivity(_meta("grid", vary, None), rows, "y")["sobol"]["indices"]
+    got = output_stats.sensitivity(_meta("grid", vary, None), rows, "y")["sobol"]["indices"]
     va, vb = np.var(np.linspace(0, 1, 5)), 4 * np.var([0.0, 0.5, 1.0])
     for key, share in (("a", va / (va + vb)), ("b", vb / (va + vb))):
         assert got[key]["S1"] == pytest.approx(share) and got[key]["ST"] == pytest.approx(share)
     vary = [{"key": "a", "distribution": "uniform", "low": 0.0, "high": 1.0},
             {"key": "b", "distribution": "uniform", "low": 0.0, "high": 1.0}]
     cfg = _parse(vary=vary, sampling={"method": "lhs", "samples": 512})
-    sens = analysis.sensitivity(_meta("lhs", vary, 512), _rows(cfg, lambda a, b: 2 * a + b), "y")
+    sens = output_stats.sensitivity(_meta("lhs", vary, 512), _rows(cfg, lambda a, b: 2 * a + b), "y")
     assert abs(sens["sobol"]["indices"]["a"]["S1"] - 0.8) < 0.08 and "ST" not in sens["sobol"]["indices"]["a"]
     assert sens["spearman"]["a"]["rho"] > sens["spearman"]["b"]["rho"] > 0.3
-    few = analysis.sensitivity(_meta("lhs", vary, 8), _rows(_parse(vary=vary, sampling={
+    few = output_stats.sensitivity(_meta("lhs", vary, 8), _rows(_parse(vary=vary, sampling={
         "method": "lhs", "samples": 8}), lambda a, b: a), "y")
     assert "too few samples" in few["sobol"]["note"]
-    flat = analysis.sensitivity(_meta("lhs", vary, 512), _rows(cfg, lambda a, b: 1.0), "y")
+    flat = output_stats.sensitivity(_meta("lhs", vary, 512), _rows(cfg, lambda a, b: 1.0), "y")
     assert "does not vary" in flat["sobol"]["note"]
 
 
@@ -667,7 +667,7 @@ def test_the_demo_study_on_an_external_cluster_matches_serial_runs_and_gives_its
     the same; a local and an external cluster giving the same table is the default suite's
     test_an_external_cluster_gives_the_same_table. The report gives the percentiles of every
     output, first-order Sobol' indices (RBD-FAST) and rank correlations."""
-    n = analysis.MIN_RBD_POINTS
+    n = output_stats.MIN_RBD_POINTS
     study = tmp_path / "demo-lhs.toml"
     study.write_text((EXAMPLES / "demo-lhs.toml").read_text().replace("samples = 200", f"samples = {n}"))
     out = tmp_path / "demo.parquet"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cryoplan import budget, config
-from cryoplan.calibrate import fit, output, spec
+from cryoplan.calibrate import least_squares, output, spec
 from cryoplan.errors import InputError
 
 
@@ -43,5 +43,5 @@ def calibrate(path: str | Path, out_dir: str | Path = ".", name: str | None = No
     cal = spec.load(path, name)
     budget.check(estimate(cal, cal.fit.bootstrap if bootstrap is None else bootstrap), budget.LIMITS,
                  allow_large)
-    result = fit.fit(cal, bootstrap, progress)
+    result = least_squares.fit(cal, bootstrap, progress)
     return output.write_outputs(result, Path(out_dir), None if json_out is None else Path(json_out))

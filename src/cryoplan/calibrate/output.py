@@ -17,9 +17,9 @@ import tomli_w
 
 from cryoplan import __version__, checks
 from cryoplan.atomic import write_atomic, write_json
-from cryoplan.calibrate.fit import Fit
+from cryoplan.calibrate.fit_figure import plot_fit
+from cryoplan.calibrate.least_squares import Fit
 from cryoplan.calibrate.model import bench_run
-from cryoplan.calibrate.plot import plot_fit
 from cryoplan.calibrate.values import design_unit, key_suffix, value_text
 from cryoplan.catalog import read_catalog_file
 from cryoplan.config import ProbeDesignKeys

@@ -21,7 +21,7 @@ from cryoplan.injury.block import window_probabilities, window_probability
 from cryoplan.injury.cell import CellModel, default_cell, respond
 from cryoplan.injury.grade import grade
 from cryoplan.injury.nerve import Nerve
-from cryoplan.injury.sampling import PointHistory, sample
+from cryoplan.injury.point_history import PointHistory, sample
 from cryoplan.injury.thresholds import InjuryThresholds, injury_data, kill_probability
 from cryoplan.thermal.grid import Grid
 from cryoplan.thermal.history import ThermalHistory

@@ -67,6 +67,7 @@ class Context:
     offsets: np.ndarray  # (n_probes, n_samples, 3): each probe's placement errors; sample 0 is nominal
     required: float
     max_step: float
+    perfusion: str = "constant"  # how the tissues' blood flow responds to cold (tissue.perfusion)
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ def simulate(ctx: Context, cand: Candidate, offsets: np.ndarray | None = None) -
             output_interval=ctx.max_step,
             max_step=ctx.max_step,
             initial_field=ctx.rest,
+            perfusion=ctx.perfusion,
         )
     )
 

@@ -1,6 +1,6 @@
 """What the planner searches over: probe directions in the approach cone, freeze protocols in
 order of total freezing time, and the samples of needle placement error it integrates over
-(their spread: ``cryoplan.anatomy.placement``).
+(their spread: ``cryoplan.anatomy.placement_error``).
 
 >>> d = directions(np.array([0.0, 0.0, 1.0]), rings_deg=[20.0], per_ring=4)
 >>> len(d), [round(float(np.degrees(np.arccos(v[2]))), 1) for v in d]

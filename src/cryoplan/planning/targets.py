@@ -125,7 +125,7 @@ def _context(plan: case.PlanCase, anatomy: Anatomy) -> Context:
     offsets = np.stack([placement_offsets(anatomy.approach_axis, sigma, pc.samples, pc.seed if j == 0
                                           else [pc.seed, j]) for j in range(pc.probes)])
     return Context(grid, resting_temperature(grid), plan.model, anatomy.targets, _protected(cfg, anatomy),
-                   plan.injury, sigma, offsets, pc.block_probability, pc.max_step_s)
+                   plan.injury, sigma, offsets, pc.block_probability, pc.max_step_s, plan.perfusion)
 
 
 def _placements(cfg: PlanConfig, anatomy: Anatomy, ctx: Context) -> tuple[list, list, dict]:

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from cryoplan.atomic import write_atomic
 from cryoplan.errors import Busy, InputError, masked
-from cryoplan.outcome.fit import OutcomeRecord
+from cryoplan.outcome.refit import OutcomeRecord
 from cryoplan.outcome.relief import Effect, Patient, ReliefModel, default_model
 from cryoplan.store import entries
 from cryoplan.store.entries import ProcedureEntry

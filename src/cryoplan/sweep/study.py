@@ -34,7 +34,7 @@ from pydantic import Field, model_validator
 from cryoplan import __version__, budget, service
 from cryoplan.config import Name, _Section, read_toml_file, validate
 from cryoplan.errors import MISSING, InputError, shown
-from cryoplan.sweep import sampling
+from cryoplan.sweep import designs
 from cryoplan.sweep.paths import KEY, MAX_PATH, check_key, check_output, set_key
 from cryoplan.sweep.table import MAX_RUNS
 
@@ -153,7 +153,7 @@ class StudyConfig(_Section):
                 if v.levels is not None and v.distribution == "values":
                     raise InputError(f"vary[{k}].levels", v.levels, "nothing with values (each value is a "
                                      "grid point)")
-                levels = sampling.grid_levels(v)
+                levels = designs.grid_levels(v)
                 if len(set(levels)) != len(levels):
                     raise InputError(f"vary[{k}].levels", v.levels, f"fewer levels: these repeat values "
                                      f"({shown(levels)})")
@@ -182,7 +182,7 @@ class StudyConfig(_Section):
             for v in self.vary:
                 total *= len(v.values) if v.values is not None else v.levels  # type: ignore[operator]
             return total
-        return sampling.runs(s.method, s.samples, len(self.vary), s.second_order)  # type: ignore[arg-type]
+        return designs.runs(s.method, s.samples, len(self.vary), s.second_order)  # type: ignore[arg-type]
 
 
 def parse(data: dict[str, Any]) -> StudyConfig:
@@ -239,7 +239,7 @@ class Study:
 
     def samples(self) -> list[Sample]:
         s = self.config.sampling
-        rows = sampling.design(self.config.vary, s.method, s.samples, s.seed, s.second_order)
+        rows = designs.design(self.config.vary, s.method, s.samples, s.seed, s.second_order)
         return [Sample(index, dict(zip(self.keys, row, strict=True)), self.base, self.kind)
                 for index, row in enumerate(rows)]
 

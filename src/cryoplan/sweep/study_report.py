@@ -21,7 +21,7 @@ from cryoplan.atomic import OutputSet
 from cryoplan.named_warnings import CODES
 from cryoplan.report.html import STYLE, _e, _plot_div, _table
 from cryoplan.service import finite
-from cryoplan.sweep import analysis, table
+from cryoplan.sweep import output_stats, table
 
 #: Failed samples listed one by one (the rest are counted by error).
 MAX_FAILURES_SHOWN = 20
@@ -82,11 +82,11 @@ def summarize(meta: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any
         "samples": {"runs": runs, "in_table": len(rows), "ok": len(ok), "failed": len(failed),
                     "missing": runs - len(rows),
                     "computing_s": round(sum(times), 1),
-                    "median_wall_time_s": analysis.distribution(times).get("p50")},
-        "inputs": {k: analysis.distribution([r[k] for r in rows]) for k in meta["inputs"]},
-        "outputs": {p: analysis.distribution([r.get(p) for r in ok]) for p in meta["outputs"]},
-        "sensitivity": {p: analysis.sensitivity(meta, ordered, p) for p in meta["outputs"]
-                        if analysis.distribution([r.get(p) for r in ok])["kind"] != "text"},
+                    "median_wall_time_s": output_stats.distribution(times).get("p50")},
+        "inputs": {k: output_stats.distribution([r[k] for r in rows]) for k in meta["inputs"]},
+        "outputs": {p: output_stats.distribution([r.get(p) for r in ok]) for p in meta["outputs"]},
+        "sensitivity": {p: output_stats.sensitivity(meta, ordered, p) for p in meta["outputs"]
+                        if output_stats.distribution([r.get(p) for r in ok])["kind"] != "text"},
         "warnings": dict(sorted(codes.items(), key=lambda kv: -kv[1])),
         "errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])),
         "failed_samples": [{"sample": r["sample"], "error": r["error"]} for r in failed[:MAX_FAILURES_SHOWN]],
@@ -124,15 +124,16 @@ def _outputs_table(data: dict[str, Any]) -> str:
     for path, d in data["outputs"].items():
         if d["kind"] == "number" and d["n"]:
             rows.append((path, d["n"], d["missing"], _g(d["mean"]), _g(d["sd"]),
-                         *(_g(d[f"p{q}"]) for q in analysis.PERCENTILES)))
+                         *(_g(d[f"p{q}"]) for q in output_stats.PERCENTILES)))
         elif d["kind"] == "boolean" and d["n"]:
             lo, hi = d["ci95"]
             share = f"true in {d['fraction_true']:.3f} (95 % CI {lo:.3f}-{hi:.3f})"
-            rows.append((path, d["n"], d["missing"], share, *[""] * (1 + len(analysis.PERCENTILES))))
+            rows.append((path, d["n"], d["missing"], share, *[""] * (1 + len(output_stats.PERCENTILES))))
         else:
             counts = ", ".join(f"{k}: {n}" for k, n in (d.get("counts") or {}).items()) or "no values"
-            rows.append((path, d["n"], d["missing"], counts, *[""] * (1 + len(analysis.PERCENTILES))))
-    return _table(rows, ("output", "n", "missing", "mean", "sd", *(f"p{q}" for q in analysis.PERCENTILES)))
+            rows.append((path, d["n"], d["missing"], counts, *[""] * (1 + len(output_stats.PERCENTILES))))
+    percentiles = (f"p{q}" for q in output_stats.PERCENTILES)
+    return _table(rows, ("output", "n", "missing", "mean", "sd", *percentiles))
 
 
 def _sensitivity_table(sens: dict[str, Any]) -> str:
@@ -173,7 +174,7 @@ def _figures(data: dict[str, Any], rows: list[dict[str, Any]]) -> list:
                           margin={"l": 50, "r": 20, "t": 40, "b": 45})
         figs.append((path, fig))
     for path, sens in data["sensitivity"].items():
-        for key in analysis.strongest(sens):
+        for key in output_stats.strongest(sens):
             pts = [(r[key], r[path]) for r in ok if r.get(path) is not None]
             fig = go.Figure(go.Scatter(x=[p[0] for p in pts], y=[float(p[1]) for p in pts], mode="markers",
                                        marker={"size": 5, "color": "#c0392b", "opacity": 0.7}))

@@ -4,7 +4,7 @@ the cell-centred field at every output time.
 Points are (r, z) in m: r from the probe axis, z along it from the tip (shaft towards +z); a
 radial grid has no z. Temperatures are bilinear between cell centres (linear in r on a radial
 grid), held constant beyond the outermost centres (by symmetry at the axis). Cells inside the
-probe take the temperature of the first tissue cell of their row, as ``cryoplan.injury.sampling``
+probe take the temperature of the first tissue cell of their row, as ``cryoplan.injury.point_history``
 does, so a point between the probe wall and the first cell centre sees that cell.
 
 >>> from cryoplan.thermal.grid import radial_grid

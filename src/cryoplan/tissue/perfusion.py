@@ -47,6 +47,10 @@ from cryoplan.tissue.enthalpy import T_ARTERIAL, T_L
 #: The perfusion models, as ``[tissue] perfusion`` names them; their index is the kernels' code.
 PERFUSION_MODELS = ("constant", "temperature-dependent")
 CONSTANT, TEMPERATURE_DEPENDENT = 0, 1
+#: The model of a procedure or plan that names none: blood flow does fall in cold tissue and stops
+#: for good where it froze (Gage & Baust 1998), so the constant flow, which overstates the heat
+#: sink of perfused tissue, is kept for verification and comparison only.
+DEFAULT_MODEL = "temperature-dependent"
 
 
 def model_code(name: str) -> int:

@@ -372,7 +372,7 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
         initialised ("partially initialized module 'pandas'")."""
         with registry_lock:
             if not registry_cache:
-                import cryoplan.store.analysis  # noqa: F401 - imports lifelines, pandas
+                import cryoplan.store.survival  # noqa: F401 - imports lifelines, pandas
                 from cryoplan.store.registry import Registry  # SQLAlchemy only when the registry is used
 
                 try:
@@ -560,7 +560,7 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
     def km() -> Response:
         """Kaplan-Meier curves of relief duration by protocol (JSON)."""
         reg = registry()  # first: it imports the analysis modules under its lock
-        from cryoplan.store.analysis import curves_json, kaplan_meier  # lifelines: imported by registry()
+        from cryoplan.store.survival import curves_json, kaplan_meier  # lifelines: imported by registry()
 
         return Response(json.dumps({"curves": curves_json(kaplan_meier(reg.durations()))}),
                         media_type="application/json")
@@ -568,8 +568,8 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
     @app.get("/api/registry/km.png", responses={200: {"content": {"image/png": {}}}})
     def km_png() -> Response:
         reg = registry()
-        from cryoplan.store.analysis import kaplan_meier  # lifelines, matplotlib: imported by registry()
-        from cryoplan.store.analysis import km_png as draw  # the same
+        from cryoplan.store.survival import kaplan_meier  # lifelines, matplotlib: imported by registry()
+        from cryoplan.store.survival import km_png as draw  # the same
 
         with registry_lock:  # matplotlib's pyplot is not thread-safe
             return Response(draw(kaplan_meier(reg.durations())), media_type="image/png")

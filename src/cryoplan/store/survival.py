@@ -15,7 +15,7 @@ from lifelines import KaplanMeierFitter
 
 from cryoplan.atomic import write_atomic
 from cryoplan.errors import InputError, masked
-from cryoplan.outcome.fit import refit
+from cryoplan.outcome.refit import refit
 from cryoplan.outcome.relief import ReliefModel, default_model
 from cryoplan.store.registry import Duration, Registry
 

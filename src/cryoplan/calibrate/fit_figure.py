@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from cryoplan.atomic import write_atomic  # noqa: E402
-from cryoplan.calibrate.fit import Fit  # noqa: E402
+from cryoplan.calibrate.least_squares import Fit  # noqa: E402
 from cryoplan.calibrate.values import value_text  # noqa: E402
 from cryoplan.procedure import Result  # noqa: E402
 from cryoplan.units import c_to_k  # noqa: E402
