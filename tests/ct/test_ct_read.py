@@ -498,3 +498,10 @@ def test_nothing_identifying_reaches_python_warnings_or_logs(tmp_path, caplog):
     said = [str(w.message) for w in caught] + [r.getMessage() for r in caplog.records]
     for secret in secrets(series):
         assert not any(secret in text for text in said)
+
+
+def test_a_path_that_is_not_a_file_is_named_so(tmp_path):
+    with pytest.raises(InputError, match=r"not a regular file or folder"):
+        read_ct("/dev/null")
+    with pytest.raises(InputError, match=r"no such file or folder"):
+        read_ct(tmp_path / "absent.nii")

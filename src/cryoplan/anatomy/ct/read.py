@@ -203,8 +203,9 @@ def read_ct(path: str | os.PathLike[str]) -> CTImage:
             files = _folder_files(path)
             return _read_dicom(files, [f"file {n} of {len(files)}" for n in range(1, len(files) + 1)],
                                "a DICOM folder")
-        if not path.is_file():
-            raise _refuse("(no such file or folder)", ALLOWED)
+        if not path.is_file():  # a device, a pipe or a socket is there but is not a file
+            raise _refuse("(not a regular file or folder)" if path.exists() else "(no such file or folder)",
+                          ALLOWED)
         name = path.name.lower()
         if name.endswith((".nii", ".nii.gz")):
             return _read_nifti(path)
