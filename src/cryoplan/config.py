@@ -562,10 +562,10 @@ MOVED_KEYS = {
 }
 
 
-def _unknown_key(root: type[BaseModel], loc: tuple[Any, ...], value: Any) -> InputError:
+def _unknown_key(root: type[BaseModel] | None, loc: tuple[Any, ...], value: Any) -> InputError:
     key = str(loc[-1])
     field = _field_name(loc) or repr(key)
-    model = _model_at(root, loc[:-1])
+    model = _model_at(root, loc[:-1]) if root is not None else None
     known = list(model.model_fields) if model else []
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     hint = f"did you mean '{close[0]}'? " if close else ""
@@ -583,6 +583,9 @@ _ALLOWED = {
     "model_type": "a section (a table of keys)",
     "finite_number": "a finite number (not nan or inf)",
     "int_from_float": "an integer",
+    "dict_type": "a table of keys",
+    "model_attributes_type": "a table of keys (a JSON object)",
+    "json_invalid": "valid JSON",
 }
 
 
@@ -613,8 +616,14 @@ def _rank(error: dict) -> int:
 
 def translate(err: ValidationError, root: type[BaseModel], top: str = "procedure") -> InputError:
     """One InputError for a ValidationError: the most telling of its errors."""
-    first = sorted(err.errors(include_url=False), key=_rank)[0]
-    loc, kind = first["loc"], first["type"]
+    return translate_error(sorted(err.errors(include_url=False), key=_rank)[0], root, top)
+
+
+def translate_error(first: dict[str, Any], root: type[BaseModel] | None, top: str) -> InputError:
+    """One of pydantic's errors (a dict of ``ValidationError.errors()``) in our one-line form:
+    the field, the value and what is allowed. ``root``: the model it was validated against (for
+    the keys an unknown key may have meant; None: none known)."""
+    loc, kind = tuple(first["loc"]), first["type"]
     value = first.get("input")
     field = _field_name(loc) or top
     cause = (first.get("ctx") or {}).get("error")
@@ -644,6 +653,12 @@ def translate(err: ValidationError, root: type[BaseModel], top: str = "procedure
         return InputError(field, value, f"a list of at least {ctx['min_length']} item(s)")
     if kind == "too_long":
         return InputError(field, value, f"a list of at most {ctx['max_length']} items")
+    if kind == "string_pattern_mismatch":
+        return InputError(field, value, f"text matching {ctx['pattern']}")
+    if kind in ("string_too_short", "string_too_long"):
+        most, n = ("at least", ctx.get("min_length")) if kind == "string_too_short" else ("at most",
+                                                                                          ctx.get("max_length"))
+        return InputError(field, value, f"text of {most} {n} characters")
     msg = first["msg"]
     for prefix in ("Input should be ", "Value error, "):
         msg = msg.removeprefix(prefix)

@@ -456,3 +456,20 @@ def test_a_damaged_3d_state_is_one_line_409(tmp_path):
     with TestClient(create_app(tmp_path, workers=0)) as c:
         for res in (c.post(f"/api/runs/{run_id}/adjust", json={}), c.get(f"/api/runs/{run_id}/scene")):
             assert res.status_code == 409 and "cannot be read" in res.text and "\n" not in res.text, res.text
+
+
+@pytest.mark.parametrize(("body", "line"), [
+    ({"kind": "simulation", "procedure": 5}, "procedure = 5: allowed is no such key in this request"),
+    ({"kind": 3, "procedure_toml": ""}, "kind = 3: allowed is 'simulation' or 'plan'"),
+    ([1, 2], "body = [1, 2]: allowed is a table of keys (a JSON object)"),
+    (b'{"kind": ', "body = '(character 9)': allowed is valid JSON"),
+])
+def test_a_malformed_request_is_named_in_one_line_as_on_the_command_line(client, body, line):
+    """FastAPI's own 422s (a body that does not fit the request's model) speak the command line's
+    one-line form (field, value, what is allowed), not pydantic's wording."""
+    if isinstance(body, bytes):
+        res = client.post("/api/runs", content=body, headers={"content-type": "application/json"})
+    else:
+        res = client.post("/api/runs", json=body)
+    msgs = [d["msg"] for d in res.json()["detail"]]
+    assert res.status_code == 422 and msgs[0].startswith(line) and all("\n" not in m for m in msgs)

@@ -35,6 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cryoplan import __version__, service
 from cryoplan.anatomy.labels import anatomy_data
 from cryoplan.catalog import list_probes
+from cryoplan.config import translate_error
 from cryoplan.errors import Busy, InputError
 from cryoplan.planning import adjust
 from cryoplan.planning.space import MAX_OFFSET_MM, MAX_TILT_DEG
@@ -178,6 +179,20 @@ ERRORS = {400: {"model": ErrorOut, "description": "a body that cannot be parsed"
           401: {"model": ErrorOut, "description": "token missing or wrong"},
           503: {"model": ErrorOut, "description": "the server's registry cannot be opened, or is busy "
                                                   "(Retry-After)"}}
+
+
+def _request_error(error: dict) -> str:
+    """A request's validation error (FastAPI's dict) as the command line's line: the field (the
+    path in the body, query or URL), the value and what is allowed."""
+    where = [str(x) for x in error["loc"][1:]] or [str(error["loc"][0])]
+    field = ".".join(where)
+    if error["type"] == "json_invalid":  # its loc holds the character where parsing stopped
+        why = (error.get("ctx") or {}).get("error", "")
+        return str(InputError(str(error["loc"][0]), f"(character {where[-1]})", f"valid JSON ({why})"))
+    if error["type"] == "extra_forbidden":
+        return str(InputError(field, error.get("input"), "no such key in this request (its keys: /docs)"))
+    line = translate_error({**error, "loc": tuple(error["loc"])[1:]}, None, field)
+    return str(InputError(field, line.value, line.allowed))
 
 
 def _unprocessable(err: InputError) -> HTTPException:
@@ -348,8 +363,10 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> Response:
-        # FastAPI's own answer, but a NaN in the body (JSON allows it) is echoed as null, not a 500
-        return AsciiJSON({"detail": jsonable_encoder(service.finite(list(exc.errors()))[0])}, status_code=422)
+        # FastAPI's shape, each message in the command line's one-line form (field, value, what is
+        # allowed), and a NaN in the body (JSON allows it) echoed as null, not a 500
+        detail = [{**e, "msg": _request_error(e)} for e in exc.errors()]
+        return AsciiJSON({"detail": jsonable_encoder(service.finite(detail)[0])}, status_code=422)
 
     @app.exception_handler(Busy)
     async def busy(request: Request, exc: Busy) -> Response:
