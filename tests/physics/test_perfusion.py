@@ -16,6 +16,7 @@ from cryoplan.tissue import enthalpy as ent
 from cryoplan.tissue import get_tissue
 from cryoplan.tissue.perfusion import (
     CONSTANT,
+    DEFAULT_MODEL,
     PERFUSION_MODELS,
     TEMPERATURE_DEPENDENT,
     perfusion_weight,
@@ -36,7 +37,7 @@ def _run(tissue, model, phases, extent=12e-3, spacing=0.5e-3, **kw):
 def test_the_schema_and_the_solver_name_the_same_models():
     assert PerfusionModel.__args__ == PERFUSION_MODELS
     assert parse({"probe": {"catalog": "n2o-2.0mm"}, "protocol": {"phases": [
-        {"kind": "freeze", "seconds": 60}]}}).tissue.perfusion == "constant"
+        {"kind": "freeze", "seconds": 60}]}}).tissue.perfusion == DEFAULT_MODEL == "temperature-dependent"
     with pytest.raises(InputError, match="perfusion"):
         parse({"probe": {"catalog": "n2o-2.0mm"}, "tissue": {"perfusion": "variable"},
                "protocol": {"phases": [{"kind": "freeze", "seconds": 60}]}})

@@ -17,6 +17,7 @@ from cryoplan.planning.evaluate import evaluate, judge
 from cryoplan.planning.fields import Model, Moved, Rigid
 from cryoplan.planning.space import placement_offsets
 from cryoplan.planning.targets import Spec, build
+from cryoplan.tissue.perfusion import DEFAULT_MODEL
 
 runner = CliRunner()
 
@@ -266,3 +267,10 @@ def test_numba_is_set_up_before_the_fork_without_starting_its_threads():
             "print(parallel._threads_started())")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_the_planner_runs_with_the_default_perfusion_model():
+    """A plan's tissues are its anatomy's, perfused: the planner's runs let their blood flow fall
+    with cold and stop where they froze, as a procedure's do by default (tissue.perfusion)."""
+    ctx, _, _ = context(coarse())
+    assert ctx.perfusion == DEFAULT_MODEL == "temperature-dependent"
