@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cryoplan.atomic import check_writable, write_json
-from cryoplan.errors import exit_on_input_error, masked
+from cryoplan.errors import InputError, exit_on_input_error, masked
 from cryoplan.report.reading import load_result, reading_result
 from cryoplan.store.entries import from_result
 
@@ -26,10 +26,18 @@ DB = Annotated[str | None, typer.Option("--db", help="database URL (default: $CR
                                                      "sqlite:///cryoplan-registry.db)")]
 
 
-def _open(db: str | None):
-    from cryoplan.store.registry import Registry  # SQLAlchemy, alembic: only when a command runs
+def _open(db: str | None, create: bool = True):
+    """The registry; ``create=False`` (a command that only reads or adds to records) refuses a
+    SQLite file that is not there rather than making an empty one where the user stands."""
+    from cryoplan.store.registry import Registry, registry_url  # SQLAlchemy, alembic: when a command runs
 
-    return Registry(db)
+    url = registry_url(db)
+    if not create and url.startswith("sqlite:///") and ":memory:" not in url:
+        path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+        if not path.exists():
+            raise InputError("--db", masked(url), "an existing registry: there is none yet "
+                             "(`cryoplan registry init` or `registry add` makes one)")
+    return Registry(url)
 
 
 @registry_app.command()
@@ -68,7 +76,7 @@ def follow_up(
     db: DB = None,
 ) -> None:
     """Record a follow-up of a procedure."""
-    fid = _open(db).add_follow_up(procedure, seen_on, pain, returned)
+    fid = _open(db, create=False).add_follow_up(procedure, seen_on, pain, returned)
     out.print(f"follow-up {fid} of procedure {procedure}")
 
 
@@ -81,7 +89,7 @@ def list_(db: DB = None) -> None:
     widths = {"pseudonym": 7, "treated": 10, "pain back": 10}
     for col in ("id", "pseudonym", "treated", "levels", "protocol", "probe", "visits", "pain back"):
         table.add_column(col, overflow="fold", min_width=widths.get(col))
-    for p in _open(db).procedures():
+    for p in _open(db, create=False).procedures():
         back = next((f.seen_on.isoformat() for f in p.follow_ups if f.pain_returned), "no")
         table.add_row(str(p.id), p.pseudonym, p.treated_on.isoformat(), p.levels, p.protocol, p.probe,
                       str(len(p.follow_ups)), back)
@@ -99,7 +107,7 @@ def km(
     """Kaplan-Meier curves of relief duration by protocol."""
     from cryoplan.store.survival import curves_json, kaplan_meier, km_png  # lifelines, SQLAlchemy
 
-    curves = kaplan_meier(_open(db).durations())
+    curves = kaplan_meier(_open(db, create=False).durations())
     if json_out is not None and str(json_out) == "-":
         sys.stdout.write(json.dumps(curves_json(curves), indent=1) + "\n")
         return
@@ -126,7 +134,7 @@ def refit(
     with [outcome] registry = "URL" then predicts with it."""
     from cryoplan.store.survival import refit_from_registry  # lifelines, pandas, SQLAlchemy
 
-    m = refit_from_registry(_open(db), min_records)
+    m = refit_from_registry(_open(db, create=False), min_records)
     effects = ", ".join(f"{e.name} x{e.time_ratio:.2f} (se {e.se:.2f})" for e in m.effects)
     out.print(f"refit stored ({m.origin}): median relief of the reference patient "
               f"{m.distribution().median:.1f} months, sigma {m.sigma:.2f}; patient factors: {effects}")
@@ -155,5 +163,5 @@ def import_(
 def export_(csv_file: Annotated[Path, typer.Argument(help="CSV to write")], db: DB = None) -> None:
     """Write every procedure and follow-up to a CSV file (one row per follow-up)."""
     check_writable("CSV_FILE", csv_file)  # a folder or a device is named before the database is read
-    rows = _open(db).export_csv(csv_file)
+    rows = _open(db, create=False).export_csv(csv_file)
     out.print(f"wrote {rows} rows to {csv_file}")

@@ -57,6 +57,8 @@ def test_the_database_is_db_else_the_environment_s_else_the_current_folder_s(tmp
     assert runner.invoke(registry_app, ["init", "--db", f"sqlite:///{tmp_path / 'given.db'}"]).exit_code == 0
     assert runner.invoke(registry_app, ["init"]).exit_code == 0
     monkeypatch.delenv("CRYOPLAN_REGISTRY")
+    assert runner.invoke(registry_app, ["export", "r.csv"]).exit_code == 2  # reading makes no database
+    assert runner.invoke(registry_app, ["init"]).exit_code == 0
     res = runner.invoke(registry_app, ["export", "r.csv"])
     assert res.exit_code == 0 and "wrote 0 rows" in res.output
     made = sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".db", ".csv"))

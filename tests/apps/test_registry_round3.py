@@ -90,3 +90,16 @@ def test_a_plan_records_the_gas_of_its_catalog_probe():
             "plan": {"protocol": [{"kind": "freeze", "seconds": 90}]},
             "targets": [{"blocked": True, "blocked_length_mm": 4.0}]}
     assert from_result(plan, "pt-0003", "2025-01-01", "L4").gas == "n2o"
+
+
+@pytest.mark.parametrize("command", [["list"], ["km"], ["refit"], ["export", "out.csv"],
+                                     ["follow-up", "1", "--seen-on", "2026-01-01", "--pain", "2",
+                                      "--still-relieved"]])
+def test_reading_a_registry_that_is_not_there_makes_none(tmp_path, monkeypatch, command):
+    """Without --db, a command that reads records names the missing default registry in one line
+    (exit 2) instead of creating an empty database in the current folder."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CRYOPLAN_REGISTRY", raising=False)
+    result = CliRunner().invoke(app, ["registry", *command])
+    assert result.exit_code == 2 and "an existing registry" in result.output
+    assert list(tmp_path.iterdir()) == []
