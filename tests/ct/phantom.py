@@ -87,6 +87,7 @@ def write_series(
     tag: str = "",
     transfer_syntax: str = ExplicitVRLittleEndian,
     image_type: tuple[str, ...] = ("ORIGINAL", "PRIMARY", "AXIAL"),
+    padding: int | None = None,
 ) -> Series:
     """Write one series into ``folder``.
 
@@ -98,6 +99,8 @@ def write_series(
     ``shuffle`` gives the files random names and InstanceNumbers. The stack is centred on
     ``centre`` (LPS mm). ``transfer_syntax`` other than Explicit VR Little Endian compresses the
     pixels with pydicom's encoders (RLE Lossless natively, JPEG 2000 with pylibjpeg-openjpeg).
+    ``padding``: a stored value written outside a circular field of view (the inscribed circle)
+    and declared as PixelPaddingValue, as scanners mark the pixels they did not reconstruct.
     """
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -125,6 +128,9 @@ def write_series(
         points = origin + cc[..., None] * dc * row + rr[..., None] * dr * column
         hu = phantom_hu(points, marker_lps) + (rng.normal(0.0, noise_hu, cc.shape) if noise_hu else 0.0)
         stored = np.clip(np.round((hu - intercept) / slope), -32768, 32767).astype("<i2")
+        if padding is not None:
+            outside = np.hypot(cc - (nx - 1) / 2, rr - (ny - 1) / 2) > min(nx, ny) / 2
+            stored[outside] = padding
         sop_uid = generate_uid()
         out.uids.append(sop_uid)
         meta = FileMetaDataset()
@@ -154,6 +160,8 @@ def write_series(
             ds.RescaleSlope = DSfloat(slope, auto_format=True)
             ds.RescaleIntercept = DSfloat(intercept, auto_format=True)
             ds.RescaleType = "HU"
+        if padding is not None:
+            ds.PixelPaddingValue = padding
         ds.PixelData = stored.T.tobytes()  # rows of the image: [row, column]
         if transfer_syntax != ExplicitVRLittleEndian:
             ds.compress(transfer_syntax)

@@ -505,3 +505,15 @@ def test_a_path_that_is_not_a_file_is_named_so(tmp_path):
         read_ct("/dev/null")
     with pytest.raises(InputError, match=r"no such file or folder"):
         read_ct(tmp_path / "absent.nii")
+
+
+def test_padding_outside_the_field_of_view_reads_as_air(tmp_path):
+    """Scanners store -2000 (or another PixelPaddingValue) where they reconstructed nothing;
+    rescaled, it would read as a -3024 HU 'tissue' (DICOM PS3.3 C.7.5.1.1.2): it is air."""
+    write_series(tmp_path / "s", padding=-2000, noise_hu=0.0, **SMALL)
+    raw = pydicom.dcmread(sorted((tmp_path / "s").iterdir())[0])
+    assert (raw.pixel_array == -2000).any()
+    image = read_ct(tmp_path / "s")
+    assert image.hu.min() >= -1000.5
+    inside = np.isclose(image.hu, truth(image), atol=0.5)
+    assert inside.mean() > 0.5 and np.all(np.isclose(image.hu[~inside], -1000.0))

@@ -28,7 +28,8 @@ normal ``n = X x Y``, never by file name or InstanceNumber. DICOM's LPS (+x left
 becomes RAS+ (nibabel's convention) by negating x and y: ``affine = diag(-1, -1, 1, 1) @ A_lps``.
 An oblique orientation is kept in the affine (a rotation, not a resampling). Each slice's
 RescaleSlope and RescaleIntercept are applied (both are required: they are Type 1 in the CT
-Image Module).
+Image Module); pixels a slice marks with its PixelPaddingValue (outside the scanner's field of
+view) become air, ``AIR_HU``, not the HU their stored value would rescale to.
 
 Uneven stacks, decided from the slices' positions alone:
 
@@ -588,6 +589,20 @@ def _declared_size(ds) -> tuple[int, int] | None:
     return x - x0, y - y0
 
 
+def _padded(ds, stored: np.ndarray, label: str) -> np.ndarray:
+    """The pixels a scanner marks as not reconstructed (outside its field of view): stored values
+    equal to PixelPaddingValue, or between it and PixelPaddingRangeLimit (DICOM PS3.3
+    C.7.5.1.1.2); none when the slice declares no padding."""
+    pad, limit = ds.get("PixelPaddingValue"), ds.get("PixelPaddingRangeLimit")
+    if pad is None:
+        return np.zeros(stored.shape, bool)
+    try:
+        lo, hi = sorted((int(pad), int(pad if limit is None else limit)))
+    except (TypeError, ValueError):
+        raise _refuse(f"{label}: PixelPaddingValue {str(pad)[:20]!r}", "an integer pixel value") from None
+    return (stored >= lo) & (stored <= hi)
+
+
 def _hu(path: Path, shape: tuple[int, int], label: str) -> np.ndarray:
     """One slice's pixels in HU, transposed to [column, row]."""
     import pydicom
@@ -625,6 +640,7 @@ def _hu(path: Path, shape: tuple[int, int], label: str) -> np.ndarray:
         raise _refuse(f"{label}: pixels of shape {tuple(stored.shape)}",
                       f"one frame of {shape[0]} x {shape[1]}")
     hu = stored.astype(np.float64) * slope + intercept
+    hu[_padded(ds, stored, label)] = AIR_HU
     if not np.all(np.isfinite(hu)):
         raise _refuse(f"{label}: non-finite Hounsfield units", "finite values")
     return hu.astype(np.float32).T
