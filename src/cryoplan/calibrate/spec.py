@@ -316,7 +316,7 @@ def _rows(path: Path, columns: tuple[str, ...], required: tuple[str, ...]) -> tu
              not line.lstrip().startswith("#")]
     if not lines:
         raise InputError(path.name, "(empty)", "a CSV file with a header row: " + ", ".join(columns))
-    header = [h.strip() for h in next(csv.reader([lines[0][1]]))]
+    header = [h.strip() for h in _cells(path, *lines[0])]
     for h in header:
         if h not in columns:
             raise InputError(f"{path.name}: header", h, "one of the columns " + ", ".join(columns))
@@ -329,13 +329,22 @@ def _rows(path: Path, columns: tuple[str, ...], required: tuple[str, ...]) -> tu
         raise InputError(path.name, f"{len(lines) - 1} rows", f"at most {MAX_ROWS} rows")
     rows = []
     for n, line in lines[1:]:
-        cells = [c.strip() for c in next(csv.reader([line]))]
+        cells = [c.strip() for c in _cells(path, n, line)]
         if len(cells) != len(header):
             raise InputError(f"{path.name}: row {n}", line[:60], f"{len(header)} values, one per column")
         rows.append((n, dict(zip(header, cells, strict=True))))
     if not rows:
         raise InputError(path.name, "(no rows)", "at least one row of measurements under the header")
     return header, rows
+
+
+def _cells(path: Path, n: int, line: str) -> list[str]:
+    """One CSV line's cells (raises InputError where the csv module cannot split it: a field
+    longer than its limit, a NUL byte)."""
+    try:
+        return next(csv.reader([line]))
+    except csv.Error as err:
+        raise InputError(f"{path.name}: row {n}", line[:60], f"CSV values that can be read ({err})") from None
 
 
 def _number(path: Path, n: int, column: str, text: str, low: float, high: float, what: str) -> float:
