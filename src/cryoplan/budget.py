@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryoplan import resolve
@@ -32,6 +32,7 @@ from cryoplan.anatomy.labels import nifti_header
 from cryoplan.anatomy.templates import box_mm
 from cryoplan.catalog import ProbeSpec, probe_spec
 from cryoplan.errors import InputError
+from cryoplan.procs import physical_memory_bytes
 from cryoplan.resolve import direction
 from cryoplan.thermal.rkl import stages_for
 from cryoplan.thermal.solver3d import MAX_STEP_S
@@ -59,13 +60,30 @@ BYTES_PER_VOXEL = 350
 BYTES_PER_SAMPLE = 32
 
 
+#: The most memory a run may ask for (bytes), and the share of the machine's it may take where
+#: that is less: a run that fits in 4 GiB can still exhaust a small machine's (or container's).
+MAX_MEMORY_BYTES = 4 * 2**30
+MEMORY_SHARE = 0.5
+
+
+def memory_limit(physical: int | None = None) -> int:
+    """A run's memory limit (bytes): ``MAX_MEMORY_BYTES``, or ``MEMORY_SHARE`` of the machine's
+    physical memory where that is less.
+
+    >>> memory_limit(24 * 2**30) == 4 * 2**30, memory_limit(2 * 2**30) == 2**30
+    (True, True)
+    """
+    physical = physical_memory_bytes() if physical is None else physical
+    return MAX_MEMORY_BYTES if physical is None else int(min(MAX_MEMORY_BYTES, MEMORY_SHARE * physical))
+
+
 @dataclass(frozen=True)
 class Limits:
     """The most a run may ask for (docs/config.md, "Limits")."""
 
     cells: int = 2_000_000
     outputs: int = 100_000
-    memory_bytes: int = 4 * 2**30
+    memory_bytes: int = field(default_factory=memory_limit)
     seconds: float = 3600.0
     #: a study's computing, all its runs together (a night of the project machine's two cores)
     study_seconds: float = 12 * 3600.0

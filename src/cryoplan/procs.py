@@ -105,3 +105,13 @@ def threads_here(n: int) -> Iterator[None]:
         yield
     finally:
         numba.set_num_threads(before)
+
+
+def physical_memory_bytes() -> int | None:
+    """The machine's physical memory (bytes), or None where the system does not say (sysconf is
+    POSIX)."""
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return pages * size if pages > 0 and size > 0 else None
