@@ -107,11 +107,24 @@ def threads_here(n: int) -> Iterator[None]:
         numba.set_num_threads(before)
 
 
+#: A control group's memory limit (cgroup v2): what a container may use, whatever the host has.
+CGROUP_MEMORY_MAX = "/sys/fs/cgroup/memory.max"
+
+
 def physical_memory_bytes() -> int | None:
-    """The machine's physical memory (bytes), or None where the system does not say (sysconf is
+    """The memory this process's machine or container has (bytes): the physical memory, or the
+    control group's limit where that is less; None where the system says neither (sysconf is
     POSIX)."""
     try:
         pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        physical = pages * size if pages > 0 and size > 0 else None
     except (AttributeError, ValueError, OSError):
-        return None
-    return pages * size if pages > 0 and size > 0 else None
+        physical = None
+    try:
+        with open(CGROUP_MEMORY_MAX) as f:
+            text = f.read().strip()
+        group = int(text) if text.isdigit() else None  # "max": no limit
+    except OSError:
+        group = None
+    known = [m for m in (physical, group) if m]
+    return min(known) if known else None
