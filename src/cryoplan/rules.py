@@ -21,7 +21,9 @@ from typing import Protocol
 
 from cryoplan.catalog import ProbeSpec, check_fits, probe_spec
 from cryoplan.config import CryogenConfig, GridConfig, ProbeConfig, ProcedureConfig
+from cryoplan.cryogen.thermo import resolve_supply
 from cryoplan.errors import MISSING, InputError
+from cryoplan.resolve import console
 
 #: Gases named by the schema that the probe model cannot yet follow, and why (CO2 was until its
 #: expansion into dry-ice snow was modelled: ``cryoplan.cryogen.dry_ice``).
@@ -61,8 +63,10 @@ def check_plan(cfg: _ProbeFile) -> ProbeSpec:
 def check_probe(pc: ProbeConfig, cc: CryogenConfig, needs_length: bool = True) -> ProbeSpec:
     """The probe's cross-key rules: a catalog entry that exists (in the catalog or the named
     catalog file), a diameter and an active length from the file or the catalog, a set
-    temperature exactly for a fixed-temperature probe, a gas for a cryogen probe, and a probe that
-    fits through its cannula (unless ``cannula_gauge = "none"``). Returns the probe's spec."""
+    temperature exactly for a fixed-temperature probe, a gas for a cryogen probe with a console
+    its gas can be fed from (``thermo.resolve_supply``: a supply between the triple and the
+    critical point, not solid, above the back pressure), and a probe that fits through its
+    cannula (unless ``cannula_gauge = "none"``). Returns the probe's spec."""
     spec = probe_spec(pc)
     cat = spec.catalog
     if needs_length:
@@ -79,6 +83,8 @@ def check_probe(pc: ProbeConfig, cc: CryogenConfig, needs_length: bool = True) -
     if pc.boundary == "cryogen" and gas in UNMODELLED_GASES:
         raise InputError("cryogen.gas" if cc.gas else "probe.catalog", cc.gas or pc.catalog,
                          UNMODELLED_GASES[gas])
+    if pc.boundary == "cryogen" and gas is not None:
+        resolve_supply(console(cc, gas))  # the console's pressures and temperature, checked now
     if spec.bore_m is not None:
         check_fits(spec.diameter_m, spec.bore_m, spec.cannula_gauge)
     return spec

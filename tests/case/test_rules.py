@@ -32,3 +32,17 @@ def test_a_plan_s_probe_is_checked_against_the_catalog():
     rules.check_plan(plan_config.parse(plan))
     with pytest.raises(InputError, match="probe.catalog"):
         rules.check_plan(plan_config.parse({**plan, "probe": {"catalog": "n2o-9mm"}}))
+
+
+@pytest.mark.parametrize(("cryogen", "field"), [
+    ({"supply_temperature_c": 40.0}, "cryogen.supply_temperature_c"),  # above N2O's critical point
+    ({"supply_temperature_c": -95.0}, "cryogen.supply_temperature_c"),  # below its triple point
+    ({"supply_pressure_bar": 0.5}, "cryogen.supply_pressure_bar"),  # below the back pressure
+])
+def test_a_console_its_gas_cannot_be_fed_from_is_refused_before_the_run(cryogen, field):
+    """Checked with the rules (so the web planner refuses it with 422, not at run time)."""
+    cfg = config.parse({"probe": {"catalog": "n2o-2.0mm"}, "cryogen": cryogen,
+                        "protocol": {"phases": [{"kind": "freeze", "seconds": 30}]}})
+    with pytest.raises(InputError) as caught:
+        rules.check_procedure(cfg)
+    assert caught.value.field == field
