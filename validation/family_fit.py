@@ -40,6 +40,11 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 from scipy.optimize import minimize_scalar
 
+from cryoplan import config, resolve
+from cryoplan.case import build
+from cryoplan.cryogen.design import families
+from cryoplan.procedure import run
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -128,8 +133,6 @@ FAMILIES: dict[str, dict] = {
 
 
 def _bore_mm(data: dict) -> float:
-    from cryoplan import config, resolve
-
     cfg = config.parse(data)
     return resolve.probe_demand(cfg.probe, cfg.cryogen).design.bore * 1e3
 
@@ -137,10 +140,6 @@ def _bore_mm(data: dict) -> float:
 def simulate(job: tuple[str, float, float]) -> dict:
     """One run of a validation file with the family's orifice at ``ratio`` x the bore: the
     figures the cases read (temperatures in C, sizes in mm, volumes in ml)."""
-    from cryoplan import config
-    from cryoplan.case import build
-    from cryoplan.procedure import run
-
     name, spacing, ratio = job
     data = tomllib.loads((HERE / f"{name}.toml").read_text())
     data["grid"]["spacing_mm"] = spacing
@@ -205,8 +204,6 @@ def within(figures: list[Figure], model: dict[str, PchipInterpolator], bounds: t
 
 def current(spec: dict) -> float:
     """The family's ratio in the installed catalog (data/probe_families.toml)."""
-    from cryoplan.cryogen.design import families
-
     return float(families()[spec["family"]]["supply_inner_diameter_to_bore"])
 
 
