@@ -449,12 +449,16 @@ def external(tmp_path_factory):
         procs.end()
 
 
-def test_a_study_on_a_local_cluster_matches_a_serial_loop_and_records_failures(tmp_path, local):
-    """Some samples fail at run time (a supply pressure below the exhaust's): they are recorded
-    with their error and the study goes on; every other sample gives what a plain loop gives."""
+def test_a_study_on_a_local_cluster_matches_a_serial_loop_and_records_failures(tmp_path, local, monkeypatch):
+    """Some samples fail at run time (a supply pressure below the exhaust's, left out of the
+    checks made before the run, as a study larger than ``MAX_VALIDATED`` leaves most): they are
+    recorded with their error and the study goes on; every other sample gives what a plain loop
+    gives."""
     body = VARY + ('[[vary]]\nkey = "cryogen.supply_pressure_bar"\ndistribution = "values"\n'
                    'values = [1.0, 45.0]\n')
     study = studies.load(_study(tmp_path, body, samples=6))
+    monkeypatch.setattr(studies, "checked_samples", lambda samples, keys: [
+        s for s in samples if s.inputs["cryogen.supply_pressure_bar"] != 1.0])
     out = tmp_path / "r.parquet"
     seen = []
     state = execute.run(execute.prepare(study, out), local, progress=lambda s: seen.append(s.done))
