@@ -29,14 +29,12 @@ DB = Annotated[str | None, typer.Option("--db", help="database URL (default: $CR
 def _open(db: str | None, create: bool = True):
     """The registry; ``create=False`` (a command that only reads or adds to records) refuses a
     SQLite file that is not there rather than making an empty one where the user stands."""
-    from cryoplan.store.registry import Registry, registry_url  # SQLAlchemy, alembic: when a command runs
+    from cryoplan.store.registry import Registry, registry_url, sqlite_file  # SQLAlchemy: when a command runs
 
     url = registry_url(db)
-    if not create and url.startswith("sqlite:///") and ":memory:" not in url:
-        path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
-        if not path.exists():
-            raise InputError("--db", masked(url), "an existing registry: there is none yet "
-                             "(`cryoplan registry init` or `registry add` makes one)")
+    if not create and url.startswith("sqlite:///") and ":memory:" not in url and sqlite_file(url) is None:
+        raise InputError("--db", masked(url), "an existing registry: there is none yet "
+                         "(`cryoplan registry init` or `registry add` makes one)")
     return Registry(url)
 
 

@@ -103,3 +103,11 @@ def test_reading_a_registry_that_is_not_there_makes_none(tmp_path, monkeypatch, 
     result = CliRunner().invoke(app, ["registry", *command])
     assert result.exit_code == 2 and "an existing registry" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [["list"], ["init"]])
+def test_a_registry_path_too_long_for_the_file_system_is_one_line(tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["registry", *command, "--db", "sqlite:///" + "a" * 300 + ".db"])
+    assert result.exit_code == 2 and "a path that can be looked up" in result.output
+    assert result.output.strip().count("\n") == 0

@@ -12,9 +12,9 @@ from cryoplan.cli import app
 from cryoplan.cryogen import CryogenSupply, dry_ice, expand, fluids
 from cryoplan.cryogen.coolprop import CoolProp
 from cryoplan.cryogen.design import family_design
+from cryoplan.cryogen.dry_ice import sublimation_temperature_k as co2_sublimation_temperature_k
 from cryoplan.cryogen.flow import _HEM, capillary_flow, isentropic_critical_flux
 from cryoplan.cryogen.operation import operate
-from cryoplan.cryogen.thermo import co2_sublimation_temperature_k
 from cryoplan.cryogen.wall_law import P_H_FG, P_T_SAT
 from cryoplan.errors import InputError
 from cryoplan.procedure import run

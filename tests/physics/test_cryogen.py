@@ -3,7 +3,8 @@
 import pytest
 
 from cryoplan.cryogen import CryogenSupply, expand
-from cryoplan.cryogen.thermo import co2_sublimation_temperature_k, saturation_pressure_pa
+from cryoplan.cryogen.dry_ice import sublimation_temperature_k as co2_sublimation_temperature_k
+from cryoplan.cryogen.thermo import saturation_pressure_pa
 from cryoplan.errors import InputError
 
 

@@ -235,7 +235,7 @@ def saturation_temperature_k(gas: GasName, pressure_pa: float) -> float:
     """
     _, p_triple, _, p_crit = _limits(gas)
     if gas == "co2" and pressure_pa < p_triple:
-        return co2_sublimation_temperature_k(pressure_pa)
+        return dry_ice.sublimation_temperature_k(pressure_pa)
     if not p_triple <= pressure_pa < p_crit:
         raise InputError(
             "pressure", pressure_pa, f"between {p_triple:.4g} and {p_crit:.4g} Pa for {gas}"
@@ -243,33 +243,6 @@ def saturation_temperature_k(gas: GasName, pressure_pa: float) -> float:
     s = _state(gas)
     s.update(CoolProp.PQ_INPUTS, pressure_pa, 0.0)
     return s.T()
-
-
-def co2_sublimation_temperature_k(pressure_pa: float) -> float:
-    """CO2 sublimation temperature below the triple point (Span & Wagner 1996, eq. 3.12;
-    ``cryoplan.cryogen.dry_ice``).
-
-    Parameters
-    ----------
-    pressure_pa : float
-        Pressure [Pa], below CO2's triple point (5.18 bar).
-
-    Returns
-    -------
-    float
-        Sublimation temperature [K].
-
-    References
-    ----------
-    .. [1] Span & Wagner, J. Phys. Chem. Ref. Data 25 (1996) 1509, eq. 3.12.
-    .. [2] Giauque & Egan, J. Chem. Phys. 5 (1937) 45 (measured 194.67 K at 1 atm).
-
-    Examples
-    --------
-    >>> round(co2_sublimation_temperature_k(101325.0) - 273.15, 2)
-    -78.46
-    """
-    return dry_ice.sublimation_temperature_k(pressure_pa)
 
 
 def _gas_enthalpy(gas: str, pressure_pa: float, temperature_k: float) -> float:

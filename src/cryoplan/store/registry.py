@@ -79,13 +79,26 @@ def registry_url(url: str | None = None) -> str:
 FOREIGN = "a cryoplan registry or a new database (this one holds other tables: it was not changed)"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite registry URL, if it is one that exists (None: not SQLite, in memory, or
+    not there yet); raises InputError for a path the file system cannot look up (a name too long)."""
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return None
+    path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+    try:
+        return path if path.is_file() else None
+    except OSError as err:
+        raise InputError("registry URL", masked(url),
+                         f"a path that can be looked up ({err.strerror})") from None
+
+
 def _refuse_foreign_sqlite(url: str) -> None:
     """An existing SQLite file that is not a registry is left alone (before WAL mode or any
     table would change it)."""
     import sqlite3
 
-    path = Path(url.removeprefix("sqlite:///"))
-    if url in ("sqlite://", "sqlite:///:memory:") or not path.is_file() or path.stat().st_size == 0:
+    path = sqlite_file(url)
+    if path is None or path.stat().st_size == 0:
         return
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
