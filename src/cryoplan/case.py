@@ -23,11 +23,15 @@ patient, placement error and each target's anatomy, which the planner's candidat
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from cryoplan import resolve
+from cryoplan.anatomy.ct.read import read_ct
+from cryoplan.anatomy.ct.region import target_region
+from cryoplan.anatomy.ct.survey import Survey, survey
 from cryoplan.anatomy.labels import LabelVolume, load_label_volume
 from cryoplan.anatomy.placement_error import placement_sigma
 from cryoplan.anatomy.templates import Anatomy, template, template_of
@@ -261,6 +265,7 @@ class PlanCase:
     sigma: float  # per-axis placement error (m)
     perfusion: str = DEFAULT_MODEL  # a plan's tissues are its anatomy's: their flow responds to cold
     model: ProbeModel | None = None  # the probe with its operating point, once operated
+    survey: Survey | None = None  # a patient's CT, surveyed: its levels, targets and tissues
 
     def operated(self) -> PlanCase:
         """The plan case with its probe's operating point found (kept between runs by
@@ -281,6 +286,11 @@ class PlanCase:
         InputError for a volume that cannot be read)."""
         cfg, t = self.config, self.targets[index]
         ac, ap = cfg.anatomy, cfg.approach
+        if t.patient:
+            assert self.survey is not None and t.side is not None  # build_plan surveyed the CT
+            a = target_region(self.survey, t.level or "", t.side, ac.spacing_mm)
+            axis = a.approach_axis if ap.axis is None else np.array(ap.axis, float) / np.linalg.norm(ap.axis)
+            return replace(a, approach_axis=axis, cone_deg=cfg.cone_of(t))
         if t.level is not None:
             a = template(t.template or template_of(t.level), t.level, ac.spacing_mm)
             axis = a.approach_axis if ap.axis is None else np.array(ap.axis, float) / np.linalg.norm(ap.axis)
@@ -307,6 +317,39 @@ def build_plan(cfg: PlanConfig, base: str | Path = ".", fitted: ReliefModel | No
     returned it (derived here unless given)."""
     demand = resolve.probe_demand(cfg.probe, cfg.cryogen, spec)
     pc = cfg.plan
+    found = None if cfg.anatomy.ct is None else surveyed(Path(base) / cfg.anatomy.ct, cfg.anatomy.lowest)
+    for t in cfg.targets() if found is not None else ():
+        found.require(t.level or "", t.side or "")
     return PlanCase(cfg, Path(base), demand, resolve.injury(cfg.injury),
                     resolve.relief_model(cfg.outcome, fitted), resolve.patient(cfg.patient),
-                    placement_sigma(pc.placement, pc.placement_error_mm))
+                    placement_sigma(pc.placement, pc.placement_error_mm), survey=found)
+
+
+@lru_cache(maxsize=2)
+def _surveyed(path: str, stamp: tuple[int, int], lowest: str | None) -> Survey:
+    return survey(read_ct(path), lowest)
+
+
+def surveyed(path: Path, lowest: str | None) -> Survey:
+    """A patient's CT read and surveyed (``anatomy.ct.survey``), once per process while the file
+    is unchanged (raises InputError for a CT that cannot be read).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The CT: a DICOM folder, a zip of one, or a NIfTI file.
+    lowest : str or None
+        The lowest vertebra's level, if known.
+
+    Returns
+    -------
+    Survey
+        Its levels, targets (RAS+ mm), vertebrae, tissue classes and warnings.
+    """
+    try:
+        st = path.stat()
+    except OSError:
+        stamp = (0, 0)  # read_ct says what is wrong with it
+    else:
+        stamp = (st.st_mtime_ns, st.st_size)
+    return _surveyed(str(path), stamp, lowest)

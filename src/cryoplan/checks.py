@@ -229,8 +229,13 @@ def _screening_error(t) -> list[NamedWarning]:
 def _needle_unchecked(t) -> list[NamedWarning]:
     if t.chosen is None or t.skin_checked:
         return []
-    text = ("the needle leaves the label volume before the skin: the part of its path outside the volume "
-            "was not checked against bone")
+    if t.patient is not None:
+        text = ("the needle leaves the CT before it reaches the skin (the CT is cropped inside the body): "
+                "the part of its path outside the CT was not checked against bone, and its depth is to the "
+                "CT's edge")
+    else:
+        text = ("the needle leaves the label volume before the skin: the part of its path outside the volume "
+                "was not checked against bone")
     return [NamedWarning("needle-path-unchecked", text, _about(t, "plan"))]
 
 

@@ -436,6 +436,11 @@ def _plan_table(data: dict) -> Table:
         rows += [(f"{which}entry (skin) mm", str(probe["entry_mm"])),
                  (f"{which}tip mm", str(probe["tip_mm"])),
                  (f"{which}direction (tip to hub)", str(probe["direction_tip_to_hub"]))]
+        if probe.get("approach"):
+            rows.append((f"{which}approach", approach_text(probe["approach"])))
+        if "patient_ras_mm" in probe:
+            rows.append((f"{which}on the CT (RAS mm)", f"tip {probe['patient_ras_mm']['tip']}, "
+                                                        f"entry {probe['patient_ras_mm']['entry']}"))
     rows += [
         ("protocol", f"{p['cycles']} x {p['freeze_seconds']:g} s freeze, "
                      f"{p['thaw_seconds']:g} s passive thaw"),
@@ -472,6 +477,26 @@ def _plan_table(data: dict) -> Table:
     return table
 
 
+def approach_text(a: dict) -> str:
+    """A needle's approach (``anatomy.frame.clinical_approach``) in a sentence.
+
+    >>> approach_text({"caudal_deg": 20.0, "lateral_deg": -5.0, "depth_mm": 51.2, "entry_lateral_mm": 30.1,
+    ...                "entry_cranial_mm": -18.0, "entry_cranial_from": "the target", "skin_reached": True})
+    '20° caudal, 5° medial; 51 mm deep; skin entry 30 mm lateral of the midline, 18 mm caudal of the target'
+    """
+    def way(value: float, plus: str, minus: str) -> str:
+        return f"{abs(value):.0f}° {plus if value >= 0 else minus}"
+
+    depth = f"{a['depth_mm']:.0f} mm deep"
+    if not a["skin_reached"]:
+        depth += " to the CT's edge (skin not in it)"
+    cranial = a["entry_cranial_mm"]
+    along = f"{abs(cranial):.0f} mm {'cranial' if cranial >= 0 else 'caudal'} of {a['entry_cranial_from']}"
+    angles = f"{way(a['caudal_deg'], 'caudal', 'cranial')}, {way(a['lateral_deg'], 'lateral', 'medial')}"
+    entry = f"skin entry {abs(a['entry_lateral_mm']):.0f} mm lateral of the midline, {along}"
+    return f"{angles}; {depth}; {entry}"
+
+
 def _session_table(data: dict) -> Table:
     """One row per target of a session: its probes, protocol, probability and closest margin."""
     from rich import box
@@ -506,6 +531,9 @@ def _print_plan(out: Console, ran: Ran) -> None:
                   f"expected targets blocked {s['expected_targets_blocked']:g}")
         for t in data["plans"]:
             out.print(f"{t['name']}: {t['why']}")
+            for k, probe in enumerate(t["plan"]["probes"] if t["status"] == "plan" else []):
+                if probe.get("approach"):
+                    out.print(f"  probe {k + 1}: {approach_text(probe['approach'])}")
         n = sum(len(t["candidates"]) for t in data["plans"])
         out.print(f"{n} candidates in {data['wall_time_s']:.0f} s")
     else:
@@ -532,23 +560,59 @@ def plan(
         "--scheduler", envvar="DASK_SCHEDULER_ADDRESS", show_envvar=True,
         help="simulate the candidates on this dask cluster (tcp://HOST:PORT or a scheduler file) instead of "
              "this machine's cores: the same plan")] = None,
+    ct: Annotated[Path | None, typer.Option(
+        "--ct", help="plan on this patient's CT (a DICOM folder, a zip of one, or a NIfTI file): the levels "
+                     "and targets found on it (docs/ct.md), with FILE's probe and constraints (default: the "
+                     "example's)")] = None,
+    lowest: Annotated[str | None, typer.Option(
+        help="with --ct: the lowest vertebra's level (e.g. L5) if known, else counted from the sacrum",
+    )] = None,
+    levels: Annotated[str | None, typer.Option(
+        help="with --ct: the medial branches to treat, e.g. L3,L4 (default: FILE's, or L4)")] = None,
+    sides: Annotated[str | None, typer.Option(
+        help="with --ct: left, right or left,right (default: both)")] = None,
 ) -> None:
     """Choose the probe placements and freeze protocols of a session: for each target the least
     freezing that blocks it with the required probability under placement error, safely (one
     probe, or two). Exit 1 when a target has no safe plan."""
     from cryoplan import service  # the command line starts fast: numba, CoolProp, plotly per command
 
-    if (file is None) == (not example):
-        raise InputError("FILE", None if file is None else str(file), "a plan file, or --example (not both)")
-    data = service.builtin("plan-l4")[1] if example else service.read_file(file)
+    if file is not None and example:
+        raise InputError("FILE", str(file), "a plan file, or --example (not both)")
+    if file is None and not example and ct is None:
+        raise InputError("FILE", None, "a plan file, --example, or --ct CT")
+    data = service.read_file(file) if file is not None else service.builtin("plan-l4")[1]
+    if ct is not None:
+        data = _on_ct(data, ct, lowest, levels, sides)
+    else:
+        for name, value in (("--lowest", lowest), ("--levels", levels), ("--sides", sides)):
+            if value is not None:
+                raise InputError(name, value, "only with --ct")
     outputs = _outputs(json_out, report=html_out, export_dir=export_dir)
-    job = _prepare("plan", data, allow_large, outputs, base=Path(".") if example else file.parent)
+    job = _prepare("plan", data, allow_large, outputs, base=Path(".") if file is None else file.parent)
     piped = json_out is not None and str(json_out) == "-"
     with cluster.executor(scheduler) as on_cluster:
         ran = _run(job, show=_console(stderr=True).is_terminal and not piped, executor=on_cluster)
     _finish(ran, outputs, json_out, _print_plan)
     if ran.data["status"] != "plan":
         raise typer.Exit(1)
+
+
+def _on_ct(data: dict, ct: Path, lowest: str | None, levels: str | None, sides: str | None) -> dict:
+    """A plan's data with its anatomy on the patient's CT (``[anatomy] ct``): the template or
+    volume it named replaced, its levels, sides and voxel size kept unless given."""
+    given = data.get("anatomy") if isinstance(data.get("anatomy"), dict) else {}
+    anatomy = {k: v for k, v in given.items() if k not in ("template", "nifti", "label_table")}
+    anatomy["ct"] = str(ct.absolute())
+    for key, value in (("lowest", lowest), ("levels", levels), ("sides", sides)):
+        if value is None:
+            continue
+        if key == "lowest":
+            anatomy[key] = value
+        else:
+            anatomy.pop(key[:-1], None)  # level or side: replaced by the list
+            anatomy[key] = [v.strip() for v in value.split(",")]
+    return {**data, "anatomy": anatomy}
 
 
 @app.command()

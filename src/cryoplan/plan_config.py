@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from cryoplan.anatomy.ct.vertebrae import check_lowest
 from cryoplan.anatomy.labels import anatomy_data
 from cryoplan.anatomy.templates import TEMPLATES, template_of
 from cryoplan.config import (
@@ -52,6 +53,8 @@ MAX_FREEZE_S = 1800
 DEFAULT_CONE_DEG = 30.0
 #: Most targets in one plan (a session).
 MAX_TARGETS = 20
+#: The nerves whose targets a CT's survey finds (anatomy.ct.survey: the lumbar medial branches).
+CT_LEVELS = ("L1", "L2", "L3", "L4")
 
 
 def _section(template: str) -> str:
@@ -85,10 +88,16 @@ class AnatomyConfig(_Section):
     spacing_mm: Annotated[float, Field(ge=0.1, le=2.0)] = 0.75
     nifti: Path_ | None = None
     label_table: Path_ | None = None
+    ct: Path_ | None = None
+    lowest: Level | None = None
 
     @model_validator(mode="after")
     def _template_or_volume(self) -> AnatomyConfig:
         check_anatomy_source(self.template, self.nifti, self.label_table)
+        if self.ct is not None:
+            self._patient()
+        elif self.lowest is not None:
+            raise InputError("lowest", self.lowest, "only with anatomy.ct (the lowest vertebra in the CT)")
         if self.level is not None and self.levels is not None:
             raise InputError("levels", self.levels, "either anatomy.level or anatomy.levels, not both")
         if self.side is not None and self.sides is not None:
@@ -109,6 +118,21 @@ class AnatomyConfig(_Section):
         for k, level in enumerate(self.levels or []):
             _check_level(self.template, level, f"levels[{k}]")
         return self
+
+    def _patient(self) -> None:
+        """A patient's CT: levels of the lumbar medial branches found on it, no template."""
+        if self.template is not None or self.nifti is not None:
+            raise InputError("ct", self.ct, "either anatomy.ct, anatomy.template or anatomy.nifti, not more")
+        check_lowest(self.lowest, "lowest")
+        for level in self.levels or [self.level or "L4"]:
+            if level not in CT_LEVELS:
+                raise InputError("levels" if self.levels else "level", level,
+                                 "a lumbar medial branch found on a CT: " + ", ".join(CT_LEVELS))
+
+    @property
+    def patient(self) -> bool:
+        """Whether the targets are on a patient's CT."""
+        return self.ct is not None
 
 
 class TargetConfig(_Section):
@@ -148,6 +172,7 @@ class Target:
     tips_mm: tuple[tuple[float, float, float], ...] = ()
     axis: tuple[float, float, float] | None = None
     cone_deg: float | None = None
+    patient: bool = False  # a level and side of the patient's CT, not of a template
 
 
 class ApproachConfig(_Section):
@@ -208,7 +233,9 @@ class PlanConfig(_Section):
     @model_validator(mode="after")
     def _across_sections(self) -> PlanConfig:
         an = self.anatomy
-        if an.nifti is None:
+        if an.patient:
+            self._patient_targets()
+        elif an.nifti is None:
             self._template_targets()
         else:
             self._volume_targets()
@@ -242,6 +269,14 @@ class PlanConfig(_Section):
         names = [t.name for t in self.targets()]
         if len(set(names)) != len(names):
             raise InputError("target", names, "targets named once each")
+
+    def _patient_targets(self) -> None:
+        if self.target:
+            raise InputError("target", [t.level for t in self.target],
+                             "anatomy.levels and anatomy.sides on a CT (no [[target]] entries)")
+        if self.approach.tips_mm is not None:
+            raise InputError("approach.tips_mm", self.approach.tips_mm,
+                             "no tips on a CT (its tips lie beside the nerve found on it)")
 
     def _volume_targets(self) -> None:
         if not self.target:
@@ -284,6 +319,9 @@ class PlanConfig(_Section):
             return [Target(t.name or _target_name(t.level, t.side), t.template or an.template, t.level,
                            t.side) for t in self.target]
         levels = an.levels or [an.level or _default_level(an.template)]
+        if an.patient:  # a patient has two different sides: each is planned
+            return [Target(_target_name(level, side), None, level, side, patient=True)
+                    for side in an.sides or ([an.side] if an.side else ["left", "right"]) for level in levels]
         sides = an.sides or [an.side]
         return [Target(_target_name(level, side), an.template, level, side)
                 for side in sides for level in levels]

@@ -24,6 +24,8 @@ TP, SAP, PEDICLE, LAMINA, BODY, CANAL = 1, 2, 3, 4, 5, 6
 PARTS = (TP, SAP, PEDICLE, LAMINA)  # the order _lumbar_bones paints its boxes in
 HU = {0: 45.0, TP: 400.0, SAP: 400.0, PEDICLE: 400.0, LAMINA: 400.0, BODY: 130.0, CANAL: 15.0}
 CORTEX_HU = 500.0
+#: Where the room's air begins behind the canal's centre (mm).
+SKIN_Y_MM = 60.0
 
 
 class _Recorder:
@@ -42,6 +44,21 @@ class Phantom:
     parts: np.ndarray  # the part labels above, per vertebra: level * 10 + part (level 1 = top)
     side: np.ndarray  # +1 right, -1 left, 0 midline
     levels: tuple[str, ...]
+    rotation: np.ndarray  # the phantom's frame -> RAS+: world = point @ rotation.T
+
+    def world(self, level: str, side: int, template_mm: np.ndarray) -> np.ndarray:
+        """Points of a level's template frame (x lateral, y cranial, z posterior; mm) in RAS+ mm
+        (the mapping in the module's docstring, then the tilt)."""
+        d = anatomy_data()["lumbar"]
+        q = np.atleast_2d(np.asarray(template_mm, float))
+        dz = d["level_spacing_mm"] * ((len(self.levels) - 1) / 2 - list(self.levels).index(level))
+        p = np.column_stack([side * (q[:, 0] + d["midline_mm"]), -(q[:, 2] + d["dural_sac_anterior_mm"]),
+                             q[:, 1] + dz])
+        return p @ self.rotation.T
+
+    def skin_y(self) -> float:
+        """The phantom's skin plane (its frame's y, mm): air behind it."""
+        return -SKIN_Y_MM
 
 
 def template_boxes() -> list[tuple[np.ndarray, np.ndarray]]:
@@ -106,7 +123,7 @@ def spine_phantom(spacing_mm: float | tuple[float, float, float] = 1.0,
                 value[part == label] = HU[CANAL] if label == CANAL else HU[int(label) % 10]
         value[y < -45.0] = -100.0  # subcutaneous fat
         value[y < -58.0] = 30.0  # skin
-        value[y < -60.0] = -1000.0  # the room's air
+        value[y < -SKIN_Y_MM] = -1000.0  # the room's air
         parts[:, :, ks], side[:, :, ks], hu[:, :, ks] = part, np.sign(x), value
     # the body's cortex: 2 mm of dense bone around its trabecular inside
     body = (parts % 10 == BODY) & (parts > 10)
@@ -129,7 +146,7 @@ def spine_phantom(spacing_mm: float | tuple[float, float, float] = 1.0,
         perm[:3, 3] = perm[:3, 3] + perm[:3, ax] * length
         perm[:3, ax] = -perm[:3, ax]
     image = CTImage(np.ascontiguousarray(hu_s), perm, "synthetic lumbar CT")
-    return Phantom(image, np.ascontiguousarray(parts_s), np.ascontiguousarray(side_s), levels)
+    return Phantom(image, np.ascontiguousarray(parts_s), np.ascontiguousarray(side_s), levels, rotation)
 
 
 def junction_truth(parts: np.ndarray, side: np.ndarray, image: CTImage, level: int, sign: int) -> np.ndarray:

@@ -32,9 +32,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Protocol
 
 import numpy as np
 
+from cryoplan.anatomy.frame import PatientFrame
 from cryoplan.anatomy.labels import LabelVolume, anatomy_data, default_labels
 from cryoplan.errors import InputError
 from cryoplan.injury.nerve import Nerve
@@ -54,6 +56,15 @@ def _is_bone(tissue: str) -> bool:
     return "bone" in tissue
 
 
+class Surroundings(Protocol):
+    """The labels around a target region, known beyond its label volume: a template's shapes
+    (``Body``) or a patient's CT (``anatomy.ct.region.CTBody``)."""
+
+    def labels_at(self, points_m: np.ndarray) -> np.ndarray: ...
+
+    def to_skin(self, tip: np.ndarray, axis: np.ndarray) -> tuple[float, bool] | None: ...
+
+
 @dataclass(frozen=True)
 class Body:
     """A template's labels as the shapes that painted them (mm, in painting order: the last
@@ -61,6 +72,10 @@ class Body:
     the label volume or beyond it."""
 
     shapes: tuple[tuple, ...]  # ("box", label, lo, hi) or ("tube", label, points, radius)
+
+    def to_skin(self, tip: np.ndarray, axis: np.ndarray) -> None:
+        """None: a template's skin is its plane (``Anatomy.skin_z``)."""
+        return None
 
     def labels_at(self, points_m: np.ndarray) -> np.ndarray:
         """The label at each point, inside the label volume or beyond it.
@@ -81,13 +96,26 @@ class Body:
             if kind == "box":
                 inside = np.all((p >= np.asarray(a)) & (p <= np.asarray(b)), axis=-1)
             else:
-                inside = _tube_distance(p, np.asarray(a, float)) <= b
+                inside = tube_distance(p, np.asarray(a, float)) <= b
             out[inside] = label
         return out
 
 
-def _tube_distance(p: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    """Distance (mm) from points ``p`` (..., 3) to the polyline ``pts``."""
+def tube_distance(p: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Distance from points to a polyline.
+
+    Parameters
+    ----------
+    p : numpy.ndarray
+        Points (..., 3) [mm].
+    pts : numpy.ndarray
+        The polyline's vertices (n, 3) [mm].
+
+    Returns
+    -------
+    numpy.ndarray
+        Each point's distance to the polyline (...,) [mm].
+    """
     best = np.full(p.shape[:-1], np.inf)
     for a, b in zip(pts[:-1], pts[1:], strict=True):
         ab = b - a
@@ -122,9 +150,10 @@ class Anatomy:
     outward: np.ndarray  # unit vector from the nerve towards where the probe goes
     approach_axis: np.ndarray  # unit vector, tip towards the hub
     cone_deg: float
-    body: Body | None = None
+    body: Surroundings | None = None
     skin_z: float | None = None  # m: the skin plane of a template (the needle enters there)
     pairs: tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], ...] = ()  # (beside, outward) x 2
+    patient: PatientFrame | None = None  # a region of a patient's CT: where its frame sits
 
     def tips(self, probe_radius: float, gaps: tuple[float, ...] = (0.0,)) -> np.ndarray:
         """Candidate tip positions (n, 3): the probe's wall ``gap`` (m) beyond ``beside``.
@@ -183,7 +212,8 @@ class Anatomy:
 
     def path_length(self, tip: np.ndarray, axis: np.ndarray) -> float | None:
         """Length (m) of the needle from the tip to the skin (None: it never reaches the skin; a
-        volume: to where the axis leaves it).
+        patient's CT: to the skin, or to where the axis leaves the CT; a volume: to where the axis
+        leaves it).
 
         Parameters
         ----------
@@ -199,6 +229,9 @@ class Anatomy:
         """
         if self.skin_z is not None:
             return None if axis[2] <= 1e-9 else max(float((self.skin_z - tip[2]) / axis[2]), 0.0)
+        skin = None if self.body is None else self.body.to_skin(tip, axis)
+        if skin is not None:
+            return skin[0]
         lo, hi = self._box()
         with np.errstate(divide="ignore"):
             s = np.where(axis > 0, (hi - tip) / axis, np.where(axis < 0, (lo - tip) / axis, np.inf))
@@ -265,8 +298,8 @@ class Anatomy:
         return None
 
     def path_checked(self, tip: np.ndarray, axis: np.ndarray) -> bool:
-        """Whether the whole needle path is known (a template; a volume whose +z side is skin and
-        that the needle leaves through it).
+        """Whether the whole needle path is known (a template; a patient's CT the needle reaches the
+        skin in; a volume whose +z side is skin and that the needle leaves through it).
 
         Parameters
         ----------
@@ -281,7 +314,8 @@ class Anatomy:
             True when the path from the tip to the skin is known.
         """
         if self.body is not None:
-            return True
+            skin = self.body.to_skin(tip, axis)
+            return True if skin is None else skin[1]
         vol = self.volume
         length = self.path_length(tip, axis)
         exit_z = tip[2] + (length or 0.0) * axis[2]
@@ -317,7 +351,7 @@ class _Painter:
         pts = np.asarray(points, float)
         self.shapes.append(("tube", label, pts, float(radius)))
         p = np.stack([self.x, self.y, self.z], axis=-1)
-        self.labels[_tube_distance(p, pts) <= radius] = label
+        self.labels[tube_distance(p, pts) <= radius] = label
 
     def volume(self, sides: tuple[str, ...]) -> LabelVolume:
         return LabelVolume(
@@ -331,7 +365,21 @@ class _Painter:
 SIDES = ("far-field", "far-field", "far-field", "far-field", "far-field", "skin")
 
 
-def _level(section: str, level: str) -> int:
+def level_index(section: str, level: str) -> int:
+    """A level's position in a data/anatomy.toml section's ``levels`` (raises InputError).
+
+    Parameters
+    ----------
+    section : str
+        "lumbar" or "sacral".
+    level : str
+        A level of that section (e.g. "L4").
+
+    Returns
+    -------
+    int
+        Its index in the section's per-level tables.
+    """
     levels = anatomy_data()[section]["levels"]
     if level not in levels:
         raise InputError("anatomy.level", level, "one of " + ", ".join(levels))
@@ -387,9 +435,9 @@ def box_mm(name: str, level: str | None, spacing_mm: float) -> tuple[np.ndarray,
         raise InputError("anatomy.template", name, "one of " + ", ".join(TEMPLATES))
     if name == "lumbar-medial-branch":
         d = anatomy_data()["lumbar"]
-        return _box(spacing_mm, d["skin_to_target_mm"][_level("lumbar", level or "L4")])
+        return _box(spacing_mm, d["skin_to_target_mm"][level_index("lumbar", level or "L4")])
     d = anatomy_data()["sacral"]
-    _level("sacral", level or "S1")
+    level_index("sacral", level or "S1")
     return _box(spacing_mm, d["skin_to_target_mm"],
                 front=d["sacrum_thickness_mm"] + d["ventral_ramus_diameter_mm"] + 2.0)
 
@@ -466,7 +514,7 @@ def lumbar_medial_branch(level: str = "L4", spacing_mm: float = 0.5) -> Anatomy:
     """
     _check_spacing(spacing_mm)
     d = anatomy_data()["lumbar"]
-    k = _level("lumbar", level)
+    k = level_index("lumbar", level)
     at_l5 = level == "L5"
     depth = d["skin_to_target_mm"][k]
     p = _Painter(*box_mm("lumbar-medial-branch", level, spacing_mm), spacing_mm)
@@ -474,7 +522,6 @@ def lumbar_medial_branch(level: str = "L4", spacing_mm: float = 0.5) -> Anatomy:
     for dy in (-d["level_spacing_mm"], d["level_spacing_mm"]):
         _lumbar_bones(p, d, dy, at_l5 and dy < 0)
     _layers(p, d, depth)
-    tp_t, tp_h = d["tp_thickness_mm"], d["tp_height_mm"]
     # transverse process or ala (posterior surface z = 0, superior border y = 0), SAP, pedicle, lamina
     _lumbar_bones(p, d, 0.0, at_l5)
     # dural sac medial to the pedicle
@@ -487,36 +534,96 @@ def lumbar_medial_branch(level: str = "L4", spacing_mm: float = 0.5) -> Anatomy:
         ],
         sac,
     )
-    # spinal nerve in front of the TP (ala), running caudally and laterally
-    b = d["bifurcation_above_tp_mm"][k]
-    r_root = d["spinal_nerve_diameter_mm"] / 2
-    thick = d["ala_thickness_mm"] if at_l5 else tp_t
-    front = -thick - d["spinal_nerve_anterior_mm"] / 2 - r_root
-    ramus = d["dorsal_ramus_length_mm"]
-    p.tube(ROOT, [(-3, b + ramus + 3, front + 1), (10, -tp_h, front - 2)], r_root)
-    # the medial branch (L5: the dorsal ramus): from above the TP's superior border into the groove
-    r = default_nerve_diameter_m() * 1e3 / 2
-    c = r + 0.05
-    path = np.array([(1.2, b, -3.0), (0.8, 0.7, 0.2), (c, -1.0, c), (c, -d["groove_length_mm"], c)])
-    p.tube(TARGET, path, r)
-    what = "dorsal ramus" if at_l5 else "medial branch"
-    nerve = Nerve(f"{level} {what}", 2 * r * 1e-3, path * 1e-3)
-    beside = np.array([(c + r + CLEARANCE_MM, y, CLEARANCE_MM) for y in (-1.5, -4.0)]) * 1e-3
+    course = medial_branch_course(level)
+    p.tube(ROOT, course.root_mm, course.root_radius_mm)
+    p.tube(TARGET, course.path_mm, course.radius_mm)
     lateral = np.array([1.0, 0.0, 0.0])
-    tandem = tuple((np.array([c + r + CLEARANCE_MM, y, CLEARANCE_MM]) * 1e-3, lateral)
-                   for y in d["tandem_tips_y_mm"])
+    tandem = course.tandem_mm * 1e-3
     return Anatomy(
-        f"lumbar {what} {level}",
+        f"lumbar {course.what} {level}",
         p.volume(SIDES),
-        (nerve,),
-        beside,
+        (course.nerve(),),
+        course.beside_mm * 1e-3,
         lateral,
         approach(d["approach_lateral_deg"][k], d["approach_caudal_deg"][k]),
         float(d["approach_cone_deg"]),
         p.body(),
         depth * 1e-3,
-        ((tandem[0][0], tandem[0][1], tandem[1][0], tandem[1][1]),),
+        ((tandem[0], lateral, tandem[1], lateral),),
     )
+
+
+@dataclass(frozen=True)
+class MedialBranchCourse:
+    """A lumbar level's medial branch (L5: its dorsal ramus) and spinal nerve in the template's
+    frame (mm; x lateral from the SAP's lateral face, y cranial from the TP's superior border, z
+    posterior from the TP's posterior surface), and the points beside the nerve where tips go."""
+
+    level: str
+    what: str  # "medial branch" or "dorsal ramus"
+    path_mm: np.ndarray  # (4, 3) the nerve's centre line
+    radius_mm: float
+    root_mm: np.ndarray  # (2, 3) the spinal nerve's centre line, in front of the TP
+    root_radius_mm: float
+    beside_mm: np.ndarray  # (2, 3) on the bone at the nerve's lateral edge (plus a clearance)
+    tandem_mm: np.ndarray  # (2, 3) two tips in tandem along the nerve
+
+    def nerve(self, points_m: np.ndarray | None = None) -> Nerve:
+        """The nerve, along ``points_m`` (m; default its path in the template's frame).
+
+        Parameters
+        ----------
+        points_m : numpy.ndarray, optional
+            Its centre line (n x 3) in another frame [m].
+
+        Returns
+        -------
+        Nerve
+            Named "<level> <what>", with the default diameter.
+        """
+        points = self.path_mm * 1e-3 if points_m is None else points_m
+        return Nerve(f"{self.level} {self.what}", 2 * self.radius_mm * 1e-3, points)
+
+
+def medial_branch_course(level: str) -> MedialBranchCourse:
+    """The course of a lumbar level's medial branch (L5: the dorsal ramus) over the TP's root and
+    down the groove against the SAP, with the spinal nerve in front of the TP (the sources of
+    ``lumbar_medial_branch``).
+
+    Parameters
+    ----------
+    level : str
+        "L1" to "L5".
+
+    Returns
+    -------
+    MedialBranchCourse
+        The nerve, the spinal nerve and the tips beside the nerve, in the template's frame [mm].
+
+    Examples
+    --------
+    >>> c = medial_branch_course("L4")
+    >>> c.what, c.path_mm.shape, round(float(c.beside_mm[0, 0]), 2)
+    ('medial branch', (4, 3), 1.25)
+    """
+    d = anatomy_data()["lumbar"]
+    k = level_index("lumbar", level)
+    at_l5 = level == "L5"
+    tp_h = d["tp_height_mm"]
+    b = d["bifurcation_above_tp_mm"][k]
+    r_root = d["spinal_nerve_diameter_mm"] / 2
+    thick = d["ala_thickness_mm"] if at_l5 else d["tp_thickness_mm"]
+    front = -thick - d["spinal_nerve_anterior_mm"] / 2 - r_root
+    ramus = d["dorsal_ramus_length_mm"]
+    root = np.array([(-3, b + ramus + 3, front + 1), (10, -tp_h, front - 2)], float)
+    # from above the TP's superior border into the groove
+    r = default_nerve_diameter_m() * 1e3 / 2
+    c = r + 0.05
+    path = np.array([(1.2, b, -3.0), (0.8, 0.7, 0.2), (c, -1.0, c), (c, -d["groove_length_mm"], c)])
+    beside = np.array([(c + r + CLEARANCE_MM, y, CLEARANCE_MM) for y in (-1.5, -4.0)])
+    tandem = np.array([(c + r + CLEARANCE_MM, y, CLEARANCE_MM) for y in d["tandem_tips_y_mm"]])
+    return MedialBranchCourse(level, "dorsal ramus" if at_l5 else "medial branch", path, r, root, r_root,
+                              beside, tandem)
 
 
 def sacral_lateral_branch(level: str = "S1", spacing_mm: float = 0.5) -> Anatomy:
@@ -536,7 +643,7 @@ def sacral_lateral_branch(level: str = "S1", spacing_mm: float = 0.5) -> Anatomy
     """
     _check_spacing(spacing_mm)
     d = anatomy_data()["sacral"]
-    k = _level("sacral", level)
+    k = level_index("sacral", level)
     depth = d["skin_to_target_mm"]
     thick = d["sacrum_thickness_mm"]
     r_v = d["ventral_ramus_diameter_mm"] / 2

@@ -11,6 +11,7 @@ import math
 import os
 from pathlib import Path
 
+from cryoplan.anatomy.ct.region import region_box_mm
 from cryoplan.anatomy.labels import nifti_shape
 from cryoplan.anatomy.templates import box_mm, template_of
 from cryoplan.budget import (
@@ -27,8 +28,12 @@ from cryoplan.tissue.library import get_tissue
 
 
 def _plan_voxels(cfg, base, target) -> int:
-    """Voxels of a target's label volume: its template's box, or the NIfTI file's header."""
+    """Voxels of a target's label volume: its template's box, a patient's region at its deepest,
+    or the NIfTI file's header."""
     ac = cfg.anatomy
+    if target.patient:  # the skin may lie up to region.MAX_DEPTH_MM behind a patient's target
+        lo, hi = region_box_mm(ac.spacing_mm)
+        return math.prod(round((h - low) / ac.spacing_mm) for low, h in zip(lo, hi, strict=True))
     if target.level is not None:
         lo, hi = box_mm(target.template or template_of(target.level), target.level, ac.spacing_mm)
         return math.prod(round((h - low) / ac.spacing_mm) for low, h in zip(lo, hi, strict=True))

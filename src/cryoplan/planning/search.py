@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from cryoplan.anatomy.export import write_nifti, write_vti, write_vtm
+from cryoplan.anatomy.frame import PatientFrame
 from cryoplan.anatomy.labels import LabelVolume
 from cryoplan.anatomy.templates import session_frame, template_of
 from cryoplan.atomic import write_atomic
@@ -112,6 +113,7 @@ class TargetPlan:
     # one-probe plans: per protocol simulated, the single-probe run nearest the chosen placement
     # (what moving the probe by hand screens: planning.adjust)
     protocol_runs: tuple[Run, ...] = ()
+    patient: PatientFrame | None = None  # a region of a patient's CT: where its frame sits
 
     @property
     def coldest_c(self) -> np.ndarray | None:
@@ -533,7 +535,7 @@ def _target_plan(spec: Spec, executor: Executor | None, workers: int, track: _Tr
         s.target.name, s.anatomy.name, ctx.required, ctx.sigma * 1e3, ctx.offsets.shape[1], chosen,
         tuple(search.found[k] for k in sorted(search.found)), why, relief, checks, entry,
         time.perf_counter() - start, s.anatomy.volume, run, tuple(search.screening), checked,
-        s.target.level, s.target.side, gas, protocol_runs=kept)
+        s.target.level, s.target.side, gas, protocol_runs=kept, patient=s.anatomy.patient)
 
 
 def plan(case: PlanCase, progress: Reporter | None = None, executor: Executor | None = None) -> Plan:
@@ -589,7 +591,7 @@ def mirrors(targets: list) -> dict[int, int]:
     first: dict[tuple[str, str], int] = {}
     out = {}
     for k, t in enumerate(targets):
-        if t.level is None:
+        if t.level is None or t.patient:  # a patient's two sides differ
             continue
         key = (t.template or template_of(t.level), t.level)
         if key in first:
@@ -611,7 +613,7 @@ def _in_session(t: TargetPlan, fields: dict[str, np.ndarray]) -> tuple[dict[str,
     """A template target's fields and origin in the session's frame (``session_frame``: mirrored
     for the left side); a volume's stay in its own."""
     vol = t.volume
-    if t.level is None:
+    if t.level is None or t.patient is not None:  # a volume's or a patient's region: its own frame
         return fields, vol.origin
     shift, mirrored = session_frame(t.level, t.side)
     origin = vol.origin.copy()

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from cryoplan import __version__
+from cryoplan.anatomy.frame import clinical_approach
 from cryoplan.anatomy.labels import anatomy_data
+from cryoplan.anatomy.templates import template_of
 from cryoplan.case import PlanCase
 from cryoplan.injury.grade import GRADE_NAMES
 from cryoplan.outcome.relief import ReliefDistribution
@@ -129,8 +131,46 @@ def _approximation(t: TargetPlan) -> dict[str, Any]:
 
 def _probes(t: TargetPlan) -> list[dict[str, Any]]:
     c = t.chosen.candidate
-    return [{"tip_mm": _mm(p.tip), "direction_tip_to_hub": [round(float(x), 4) for x in p.axis],
-             "entry_mm": _mm(e)} for p, e in zip(c.probes, t.entry_m, strict=True)]
+    out = []
+    for p, e in zip(c.probes, t.entry_m, strict=True):
+        row = {"tip_mm": _mm(p.tip), "direction_tip_to_hub": [round(float(x), 4) for x in p.axis],
+               "entry_mm": _mm(e), "approach": _approach(t, p.tip, p.axis, e)}
+        if t.patient is not None:
+            row["patient_ras_mm"] = {"tip": _ras(t, p.tip), "entry": _ras(t, e)}
+        out.append(row)
+    return out
+
+
+#: What stands for a CT's path in a plan's inputs.
+NOT_COPIED = "(a CT; its path is not copied into a result, as it may name the patient)"
+
+
+def _approach(t: TargetPlan, tip: np.ndarray, axis: np.ndarray, entry: np.ndarray) -> dict[str, Any] | None:
+    """A needle's approach in a physician's terms (``anatomy.frame.clinical_approach``): from the
+    patient's midline and spinous process on a CT, from a template's midline and the target."""
+    if t.patient is not None:
+        out = clinical_approach(tip, axis, entry, t.patient.midline_x_m, t.patient.spinous_m)
+    elif t.level is not None:
+        section = "sacral" if template_of(t.level).startswith("sacral") else "lumbar"
+        out = clinical_approach(tip, axis, entry, -anatomy_data()[section]["midline_mm"] * 1e-3)
+    else:
+        return None
+    out["skin_reached"] = bool(t.skin_checked)
+    return out
+
+
+def _mm_list(point_mm: np.ndarray) -> list[float]:
+    return [round(float(v), 2) for v in point_mm]
+
+
+def _unit(v: np.ndarray) -> list[float]:
+    return [round(float(x), 4) for x in v]
+
+
+def _ras(t: TargetPlan, point_m: np.ndarray) -> list[float]:
+    """A point of a patient's region in the CT's RAS+ mm."""
+    assert t.patient is not None
+    return [round(float(v), 2) for v in t.patient.to_patient(point_m)]
 
 
 def target_json(t: TargetPlan, cfg: PlanConfig) -> dict[str, Any]:
@@ -155,6 +195,16 @@ def target_json(t: TargetPlan, cfg: PlanConfig) -> dict[str, Any]:
         "required_block_probability": t.required,
         "needle_path_checked": t.skin_checked,
     }
+    if t.patient is not None:
+        f = t.patient
+        out["patient"] = {
+            "frame": "RAS",
+            "origin_mm": _mm_list(f.origin_mm),
+            "axes": {"lateral": _unit(f.axes[0]), "cranial": _unit(f.axes[1]), "posterior": _unit(f.axes[2])},
+            "spinous_process_tip_mm": None if f.spinous_m is None else _ras(t, f.spinous_m),
+            "note": "the plan's tips and entries (tip_mm, entry_mm) are in the target's frame (x lateral, "
+                    "y cranial, z posterior, mm, from the origin); patient_ras_mm gives them on the CT",
+        }
     e = t.chosen
     if e is not None:
         c = e.candidate
@@ -260,15 +310,30 @@ def _session(plan: Plan, case: PlanCase) -> dict[str, Any]:
     }
 
 
+def _ct(case: PlanCase) -> dict[str, Any]:
+    """What the CT's survey said (no identifying tag: its geometry only), with its warnings about
+    the planned levels and the bones their targets lie on, and every other kind of warning."""
+    found = case.survey
+    assert found is not None
+    bones = {t.bone for t in (found.target(x.level or "", x.side or "") for x in case.targets) if t}
+    about = {"landmark-uncertain": bones, "ct-target-not-found": {t.level for t in case.targets}}
+    return {"ct": found.description, "frame": "RAS",
+            "warnings": [w.as_json() for w in found.warnings
+                         if w.code not in about or (w.about or "").split(" ")[0] in about[w.code]]}
+
+
 def plan_json(plan: Plan, case: PlanCase) -> dict[str, Any]:
     """The plan's JSON: inputs, the session summary, one plan per target (for one target also at
     the top level)."""
     cfg = case.config
     plans = [target_json(t, cfg) for t in plan.targets]
+    inputs = cfg.model_dump(mode="json")
+    if cfg.anatomy.ct is not None:  # a CT's path may name the patient: never copied
+        inputs["anatomy"]["ct"] = NOT_COPIED
     out: dict[str, Any] = {
         "cryoplan_version": __version__,
         "kind": "plan",
-        "inputs": cfg.model_dump(mode="json"),
+        "inputs": inputs,
         "anatomy": (plans[0]["anatomy"] if len(plans) == 1
                     else "session: " + ", ".join(t.name for t in plan.targets)),
         "status": plan.status,
@@ -283,5 +348,7 @@ def plan_json(plan: Plan, case: PlanCase) -> dict[str, Any]:
         failed = "; ".join(f"{f['name']}: {f['why']}" for f in s["failed"])
         out["why"] = f"{s['planned']} of {s['targets']} targets planned" + (f": {failed}" if failed else "")
         out["required_block_probability"] = cfg.plan.block_probability
+    if case.survey is not None:
+        out["ct"] = _ct(case)
     out["wall_time_s"] = round(plan.wall_time_s, 1)
     return out

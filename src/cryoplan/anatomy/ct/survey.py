@@ -23,8 +23,9 @@ import numpy as np
 
 from cryoplan.anatomy.ct.image import CTImage
 from cryoplan.anatomy.ct.landmarks import Landmark, find_junctions
-from cryoplan.anatomy.ct.tissues import classify_tissues
+from cryoplan.anatomy.ct.tissues import TissueMap, classify_tissues
 from cryoplan.anatomy.ct.vertebrae import LEVELS, Vertebrae, find_vertebrae, name_levels
+from cryoplan.errors import InputError
 from cryoplan.named_warnings import NamedWarning
 
 
@@ -59,13 +60,56 @@ class Level:
 
 @dataclass(frozen=True)
 class Survey:
-    """A CT's survey: what was read, the levels from the head down, the vertebrae (labels on the
-    CT's grid) and every warning (the reader's, the finders')."""
+    """A CT's survey: what was read, the levels from the head down, the vertebrae and the tissue
+    classes (labels on the CT's grid) and every warning (the reader's, the finders')."""
 
     description: str
     levels: tuple[Level, ...]
     vertebrae: Vertebrae
     warnings: tuple[NamedWarning, ...]
+    tissues: TissueMap | None = None
+
+    def target(self, level: str, side: str) -> Target | None:
+        """The target of one level's nerve on one side (None: not found).
+
+        Parameters
+        ----------
+        level : str
+            The nerve's level, e.g. "L3" (the L3 medial branch, on L4's junction).
+        side : str
+            "left" or "right".
+
+        Returns
+        -------
+        Target or None
+            The target, RAS+ mm.
+        """
+        for lv in self.levels:
+            if lv.name == level:
+                return next((t for t in lv.targets if t.side == side), None)
+        return None
+
+    def require(self, level: str, side: str) -> Target:
+        """The target of one level's nerve on one side (raises InputError naming those found).
+
+        Parameters
+        ----------
+        level : str
+            The nerve's level, e.g. "L3".
+        side : str
+            "left" or "right".
+
+        Returns
+        -------
+        Target
+            The target, RAS+ mm.
+        """
+        found = self.target(level, side)
+        if found is None:
+            have = [f"{lv.name} {t.side}" for lv in self.levels for t in lv.targets]
+            raise InputError("anatomy.levels", f"{level} {side}", "a level and side whose target the CT's "
+                             "survey found: " + (", ".join(have) or "none (cryoplan ct tells why)"))
+        return found
 
 
 def nerve_of(bone: str) -> str | None:
@@ -134,4 +178,4 @@ def survey(image: CTImage, lowest: str | None = None) -> Survey:
         levels.append(Level(v.name, v.body_centroid_mm, targets, v.complete))
     used = {t.bone for lv in levels for t in lv.targets}
     warnings += [w for m in marks if m.vertebra in used for w in m.warnings]  # of the targets given
-    return Survey(image.description, tuple(levels), vertebrae, tuple(warnings))
+    return Survey(image.description, tuple(levels), vertebrae, tuple(warnings), tissues)

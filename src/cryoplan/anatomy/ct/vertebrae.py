@@ -343,16 +343,18 @@ def _sacrum(vertebrae: Vertebrae) -> int | None:
     return low.label if below_disc and low.height_mm >= SACRUM_MIN_HEIGHT_MM else None
 
 
-def check_lowest(lowest: str | None) -> None:
+def check_lowest(lowest: str | None, where: str = "ct.lowest") -> None:
     """``lowest`` is a vertebral level, or None (raises InputError).
 
     Parameters
     ----------
     lowest : str or None
         The level of the lowest vertebra in a CT (e.g. "L4"), not the sacrum; None: not given.
+    where : str, optional
+        The input field named in an InputError.
     """
     if lowest is not None and lowest not in LEVELS[:-1]:
-        raise InputError("ct.lowest", lowest, "a vertebral level, e.g. L4 (" + ", ".join(LEVELS[:-1]) + ")")
+        raise InputError(where, lowest, "a vertebral level, e.g. L4 (" + ", ".join(LEVELS[:-1]) + ")")
 
 
 def name_levels(vertebrae: Vertebrae, lowest: str | None = None) -> Vertebrae:
