@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cryoplan import __version__
+from cryoplan.anatomy.frame import approach_text
 from cryoplan.atomic import check_writable, write_json
 from cryoplan.errors import InputError, exit_on_input_error
 from cryoplan.progress import clock, eta
+from cryoplan.report.plan_rows import probe_rows
 from cryoplan.report.reading import load_result, reading_result
 from cryoplan.sweep import cluster
 
@@ -430,17 +432,7 @@ def _plan_table(data: dict) -> Table:
     table.add_column("", overflow="fold", ratio=2)
     table.add_column("", overflow="fold", ratio=3)
     ci = data["block_probability_ci95"]
-    rows = []
-    for k, probe in enumerate(p["probes"]):
-        which = f"probe {k + 1} " if len(p["probes"]) > 1 else ""
-        rows += [(f"{which}entry (skin) mm", str(probe["entry_mm"])),
-                 (f"{which}tip mm", str(probe["tip_mm"])),
-                 (f"{which}direction (tip to hub)", str(probe["direction_tip_to_hub"]))]
-        if probe.get("approach"):
-            rows.append((f"{which}approach", approach_text(probe["approach"])))
-        if "patient_ras_mm" in probe:
-            rows.append((f"{which}on the CT (RAS mm)", f"tip {probe['patient_ras_mm']['tip']}, "
-                                                        f"entry {probe['patient_ras_mm']['entry']}"))
+    rows = probe_rows(p, "probe {k} ")
     rows += [
         ("protocol", f"{p['cycles']} x {p['freeze_seconds']:g} s freeze, "
                      f"{p['thaw_seconds']:g} s passive thaw"),
@@ -473,28 +465,8 @@ def _plan_table(data: dict) -> Table:
                      f"(Monte Carlo: {k['rigid_block_probability']}), coldest "
                      f"{k['min_temperature_c']:.1f} °C (Monte Carlo {k['rigid_min_temperature_c']:.1f})"))
     for label, value in rows:
-        table.add_row(label, value)
+        table.add_row(label, str(value))
     return table
-
-
-def approach_text(a: dict) -> str:
-    """A needle's approach (``anatomy.frame.clinical_approach``) in a sentence.
-
-    >>> approach_text({"caudal_deg": 20.0, "lateral_deg": -5.0, "depth_mm": 51.2, "entry_lateral_mm": 30.1,
-    ...                "entry_cranial_mm": -18.0, "entry_cranial_from": "the target", "skin_reached": True})
-    '20° caudal, 5° medial; 51 mm deep; skin entry 30 mm lateral of the midline, 18 mm caudal of the target'
-    """
-    def way(value: float, plus: str, minus: str) -> str:
-        return f"{abs(value):.0f}° {plus if value >= 0 else minus}"
-
-    depth = f"{a['depth_mm']:.0f} mm deep"
-    if not a["skin_reached"]:
-        depth += " to the CT's edge (skin not in it)"
-    cranial = a["entry_cranial_mm"]
-    along = f"{abs(cranial):.0f} mm {'cranial' if cranial >= 0 else 'caudal'} of {a['entry_cranial_from']}"
-    angles = f"{way(a['caudal_deg'], 'caudal', 'cranial')}, {way(a['lateral_deg'], 'lateral', 'medial')}"
-    entry = f"skin entry {abs(a['entry_lateral_mm']):.0f} mm lateral of the midline, {along}"
-    return f"{angles}; {depth}; {entry}"
 
 
 def _session_table(data: dict) -> Table:

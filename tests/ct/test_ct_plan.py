@@ -18,6 +18,7 @@ from cryoplan.anatomy.frame import approach_angles, clinical_approach
 from cryoplan.cli import app
 from cryoplan.errors import InputError
 from cryoplan.report.plan_json import NOT_COPIED
+from cryoplan.report.plan_rows import probe_rows
 from tests.ct.spine_phantom import spine_phantom
 from tests.ct.tptbox import sample
 
@@ -165,3 +166,14 @@ def test_plan_on_a_ct_refuses_bad_input_in_one_line(args, field):
     ran = CliRunner().invoke(app, ["plan", *args])
     assert ran.exit_code == 2, ran.output
     assert field in ran.output and "Traceback" not in ran.output
+
+
+def test_the_probe_rows_tell_the_approach_and_the_ct_position():
+    probe = {"entry_mm": [1, 2, 3], "tip_mm": [0, 0, 0], "direction_tip_to_hub": [0, 0, 1],
+             "approach": {"caudal_deg": 30.0, "lateral_deg": 20.0, "depth_mm": 50.0, "entry_lateral_mm": 35.0,
+                          "entry_cranial_mm": 5.0, "entry_cranial_from": "the spinous process's tip",
+                          "skin_reached": True},
+             "patient_ras_mm": {"tip": [1.0, 2.0, 3.0], "entry": [4.0, 5.0, 6.0]}}
+    rows = dict(probe_rows({"probes": [probe, probe]}))
+    assert rows["probe 2: approach"].startswith("30° caudal, 20° lateral; 50 mm deep; skin entry 35 mm")
+    assert rows["probe 1: on the CT (RAS mm)"] == "tip [1.0, 2.0, 3.0], entry [4.0, 5.0, 6.0]"

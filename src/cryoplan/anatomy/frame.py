@@ -136,3 +136,36 @@ def clinical_approach(tip_m: np.ndarray, axis: np.ndarray, entry_m: np.ndarray, 
         "entry_cranial_mm": round(float(entry[1] - ref[1]) * 1e3, 1),
         "entry_cranial_from": "the target" if spinous_m is None else "the spinous process's tip",
     }
+
+
+def approach_text(approach: dict) -> str:
+    """A needle's approach (``clinical_approach``, as the plan JSON holds it) in one sentence.
+
+    Parameters
+    ----------
+    approach : dict
+        ``clinical_approach``'s keys and ``skin_reached`` (bool: whether the depth is to the skin).
+
+    Returns
+    -------
+    str
+        The angles, the depth and the skin entry point, rounded to what a needle is placed by.
+
+    Examples
+    --------
+    >>> approach_text({"caudal_deg": 20.0, "lateral_deg": -5.0, "depth_mm": 51.2, "entry_lateral_mm": 30.1,
+    ...                "entry_cranial_mm": -18.0, "entry_cranial_from": "the target", "skin_reached": True})
+    '20° caudal, 5° medial; 51 mm deep; skin entry 30 mm lateral of the midline, 18 mm caudal of the target'
+    """
+    def way(value: float, plus: str, minus: str) -> str:
+        return f"{abs(value):.0f}° {plus if value >= 0 else minus}"
+
+    a = approach
+    depth = f"{a['depth_mm']:.0f} mm deep"
+    if not a["skin_reached"]:
+        depth += " to the CT's edge (skin not in it)"
+    cranial = a["entry_cranial_mm"]
+    along = f"{abs(cranial):.0f} mm {'cranial' if cranial >= 0 else 'caudal'} of {a['entry_cranial_from']}"
+    angles = f"{way(a['caudal_deg'], 'caudal', 'cranial')}, {way(a['lateral_deg'], 'lateral', 'medial')}"
+    entry = f"skin entry {abs(a['entry_lateral_mm']):.0f} mm lateral of the midline, {along}"
+    return f"{angles}; {depth}; {entry}"

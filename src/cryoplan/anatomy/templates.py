@@ -60,9 +60,38 @@ class Surroundings(Protocol):
     """The labels around a target region, known beyond its label volume: a template's shapes
     (``Body``) or a patient's CT (``anatomy.ct.region.CTBody``)."""
 
-    def labels_at(self, points_m: np.ndarray) -> np.ndarray: ...
+    def labels_at(self, points_m: np.ndarray) -> np.ndarray:
+        """The label at each point.
 
-    def to_skin(self, tip: np.ndarray, axis: np.ndarray) -> tuple[float, bool] | None: ...
+        Parameters
+        ----------
+        points_m : numpy.ndarray
+            Points (..., 3) in the target's frame [m].
+
+        Returns
+        -------
+        numpy.ndarray of int
+            The label of each point (...,).
+        """
+        ...
+
+    def to_skin(self, tip: np.ndarray, axis: np.ndarray) -> tuple[float, bool] | None:
+        """The needle's length from its tip to the skin and whether it gets there (None: the
+        anatomy's skin plane decides).
+
+        Parameters
+        ----------
+        tip : numpy.ndarray
+            Tip position (3,) in the target's frame [m].
+        axis : numpy.ndarray
+            Unit vector (3,) from the tip towards the hub [-].
+
+        Returns
+        -------
+        tuple or None
+            The length [m] and whether it reaches the skin.
+        """
+        ...
 
 
 @dataclass(frozen=True)
@@ -74,7 +103,19 @@ class Body:
     shapes: tuple[tuple, ...]  # ("box", label, lo, hi) or ("tube", label, points, radius)
 
     def to_skin(self, tip: np.ndarray, axis: np.ndarray) -> None:
-        """None: a template's skin is its plane (``Anatomy.skin_z``)."""
+        """None: a template's skin is its plane (``Anatomy.skin_z``).
+
+        Parameters
+        ----------
+        tip : numpy.ndarray
+            Tip position (3,) in the target's frame [m].
+        axis : numpy.ndarray
+            Unit vector (3,) from the tip towards the hub [-].
+
+        Returns
+        -------
+        None
+        """
         return None
 
     def labels_at(self, points_m: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from cryoplan.atomic import write_atomic
 from cryoplan.data import read_toml
 from cryoplan.report import figures, static
 from cryoplan.report.chart import png
+from cryoplan.report.plan_rows import probe_rows
 from cryoplan.report.reading import kind_of, read_result
 
 GRADE_NAMES = {0: "none", 1: "neurapraxia", 2: "axonotmesis", 3: "neurotmesis risk"}
@@ -142,11 +143,7 @@ def _plan_summary(data: dict[str, Any]) -> str:
     if data["status"] != "plan":
         return f"<p class='bad'><b>No safe plan.</b> {_e(data['why'])}</p>"
     p, ci = data["plan"], data["block_probability_ci95"]
-    rows = []
-    for k, probe in enumerate(p.get("probes") or [p]):
-        which = f"probe {k + 1}: " if len(p.get("probes") or [p]) > 1 else ""
-        rows += [(f"{which}entry (skin) mm", probe["entry_mm"]), (f"{which}tip mm", probe["tip_mm"]),
-                 (f"{which}direction (tip to hub)", probe["direction_tip_to_hub"])]
+    rows = probe_rows(p)
     rows += [("protocol", f"{p['cycles']} x {p['freeze_seconds']:g} s freeze, "
                          f"{p['thaw_seconds']:g} s passive thaw"),
             ("block probability", f"{data['block_probability']:.2f} (95 % CI {ci[0]:.2f}-{ci[1]:.2f}; "
