@@ -109,6 +109,12 @@ def test_the_entry_is_told_from_the_spinous_process_when_there_is_one():
                              -0.02, np.array([-0.02, -0.015, 0.04]))
     assert told["entry_lateral_mm"] == 30.0 and told["entry_cranial_mm"] == 10.0
     assert told["entry_cranial_from"] == "the spinous process's tip"
+    # the exported labels lie on the CT: the nerve where the phantom's anatomy puts it
+    labels = nib.load(tmp_path / "export" / "labels.nii.gz")
+    nerve = np.argwhere(np.asarray(labels.dataobj) == templates.TARGET)
+    on_ct = nerve @ labels.affine[:3, :3].T + labels.affine[:3, 3]
+    course = ph.world("L3", -1, templates.medial_branch_course("L2").path_mm)
+    assert np.median(templates.tube_distance(on_ct, course)) < 2.5
 
 
 PLAN = """
@@ -136,7 +142,8 @@ def test_plan_on_the_phantoms_ct_puts_the_needle_on_its_bone_from_its_skin(phant
     (tmp_path / "plan.toml").write_text(PLAN)
     out = tmp_path / "plan.json"
     ran = CliRunner().invoke(app, ["plan", str(tmp_path / "plan.toml"), "--ct", str(ct), "--lowest", "L4",
-                                   "--levels", "L2", "--sides", "left", "--json", str(out)])
+                                   "--levels", "L2", "--sides", "left", "--json", str(out),
+                                   "--export", str(tmp_path / "export")])
     assert ran.exit_code in (0, 1), ran.output
     text = out.read_text()
     assert "pt-secret-name" not in text  # a CT's path is never copied
@@ -155,6 +162,12 @@ def test_plan_on_the_phantoms_ct_puts_the_needle_on_its_bone_from_its_skin(phant
     assert told["skin_reached"]
     assert abs(told["depth_mm"] - np.linalg.norm(entry - tip)) < 0.2
     assert told["entry_cranial_from"] == "the spinous process's tip"
+    # the exported labels lie on the CT: the nerve where the phantom's anatomy puts it
+    labels = nib.load(tmp_path / "export" / "labels.nii.gz")
+    nerve = np.argwhere(np.asarray(labels.dataobj) == templates.TARGET)
+    on_ct = nerve @ labels.affine[:3, :3].T + labels.affine[:3, 3]
+    course = ph.world("L3", -1, templates.medial_branch_course("L2").path_mm)
+    assert np.median(templates.tube_distance(on_ct, course)) < 2.5
 
 
 @pytest.mark.parametrize("args,field", [
@@ -177,3 +190,13 @@ def test_the_probe_rows_tell_the_approach_and_the_ct_position():
     rows = dict(probe_rows({"probes": [probe, probe]}))
     assert rows["probe 2: approach"].startswith("30° caudal, 20° lateral; 50 mm deep; skin entry 35 mm")
     assert rows["probe 1: on the CT (RAS mm)"] == "tip [1.0, 2.0, 3.0], entry [4.0, 5.0, 6.0]"
+
+
+def test_a_regions_affine_puts_its_voxels_on_the_patient(tptbox):
+    region = target_region(tptbox, "L3", "left", 0.75)
+    vol, frame = region.volume, region.patient
+    affine = frame.affine_mm(vol.origin, vol.spacing)
+    ijk = np.array([[0, 0, 0], [5, 7, 11], [42, 42, 80]], float)
+    centres = vol.origin + ijk * vol.spacing  # in the frame, m
+    assert np.allclose(ijk @ affine[:3, :3].T + affine[:3, 3], frame.to_patient(centres), atol=1e-9)
+    assert np.linalg.det(affine[:3, :3]) < 0  # the left side's frame is mirrored

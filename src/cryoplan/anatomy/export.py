@@ -43,7 +43,7 @@ def affine_mm(origin: np.ndarray, spacing: np.ndarray) -> np.ndarray:
 
 
 def write_nifti(path: str | Path, values: np.ndarray, origin: np.ndarray, spacing: np.ndarray,
-                write=write_atomic) -> None:
+                write=write_atomic, affine: np.ndarray | None = None) -> None:
     """One field as NIfTI (gzip-compressed when the name ends in .gz).
 
     Parameters
@@ -59,9 +59,13 @@ def write_nifti(path: str | Path, values: np.ndarray, origin: np.ndarray, spacin
     write : callable, optional
         ``write(path, writer)`` that has ``writer(tmp_path)`` produce the file (default
         ``atomic.write_atomic``).
+    affine : numpy.ndarray, optional
+        4 x 4 voxel-to-world affine [mm] replacing the axis-aligned one of ``origin`` and
+        ``spacing`` (a patient's region: ``frame.PatientFrame.affine_mm``).
     """
     path = Path(path)
-    data = nifti_bytes(values, affine_mm(origin, spacing), path.name.endswith(".gz"))
+    aff = affine_mm(origin, spacing) if affine is None else affine
+    data = nifti_bytes(values, aff, path.name.endswith(".gz"))
     write(path, lambda p: p.write_bytes(data))
 
 

@@ -92,6 +92,27 @@ class PatientFrame:
         """
         return ((np.asarray(points_mm, float) - self.origin_mm) @ self.axes.T) * 1e-3
 
+    def affine_mm(self, origin_m: np.ndarray, spacing_m: np.ndarray) -> np.ndarray:
+        """The voxel-to-RAS+ affine of a grid laid in the frame (a region's label volume), so its
+        fields lie on the patient's CT in a viewer.
+
+        Parameters
+        ----------
+        origin_m : numpy.ndarray
+            Centre of the grid's voxel 0 (3,) in the frame [m].
+        spacing_m : numpy.ndarray
+            Voxel size along the frame's x, y, z (3,) [m].
+
+        Returns
+        -------
+        numpy.ndarray
+            4 x 4 voxel-to-RAS+ affine [mm] (a negative determinant on the left side).
+        """
+        out = np.eye(4)
+        out[:3, :3] = self.axes.T * (np.asarray(spacing_m, float) * 1e3)
+        out[:3, 3] = self.to_patient(np.asarray(origin_m, float))
+        return out
+
 
 def clinical_approach(tip_m: np.ndarray, axis: np.ndarray, entry_m: np.ndarray, midline_x_m: float,
                       spinous_m: np.ndarray | None = None) -> dict[str, float | str | None]:

@@ -627,7 +627,8 @@ def export(plan: Plan, out_dir: Path, write=write_atomic) -> list[Path]:
     """Each planned target's labels and coldest temperatures as NIfTI (one file each) and VTK
     image data (all fields), for 3D Slicer and ParaView, written with ``write(path, writer)``: in
     ``out_dir`` for a single target (in its own frame), else named after each target, each in
-    the session's frame (``session_frame``), with a ParaView collection of them (``session.vtm``)."""
+    the session's frame (``session_frame``), with a ParaView collection of them (``session.vtm``).
+    A patient's region's NIfTI files lie on its CT (RAS+), its VTK file in the target's frame."""
     paths: list[Path] = []
     blocks = []
     session = len(plan.targets) > 1
@@ -640,8 +641,10 @@ def export(plan: Plan, out_dir: Path, write=write_atomic) -> list[Path]:
             fields, origin = _in_session(t, fields)
         names = [out_dir / f"{prefix}{n}" for n in ("labels.nii.gz", "min_temperature_c.nii.gz", "plan.vti")]
         spacing = t.volume.spacing
-        write_nifti(names[0], fields["labels"].astype(np.int16), origin, spacing, write)
-        write_nifti(names[1], fields["min_temperature_c"].astype(np.float32), origin, spacing, write)
+        # a patient's region lies on the CT (RAS+); the VTK file stays in the target's frame
+        on_ct = None if t.patient is None else t.patient.affine_mm(origin, spacing)
+        write_nifti(names[0], fields["labels"].astype(np.int16), origin, spacing, write, on_ct)
+        write_nifti(names[1], fields["min_temperature_c"].astype(np.float32), origin, spacing, write, on_ct)
         write_vti(names[2], origin, spacing, fields, write)
         paths += names
         blocks.append((t.name, names[2].relative_to(out_dir)))
