@@ -291,6 +291,7 @@ class TissueMap:
     affine: np.ndarray
     table: dict[int, dict] = field(default_factory=lambda: dict(TABLE))
     notes: tuple[str, ...] = ()
+    dense_bone: np.ndarray | None = None  # the bone before the cortex-enclosed fill (``bone_mask``)
 
     def mask(self, label: int) -> np.ndarray:
         """The voxels of one label.
@@ -407,7 +408,7 @@ def classify_tissues(image: CTImage) -> TissueMap:
     d = ct_data()
     hu = smoothed(image)
     axis = axial_axis(image.affine)
-    bone = bone_mask(image, hu)
+    bone = dense = bone_mask(image, hu)
     holes, areas, n = _holes(bone, image, axis)
     canal_hole = _canal_holes(holes, areas, n, image, axis)
     enclosed = (areas <= d["filter"]["enclosed_bone_max_mm2"]) & ~canal_hole
@@ -439,4 +440,4 @@ def classify_tissues(image: CTImage) -> TissueMap:
         notes.append("no air outside the body: the crop ends inside it, so no skin was labelled")
     if not canal.any():
         notes.append("no spinal canal found (no soft tissue enclosed by a vertebral ring)")
-    return TissueMap(labels, np.asarray(image.affine, float), dict(TABLE), tuple(notes))
+    return TissueMap(labels, np.asarray(image.affine, float), dict(TABLE), tuple(notes), dense)

@@ -6,10 +6,13 @@ Method (numbers in data/ct_tissues.toml [vertebra], with their sources):
    ring encloses) in each axial slice, fitted by a line, or by a parabola in z over a longer
    span (the lordosis), after dropping centres more than 5 mm off a first fit;
 2. each bone voxel's place along the axis: the axis point whose normal plane holds it;
-3. the vertebral bodies: bone in front of the canal and near the midline; the area of body bone
-   per millimetre of axis falls at each disc (the disc is not bone; the endplates are), so the
-   disc spaces are the deep minima of that profile, at least a body's height apart (a minimum
-   is a disc when it holds less than ``disc_depth`` of the bone on either side of it);
+3. the vertebral bodies: bone in front of the canal and near the midline; the area of dense
+   body bone (before the cortex-enclosed fill of ``tissues``) per millimetre of axis falls at
+   each disc (the disc is not bone; the endplates are), so the disc spaces are the deep, narrow
+   minima of that profile, at least a body's height apart: a minimum is a disc when it holds
+   less than ``disc_depth`` of the bone on either side of it and its width at half depth is at
+   most ``disc_max_width_mm`` (an osteoporotic body, its inside below the bone range, makes a
+   trough between its two endplates as deep as a disc but as wide as the body);
 4. each vertebra's body between two discs seeds a flood of its bone (scipy's image foresting
    transform, ``ndimage.watershed_ift``, on the cost 2000 - HU): the pedicles, laminae and
    processes go to the body they reach through the densest bone, so a facet joint's cartilage
@@ -233,8 +236,19 @@ def spine_axis(image: CTImage, canal: np.ndarray) -> SpineAxis:
     return SpineAxis(px, py, (float(c[:, 2].min()), float(c[:, 2].max())))
 
 
+def _half_rise_width(profile: np.ndarray, i: int, window: int) -> int:
+    """Bins between where the profile, going out from its minimum ``i``, first climbs half way to
+    its highest value within ``window`` bins on that side (a valley's width at half depth)."""
+    ends = []
+    for direction in (-1, 1):
+        side = profile[max(0, i - window):i][::-1] if direction < 0 else profile[i + 1:i + window + 1]
+        half = (profile[i] + side.max()) / 2
+        ends.append(int(np.argmax(side >= half)) + 1)
+    return ends[0] + ends[1]
+
+
 def _discs(heights: np.ndarray, weights: np.ndarray, step: float) -> np.ndarray:
-    """The disc heights (mm): deep minima of the body-bone profile (method step 3)."""
+    """The disc heights (mm): deep, narrow minima of the dense body-bone profile (method step 3)."""
     d = ct_data()["vertebra"]
     lo, hi = heights.min(), heights.max()
     edges = np.arange(lo - step, hi + 2 * step, step)
@@ -249,6 +263,8 @@ def _discs(heights: np.ndarray, weights: np.ndarray, step: float) -> np.ndarray:
         left, right = profile[max(0, i - 2 * window):i].max(), profile[i + 1:i + 2 * window + 1].max()
         if profile[i] >= d["disc_depth"] * min(left, right):
             continue
+        if _half_rise_width(profile, i, 2 * window) * step > d["disc_max_width_mm"]:
+            continue  # a mid-body trough between two endplates, wider than a disc
         if all(abs(centres[i] - f) >= d["min_height_mm"] for f in found):
             found.append(float(centres[i]))
     return np.sort(np.array(found))
@@ -293,7 +309,10 @@ def find_vertebrae(image: CTImage, tissues: TissueMap | None = None) -> Vertebra
         raise InputError("ct", "no vertebral body", "a CT showing a vertebral body in front of the canal")
     step = float(np.min(image.spacing_mm))
     voxel = float(np.prod(image.spacing_mm))
-    discs = _discs(z[body], np.full(int(body.sum()), voxel / step), step)
+    # the profile counts dense bone only: an osteoporotic body's inside, enclosed by a cortex
+    # that the basivertebral foramen opens at mid-height, would make troughs there
+    dense = body if tissues.dense_bone is None else body & tissues.dense_bone[tuple(idx.T)]
+    discs = _discs(z[dense], np.full(int(dense.sum()), voxel / step), step)
     zb = z[body]
     bounds = np.concatenate([[zb.min() - 1.0], discs, [zb.max() + 1.0]])
     # one seed per segment between discs (top first), clear of the discs by 2 mm
