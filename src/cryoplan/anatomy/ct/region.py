@@ -24,10 +24,10 @@ the vertebra below the nerve's level):
 3. **The nerves** are the template's (``templates.medial_branch_course``) carried into that frame:
    a medial branch is not visible on CT and runs where the anatomy puts it, over the root of the
    TP into the groove against the SAP, on the bone (Bogduk, Wilson & Tynan 1982, J Anat
-   134:383). So its points on the bone, and the tips beside it, are laid onto the patient's bone
-   surface: each keeps its height above the bone, the bone being the first met coming down its
-   own column (``DRAPE_FROM_MM`` behind the target). The spinal nerve in front of the TP is
-   painted only where the CT shows no bone.
+   134:383). So its points on the bone are laid onto the patient's bone surface: each keeps its
+   height above the bone, the bone being the first met coming down its own column
+   (``DRAPE_FROM_MM`` behind the target), and the tips beside it move with it. The spinal nerve
+   in front of the TP is painted only where the CT shows no bone.
 4. **Beyond the box** ``CTBody`` gives the CT's labels at any point of the frame, so the whole
    needle from its tip to the skin is checked against the patient's bone, and the needle's length
    to the skin is measured on the CT (``templates.Anatomy.path_length``).
@@ -157,6 +157,17 @@ def _draped(body: CTBody, points_mm: np.ndarray) -> np.ndarray:
     return out
 
 
+def _beside(template_path: np.ndarray, draped_path: np.ndarray, points_mm: np.ndarray) -> np.ndarray:
+    """Tips beside the nerve moved with it: each by the nerve's lift at its height along the spine
+    (linear between the nerve's points), so a tip keeps its place beside the nerve however rough
+    the bone (``seated`` then draws it back out of any bone)."""
+    lift = draped_path[:, 2] - template_path[:, 2]
+    order = np.argsort(template_path[:, 1])
+    out = np.array(points_mm, float)
+    out[:, 2] += np.interp(out[:, 1], template_path[order, 1], lift[order])
+    return out
+
+
 def _spinous(survey: Survey, bone: str, frame: PatientFrame, image_affine: np.ndarray) -> np.ndarray | None:
     """The spinous process's tip in the frame (m): the posterior-most voxel of the vertebra within
     ``SPINOUS_HALF_WIDTH_MM`` of its mid-sagittal plane (None: none there)."""
@@ -226,7 +237,8 @@ def target_region(survey: Survey, level: str, side: str, spacing_mm: float) -> t
     k = templates.level_index("lumbar", level)
     frame, body = _frame(survey, found, side)
     course = templates.medial_branch_course(level)
-    path, beside, tandem = (_draped(body, p) for p in (course.path_mm, course.beside_mm, course.tandem_mm))
+    path = _draped(body, course.path_mm)
+    beside, tandem = (_beside(course.path_mm, path, p) for p in (course.beside_mm, course.tandem_mm))
     top, reached = body.to_skin(np.zeros(3), np.array([0.0, 0.0, 1.0]))
     lo, hi = region_box_mm(spacing_mm, top * 1e3)
     n = np.round((hi - lo) / spacing_mm).astype(int)
