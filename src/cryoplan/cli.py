@@ -672,21 +672,25 @@ def ct(
     lowest: Annotated[str | None, typer.Option(
         help="the lowest vertebra's level (e.g. L4), if known; else counted up from the sacrum")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write JSON here ('-' for stdout)")] = None,
+    html_out: Annotated[Path | None, typer.Option(
+        "--report", help="write the QC report here (HTML: the levels and targets drawn on the CT)")] = None,
+    export_dir: Annotated[Path | None, typer.Option(
+        "--export", help="write the vertebrae, tissues (NIfTI) and targets (Slicer markups) here")] = None,
 ) -> None:
     """Find the vertebrae and the lumbar medial branch targets on a patient's CT (RAS+ mm)."""
     from cryoplan import service  # the command line starts fast: numba, CoolProp, plotly per command
 
-    if json_out is not None and str(json_out) != "-":
-        check_writable("--json", json_out)
-    data, _ = service.survey_ct(scan, lowest)
+    outputs = _outputs(json_out, report=html_out, export_dir=export_dir)
+    data, _ = service.survey_ct(scan, lowest, outputs)
     if json_out is not None and str(json_out) == "-":
         sys.stdout.write(json.dumps(data, indent=1) + "\n")
         return
-    if json_out is not None:
-        write_json(json_out, data)
     _console().print(_ct_table(data))
     for w in data["warnings"]:
         _console(stderr=True).print(f"warning [{w['code']}]: {w['message']}")
+    for path in (json_out, html_out, export_dir):
+        if path is not None:
+            _console().print(f"wrote {path}")
 
 
 def _ct_table(data: dict) -> Table:

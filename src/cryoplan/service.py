@@ -33,8 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from cryoplan import budget, case, checks, config, plan_config, procedure, rules
+from cryoplan.anatomy.ct.image import CTImage
 from cryoplan.anatomy.ct.read import read_ct
 from cryoplan.anatomy.ct.survey import Survey, survey
+from cryoplan.anatomy.ct.survey_export import survey_files
 from cryoplan.anatomy.ct.vertebrae import check_lowest
 from cryoplan.atomic import OutputSet, check_writable, check_writable_dir
 from cryoplan.config import read_toml_file, read_toml_text, server_settings
@@ -49,6 +51,8 @@ from cryoplan.planning.search import plan as search
 from cryoplan.progress import Progress, Reporter
 from cryoplan.report import run_figure
 from cryoplan.report.ct_json import ct_json
+from cryoplan.report.ct_report import ct_report
+from cryoplan.report.ct_views import qc_views
 from cryoplan.report.html import write_report
 from cryoplan.report.plan_json import plan_json
 from cryoplan.report.reading import Kind
@@ -265,11 +269,35 @@ def plan(data: dict[str, Any], *, base: str | Path = ".", allow_large: bool = Fa
 
 
 
-def survey_ct(path: str | Path, lowest: str | None = None) -> tuple[dict[str, Any], Survey]:
+def survey_ct(path: str | Path, lowest: str | None = None,
+              outputs: Outputs | None = None) -> tuple[dict[str, Any], Survey]:
     """A patient's CT (a DICOM folder, a zip of one, or a NIfTI file) read within its limits
     (``anatomy.ct.read``) and surveyed (``anatomy.ct.survey``: levels and nerve targets, RAS+ mm):
     its JSON (no identifying tag in it) and the survey. ``lowest``: the lowest vertebra's level,
-    when the caller knows it."""
+    when the caller knows it. ``outputs``: its JSON, QC report and Slicer files, written all or
+    none (``write_survey``)."""
     check_lowest(lowest)  # before the CT is read
-    found = survey(read_ct(path), lowest)
-    return ct_json(found), found
+    if outputs is not None:
+        outputs.check()
+    image = read_ct(path)
+    found = survey(image, lowest)
+    data = ct_json(found)
+    if outputs is not None:
+        write_survey(image, found, data, outputs)
+    return data, found
+
+
+def write_survey(image: CTImage, found: Survey, data: dict[str, Any], outputs: Outputs) -> list[Path]:
+    """Write a survey's outputs, all or none: its JSON, its QC report (``report.ct_report``, the
+    pictures of ``report.ct_views``) and, in ``outputs.export_dir``, its files for 3D Slicer
+    (``anatomy.ct.survey_export``)."""
+    with OutputSet() as out:
+        if outputs.report is not None:
+            page = ct_report(data, qc_views(image, found))
+            out.stage(outputs.report, lambda p: p.write_text(page, encoding="utf-8"))
+        if outputs.json is not None:
+            out.stage_json(outputs.json, data)
+        if outputs.export_dir is not None:
+            for name, blob in survey_files(found):
+                out.stage(Path(outputs.export_dir) / name, lambda p, b=blob: p.write_bytes(b))
+    return out.written

@@ -87,14 +87,36 @@ def test_the_sample_gives_named_levels_and_targets_on_the_bone_below(from_nifti)
 def from_dicom(tmp_path_factory):
     folder = tmp_path_factory.mktemp("series")
     write_as_dicom(SAMPLE, folder)
-    out = folder.parent / "ct.json"
-    result = CliRunner().invoke(app, ["ct", str(folder), "--lowest", "L4", "--json", str(out)])
+    out, report, export = folder.parent / "ct.json", folder.parent / "qc.html", folder.parent / "slicer"
+    result = CliRunner().invoke(app, ["ct", str(folder), "--lowest", "L4", "--json", str(out),
+                                      "--report", str(report), "--export", str(export)])
     assert result.exit_code == 0, result.output
-    return json.loads(out.read_text()), out.read_text() + result.output
+    exported = "".join(f.read_bytes().decode("latin-1") for f in sorted(export.iterdir()))
+    shown = out.read_text() + result.output + report.read_text() + exported
+    return json.loads(out.read_text()), shown, folder.parent
+
+
+def test_the_qc_report_and_the_slicer_files_show_every_level_and_target(from_dicom):
+    data, _, root = from_dicom
+    page = (root / "qc.html").read_text()
+    with_targets = [lv for lv in data["levels"] if lv["targets"]]
+    assert page.count("<img") == 2 + len(with_targets)  # sagittal, coronal, one axial per level
+    for lv in with_targets:
+        assert f"Axial view through {lv['targets'][0]['bone']}" in page
+    marks = json.loads((root / "slicer" / "targets.mrk.json").read_text())["markups"][0]
+    assert marks["coordinateSystem"] == "RAS"
+    found = {p["label"]: np.array(p["position"]) for p in marks["controlPoints"]}
+    for (level, side), point in _targets(data).items():
+        # the JSON rounds to 0.01 mm
+        assert np.allclose(found[f"{level} medial branch {side}"], point, atol=0.01)
+    labels = nib.load(root / "slicer" / "vertebrae.nii.gz")
+    assert set(np.unique(np.asarray(labels.dataobj))) == {0, 21, 22, 23}  # L2, L3, L4 as TPTBox numbers them
+    table = (root / "slicer" / "vertebrae.ctbl").read_text().splitlines()
+    assert table[2:] == ["21 L2 31 119 180 255", "22 L3 255 127 14 255", "23 L4 44 160 44 255"]
 
 
 def test_a_dicom_series_of_the_same_ct_carries_no_identifying_tag_to_the_output(from_dicom):
-    _, shown = from_dicom
+    _, shown, _ = from_dicom
     for secret in [*IDENTIFYING.values(), NAME_PREFIX, "Doe", "Jane", "998877"]:
         assert secret not in shown, secret
 
