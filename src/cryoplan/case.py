@@ -29,15 +29,17 @@ from pathlib import Path
 import numpy as np
 
 from cryoplan import resolve
+from cryoplan.anatomy.ct.image import CTImage
 from cryoplan.anatomy.ct.read import read_ct
 from cryoplan.anatomy.ct.region import target_region
-from cryoplan.anatomy.ct.survey import Survey, survey
+from cryoplan.anatomy.ct.survey import Survey, moved, survey
 from cryoplan.anatomy.labels import LabelVolume, load_label_volume
 from cryoplan.anatomy.placement_error import placement_sigma
 from cryoplan.anatomy.templates import Anatomy, template, template_of
 from cryoplan.catalog import CatalogProbe, ProbeSpec, probe_spec
 from cryoplan.config import ProcedureConfig, initial_temperature_c
 from cryoplan.cryogen.operation import OperatingPoint
+from cryoplan.ct_config import CorrectionsConfig, load_corrections
 from cryoplan.errors import InputError
 from cryoplan.injury.cell import CellModel
 from cryoplan.injury.nerve import Nerve
@@ -317,7 +319,9 @@ def build_plan(cfg: PlanConfig, base: str | Path = ".", fitted: ReliefModel | No
     returned it (derived here unless given)."""
     demand = resolve.probe_demand(cfg.probe, cfg.cryogen, spec)
     pc = cfg.plan
-    found = None if cfg.anatomy.ct is None else surveyed(Path(base) / cfg.anatomy.ct, cfg.anatomy.lowest)
+    ac = cfg.anatomy
+    fix = None if ac.corrections is None else load_corrections(Path(base) / ac.corrections)
+    found = None if ac.ct is None else surveyed(Path(base) / ac.ct, ac.lowest, fix)
     for t in cfg.targets() if found is not None else ():
         found.require(t.level or "", t.side or "")
     return PlanCase(cfg, Path(base), demand, resolve.injury(cfg.injury),
@@ -325,12 +329,38 @@ def build_plan(cfg: PlanConfig, base: str | Path = ".", fitted: ReliefModel | No
                     placement_sigma(pc.placement, pc.placement_error_mm), survey=found)
 
 
+def survey_of(image: CTImage, lowest: str | None, fix: CorrectionsConfig | None = None) -> Survey:
+    """A CT surveyed (``anatomy.ct.survey``) with the corrections by hand of ``fix``: its levels
+    renamed (``vertebrae.relabelled``), then its targets moved (``survey.moved``).
+
+    Parameters
+    ----------
+    image : CTImage
+        The CT.
+    lowest : str or None
+        The lowest vertebra's level, if known.
+    fix : CorrectionsConfig, optional
+        The corrections file's content (``ct_config``).
+
+    Returns
+    -------
+    Survey
+        Its levels, targets (RAS+ mm), vertebrae, tissue classes and warnings.
+    """
+    relabel = None if fix is None or fix.relabel is None else (fix.relabel.was, fix.relabel.is_)
+    found = survey(image, lowest, relabel)
+    if fix is not None and fix.move:
+        found = moved(found, [(m.level, m.side, (m.by_mm[0], m.by_mm[1], m.by_mm[2])) for m in fix.move])
+    return found
+
+
 @lru_cache(maxsize=2)
-def _surveyed(path: str, stamp: tuple[int, int], lowest: str | None) -> Survey:
-    return survey(read_ct(path), lowest)
+def _surveyed(path: str, stamp: tuple[int, int], lowest: str | None, fix_json: str | None) -> Survey:
+    fix = None if fix_json is None else CorrectionsConfig.model_validate_json(fix_json)
+    return survey_of(read_ct(path), lowest, fix)
 
 
-def surveyed(path: Path, lowest: str | None) -> Survey:
+def surveyed(path: Path, lowest: str | None, fix: CorrectionsConfig | None = None) -> Survey:
     """A patient's CT read and surveyed (``anatomy.ct.survey``), once per process while the file
     is unchanged (raises InputError for a CT that cannot be read).
 
@@ -340,6 +370,8 @@ def surveyed(path: Path, lowest: str | None) -> Survey:
         The CT: a DICOM folder, a zip of one, or a NIfTI file.
     lowest : str or None
         The lowest vertebra's level, if known.
+    fix : CorrectionsConfig, optional
+        Corrections by hand (``survey_of``).
 
     Returns
     -------
@@ -352,4 +384,4 @@ def surveyed(path: Path, lowest: str | None) -> Survey:
         stamp = (0, 0)  # read_ct says what is wrong with it
     else:
         stamp = (st.st_mtime_ns, st.st_size)
-    return _surveyed(str(path), stamp, lowest)
+    return _surveyed(str(path), stamp, lowest, None if fix is None else fix.model_dump_json(by_alias=True))

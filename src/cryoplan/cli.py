@@ -543,6 +543,8 @@ def plan(
         help="with --ct: the medial branches to treat, e.g. L3,L4 (default: FILE's, or L4)")] = None,
     sides: Annotated[str | None, typer.Option(
         help="with --ct: left, right or left,right (default: both)")] = None,
+    corrections: Annotated[Path | None, typer.Option(
+        help="with --ct: a corrections file of its survey (TOML, docs/ct.md)")] = None,
 ) -> None:
     """Choose the probe placements and freeze protocols of a session: for each target the least
     freezing that blocks it with the required probability under placement error, safely (one
@@ -555,9 +557,10 @@ def plan(
         raise InputError("FILE", None, "a plan file, --example, or --ct CT")
     data = service.read_file(file) if file is not None else service.builtin("plan-l4")[1]
     if ct is not None:
-        data = _on_ct(data, ct, lowest, levels, sides)
+        data = _on_ct(data, ct, lowest, levels, sides, corrections)
     else:
-        for name, value in (("--lowest", lowest), ("--levels", levels), ("--sides", sides)):
+        for name, value in (("--lowest", lowest), ("--levels", levels), ("--sides", sides),
+                            ("--corrections", corrections)):
             if value is not None:
                 raise InputError(name, value, "only with --ct")
     outputs = _outputs(json_out, report=html_out, export_dir=export_dir)
@@ -570,12 +573,15 @@ def plan(
         raise typer.Exit(1)
 
 
-def _on_ct(data: dict, ct: Path, lowest: str | None, levels: str | None, sides: str | None) -> dict:
+def _on_ct(data: dict, ct: Path, lowest: str | None, levels: str | None, sides: str | None,
+           corrections: Path | None = None) -> dict:
     """A plan's data with its anatomy on the patient's CT (``[anatomy] ct``): the template or
     volume it named replaced, its levels, sides and voxel size kept unless given."""
     given = data.get("anatomy") if isinstance(data.get("anatomy"), dict) else {}
     anatomy = {k: v for k, v in given.items() if k not in ("template", "nifti", "label_table")}
     anatomy["ct"] = str(ct.absolute())
+    if corrections is not None:
+        anatomy["corrections"] = str(corrections.absolute())
     for key, value in (("lowest", lowest), ("levels", levels), ("sides", sides)):
         if value is None:
             continue
@@ -676,12 +682,14 @@ def ct(
         "--report", help="write the QC report here (HTML: the levels and targets drawn on the CT)")] = None,
     export_dir: Annotated[Path | None, typer.Option(
         "--export", help="write the vertebrae, tissues (NIfTI) and targets (Slicer markups) here")] = None,
+    corrections: Annotated[Path | None, typer.Option(
+        help="a corrections file (TOML, docs/ct.md): levels renamed, targets moved by hand")] = None,
 ) -> None:
     """Find the vertebrae and the lumbar medial branch targets on a patient's CT (RAS+ mm)."""
     from cryoplan import service  # the command line starts fast: numba, CoolProp, plotly per command
 
     outputs = _outputs(json_out, report=html_out, export_dir=export_dir)
-    data, _ = service.survey_ct(scan, lowest, outputs)
+    data, _ = service.survey_ct(scan, lowest, outputs, corrections)
     if json_out is not None and str(json_out) == "-":
         sys.stdout.write(json.dumps(data, indent=1) + "\n")
         return

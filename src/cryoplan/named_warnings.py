@@ -57,6 +57,9 @@ CODES = {
                            "the target is not found on a CT yet (the L5 dorsal ramus)",
     "landmark-uncertain": "a landmark found on a CT's bone (the SAP-TP junction) rests on weak evidence: "
                           "check it on the images",
+    "vertebra-relabelled": "a CT's levels were renamed by hand (a corrections file): every level shifts "
+                           "with the one corrected",
+    "target-moved": "a target found on a CT was moved by hand (a corrections file)",
 }
 
 

@@ -90,14 +90,17 @@ class AnatomyConfig(_Section):
     label_table: Path_ | None = None
     ct: Path_ | None = None
     lowest: Level | None = None
+    corrections: Path_ | None = None
 
     @model_validator(mode="after")
     def _template_or_volume(self) -> AnatomyConfig:
         check_anatomy_source(self.template, self.nifti, self.label_table)
         if self.ct is not None:
             self._patient()
-        elif self.lowest is not None:
-            raise InputError("lowest", self.lowest, "only with anatomy.ct (the lowest vertebra in the CT)")
+        elif self.lowest is not None or self.corrections is not None:
+            key = "lowest" if self.lowest is not None else "corrections"
+            raise InputError(key, getattr(self, key), "only with anatomy.ct (the lowest vertebra in the CT, "
+                             "corrections to its survey)")
         if self.level is not None and self.levels is not None:
             raise InputError("levels", self.levels, "either anatomy.level or anatomy.levels, not both")
         if self.side is not None and self.sides is not None:

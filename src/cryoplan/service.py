@@ -35,11 +35,12 @@ from typing import Any
 from cryoplan import budget, case, checks, config, plan_config, procedure, rules
 from cryoplan.anatomy.ct.image import CTImage
 from cryoplan.anatomy.ct.read import read_ct
-from cryoplan.anatomy.ct.survey import Survey, survey
+from cryoplan.anatomy.ct.survey import Survey
 from cryoplan.anatomy.ct.survey_export import survey_files
 from cryoplan.anatomy.ct.vertebrae import check_lowest
 from cryoplan.atomic import OutputSet, check_writable, check_writable_dir
 from cryoplan.config import read_toml_file, read_toml_text, server_settings
+from cryoplan.ct_config import load_corrections
 from cryoplan.data import read_toml
 from cryoplan.errors import InputError, masked
 from cryoplan.named_warnings import NamedWarning
@@ -269,18 +270,20 @@ def plan(data: dict[str, Any], *, base: str | Path = ".", allow_large: bool = Fa
 
 
 
-def survey_ct(path: str | Path, lowest: str | None = None,
-              outputs: Outputs | None = None) -> tuple[dict[str, Any], Survey]:
+def survey_ct(path: str | Path, lowest: str | None = None, outputs: Outputs | None = None,
+              corrections: str | Path | None = None) -> tuple[dict[str, Any], Survey]:
     """A patient's CT (a DICOM folder, a zip of one, or a NIfTI file) read within its limits
     (``anatomy.ct.read``) and surveyed (``anatomy.ct.survey``: levels and nerve targets, RAS+ mm):
     its JSON (no identifying tag in it) and the survey. ``lowest``: the lowest vertebra's level,
     when the caller knows it. ``outputs``: its JSON, QC report and Slicer files, written all or
-    none (``write_survey``)."""
+    none (``write_survey``). ``corrections``: a corrections file (``ct_config``: levels renamed,
+    targets moved by hand)."""
     check_lowest(lowest)  # before the CT is read
+    fix = None if corrections is None else load_corrections(corrections)
     if outputs is not None:
         outputs.check()
     image = read_ct(path)
-    found = survey(image, lowest)
+    found = case.survey_of(image, lowest, fix)
     data = ct_json(found)
     if outputs is not None:
         write_survey(image, found, data, outputs)

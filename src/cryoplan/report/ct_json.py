@@ -20,8 +20,11 @@ def _mm(point: np.ndarray) -> list[float]:
 
 
 def _target(t: Target) -> dict[str, Any]:
-    return {"side": t.side, "nerve": t.nerve, "bone": t.bone, "point_mm": _mm(t.point_mm),
-            "surface_mm": _mm(t.surface_mm), "confidence": round(t.confidence, 2)}
+    out = {"side": t.side, "nerve": t.nerve, "bone": t.bone, "point_mm": _mm(t.point_mm),
+           "surface_mm": _mm(t.surface_mm), "confidence": round(t.confidence, 2)}
+    if t.moved_mm is not None:
+        out["moved_by_hand_mm"] = _mm(t.moved_mm)
+    return out
 
 
 def _level(lv: Level) -> dict[str, Any]:

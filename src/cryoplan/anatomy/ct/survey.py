@@ -17,14 +17,14 @@ posterior foramina) are not found yet.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from cryoplan.anatomy.ct.image import CTImage
 from cryoplan.anatomy.ct.landmarks import Landmark, find_junctions
 from cryoplan.anatomy.ct.tissues import TissueMap, classify_tissues
-from cryoplan.anatomy.ct.vertebrae import LEVELS, Vertebrae, find_vertebrae, name_levels
+from cryoplan.anatomy.ct.vertebrae import LEVELS, Vertebrae, find_vertebrae, name_levels, relabelled
 from cryoplan.errors import InputError
 from cryoplan.named_warnings import NamedWarning
 
@@ -41,6 +41,7 @@ class Target:
     point_mm: np.ndarray
     surface_mm: np.ndarray
     confidence: float
+    moved_mm: np.ndarray | None = None  # moved by hand (a corrections file), RAS+ mm
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class Survey:
                 return next((t for t in lv.targets if t.side == side), None)
         return None
 
-    def require(self, level: str, side: str) -> Target:
+    def require(self, level: str, side: str, where: str = "anatomy.levels") -> Target:
         """The target of one level's nerve on one side (raises InputError naming those found).
 
         Parameters
@@ -98,6 +99,8 @@ class Survey:
             The nerve's level, e.g. "L3".
         side : str
             "left" or "right".
+        where : str, optional
+            The input field named in an InputError.
 
         Returns
         -------
@@ -107,7 +110,7 @@ class Survey:
         found = self.target(level, side)
         if found is None:
             have = [f"{lv.name} {t.side}" for lv in self.levels for t in lv.targets]
-            raise InputError("anatomy.levels", f"{level} {side}", "a level and side whose target the CT's "
+            raise InputError(where, f"{level} {side}", "a level and side whose target the CT's "
                              "survey found: " + (", ".join(have) or "none (cryoplan ct tells why)"))
         return found
 
@@ -139,7 +142,7 @@ def nerve_of(bone: str) -> str | None:
     return None if k == 0 else f"{LEVELS[k - 1]} medial branch"
 
 
-def survey(image: CTImage, lowest: str | None = None) -> Survey:
+def survey(image: CTImage, lowest: str | None = None, relabel: tuple[str, str] | None = None) -> Survey:
     """Survey a CT: tissues, vertebrae named, and each level's medial branch targets.
 
     Parameters
@@ -149,6 +152,9 @@ def survey(image: CTImage, lowest: str | None = None) -> Survey:
     lowest : str, optional
         The level of the lowest vertebra in the CT (e.g. "L4"), when the caller knows it; else the
         levels are counted up from a sacrum in the CT (with a warning), or left unnamed.
+    relabel : tuple of str, optional
+        (was, is): the vertebra named ``was`` is ``is`` (``vertebrae.relabelled``), a correction
+        by hand.
 
     Returns
     -------
@@ -157,6 +163,8 @@ def survey(image: CTImage, lowest: str | None = None) -> Survey:
     """
     tissues = classify_tissues(image)
     vertebrae = name_levels(find_vertebrae(image, tissues), lowest)
+    if relabel is not None:
+        vertebrae = relabelled(vertebrae, *relabel)
     named = [v for v in vertebrae.vertebrae if v.name in LEVELS]
     vertebral = tuple(v.name for v in named if v.name != "S")  # the sacrum has no SAP-TP junction
     marks = find_junctions(image, vertebrae, tissues, vertebral) if vertebral else []
@@ -179,3 +187,33 @@ def survey(image: CTImage, lowest: str | None = None) -> Survey:
     used = {t.bone for lv in levels for t in lv.targets}
     warnings += [w for m in marks if m.vertebra in used for w in m.warnings]  # of the targets given
     return Survey(image.description, tuple(levels), vertebrae, tuple(warnings), tissues)
+
+
+def moved(found: Survey, moves: list[tuple[str, str, tuple[float, float, float]]]) -> Survey:
+    """The survey with targets moved by hand, each with a ``target-moved`` warning.
+
+    Parameters
+    ----------
+    found : Survey
+        A CT's survey.
+    moves : list of tuple
+        (nerve level, side, shift (3,) [RAS+ mm]) per target moved.
+
+    Returns
+    -------
+    Survey
+        The same survey, the targets' points and surfaces shifted (raises InputError naming the
+        targets found when one moved is not).
+    """
+    levels, warnings = list(found.levels), list(found.warnings)
+    for level, side, by in moves:
+        found_target = replace(found, levels=tuple(levels)).require(level, side, "corrections.move")
+        shift = np.asarray(by, float)
+        target = replace(found_target, point_mm=found_target.point_mm + shift,
+                         surface_mm=found_target.surface_mm + shift, moved_mm=shift)
+        k = next(i for i, lv in enumerate(levels) if lv.name == level)
+        targets = tuple(target if t is found_target else t for t in levels[k].targets)
+        levels[k] = replace(levels[k], targets=targets)
+        text = f"moved by hand by {np.round(shift, 2).tolist()} mm (RAS+)"
+        warnings.append(NamedWarning("target-moved", text, f"{level} {side}"))
+    return replace(found, levels=tuple(levels), warnings=tuple(warnings))

@@ -422,3 +422,44 @@ def name_levels(vertebrae: Vertebrae, lowest: str | None = None) -> Vertebrae:
             k -= 1
         named.append(replace(v, name=LEVELS[k] if k >= 0 else None))
     return replace(vertebrae, vertebrae=tuple(reversed(named)), warnings=tuple(warnings), sacrum=sacrum)
+
+
+def relabelled(vertebrae: Vertebrae, was: str, is_: str) -> Vertebrae:
+    """The vertebrae renamed by hand: the one named ``was`` is ``is_``, and every other named one
+    shifts with it (a count from the wrong end, a transitional vertebra).
+
+    Parameters
+    ----------
+    vertebrae : Vertebrae
+        Named by ``name_levels``.
+    was : str
+        A level some vertebra was named (``LEVELS``).
+    is_ : str
+        The level it is (``LEVELS``; "S" the sacrum).
+
+    Returns
+    -------
+    Vertebrae
+        The same vertebrae, renamed, with a ``vertebra-relabelled`` warning saying so (raises
+        InputError when no vertebra was named ``was`` or a name would leave ``LEVELS``).
+    """
+    names = [v.name for v in vertebrae.vertebrae]
+    if was not in names:
+        found = ", ".join(n for n in names if n) or "none named"
+        raise InputError("corrections.relabel.was", was, f"a level the survey named: {found}")
+    shift = LEVELS.index(is_) - LEVELS.index(was)
+    renamed = []
+    for v in vertebrae.vertebrae:
+        if v.name is None:
+            renamed.append(v)
+            continue
+        k = LEVELS.index(v.name) + shift
+        if not 0 <= k < len(LEVELS):
+            raise InputError("corrections.relabel.is", is_,
+                             f"a level that keeps every vertebra named ({v.name} would leave C1-S)")
+        renamed.append(replace(v, name=LEVELS[k]))
+    sacrum = next((v.label for v in renamed if v.name == "S"), None)
+    note = NamedWarning("vertebra-relabelled", f"levels renamed by hand: what was found as {was} is {is_}",
+                        "vertebrae")
+    kept = tuple(w for w in vertebrae.warnings if w.code != "vertebra-level-uncertain")
+    return replace(vertebrae, vertebrae=tuple(renamed), warnings=(*kept, note), sacrum=sacrum)
