@@ -289,7 +289,7 @@ class PlanCase:
         cfg, t = self.config, self.targets[index]
         ac, ap = cfg.anatomy, cfg.approach
         if t.patient:
-            assert self.survey is not None and t.side is not None  # build_plan surveyed the CT
+            assert self.survey is not None and t.side is not None  # with_survey surveyed the CT
             a = target_region(self.survey, t.level or "", t.side, ac.spacing_mm)
             axis = a.approach_axis if ap.axis is None else np.array(ap.axis, float) / np.linalg.norm(ap.axis)
             return replace(a, approach_axis=axis, cone_deg=cfg.cone_of(t))
@@ -313,20 +313,42 @@ class PlanCase:
 
 
 def build_plan(cfg: PlanConfig, base: str | Path = ".", fitted: ReliefModel | None = None,
-               spec: ProbeSpec | None = None) -> PlanCase:
+               spec: ProbeSpec | None = None, survey_now: bool = True) -> PlanCase:
     """Resolve a validated plan into its case (its targets' anatomies are built when asked for).
     ``fitted``: the registry's relief model; ``spec``: the probe's spec as ``rules.check_plan``
-    returned it (derived here unless given)."""
+    returned it (derived here unless given); ``survey_now``: a patient's CT is read and surveyed
+    here (False: by ``with_survey``, where the plan runs: an uploaded CT is read only there)."""
     demand = resolve.probe_demand(cfg.probe, cfg.cryogen, spec)
     pc = cfg.plan
-    ac = cfg.anatomy
-    fix = None if ac.corrections is None else load_corrections(Path(base) / ac.corrections)
-    found = None if ac.ct is None else surveyed(Path(base) / ac.ct, ac.lowest, fix)
-    for t in cfg.targets() if found is not None else ():
-        found.require(t.level or "", t.side or "")
-    return PlanCase(cfg, Path(base), demand, resolve.injury(cfg.injury),
+    plan = PlanCase(cfg, Path(base), demand, resolve.injury(cfg.injury),
                     resolve.relief_model(cfg.outcome, fitted), resolve.patient(cfg.patient),
-                    placement_sigma(pc.placement, pc.placement_error_mm), survey=found)
+                    placement_sigma(pc.placement, pc.placement_error_mm))
+    return with_survey(plan) if survey_now else plan
+
+
+def with_survey(plan: PlanCase) -> PlanCase:
+    """The plan case with its patient's CT surveyed (with its corrections), once per process, and
+    every target checked against what the survey found (raises InputError); unchanged without a
+    CT or once surveyed.
+
+    Parameters
+    ----------
+    plan : PlanCase
+        A plan's case.
+
+    Returns
+    -------
+    PlanCase
+        The same case, ``survey`` set when its anatomy is a CT.
+    """
+    ac = plan.config.anatomy
+    if ac.ct is None or plan.survey is not None:
+        return plan
+    fix = None if ac.corrections is None else load_corrections(plan.base / ac.corrections)
+    found = surveyed(plan.base / ac.ct, ac.lowest, fix)
+    for t in plan.targets:
+        found.require(t.level or "", t.side or "")
+    return replace(plan, survey=found)
 
 
 def survey_of(image: CTImage, lowest: str | None, fix: CorrectionsConfig | None = None) -> Survey:

@@ -575,11 +575,12 @@ def plan(
 
 def _on_ct(data: dict, ct: Path, lowest: str | None, levels: str | None, sides: str | None,
            corrections: Path | None = None) -> dict:
-    """A plan's data with its anatomy on the patient's CT (``[anatomy] ct``): the template or
-    volume it named replaced, its levels, sides and voxel size kept unless given."""
-    given = data.get("anatomy") if isinstance(data.get("anatomy"), dict) else {}
-    anatomy = {k: v for k, v in given.items() if k not in ("template", "nifti", "label_table")}
-    anatomy["ct"] = str(ct.absolute())
+    """A plan's data with its anatomy on the patient's CT (``service.on_ct``), its levels, sides
+    and voxel size kept unless given."""
+    from cryoplan import service  # the command line starts fast: numba, CoolProp, plotly per command
+
+    data = service.on_ct("plan", data, ct.absolute())
+    anatomy = data["anatomy"]
     if corrections is not None:
         anatomy["corrections"] = str(corrections.absolute())
     for key, value in (("lowest", lowest), ("levels", levels), ("sides", sides)):
@@ -590,7 +591,7 @@ def _on_ct(data: dict, ct: Path, lowest: str | None, levels: str | None, sides: 
         else:
             anatomy.pop(key[:-1], None)  # level or side: replaced by the list
             anatomy[key] = [v.strip() for v in value.split(",")]
-    return {**data, "anatomy": anatomy}
+    return data
 
 
 @app.command()
@@ -628,6 +629,7 @@ def serve(
     workers: Annotated[int, typer.Option(help="runs executed at once, each in its own process")] = 1,
     plan_workers: Annotated[int, typer.Option(
         help="worker processes of each plan (0: one per core); an upload cannot set them")] = 0,
+    max_ct_mb: Annotated[int, typer.Option(help="largest CT upload (MiB)")] = 512,
 ) -> None:
     """The local web planner: pick a template or upload a file, run it, see the report, record
     outcomes."""
@@ -639,6 +641,8 @@ def serve(
         raise InputError("--workers", workers, "an integer from 1 to 64")
     if not 0 <= plan_workers <= 256:
         raise InputError("--plan-workers", plan_workers, "an integer from 0 (one per core) to 256")
+    if not 1 <= max_ct_mb <= 4096:
+        raise InputError("--max-ct-mb", max_ct_mb, "an integer from 1 to 4096 (the CT reader's limit: 4 GiB)")
     if token is not None and (len(token) < MIN_TOKEN or not token.isprintable() or " " in token):
         raise InputError("--token", "(the token given)",
                          f"at least {MIN_TOKEN} printable characters, no spaces")
@@ -648,7 +652,8 @@ def serve(
 
     from cryoplan.web.app import create_app  # the command line starts fast: FastAPI, the service
 
-    web = create_app(data_dir, token=token, registry_url=registry, workers=workers, plan_workers=plan_workers)
+    web = create_app(data_dir, token=token, registry_url=registry, workers=workers, plan_workers=plan_workers,
+                     max_ct_bytes=max_ct_mb * 2**20)
     shown = f"[{host}]" if ":" in host else host
     _console().print(f"cryoplan web planner: http://{shown}:{port}/" + (f"?token={token}" if token else ""))
     uvicorn.run(web, host=host, port=port, log_level="warning")

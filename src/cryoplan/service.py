@@ -28,7 +28,7 @@ a path, URL, host or worker count is a setting of the server (cryoplan serve), n
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -110,11 +110,12 @@ def _refuse_server_settings(kind: Kind, data: dict[str, Any]) -> None:
 
 def prepare(kind: Kind, data: dict[str, Any], *, base: str | Path = ".", upload: bool = False,
             allow_large: bool = False, limits: budget.Limits = budget.LIMITS,
-            plan_workers: int | None = None) -> Job:
+            plan_workers: int | None = None, ct: Path | None = None) -> Job:
     """Validate ``data`` as a procedure (``kind="simulation"``) or plan, estimate what it will
     cost and refuse it over ``limits`` (raises InputError). An ``upload`` may name no path, URL,
     host or worker count and never lifts the limits; ``plan_workers``, the caller's setting (the
-    web server's), replaces a plan's worker processes."""
+    web server's), replaces a plan's worker processes; ``ct``, a CT the caller stored (the web
+    server's copy of an uploaded one), becomes the plan's anatomy, surveyed only when it runs."""
     if kind not in KINDS:
         raise InputError("kind", kind, "simulation or plan")
     if not isinstance(data, dict):
@@ -123,6 +124,8 @@ def prepare(kind: Kind, data: dict[str, Any], *, base: str | Path = ".", upload:
         _refuse_server_settings(kind, data)
     if kind == "plan" and plan_workers is not None and isinstance(data.get("plan", {}), dict):
         data = {**data, "plan": {**data.get("plan", {}), "workers": plan_workers}}  # the caller's machine
+    if ct is not None:
+        data = on_ct(kind, data, ct)
     if kind == "plan":
         cfg = plan_config.parse(data)
         spec = rules.check_plan(cfg)
@@ -138,7 +141,8 @@ def prepare(kind: Kind, data: dict[str, Any], *, base: str | Path = ".", upload:
 
         fitted = model_from_registry(cfg.outcome.registry)
     if kind == "plan":  # its targets' anatomies are built by the planner, each where it is searched
-        return Job(kind, cfg, Path(base), estimate, fitted, case.build_plan(cfg, base, fitted, spec))
+        plan = case.build_plan(cfg, base, fitted, spec, survey_now=ct is None)
+        return Job(kind, cfg, Path(base), estimate, fitted, plan)
     # resolved once, after the bound: probes in the domain and off bone, nerves in it and off the probes
     return Job(kind, cfg, Path(base), estimate, fitted, case.build(cfg, base, fitted, specs))
 
@@ -198,11 +202,25 @@ def _finish(data: dict[str, Any], warnings: list[NamedWarning], job: Job) -> dic
     return data
 
 
+def on_ct(kind: Kind, data: dict[str, Any], ct: Path) -> dict[str, Any]:
+    """A plan's data with its anatomy on the CT at ``ct`` (a path the caller chose, never an
+    upload's): the template or volume it named replaced, its levels and sides kept."""
+    if kind != "plan":
+        raise InputError("ct", "a CT", "a plan (a simulation's anatomy is a template or a label volume)")
+    given = data.get("anatomy") if isinstance(data.get("anatomy"), dict) else {}
+    anatomy = {k: v for k, v in given.items() if k not in ("template", "nifti", "label_table")}
+    return {**data, "anatomy": {**anatomy, "ct": str(ct)}}
+
+
 def run(job: Job, progress: Reporter | None = None, executor=None) -> Ran:
     """Run a prepared job: the result JSON (with its named warnings and the estimate it was
     admitted with) and the in-memory result. A plan's candidates run on ``executor`` (a
     ``concurrent.futures.Executor``, e.g. a dask cluster's) when one is given."""
     if job.kind == "plan":
+        assert isinstance(job.case, case.PlanCase)
+        if progress is not None and job.case.survey is None and job.config.anatomy.ct is not None:
+            progress(Progress("reading and surveying the CT", 0, 0, "", 0.0, at_most=True))
+        job = replace(job, case=case.with_survey(job.case))  # an uploaded CT is read here, in the run
         result = search(job.case, progress, executor)
         return Ran("plan", _finish(plan_json(result, job.case), checks.plan(result), job), result, job)
     if progress is not None:

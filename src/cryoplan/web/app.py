@@ -6,7 +6,9 @@ one that names a path, URL or host (registries, NIfTI volumes and label tables a
 settings) gets 422 naming the field, the value and what is allowed, the same line the command
 line prints, and nothing is queued. Runs execute in worker processes the server owns
 (``jobs.Runs``); ``DELETE /api/runs/{id}`` cancels one, and stopping the server ends them all.
-Uploads larger than ``max_upload_bytes`` get 413. Files are served only from the data folder,
+Uploads larger than ``max_upload_bytes`` get 413. A patient's CT is uploaded as a file (``POST
+/api/cts``, at most ``max_ct_bytes``; ``scans``) and a plan names it by the id the server gave it
+(``ct``), never by a path; it is read only by the run. Files are served only from the data folder,
 by run id. With a token, every request must carry it (``Authorization: Bearer TOKEN`` or
 ``?token=TOKEN``). Error messages never repeat a database password.
 """
@@ -44,6 +46,7 @@ from cryoplan.report.reading import read_result
 from cryoplan.rules import UNMODELLED_GASES
 from cryoplan.store.entries import from_result
 from cryoplan.web.jobs import NotRunning, QueueFull, Runs, RunStatus
+from cryoplan.web.scans import Scans, TooMany
 
 RunId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="a run id (32 hex digits)")]
 TEMPLATES: dict[str, tuple[Literal["simulation", "plan"], str, str]] = {
@@ -55,6 +58,8 @@ TEMPLATES: dict[str, tuple[Literal["simulation", "plan"], str, str]] = {
 #: The gases the page offers: those the probe model follows (``rules.UNMODELLED_GASES`` are not).
 GASES = tuple(g for g in ("n2o", "ln2", "argon", "co2") if g not in UNMODELLED_GASES)
 MAX_TOML_CHARS = 100_000
+#: Largest CT upload (bytes): a lumbar CT of 512 x 512 x 600 slices of 16 bits is 315 MB.
+MAX_CT_BYTES = 512 * 2**20
 #: Request bodies as the files are read: no unknown keys, numbers are numbers (not true/false or
 #: text), finite ones only.
 STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
@@ -84,7 +89,19 @@ class RunRequest(BaseModel):
         None, max_length=10, description="a plan's [anatomy] levels (e.g. L4), checked by the plan's schema")
     sides: list[Literal["left", "right"]] | None = Field(None, min_length=1, max_length=2,
                                                          description="a plan's [anatomy] sides")
+    ct: str | None = Field(None, pattern=r"^[0-9a-f]{32}$",
+                           description="an uploaded CT's id (POST /api/cts): the plan's anatomy")
+    lowest: str | None = Field(None, max_length=8, description="with ct: the lowest vertebra's level "
+                               "(e.g. L5) when the CT holds no sacrum, checked by the plan's schema")
     title: Title | None = None
+
+
+class ScanOut(BaseModel):
+    """An uploaded CT: its id (to name in a plan), its format and size."""
+
+    id: str
+    format: Literal["zip", "nii.gz", "nii"]
+    bytes: int
 
 
 class RunOut(BaseModel):
@@ -220,6 +237,10 @@ def _procedure_data(req: RunRequest) -> tuple[str, dict[str, Any], str]:
             raise InputError("kind", None, "simulation or plan (what the uploaded file is)")
         kind, text, title = req.kind, req.procedure_toml, "uploaded " + req.kind
     data = service.read_text(text)
+    if req.lowest is not None:
+        if req.ct is None:
+            raise InputError("lowest", req.lowest, "only with ct (the lowest vertebra in an uploaded CT)")
+        _section(data, "anatomy")["lowest"] = req.lowest
     if all(x is None for x in (req.probe, req.gas, req.protocol, req.levels, req.sides)):
         return kind, data, req.title or title
     chosen = []
@@ -263,17 +284,19 @@ def _plotly_js() -> str:
 
 
 class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes with 413, whether announced or streamed."""
+    """Refuse request bodies over ``limit`` bytes with 413, whether announced or streamed
+    (``paths``: other limits for some paths, a CT's upload)."""
 
-    def __init__(self, app, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, paths: dict[str, int] | None = None) -> None:
+        self.app, self.default, self.paths = app, limit, paths or {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.paths.get(scope.get("path", ""), self.default)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            return await self._refuse(send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return await self._refuse(send, limit)
         seen = 0
         started = refused = False
 
@@ -284,10 +307,10 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit and not refused:
+                if seen > limit and not refused:
                     refused = True
                     if not started:
-                        await self._refuse(send)
+                        await self._refuse(send, limit)
                     raise _TooLarge
             return message
 
@@ -303,8 +326,8 @@ class BodyLimit:
         except _TooLarge:
             pass
 
-    async def _refuse(self, send) -> None:
-        body = (b'{"detail":"request body larger than ' + str(self.limit).encode() + b' bytes"}')
+    async def _refuse(self, send, limit: int) -> None:
+        body = (b'{"detail":"request body larger than ' + str(limit).encode() + b' bytes"}')
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
@@ -342,13 +365,15 @@ class AsciiJSON(JSONResponse):
 
 def create_app(data_dir: FilePath, token: str | None = None, registry_url: str | None = None,
                workers: int = 1, max_queued: int = 8, max_upload_bytes: int = 256_000,
-               plan_workers: int = 0) -> FastAPI:
-    """The web planner over ``data_dir`` (runs in ``data_dir/runs``; the registry defaults to
-    ``data_dir/registry.db``): ``workers`` runs at once, a plan on ``plan_workers`` processes (0:
-    one per core)."""
+               plan_workers: int = 0, max_ct_bytes: int = MAX_CT_BYTES) -> FastAPI:
+    """The web planner over ``data_dir`` (runs in ``data_dir/runs``, uploaded CTs in
+    ``data_dir/cts``; the registry defaults to ``data_dir/registry.db``): ``workers`` runs at
+    once, a plan on ``plan_workers`` processes (0: one per core), a CT's upload of at most
+    ``max_ct_bytes``."""
     data_dir = FilePath(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     runs = Runs(data_dir, workers=workers, max_queued=max_queued, plan_workers=plan_workers)
+    scans = Scans(data_dir)
     registry_url = registry_url or f"sqlite:///{(data_dir / 'registry.db').resolve()}"
 
     @contextlib.asynccontextmanager
@@ -359,7 +384,7 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
     app = FastAPI(title="cryoplan", version=__version__, responses=ERRORS, lifespan=lifespan,
                   default_response_class=AsciiJSON,
                   description="Simulate and plan cryoneurolysis; record outcomes.")
-    app.add_middleware(BodyLimit, limit=max_upload_bytes)
+    app.add_middleware(BodyLimit, limit=max_upload_bytes, paths={"/api/cts": max_ct_bytes})
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> Response:
@@ -433,12 +458,49 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
         """Queue a simulation or a plan; poll ``/api/runs/{id}`` for its progress."""
         try:
             kind, data, title = _procedure_data(req)
-            st = runs.submit(kind, data, title)
+            ct = None
+            if req.ct is not None:
+                try:
+                    ct = scans.path(req.ct)
+                except KeyError:
+                    raise InputError("ct", req.ct, "the id of an uploaded CT (GET /api/cts)") from None
+                title += " on an uploaded CT"
+            st = runs.submit(kind, data, title, ct)
         except InputError as err:
             raise _unprocessable(err) from None
         except QueueFull as err:
             raise HTTPException(429, detail=str(err)) from None
         return RunOut(**st.__dict__)
+
+    @app.post("/api/cts", status_code=201, response_model=ScanOut,
+              responses={413: {"model": ErrorOut}, 422: {"model": ErrorOut}, 429: {"model": ErrorOut}},
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+    async def upload_ct(request: Request) -> ScanOut:
+        """Upload a CT for planning: the body is the file itself, a zip of a DICOM series or a NIfTI
+        file (.nii, .nii.gz). It is kept under an id the server makes up, to be named in a plan
+        (``ct`` of ``POST /api/runs``); it is read only by the run that plans on it."""
+        try:
+            scan = await scans.save(request.stream())
+        except InputError as err:
+            raise _unprocessable(err) from None
+        except TooMany as err:
+            raise HTTPException(429, detail=str(err)) from None
+        return ScanOut(id=scan.id, format=scan.format, bytes=scan.bytes)
+
+    @app.get("/api/cts", response_model=list[str])
+    def list_cts() -> list[str]:
+        """The ids of the CTs kept."""
+        return scans.ids()
+
+    @app.delete("/api/cts/{scan_id}", status_code=204, responses={404: {"model": ErrorOut}})
+    def delete_ct(scan_id: RunId) -> Response:
+        """Delete an uploaded CT (the runs made on it keep their results)."""
+        try:
+            scans.delete(scan_id)
+        except KeyError:
+            raise HTTPException(404, detail=f"no CT {scan_id}") from None
+        return Response(status_code=204)
 
     @app.get("/api/runs", response_model=list[RunOut])
     def list_runs() -> list[RunOut]:

@@ -44,6 +44,8 @@ RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 Kind = Literal["simulation", "plan"]
 State = Literal["queued", "running", "done", "failed", "cancelled"]
 FINISHED = ("done", "failed", "cancelled")
+#: The file of a run's folder naming the stored CT it plans on (the server's path, never shown).
+CT_LINK = "ct-path.txt"
 #: Seconds a cancelled run's processes get to end before they are killed.
 GRACE_S = 3.0
 
@@ -91,7 +93,9 @@ def _child(folder: str, kind: Kind, title: str, plan_workers: int, conn, job: se
 
         if job is None:
             data = json.loads((Path(folder) / "input.json").read_text(encoding="utf-8"))
-            job = service.prepare(kind, data, upload=True, plan_workers=plan_workers)
+            ct = Path(folder) / CT_LINK
+            job = service.prepare(kind, data, upload=True, plan_workers=plan_workers,
+                                  ct=Path(ct.read_text(encoding="utf-8")) if ct.exists() else None)
         ran = service.run(job, progress)
         conn.send(("progress", Progress("writing the result and the report", 0, 0, "", 1.0).as_json()))
         service.write(ran, service.Outputs(json=Path(folder) / "result.json",
@@ -179,10 +183,11 @@ class Runs:
             raise KeyError(run_id)
         return self.root / run_id
 
-    def submit(self, kind: Kind, data: dict[str, Any], title: str) -> RunStatus:
+    def submit(self, kind: Kind, data: dict[str, Any], title: str, ct: Path | None = None) -> RunStatus:
         """Validate, bound and resolve the input now (InputError: nothing is queued), then queue
-        the prepared job; its worker runs it as it is."""
-        job = service.prepare(kind, data, upload=True, plan_workers=self.plan_workers)
+        the prepared job; its worker runs it as it is. ``ct``: an uploaded CT the server stored
+        (``scans``), the plan's anatomy, read only by the run."""
+        job = service.prepare(kind, data, upload=True, plan_workers=self.plan_workers, ct=ct)
         with self._lock:
             waiting = sum(s.state in ("queued", "running") for s in self._status.values())
             if waiting >= self.max_queued:
@@ -191,6 +196,8 @@ class Runs:
             folder = self.folder(st.id)
             folder.mkdir()
             write_json(folder / "input.json", data)
+            if ct is not None:  # a restarted server prepares the run again on the same CT
+                write_atomic(folder / CT_LINK, lambda p: p.write_text(str(ct), encoding="utf-8"))
             write_atomic(folder / "input.toml", lambda p: p.write_text(tomli_w.dumps(data), encoding="utf-8"))
             self._jobs[st.id] = job
             self._save(st)
