@@ -149,3 +149,39 @@ def test_plan_a_session_and_move_the_probe_in_3d(server, browser, tmp_path):
     assert float(prob.inner_text().split()[2]) < planned
     page.screenshot(path=str(tmp_path / "plan3d.png"), full_page=True)
     assert errors == []
+
+
+def test_plan_on_an_uploaded_ct(server, browser, tmp_path):
+    """A plan file and a patient's CT (the synthetic phantom as NIfTI) chosen on the page: the CT
+    goes up as a file, the plan is made on its bone, the report names the patient's vertebra and
+    tells the approach."""
+    import gzip
+
+    import nibabel as nib
+    from playwright.sync_api import expect
+
+    from tests.ct.spine_phantom import spine_phantom
+    from tests.web.test_web_ct import PLAN
+
+    ph = spine_phantom(1.5)
+    ct = gzip.compress(nib.Nifti1Image(ph.image.hu, ph.image.affine).to_bytes())
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server + "/")
+    page.select_option("#template", "upload")
+    page.select_option("#upload-kind", "plan")
+    plan = PLAN.replace('lowest = "L4"\n', "")  # given on the page instead
+    page.set_input_files("#file", files=[{"name": "plan.toml", "mimeType": "text/plain",
+                                          "buffer": plan.encode()}])
+    expect(page.locator("#targets")).to_be_visible()
+    page.set_input_files("#ct-file", files=[{"name": "ct.nii.gz", "mimeType": "application/gzip",
+                                             "buffer": ct}])
+    page.fill("#ct-lowest", "L4")
+    page.click("#run")
+    expect(page.locator("#status[data-state=done]")).to_have_count(1, timeout=300_000)
+    report = page.frame_locator("#report")
+    expect(report.locator("body")).to_contain_text("on the patient's L3 (CT)", timeout=30_000)
+    expect(report.locator("body")).to_contain_text("lateral of the midline")
+    page.screenshot(path=str(tmp_path / "ct-plan.png"), full_page=True)
+    assert errors == []

@@ -174,7 +174,7 @@ def _plan_summary(data: dict[str, Any]) -> str:
                     ("probe displaced by mm", "block probability (re-simulated)",
                      "block probability (Monte Carlo)",
                      "coldest °C (re-simulated)", "coldest °C (Monte Carlo)"))
-    return (f"<p class='ok'><b>Plan.</b> {_e(data['why'])}</p>" + _table(rows)
+    return (f"<p class='ok'><b>Plan: {_e(data.get('anatomy'))}.</b> {_e(data['why'])}</p>" + _table(rows)
             + "<h3>Re-simulation checks of the Monte Carlo</h3>" + checks)
 
 
