@@ -56,7 +56,7 @@ def test_every_module_is_imported_by_a_test():
 
 def test_a_module_without_a_test_is_found():
     modules = _modules()
-    web = {"cryoplan.web", "cryoplan.web.app", "cryoplan.web.jobs"}
-    imported = set(modules) - web - {"cryoplan.progress"} | {"cryoplan.web.app", "cryoplan.web.jobs"}
+    web = {m for m in modules if m == "cryoplan.web" or m.startswith("cryoplan.web.")}
+    imported = set(modules) - web - {"cryoplan.progress"} | (web - {"cryoplan.web"})
     assert untested(modules, imported) == ["cryoplan.progress"]  # cryoplan.web counts through web.app
     assert untested(modules, imported - web) == ["cryoplan.progress", *sorted(web)]
