@@ -104,11 +104,10 @@ def test_the_approach_angles_invert_the_templates_approach(lateral, caudal):
     assert np.allclose(approach_angles(templates.approach(lateral, caudal)), (caudal, lateral), atol=1e-9)
 
 
-def test_the_entry_is_told_from_the_spinous_process_when_there_is_one():
-    told = clinical_approach(np.zeros(3), np.array([0.0, 0.0, 1.0]), np.array([0.01, -0.005, 0.05]),
-                             -0.02, np.array([-0.02, -0.015, 0.04]))
-    assert told["entry_lateral_mm"] == 30.0 and told["entry_cranial_mm"] == 10.0
-    assert told["entry_cranial_from"] == "the spinous process's tip"
+def test_the_entry_is_told_from_the_midline_and_the_target():
+    told = clinical_approach(np.zeros(3), np.array([0.0, 0.0, 1.0]), np.array([0.01, -0.005, 0.05]), -0.02)
+    assert told["entry_lateral_mm"] == 30.0 and told["entry_cranial_mm"] == -5.0
+    assert told["entry_cranial_from"] == "the target"
 
 
 PLAN = """
@@ -159,7 +158,9 @@ def test_plan_on_the_phantoms_ct_puts_the_needle_on_its_bone_from_its_skin(phant
     told = probe["approach"]
     assert told["skin_reached"]
     assert abs(told["depth_mm"] - np.linalg.norm(entry - tip)) < 0.2
-    assert told["entry_cranial_from"] == "the spinous process's tip"
+    # the phantom's midline: its canal's centre, 18 mm medial of the template's target
+    lateral = (np.linalg.solve(ph.rotation, entry)[0] * -1)  # the left side: lateral is -x
+    assert abs(told["entry_lateral_mm"] - lateral) < 2.5
     # the exported labels lie on the CT: the nerve where the phantom's anatomy puts it
     labels = nib.load(tmp_path / "export" / "labels.nii.gz")
     nerve = np.argwhere(np.asarray(labels.dataobj) == templates.TARGET)
@@ -188,7 +189,7 @@ def test_plan_on_a_ct_refuses_bad_input_in_one_line(args, field):
 def test_the_probe_rows_tell_the_approach_and_the_ct_position():
     probe = {"entry_mm": [1, 2, 3], "tip_mm": [0, 0, 0], "direction_tip_to_hub": [0, 0, 1],
              "approach": {"caudal_deg": 30.0, "lateral_deg": 20.0, "depth_mm": 50.0, "entry_lateral_mm": 35.0,
-                          "entry_cranial_mm": 5.0, "entry_cranial_from": "the spinous process's tip",
+                          "entry_cranial_mm": 5.0, "entry_cranial_from": "the target",
                           "skin_reached": True},
              "patient_ras_mm": {"tip": [1.0, 2.0, 3.0], "entry": [4.0, 5.0, 6.0]}}
     rows = dict(probe_rows({"probes": [probe, probe]}))

@@ -9,7 +9,7 @@ The approach is given in the terms of the clinical papers the planner's angles c
 Campisi, Agur & Loh 2023, Pain Med 24:488): the needle's hub **caudal** to the endplate in a
 lateral view and **lateral** to the parasagittal plane in a posterior view (both in degrees, the
 inverse of ``templates.approach``), the **depth** from the skin to the tip, and the skin entry
-point from the midline (a CT: from the spinous process's tip) in millimetres.
+point in millimetres lateral of the midline and cranial or caudal of the target.
 
 >>> import numpy as np
 >>> angles = approach_angles(np.array([0.5, -0.5, 0.70710678]))
@@ -54,13 +54,11 @@ def approach_angles(axis: np.ndarray) -> tuple[float, float]:
 class PatientFrame:
     """A target's frame on a patient's CT: its origin and axes in RAS+ mm (rows: the frame's x
     lateral, y cranial, z posterior, orthonormal; left-handed on the left side, where lateral is
-    the patient's left), and, in the frame (m), the vertebra's mid-sagittal plane (its x) and its
-    spinous process's tip (None: not found)."""
+    the patient's left), and the x (m) of the vertebra's mid-sagittal plane in the frame."""
 
     origin_mm: np.ndarray
     axes: np.ndarray
     midline_x_m: float
-    spinous_m: np.ndarray | None = None
 
     def to_patient(self, points_m: np.ndarray) -> np.ndarray:
         """Points of the frame in the patient's RAS+ millimetres.
@@ -114,8 +112,8 @@ class PatientFrame:
         return out
 
 
-def clinical_approach(tip_m: np.ndarray, axis: np.ndarray, entry_m: np.ndarray, midline_x_m: float,
-                      spinous_m: np.ndarray | None = None) -> dict[str, float | str | None]:
+def clinical_approach(tip_m: np.ndarray, axis: np.ndarray, entry_m: np.ndarray,
+                      midline_x_m: float) -> dict[str, float | str | None]:
     """A needle's approach in a physician's terms: its angles, its depth and where it enters the
     skin (module docstring).
 
@@ -129,9 +127,6 @@ def clinical_approach(tip_m: np.ndarray, axis: np.ndarray, entry_m: np.ndarray, 
         Where the needle meets the skin (3,) [m].
     midline_x_m : float
         The x of the mid-sagittal plane in the frame [m].
-    spinous_m : numpy.ndarray, optional
-        The spinous process's tip (3,) [m]; the entry's cranial offset is from it, else from
-        the target.
 
     Returns
     -------
@@ -147,7 +142,7 @@ def clinical_approach(tip_m: np.ndarray, axis: np.ndarray, entry_m: np.ndarray, 
     (0.0, 50.0, 18.0, 'the target')
     """
     caudal, lateral = approach_angles(axis)
-    ref = np.asarray(tip_m, float) if spinous_m is None else np.asarray(spinous_m, float)
+    ref = np.asarray(tip_m, float)
     entry = np.asarray(entry_m, float)
     return {
         "caudal_deg": round(caudal, 1) + 0.0,  # no -0.0
@@ -155,7 +150,7 @@ def clinical_approach(tip_m: np.ndarray, axis: np.ndarray, entry_m: np.ndarray, 
         "depth_mm": round(float(np.linalg.norm(entry - tip_m)) * 1e3, 1),
         "entry_lateral_mm": round((float(entry[0]) - midline_x_m) * 1e3, 1),
         "entry_cranial_mm": round(float(entry[1] - ref[1]) * 1e3, 1),
-        "entry_cranial_from": "the target" if spinous_m is None else "the spinous process's tip",
+        "entry_cranial_from": "the target",
     }
 
 

@@ -147,9 +147,9 @@ NOT_COPIED = "(a CT; its path is not copied into a result, as it may name the pa
 
 def _approach(t: TargetPlan, tip: np.ndarray, axis: np.ndarray, entry: np.ndarray) -> dict[str, Any] | None:
     """A needle's approach in a physician's terms (``anatomy.frame.clinical_approach``): from the
-    patient's midline and spinous process on a CT, from a template's midline and the target."""
+    midline (a CT: the vertebra's own) and the target."""
     if t.patient is not None:
-        out = clinical_approach(tip, axis, entry, t.patient.midline_x_m, t.patient.spinous_m)
+        out = clinical_approach(tip, axis, entry, t.patient.midline_x_m)
     elif t.level is not None:
         section = "sacral" if template_of(t.level).startswith("sacral") else "lumbar"
         out = clinical_approach(tip, axis, entry, -anatomy_data()[section]["midline_mm"] * 1e-3)
@@ -201,7 +201,6 @@ def target_json(t: TargetPlan, cfg: PlanConfig) -> dict[str, Any]:
             "frame": "RAS",
             "origin_mm": _mm_list(f.origin_mm),
             "axes": {"lateral": _unit(f.axes[0]), "cranial": _unit(f.axes[1]), "posterior": _unit(f.axes[2])},
-            "spinous_process_tip_mm": None if f.spinous_m is None else _ras(t, f.spinous_m),
             "note": "the plan's tips and entries (tip_mm, entry_mm) are in the target's frame (x lateral, "
                     "y cranial, z posterior, mm, from the origin); patient_ras_mm gives them on the CT",
         }

@@ -51,9 +51,6 @@ from cryoplan.errors import InputError
 STEP_MM = 0.25
 #: Farthest a needle is followed from its tip to the skin (mm).
 MAX_DEPTH_MM = 150.0
-#: Half-width (mm) of the band about the mid-sagittal plane where the spinous process's tip is
-#: looked for (the posterior-most bone of the vertebra in it).
-SPINOUS_HALF_WIDTH_MM = 4.0
 #: How far lateral of the SAP's face (the junction) the TP's posterior surface is measured (mm):
 #: beside the SAP, as the template's tips are.
 SURFACE_LATERAL_MM = 2.0
@@ -168,21 +165,6 @@ def _beside(template_path: np.ndarray, draped_path: np.ndarray, points_mm: np.nd
     return out
 
 
-def _spinous(survey: Survey, bone: str, frame: PatientFrame, image_affine: np.ndarray) -> np.ndarray | None:
-    """The spinous process's tip in the frame (m): the posterior-most voxel of the vertebra within
-    ``SPINOUS_HALF_WIDTH_MM`` of its mid-sagittal plane (None: none there)."""
-    v = survey.vertebrae.named(bone)
-    idx = np.argwhere(survey.vertebrae.labels == v.label)
-    if not idx.size:
-        return None
-    points = frame.to_frame(idx @ image_affine[:3, :3].T + image_affine[:3, 3])
-    near = np.abs(points[:, 0] - frame.midline_x_m) <= SPINOUS_HALF_WIDTH_MM * 1e-3
-    if not near.any():
-        return None
-    band = points[near]
-    return band[np.argmax(band[:, 2])]
-
-
 def region_box_mm(spacing_mm: float, top_mm: float = MAX_DEPTH_MM) -> tuple[np.ndarray, np.ndarray]:
     """A region's box: the templates' width, whole voxels down from its top side.
 
@@ -287,7 +269,5 @@ def _frame(survey: Survey, found: Target, side: str) -> tuple[PatientFrame, CTBo
     origin = guess.to_patient(np.array([0.0, 0.0, z]))
     z_axis = float(vertebrae.axis.project(v.body_centroid_mm[None])[0])
     canal = vertebrae.axis.centre(np.array([z_axis]))[0]
-    placed = PatientFrame(origin, axes, float(((canal - origin) @ axes.T)[0]) * 1e-3)
-    spinous = _spinous(survey, found.bone, placed, tissues.affine)
-    frame = PatientFrame(origin, axes, placed.midline_x_m, spinous)
+    frame = PatientFrame(origin, axes, float(((canal - origin) @ axes.T)[0]) * 1e-3)
     return frame, CTBody(tissues.labels, inverse, frame)
