@@ -1,7 +1,9 @@
 """How long the CT anatomy takes on a clinical-size CT: tissue classes, vertebrae and SAP-TP
 junctions on a synthetic 512 x 512 x 300 volume (0.78 x 0.78 x 1 mm, a 400 mm field of view),
 the parametric vertebra of ``cryoplan.anatomy.templates`` repeated at eight levels
-(tests/ct/spine_phantom.py), and the error of the junctions found against the phantom's truth.
+(tests/ct/spine_phantom.py), and the error of the junctions found against the phantom's truth;
+then what a plan on the CT adds: the QC pictures (``cryoplan ct --report``) and one target's
+region (``anatomy.ct.region``, what the planner builds per target).
 
     PYTHONPATH=src:. python benchmarks/ct_landmarks.py            # 512 x 512 x 300
     PYTHONPATH=src:. python benchmarks/ct_landmarks.py --small    # the tests' 140 x 130 x 120 phantom
@@ -18,8 +20,11 @@ import time
 import numpy as np
 
 from cryoplan.anatomy.ct.landmarks import find_junctions
+from cryoplan.anatomy.ct.region import target_region
+from cryoplan.anatomy.ct.survey import survey
 from cryoplan.anatomy.ct.tissues import classify_tissues
 from cryoplan.anatomy.ct.vertebrae import find_vertebrae, name_levels
+from cryoplan.report.ct_views import qc_views
 from tests.ct.spine_phantom import junction_truth, spine_phantom
 
 LEVELS = ("T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5")
@@ -49,11 +54,23 @@ def main() -> None:
     landmarks = find_junctions(image, vertebrae, tissues)
     rows.append(("SAP-TP junctions", time.perf_counter() - t))
     total = sum(s for _, s in rows[1:])
+    found = survey(image, phantom.levels[-1])  # the same steps as one call (not timed again)
+    t = time.perf_counter()
+    views = qc_views(image, found)
+    after = [(f"QC pictures ({len(views)})", time.perf_counter() - t)]
+    level = next(lv for lv in found.levels if lv.targets)
+    t = time.perf_counter()
+    region = target_region(found, level.name, level.targets[0].side, 0.75)
+    after.append((f"one target's region ({region.volume.shape[0]} x {region.volume.shape[1]} x "
+                   f"{region.volume.shape[2]} voxels of 0.75 mm)", time.perf_counter() - t))
     print(f"CT {'x'.join(map(str, image.shape))} voxels, {np.round(image.spacing_mm, 2).tolist()} mm\n")
     print("| step | wall time (s) |\n|---|---|")
     for name, seconds in rows:
         print(f"| {name} | {seconds:.2f} |")
-    print(f"| total (tissues to junctions) | {total:.2f} |\n")
+    print(f"| total (tissues to junctions) | {total:.2f} |")
+    for name, seconds in after:
+        print(f"| {name} | {seconds:.2f} |")
+    print()
     names = list(phantom.levels)
     print(f"vertebrae found: {[v.name for v in vertebrae.vertebrae]} (phantom: {names})\n")
     print("| level | side | error (mm) | confidence |\n|---|---|---|---|")
