@@ -65,6 +65,10 @@ def test_an_uploaded_ct_is_planned_on_and_its_path_never_shown(client, phantom_n
     assert str(tmp_path) not in text and scan["id"] not in text  # no server path in what is shown
     assert result["plans"][0]["patient"]["frame"] == "RAS"
     assert "uploaded CT" in st["title"]
+    scene = client.get(f"/api/runs/{st['id']}/scene")  # the 3D view of the plan, in the target's frame
+    assert scene.status_code == 200, scene.text
+    moved = client.post(f"/api/runs/{st['id']}/adjust", json={"tip_offset_mm": [1.0, 0.0, 0.0]})
+    assert moved.status_code == 200, moved.text
     assert client.delete(f"/api/cts/{scan['id']}").status_code == 204
     assert client.get("/api/cts").json() == []
 
