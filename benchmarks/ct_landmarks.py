@@ -58,7 +58,7 @@ def main() -> None:
     t = time.perf_counter()
     views = qc_views(image, found)
     after = [(f"QC pictures ({len(views)})", time.perf_counter() - t)]
-    level = next(lv for lv in found.levels if lv.targets)
+    level = next(lv for lv in found.levels if lv.targets and lv.name.startswith("L"))
     t = time.perf_counter()
     region = target_region(found, level.name, level.targets[0].side, 0.75)
     after.append((f"one target's region ({region.volume.shape[0]} x {region.volume.shape[1]} x "
