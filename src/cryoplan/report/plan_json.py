@@ -170,7 +170,7 @@ def _unit(v: np.ndarray) -> list[float]:
 def _ras(t: TargetPlan, point_m: np.ndarray) -> list[float]:
     """A point of a patient's region in the CT's RAS+ mm."""
     assert t.patient is not None
-    return [round(float(v), 2) for v in t.patient.to_patient(point_m)]
+    return _mm_list(t.patient.to_patient(point_m))
 
 
 def target_json(t: TargetPlan, cfg: PlanConfig) -> dict[str, Any]:

@@ -49,6 +49,7 @@ from cryoplan.web.jobs import NotRunning, QueueFull, Runs, RunStatus
 from cryoplan.web.scans import Scans, TooMany
 
 RunId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="a run id (32 hex digits)")]
+ScanId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="an uploaded CT's id (32 hex digits)")]
 TEMPLATES: dict[str, tuple[Literal["simulation", "plan"], str, str]] = {
     "demo": ("simulation", "demo.toml", "2.0 mm N2O probe beside an L4 medial branch (simulation)"),
     "plan-l4": ("plan", "plan-l4.toml", "L4 medial branch template: choose tip, angle and protocol (plan)"),
@@ -494,7 +495,7 @@ def create_app(data_dir: FilePath, token: str | None = None, registry_url: str |
         return scans.ids()
 
     @app.delete("/api/cts/{scan_id}", status_code=204, responses={404: {"model": ErrorOut}})
-    def delete_ct(scan_id: RunId) -> Response:
+    def delete_ct(scan_id: ScanId) -> Response:
         """Delete an uploaded CT (the runs made on it keep their results)."""
         try:
             scans.delete(scan_id)
