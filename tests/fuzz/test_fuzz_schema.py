@@ -78,12 +78,15 @@ def mutated(draw, base):
         for step in path[:-1]:
             parent = parent[step]
         action = draw(st.sampled_from(["replace", "replace", "delete", "add"]))
+        # copies: a value drawn from sampled_from is one shared object (``[[[]]]``), which a later
+        # mutation of this example would change for every example after it (hypothesis then
+        # reports its data generation as flaky)
         if action == "replace":
-            parent[path[-1]] = draw(HOSTILE | JSONISH)
+            parent[path[-1]] = _copy(draw(HOSTILE | JSONISH))
         elif action == "delete" and isinstance(parent, dict):
             del parent[path[-1]]
         elif isinstance(parent, dict):
-            parent[draw(st.text(min_size=1, max_size=12))] = draw(HOSTILE)
+            parent[draw(st.text(min_size=1, max_size=12))] = _copy(draw(HOSTILE))
     return data
 
 
