@@ -13,25 +13,12 @@ from cryoplan.report.plan_json import NOT_COPIED
 from cryoplan.web.app import create_app
 from cryoplan.web.scans import sniff
 from tests.ct.spine_phantom import spine_phantom
+from tests.ct.test_ct_plan import PLAN as CT_PLAN
 from tests.web.test_web import wait_done
 
-PLAN = """
-[anatomy]
-levels = ["L2"]
-sides = ["left"]
-lowest = "L4"
-
-[probe]
-catalog = "n2o-2.0mm"
-
-[plan]
-placement = "stimulation"
-probes = 1
-samples = 32
-checks = 0
-freeze_seconds = [120]
-cycles = [1]
-"""
+# the phantom plan of tests/ct/test_ct_plan.py, its targets named in the file (the web has no --levels)
+PLAN = CT_PLAN.replace("[anatomy]\nspacing_mm = 0.75\n",
+                       '[anatomy]\nspacing_mm = 0.75\nlevels = ["L2"]\nsides = ["left"]\nlowest = "L4"\n')
 
 
 @pytest.fixture(scope="module")
