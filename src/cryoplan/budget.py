@@ -2,12 +2,13 @@
 limits a run must stay within (docs/config.md, "Limits").
 
 A simulation's cells follow from the grid keys (uniform cells, then cells growing geometrically);
-its time step from the explicit stability limit of the finest cell,
+its explicit step from the stability limit of the finest cell,
 dt = 0.9 dx^2 / (c alpha_max) with c = 2 per dimension + 2 for the probe's wall (held at a
 temperature, or a boiling cryogen's steep wall law) and
 alpha_max the larger of the frozen and unfrozen k/C (``kernel.stable_time_step``'s bound on a
-uniform grid); its steps from the protocol; its memory from the per-cell arrays and the time
-series. A plan's cost is the planner's own estimate (``cryoplan.planning.cost``), made with the
+uniform grid); its sweeps from the protocol, taken in RKL2 steps as the solvers take them (each
+step of the fewest stages that cover it in explicit steps); its memory from the per-cell arrays
+and the time series. A plan's cost is the planner's own estimate (``cryoplan.planning.cost``), made with the
 throughputs and the limits here. Times use throughputs measured on the project machine
 (benchmarks/README.md): they are estimates to within a factor of about two, meant to refuse runs
 that would take hours or gigabytes, not to predict the wall time.
@@ -35,11 +36,14 @@ from cryoplan.errors import InputError
 from cryoplan.procs import physical_memory_bytes
 from cryoplan.resolve import direction
 from cryoplan.thermal.rkl import stages_for
+from cryoplan.thermal.solver import MAX_STEP_S as MAX_STEP_S_2D
+from cryoplan.thermal.solver import PHASE_START_SHARE, stepping
 from cryoplan.thermal.solver3d import MAX_STEP_S
 
 #: Throughputs (project machine, one core, benchmarks/README.md): the axisymmetric kernel's
-#: cell-steps per second, the 3D kernel's voxel updates per second, the isotherm measurement's
-#: cells per second at each output, and the 3D steady start's seconds per voxel^(4/3) (0.55 s at
+#: cell-sweeps per second (a stage: the probe wall's solve, the faces, the stage's combination),
+#: the 3D kernel's voxel updates per second, the isotherm measurement's cells per second at each
+#: output, and the 3D steady start's seconds per voxel^(4/3) (0.55 s at
 #: 181 k voxels).
 CELL_STEPS_PER_S = 6e7
 VOXEL_UPDATES_PER_S = 4e7
@@ -178,20 +182,35 @@ def _segments(protocols: list[list[float]]) -> list[float]:
     return [b - a for a, b in itertools.pairwise(cuts) if b - a >= 1e-9]
 
 
-def _sweeps(seconds: float, interval: float, dt: float) -> float:
-    """RKL2 sweeps of a segment as ``solver3d`` takes it: cut at each output interval, each span in
-    equal steps of at most ``MAX_STEP_S``, each step ``rkl.stages_for(step / dt)`` sweeps.
+def _sweeps(seconds: float, interval: float, dt: float, max_step: float = MAX_STEP_S) -> float:
+    """RKL2 sweeps of a segment as the solvers take it: cut at each output interval, each span in
+    equal steps of at most ``max_step``, each step ``rkl.stages_for(step / dt)`` sweeps.
 
     >>> _sweeps(20.0, 20.0, 0.5), _sweeps(0.25, 0.25, 0.5)  # ten steps of 2 s, four sweeps each
     (40, 2)
     """
     def span_sweeps(span: float) -> float:
-        n = max(1, math.ceil(min(span / MAX_STEP_S, 1e30) - 1e-9))
+        n = max(1, math.ceil(min(span / max_step, 1e30) - 1e-9))
         return n * stages_for(span / n / dt)
 
     full = math.floor(min(seconds / interval, 1e30) + 1e-9)
     rest = seconds - full * interval
     return full * span_sweeps(interval) + (span_sweeps(rest) if rest > 1e-9 * interval else 0)
+
+
+def _sweeps2d(seconds: float, interval: float, dt: float, max_step: float) -> float:
+    """Sweeps of one phase of a 2D run (``solver.stepping``): forward-Euler steps at ``dt`` when
+    ``max_step`` does not exceed it, else RKL2 steps, the phase's first ``4 max_step`` seconds
+    in the steps that grow from ``dt`` (their sweeps counted one by one).
+
+    >>> _sweeps2d(10.0, 1.0, 0.5, 0.0), _sweeps2d(120.0, 1.0, 0.0123, 1.0)
+    (20, 2234)
+    """
+    if max_step <= dt:
+        return count(seconds / dt)
+    start = min(seconds, max_step / PHASE_START_SHARE)
+    ramp = sum(n * c.s for n, tau, c in stepping(start, max_step, dt, since=0.0))
+    return ramp + _sweeps(seconds - start, interval, dt, max_step) if seconds > start else ramp
 
 
 def _simulation3d(cfg, base: Path, specs: tuple[ProbeSpec, ...]) -> Estimate:
@@ -250,7 +269,8 @@ def simulation(cfg, base: str | Path = ".", specs: tuple[ProbeSpec, ...] | None 
     phases = cfg.protocol.phases
     interval = cfg.output.interval_s
     outputs = 1 + sum(max(1, count(p.seconds / interval)) for p in phases)
-    steps = sum(count(p.seconds / dt) for p in phases) + outputs
+    max_step = MAX_STEP_S_2D if g.max_step_s is None else g.max_step_s
+    steps = sum(_sweeps2d(p.seconds, interval, dt, max_step) for p in phases) + outputs
     thresholds = len(cfg.output.history_thresholds_c or cfg.output.isotherms_c) + 4 * bool(cfg.nerve)
     series = 5 + 3 * len(cfg.output.isotherms_c)
     memory = cells * (BYTES_PER_CELL + 8 * (thresholds + 6)) + outputs * series * BYTES_PER_SAMPLE
@@ -262,8 +282,8 @@ def simulation(cfg, base: str | Path = ".", specs: tuple[ProbeSpec, ...] | None 
         "cells": ("grid.spacing_mm", "set by grid.spacing_mm, grid.extent_mm and grid.growth"),
         "outputs": ("output.interval_s", "the protocol's seconds / output.interval_s"),
         "memory": ("grid.spacing_mm", "set by the cells and the outputs"),
-        "seconds": (slow, "the cells times the steps: the protocol's seconds / a time step that falls "
-                          "as grid.spacing_mm squared"),
+        "seconds": (slow, "the cells times the sweeps: the protocol's seconds / grid.max_step_s, each "
+                          "step of stages growing as 1 / grid.spacing_mm"),
     })
 
 

@@ -50,7 +50,7 @@ from cryoplan.protocol import Protocol
 from cryoplan.thermal.placement import rasterise
 from cryoplan.thermal.points import check_points
 from cryoplan.thermal.probe import ProbeModel
-from cryoplan.thermal.solver import ThermalProblem, output_times
+from cryoplan.thermal.solver import MAX_STEP_S, ThermalProblem, output_times
 from cryoplan.thermal.solver3d import ThermalProblem3D
 from cryoplan.thermal.voxels import VoxelGrid
 from cryoplan.tissue.perfusion import DEFAULT_MODEL
@@ -159,6 +159,7 @@ def build(cfg: ProcedureConfig, base: str | Path = ".", fitted: ReliefModel | No
         snapshot_times=snapshot_times(cfg.output.snapshot_times_s, protocol, cfg.output.interval_s),
         sample_points=None if cfg.output.points_mm is None else np.array(cfg.output.points_mm) * 1e-3,
         perfusion=cfg.tissue.perfusion,
+        max_step=MAX_STEP_S if cfg.grid.max_step_s is None else cfg.grid.max_step_s,
     )
     if problem.sample_points is not None:
         check_points(grid, problem.sample_points, "output.points_mm")

@@ -196,8 +196,11 @@ def _print_simulation(out: Console, ran: Ran) -> None:
                   f"standard L/min), tip {c['tip_pressure_bar']:.2f} bar, enters at "
                   f"{c['inlet_temperature_c']:.1f} °C; boiling capacity {c['latent_capacity_w']:.1f} W")
     s = data["solver"]
-    out.print(f"solved {s['cells']} cells, time step {s['time_step_s'] * 1e3:.2f} ms, "
-              f"{s['wall_time_s']:.1f} s; energy balance error {s['energy_balance_error']:.1e}")
+    explicit_ms = s["time_step_s"] * 1e3
+    steps = (f"RKL2 steps of up to {s['max_step_s']:g} s, {s['stages']} stages (explicit limit "
+             f"{explicit_ms:.2f} ms)" if s["stages"] > 1 else f"explicit steps of {explicit_ms:.2f} ms")
+    out.print(f"solved {s['cells']} cells, {steps}, {s['wall_time_s']:.1f} s; energy balance error "
+              f"{s['energy_balance_error']:.1e}")
     _print_warnings(out, ran)
 
 

@@ -194,6 +194,8 @@ class GridConfig(_Section):
     growth: Annotated[float, Field(ge=1.0, le=1.5)] = 1.0
     uniform_extent_mm: upto(1000) | None = None
     outer_boundary: Literal["initial-temperature", "insulated"] = "initial-temperature"
+    # axisymmetric and radial: the longest RKL2 step (s); 0: forward Euler at the explicit limit
+    max_step_s: Annotated[float, Field(ge=0, le=10)] | None = None
     # 3d: an explicit box (mm) instead of extent_mm beyond the probes
     box_min_mm: Corner | None = None
     box_max_mm: Corner | None = None
@@ -204,6 +206,9 @@ class GridConfig(_Section):
             raise InputError("uniform_extent_mm", self.uniform_extent_mm,
                              f"at most extent_mm ({self.extent_mm:g})")
         if self.geometry == "3d":
+            if self.max_step_s is not None:
+                raise InputError("max_step_s", self.max_step_s, 'none with geometry = "3d" (its RKL2 steps '
+                                 "are of up to 2 s; a plan's are [plan] max_step_s)")
             if self.growth != 1.0 or self.uniform_extent_mm is not None:
                 raise InputError("growth" if self.growth != 1.0 else "uniform_extent_mm",
                                  self.growth if self.growth != 1.0 else self.uniform_extent_mm,

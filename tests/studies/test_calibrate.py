@@ -120,6 +120,7 @@ def test_two_unknowns_recovered_and_the_entry_reproduces_the_ice_ball(tmp_path):
     again = copy.deepcopy(setup)
     again["probe"] = {"catalog_file": str(entry_file), "catalog": "bench-probe", "cannula_gauge": "none"}
     again["output"] = {"isotherms_c": [0.0, -20.0]}
+    again["grid"]["max_step_s"] = 0.0  # the fit's forward-Euler steps (Calibration.with_values)
     reproduced = procedure.run(build(config.parse(again)))
     from cryoplan.calibrate.model import predict
 

@@ -6,7 +6,9 @@ with phase change, a probe boundary and per-cell thermal history.
 (Pennes, J Appl Physiol 1 (1948) 93; enthalpy method: Voller & Prakash, Int J Heat Mass Transfer
 30 (1987) 1709). u is the Kirchhoff variable of the cell's material; across two different
 materials the face uses the harmonic mean conductivity. Forward Euler in time is stable and
-monotone for dt <= V / (alpha_max sum G) (``stable_time_step``).
+monotone for dt <= V / (alpha_max sum G) (``stable_time_step``); ``advance`` takes RKL2
+super-steps of s such stages (``rkl.py``; Meyer, Balsara & Aslam, J Comput Phys 257 (2014) 594),
+forward Euler being its one-stage case.
 
 Probe modes (``mode``)::
 
@@ -20,7 +22,9 @@ Probe modes (``mode``)::
               back along the side): each face takes heat by its regime's law (flow boiling,
               film boiling with hysteresis, or dry gas; ``cryoplan.cryogen.heat_transfer``) and
               the cryogen's absorbed enthalpy grows by the station's heat over the mass flow, so
-              it warms and dries out when the load exceeds what the flow can boil.
+              it warms and dries out when the load exceeds what the flow can boil; the station
+              where it finishes boiling is wetted over the share of its wall that evaporating the
+              rest takes (``_station_flux``), so the dry-out point moves smoothly along the wall.
 
 For modes 2 and 3 each face solves G (u_P - u(T_w)) = q''(T_in) A_in with T_w = T_in + the drop
 across the steel wall (safeguarded Newton on the inside wall temperature T_in).
@@ -167,7 +171,10 @@ def _through_wall(t_w, t_gas, x, regime, kind, q_prev, law):
     else:
         r_wall, ratio = law[P_R_SIDE], law[P_RATIO_SIDE]
     lo, hi = min(t_gas, t_w), max(t_gas, t_w)
-    ti = 0.5 * (lo + hi)
+    # start from the drop the station's last flux made across the wall (the midpoint if outside)
+    ti = t_w - q_prev * ratio * r_wall
+    if not lo < ti < hi:
+        ti = 0.5 * (lo + hi)
     for _ in range(80):
         q, dq = _inside_flux(ti, t_gas, x, regime, kind, q_prev, law)
         res = ti + q * ratio * r_wall - t_w
@@ -217,6 +224,42 @@ def _station_state(fluid, t_set, absorbed, regime, kind, tab_h, tab_t, tab_x):
 
 
 @njit(cache=True)
+def _station_flux(fluid, t_set, absorbed, tw, regime, kind, q_prev, mass_flow, area_st, law, tab_h, tab_t,
+                  tab_x):
+    """The flux into the cryogen at a station (W/m2 of its wall) whose wall is at ``tw`` and
+    whose inlet has absorbed ``absorbed`` (J/kg), its slope in ``tw``, the inside wall temperature
+    and flux of its wetted part, and the inlet's quality and regime. A station in which the cryogen
+    finishes boiling is wetted over the share of its wall that the boiling flux needs to
+    evaporate what is left, m_dot (h_g - h) / q_boil, and swept by dry gas (from saturation) over
+    the rest; so the flux is continuous as the dry-out point moves along the wall (the whole
+    station boiling, then dry, made the probe's cooling jump each time the point crossed a
+    station: ice-ball sizes then jumped with the probe's parameters). Assumed: the share's
+    dependence on ``tw`` through the boiling flux is in the slope; that through the upstream
+    stations is not (the tridiagonal Newton's Jacobian leaves it out, as before)."""
+    t_gas, x, reg = _station_state(fluid, t_set, absorbed, regime, kind, tab_h, tab_t, tab_x)
+    if fluid == 0:
+        return 0.0, 0.0, tw, 0.0, x, reg
+    q, dq, t_in = _through_wall(tw, t_gas, x, reg, kind, q_prev, law)
+    if fluid != 2:
+        return q, dq, t_in, q, x, reg
+    q, dq = _capped(q, dq, tw, absorbed, mass_flow, area_st, tab_h, tab_t, tab_x)
+    q_wet = q
+    if reg != DRY and q > 0.0:
+        h_g = _absorbed_to_reach(0.0, tab_h, tab_t, tab_x)  # the saturated vapour's point
+        need = max(h_g - absorbed, 0.0) * mass_flow / area_st
+        if q > need:
+            wet = need / q
+            t_g, _ = _state_after(h_g, tab_h, tab_t, tab_x)
+            qd, dqd, _ = _through_wall(tw, t_g, 1.0, DRY, kind, q_prev, law)
+            qd, dqd = _capped(qd, dqd, tw, h_g, mass_flow, max((1.0 - wet) * area_st, 1e-30), tab_h, tab_t,
+                              tab_x)
+            # need is fixed by the inlet; d(wet)/d(tw) = -wet dq / q
+            dq = (1.0 - wet) * dqd + qd * wet * dq / q
+            q = need + (1.0 - wet) * qd
+    return q, dq, t_in, q_wet, x, reg
+
+
+@njit(cache=True)
 def _solve_wall(fluid, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, stations, kind, link,
                 cells, pg, area, mat, props, t, u, st_t, st_regime, st_q, st_x):
     """Wall temperatures of every station and the cryogen's state along the wall, for one state
@@ -240,8 +283,6 @@ def _solve_wall(fluid, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, statio
         absorbed = 0.0
         for st in range(n):
             f0 = order[stations[st]]
-            t_gas, x, reg = _station_state(fluid, t_set, absorbed, st_regime[st], kind[f0],
-                                           tab_h, tab_t, tab_x)
             tw = st_t[st]
             tissue_in, slope, area_st = 0.0, 0.0, 0.0
             for k in range(stations[st], stations[st + 1]):
@@ -251,11 +292,8 @@ def _solve_wall(fluid, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, statio
                 tissue_in += pg[f] * (u[i, j] - kirchhoff(tw, props, m))
                 slope -= pg[f] * conductivity(tw, props, m)
                 area_st += area[f]
-            q, dq = 0.0, 0.0
-            if fluid != 0:
-                q, dq, _ = _through_wall(tw, t_gas, x, reg, kind[f0], st_q[st], law)
-            if fluid == 2:
-                q, dq = _capped(q, dq, tw, absorbed, mass_flow, area_st, tab_h, tab_t, tab_x)
+            q, dq, _, _, x, _ = _station_flux(fluid, t_set, absorbed, tw, st_regime[st], kind[f0], st_q[st],
+                                              mass_flow, area_st, law, tab_h, tab_t, tab_x)
             phi[st] = tissue_in - q * area_st
             dphi[st] = slope - dq * area_st
             st_x[st] = x
@@ -286,30 +324,27 @@ def _solve_wall(fluid, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, statio
             d = min(max(d, -20.0), 20.0)  # damped: the boiling law is steep
             st_t[st] += d
             worst = max(worst, abs(d))
-        if worst < 1e-7:
+        # 0.1 mK: the march's dependence on the stations upstream, left out of the tridiagonal
+        # Jacobian, makes convergence linear (each 1e-2 costs about 2.5 sweeps of the wall)
+        if worst < 1e-4:
             break
     # final fluxes from the converged wall, and the boiling-curve hysteresis: film boiling ends
     # below the Leidenfrost point, the boiling crisis starts it above the critical heat flux
     absorbed = 0.0
     for st in range(n):
         f0 = order[stations[st]]
-        t_gas, x, reg = _station_state(fluid, t_set, absorbed, st_regime[st], kind[f0], tab_h, tab_t, tab_x)
         area_st = 0.0
         for k in range(stations[st], stations[st + 1]):
             area_st += area[order[k]]
-        q = 0.0
-        t_in = st_t[st]
-        if fluid != 0:
-            q, dq, t_in = _through_wall(st_t[st], t_gas, x, reg, kind[f0], st_q[st], law)
-        if fluid == 2:
-            q, _ = _capped(q, dq, st_t[st], absorbed, mass_flow, area_st, tab_h, tab_t, tab_x)
-        st_q[st] = q
+        q, _, t_in, q_wet, x, reg = _station_flux(fluid, t_set, absorbed, st_t[st], st_regime[st], kind[f0],
+                                                  st_q[st], mass_flow, area_st, law, tab_h, tab_t, tab_x)
+        st_q[st] = q_wet
         st_x[st] = x
         if fluid == 2:
             absorbed += q * area_st / mass_flow
             if reg == FILM and t_in < law[P_T_LEIDENFROST]:
                 st_regime[st] = NUCLEATE
-            elif reg == NUCLEATE and q > law[P_Q_CHF]:
+            elif reg == NUCLEATE and q_wet > law[P_Q_CHF]:
                 st_regime[st] = FILM
     if fluid == 2:
         t_out, _ = _state_after(absorbed, tab_h, tab_t, tab_x)
@@ -390,20 +425,21 @@ def probe_flows(mode, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, station
 
 
 @njit(cache=True)
-def _outer_boundary(h, u, mat, props, tissue, vol, g_r, g_z, t_far, dt):
-    """Heat flow in from the far field (held at t_far) through the outer faces; returns W."""
-    nr, nz = h.shape
+def _outer_boundary(u, mat, props, tissue, g_r, g_z, t_far, q):
+    """Heat flow (W) in from the far field (held at t_far) through the outer faces, added to each
+    cell's ``q``; returns the total."""
+    nr, nz = u.shape
     total = 0.0
     for j in range(nz):
         if g_r[nr, j] > 0.0 and tissue[nr - 1, j]:
             b = g_r[nr, j] * (kirchhoff(t_far, props, mat[nr - 1, j]) - u[nr - 1, j])
-            h[nr - 1, j] += dt * b / vol[nr - 1, j]
+            q[nr - 1, j] += b
             total += b
     for i in range(nr):
         for j, g in ((0, g_z[i, 0]), (nz - 1, g_z[i, nz])):
             if g > 0.0 and tissue[i, j]:
                 b = g * (kirchhoff(t_far, props, mat[i, j]) - u[i, j])
-                h[i, j] += dt * b / vol[i, j]
+                q[i, j] += b
                 total += b
     return total
 
@@ -441,16 +477,14 @@ def refresh(h, t, u, mat, props, tissue):
 
 
 @njit(cache=True)
-def _sweep(h, t, u, t_new, u_new, mat, props, tissue, vol, inv_vol, g_r, g_z, dt, t1,
-           t_min, thresholds, seconds_below, t_liquidus_at, t_solidus_at, frozen, cycles,
-           perfusion, t_ref):
-    """One fused explicit step over all cells: face flows from the old (t, u), perfusion
-    (weighted by ``perfusion_weight`` of model ``perfusion``, with the coldest temperature before
-    this step and ``t_ref``) and metabolism, the new enthalpy, the new (t_new, u_new) and the
-    thermal history of (t1 - dt, t1]. Faces to the probe interior have g = 0, so neighbours need
-    no tissue check. Returns (perfusion W, metabolism W)."""
-    nr, nz = h.shape
-    n_thr = thresholds.size
+def _net_flows(t, u, mat, props, tissue, vol, g_r, g_z, t_far, cells, flows, t_min, perfusion, t_ref,
+               q, e):
+    """Net heat flow (W) into every tissue cell for one state, in ``q``: its faces, perfusion
+    (weighted by ``perfusion_weight`` of model ``perfusion``, with the coldest temperature so far
+    and ``t_ref``), metabolism, the far field, less what the probe's faces take (``flows``, from
+    ``probe_flows`` for the same state). ``e`` gets the totals (W): probe, perfusion, metabolism,
+    boundary. Faces to the probe interior have g = 0, so neighbours need no tissue check."""
+    nr, nz = t.shape
     e_perf = 0.0
     e_met = 0.0
     for i in range(nr):
@@ -460,72 +494,180 @@ def _sweep(h, t, u, t_new, u_new, mat, props, tissue, vol, inv_vol, g_r, g_z, dt
             m = mat[i, j]
             up = u[i, j]
             old = t[i, j]
-            q = 0.0
+            qc = 0.0
             if i > 0:
                 if mat[i - 1, j] == m:
-                    q += g_r[i, j] * (u[i - 1, j] - up)
+                    qc += g_r[i, j] * (u[i - 1, j] - up)
                 else:
-                    q += _mixed_face_flow(g_r[i, j], old, m, t[i - 1, j], mat[i - 1, j], props)
+                    qc += _mixed_face_flow(g_r[i, j], old, m, t[i - 1, j], mat[i - 1, j], props)
             if i < nr - 1:
                 if mat[i + 1, j] == m:
-                    q += g_r[i + 1, j] * (u[i + 1, j] - up)
+                    qc += g_r[i + 1, j] * (u[i + 1, j] - up)
                 else:
-                    q += _mixed_face_flow(g_r[i + 1, j], old, m, t[i + 1, j], mat[i + 1, j], props)
+                    qc += _mixed_face_flow(g_r[i + 1, j], old, m, t[i + 1, j], mat[i + 1, j], props)
             if j > 0:
                 if mat[i, j - 1] == m:
-                    q += g_z[i, j] * (u[i, j - 1] - up)
+                    qc += g_z[i, j] * (u[i, j - 1] - up)
                 else:
-                    q += _mixed_face_flow(g_z[i, j], old, m, t[i, j - 1], mat[i, j - 1], props)
+                    qc += _mixed_face_flow(g_z[i, j], old, m, t[i, j - 1], mat[i, j - 1], props)
             if j < nz - 1:
                 if mat[i, j + 1] == m:
-                    q += g_z[i, j + 1] * (u[i, j + 1] - up)
+                    qc += g_z[i, j + 1] * (u[i, j + 1] - up)
                 else:
-                    q += _mixed_face_flow(g_z[i, j + 1], old, m, t[i, j + 1], mat[i, j + 1], props)
+                    qc += _mixed_face_flow(g_z[i, j + 1], old, m, t[i, j + 1], mat[i, j + 1], props)
             f = unfrozen_fraction(old, props, m)
             if f > 0.0:
                 w = perfusion_weight(old, f, t_min[i, j], t_ref[i, j], perfusion, props, m)
                 perf = w * props[m, PERFUSION] * (props[m, T_ARTERIAL] - old) * vol[i, j]
                 met = f * props[m, METABOLIC] * vol[i, j]
-                q += perf + met
+                qc += perf + met
                 e_perf += perf
                 e_met += met
-            hn = h[i, j] + dt * q * inv_vol[i, j]
-            h[i, j] = hn
-            new = temperature(hn, props, m)
-            t_new[i, j] = new
-            u_new[i, j] = kirchhoff(new, props, m)
-            # thermal history
+            q[i, j] = qc
+    e_bnd = _outer_boundary(u, mat, props, tissue, g_r, g_z, t_far, q)
+    e_probe = 0.0
+    for f in range(cells.shape[0]):
+        q[cells[f, 0], cells[f, 1]] -= flows[f]
+        e_probe += flows[f]
+    e[E_PROBE] = e_probe
+    e[E_PERFUSION] = e_perf
+    e[E_METABOLIC] = e_met
+    e[E_BOUNDARY] = e_bnd
+
+
+@njit(cache=True)
+def _combine(y_out, y1, y2, y0, q, q0, vol, tissue, mu, nu, mu_t, gamma_t, tau, mat, props, t, u):
+    """One RKL2 stage (``rkl.py``): Y = mu Y_1 + nu Y_2 + (1 - mu - nu) Y_0 + tau (mu~ q +
+    gamma~ q0) / V over the tissue cells, and its T and u."""
+    nr, nz = y0.shape
+    rest = 1.0 - mu - nu
+    for i in range(nr):
+        for j in range(nz):
+            if tissue[i, j]:
+                y = (mu * y1[i, j] + nu * y2[i, j] + rest * y0[i, j]
+                     + tau * (mu_t * q[i, j] + gamma_t * q0[i, j]) / vol[i, j])
+                y_out[i, j] = y
+                m = mat[i, j]
+                t[i, j] = temperature(y, props, m)
+                u[i, j] = kirchhoff(t[i, j], props, m)
+
+
+@njit(cache=True, inline="always")
+def time_below(old, new, thr, dt):
+    """Time within a step spent at or below a threshold, with T linear in time.
+
+    Parameters
+    ----------
+    old, new : float
+        Temperature at the step's start and end [K].
+    thr : float
+        The threshold [K].
+    dt : float
+        The step's length [s].
+
+    Returns
+    -------
+    float
+        Seconds at or below ``thr`` [s].
+    """
+    if old <= thr and new <= thr:
+        return dt
+    if old > thr and new > thr:
+        return 0.0
+    if new <= thr:
+        return dt * (thr - new) / (old - new)
+    return dt * (thr - old) / (new - old)
+
+
+@njit(cache=True)
+def _record_history(t_old, t_new, tissue, mat, props, t1, dt, t_min, thresholds, seconds_below,
+                    liquidus_time, solidus_time, frozen, cycles):
+    """Add the step (t1 - dt, t1] to every tissue cell's history, T linear in time within it."""
+    nr, nz = t_new.shape
+    for i in range(nr):
+        for j in range(nz):
+            if not tissue[i, j]:
+                continue
+            old, new = t_old[i, j], t_new[i, j]
             if new < t_min[i, j]:
                 t_min[i, j] = new
-            for k in range(n_thr):
-                if new <= thresholds[k]:
-                    seconds_below[k, i, j] += dt
+            for n in range(thresholds.size):
+                seconds_below[n, i, j] += time_below(old, new, thresholds[n], dt)
+            m = mat[i, j]
             tl, ts = props[m, T_L], props[m, T_S]
-            if old > tl >= new and np.isnan(t_liquidus_at[i, j]):
-                t_liquidus_at[i, j] = t1 - dt * (tl - new) / (old - new)
-            if old > ts >= new and np.isnan(t_solidus_at[i, j]):
-                t_solidus_at[i, j] = t1 - dt * (ts - new) / (old - new)
+            if old > tl >= new and np.isnan(liquidus_time[i, j]):
+                liquidus_time[i, j] = t1 - dt * (tl - new) / (old - new)
+            if old > ts >= new and np.isnan(solidus_time[i, j]):
+                solidus_time[i, j] = t1 - dt * (ts - new) / (old - new)
             if new <= ts and not frozen[i, j]:
                 frozen[i, j] = True
                 cycles[i, j] += 1
             elif new >= tl and frozen[i, j]:
                 frozen[i, j] = False
-    return e_perf, e_met
+
+
+@njit(cache=True)
+def _probe(cryo, wall, cells, pg, area, mat, props, t, u):
+    """``probe_flows`` for the state (t, u); ``cryo`` = (mode, t_set, mass_flow, law, tab_h, tab_t,
+    tab_x), ``wall`` = (order, stations, kind, link, t_wall, flows, st_t, st_regime, st_q, st_x)."""
+    return probe_flows(cryo[0], cryo[1], cryo[2], cryo[3], cryo[4], cryo[5], cryo[6], wall[0], wall[1],
+                       wall[2], wall[3], cells, pg, area, mat, props, t, u, wall[4], wall[5], wall[6],
+                       wall[7], wall[8], wall[9])
+
+
+@njit(cache=True)
+def _step(s, mu, nu, mu_t, gamma_t, tau, h, t, u, bufs, q0, q, e0, ej, cryo, wall, cells, pg, area,
+          mat, props, tissue, vol, g_r, g_z, t_far, t_min, perfusion, t_ref):
+    """One step of ``tau``: s RKL2 stages (s = 1: forward Euler), the first with the probe's flows
+    already in ``wall``'s flows for the state (t, u). The wall's remembered regimes and last
+    fluxes are held at the step's start through the stages, so every stage evaluates one function
+    of its state. Leaves the new state in h, t, u; returns the cryogen's outlet temperature and
+    the step's energy terms (J)."""
+    st_regime, st_q, flows = wall[7], wall[8], wall[5]
+    regimes, fluxes = st_regime.copy(), st_q.copy()
+    t_gas = np.nan
+    _net_flows(t, u, mat, props, tissue, vol, g_r, g_z, t_far, cells, flows, t_min, perfusion, t_ref, q0, e0)
+    w1 = mu_t[1] if s > 1 else 1.0
+    _combine(bufs[0], h, h, h, q0, q0, vol, tissue, 1.0, 0.0, w1, 0.0, tau, mat, props, t, u)
+    e_prev = w1 * tau * e0
+    e_prev2 = np.zeros(4)
+    prev, prev2 = 0, -1  # buffers of Y_{j-1} and Y_{j-2}; -1 is h (Y_0)
+    for j in range(2, s + 1):
+        st_regime[:] = regimes
+        st_q[:] = fluxes
+        t_gas = _probe(cryo, wall, cells, pg, area, mat, props, t, u)
+        _net_flows(t, u, mat, props, tissue, vol, g_r, g_z, t_far, cells, flows, t_min, perfusion, t_ref,
+                   q, ej)
+        out = 0
+        while out == prev or out == prev2:
+            out += 1
+        y2 = h if prev2 < 0 else bufs[prev2]
+        _combine(bufs[out], bufs[prev], y2, h, q, q0, vol, tissue, mu[j], nu[j], mu_t[j], gamma_t[j], tau,
+                 mat, props, t, u)
+        e_new = mu[j] * e_prev + nu[j] * e_prev2 + tau * (mu_t[j] * ej + gamma_t[j] * e0)
+        e_prev2, e_prev = e_prev, e_new
+        prev2, prev = prev, out
+    st_regime[:] = regimes
+    st_q[:] = fluxes
+    h[:] = bufs[prev]
+    return t_gas, e_prev
 
 
 @njit(cache=True)
 def advance(h, t, u, mat, props, tissue, vol, g_r, g_z, t_far,
             cells, pg, area, order, stations, kind, link, t_wall, flows, st_t, st_regime, st_q, st_x,
             mode, t_set, mass_flow, law, tab_h, tab_t, tab_x,
-            dt, n_steps, t0,
+            tau, n_steps, t0, mu, nu, mu_t, gamma_t, dt_explicit,
             t_min, thresholds, seconds_below, t_liquidus_at, t_solidus_at, frozen, cycles,
             energy, perfusion, t_ref):
-    """Advance ``n_steps`` explicit steps of ``dt`` from time ``t0``, updating the thermal
-    history. Returns the cryogen's temperature leaving the active segment (NaN if none).
+    """Advance ``n_steps`` steps of ``tau`` from time ``t0``, each an s-stage RKL2 step (s =
+    ``mu.size - 1``; one stage with mu~ = 1 is forward Euler), updating the thermal history at
+    each step's end. Returns the cryogen's temperature leaving the active segment (NaN if none).
 
-    Each step applies the probe and far-field flows (computed from the old state) to H, then
-    one fused sweep adds the face flows and sources and computes the new T and u into a second
-    buffer; the buffers swap, so every cell is read and written once per step.
+    Every stage evaluates the probe's flows (``probe_flows``), the far field's and the cells'
+    faces and sources on the previous stage's state; the energy terms are recombined with the
+    stages' weights, so the balance closes to round-off as the enthalpy's does. The wall's boiling
+    regimes move on once a step; a step in which one changes is redone in forward-Euler steps.
 
     Parameters
     ----------
@@ -545,18 +687,23 @@ def advance(h, t, u, mat, props, tissue, vol, g_r, g_z, t_far,
         The probe's cooled faces and wall, as ``probe_flows`` takes them.
     mode, t_set, mass_flow, law, tab_h, tab_t, tab_x
         The probe's boundary and cryogen, as ``probe_flows`` takes them.
-    dt : float
-        The explicit time step [s].
+    tau : float
+        The step [s].
     n_steps : int
         Steps to take.
     t0 : float
         The time at the start [s].
+    mu, nu, mu_t, gamma_t : numpy.ndarray
+        The stage coefficients, index 1..s (``rkl.coefficients``) [-].
+    dt_explicit : float
+        The forward-Euler limit [s]: a step in which a boiling regime changes is redone in
+        forward-Euler steps no longer than it.
     t_min, thresholds, seconds_below, t_liquidus_at, t_solidus_at, frozen, cycles : numpy.ndarray
         The thermal history (``ThermalHistory``), updated: coldest temperature [K], the
         thresholds [K] and seconds spent below each [s], times of crossing the liquidus and the
         solidus [s], whether frozen now, and freeze cycles.
     energy : numpy.ndarray
-        Running energy terms [J] (probe, boundary, perfusion, metabolism), updated.
+        Running energy terms [J] (probe, perfusion, metabolism, boundary), updated.
     perfusion : int
         The perfusion model (``cryoplan.tissue.perfusion``: 0 constant; 1 temperature-dependent,
         with stasis once a cell has reached the liquidus).
@@ -566,38 +713,71 @@ def advance(h, t, u, mat, props, tissue, vol, g_r, g_z, t_far,
 
     Returns
     -------
-    float
-        The cryogen's temperature leaving the active segment [K] (NaN without gas).
+    (float, int)
+        The cryogen's temperature leaving the active segment [K] (NaN without gas), and the
+        number of steps redone in forward-Euler steps.
+
+    References
+    ----------
+    .. [1] Meyer, Balsara & Aslam, J Comput Phys 257 (2014) 594, eqs. 16-18 (RKL2).
     """
-    t_gas = np.nan
-    t_next = t.copy()
-    u_next = u.copy()
-    inv_vol = 1.0 / vol
-    cur_t, cur_u, nxt_t, nxt_u = t, u, t_next, u_next
+    s = mu.size - 1
+    cryo = (mode, t_set, mass_flow, law, tab_h, tab_t, tab_x)
+    wall = (order, stations, kind, link, t_wall, flows, st_t, st_regime, st_q, st_x)
+    t_old = t.copy()
+    t_sub = t.copy()
+    h_saved, u_saved, st_t_saved, st_x_saved = h.copy(), u.copy(), st_t.copy(), st_x.copy()
+    q0 = np.zeros_like(h)
+    q = np.zeros_like(h)
+    bufs = np.empty((3,) + h.shape)
+    for k in range(3):
+        bufs[k] = h  # cells outside the tissue keep their (unused) enthalpy in every stage
+    e0 = np.zeros(4)
+    ej = np.zeros(4)
+    t_gas = _probe(cryo, wall, cells, pg, area, mat, props, t, u)
+    redone = 0
     for step in range(n_steps):
-        t_gas = probe_flows(mode, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, stations, kind,
-                            link, cells, pg, area, mat, props, cur_t, cur_u, t_wall, flows, st_t,
-                            st_regime, st_q, st_x)
-        e_probe = 0.0
-        for f in range(cells.shape[0]):
-            i, j = cells[f, 0], cells[f, 1]
-            h[i, j] -= dt * flows[f] / vol[i, j]
-            e_probe += flows[f]
-        e_bnd = _outer_boundary(h, cur_u, mat, props, tissue, vol, g_r, g_z, t_far, dt)
-        t1 = t0 + (step + 1) * dt
-        e_perf, e_met = _sweep(h, cur_t, cur_u, nxt_t, nxt_u, mat, props, tissue, vol, inv_vol, g_r, g_z,
-                               dt, t1, t_min, thresholds, seconds_below, t_liquidus_at,
-                               t_solidus_at, frozen, cycles, perfusion, t_ref)
-        energy[E_PROBE] += dt * e_probe
-        energy[E_PERFUSION] += dt * e_perf
-        energy[E_METABOLIC] += dt * e_met
-        energy[E_BOUNDARY] += dt * e_bnd
-        cur_t, nxt_t = nxt_t, cur_t
-        cur_u, nxt_u = nxt_u, cur_u
-    if n_steps % 2 == 1:
-        t[:] = cur_t
-        u[:] = cur_u
-    return t_gas
+        t_old[:] = t
+        regimes, fluxes = st_regime.copy(), st_q.copy()
+        if s > 1:
+            h_saved[:] = h
+            u_saved[:] = u
+            st_t_saved[:] = st_t
+            st_x_saved[:] = st_x
+        gas, de = _step(s, mu, nu, mu_t, gamma_t, tau, h, t, u, bufs, q0, q, e0, ej, cryo, wall, cells, pg,
+                        area, mat, props, tissue, vol, g_r, g_z, t_far, t_min, perfusion, t_ref)
+        # the wall's memory moves on from the step's end, whose flows start the next step
+        t_gas = _probe(cryo, wall, cells, pg, area, mat, props, t, u)
+        if s > 1 and np.any(st_regime != regimes):
+            # a station's boiling regime changed within the step (film boiling began or ended):
+            # its flux jumps there, so the switch is timed to the explicit limit (the step redone
+            # in forward-Euler steps), as before the super-steps; timed to a whole step, the ice
+            # ball would move with the probe's parameters in jumps (a calibration's cost kinked)
+            redone += 1
+            h[:] = h_saved
+            t[:] = t_old
+            u[:] = u_saved
+            st_t[:] = st_t_saved
+            st_x[:] = st_x_saved
+            st_regime[:] = regimes
+            st_q[:] = fluxes
+            t_gas = _probe(cryo, wall, cells, pg, area, mat, props, t, u)
+            n_sub = max(1, int(np.ceil(tau / dt_explicit - 1e-9)))
+            dt = tau / n_sub
+            for k in range(n_sub):
+                t_sub[:] = t
+                gas, de = _step(1, mu, nu, mu_t, gamma_t, dt, h, t, u, bufs, q0, q, e0, ej, cryo, wall,
+                                cells, pg, area, mat, props, tissue, vol, g_r, g_z, t_far, t_min, perfusion,
+                                t_ref)
+                energy += de
+                _record_history(t_sub, t, tissue, mat, props, t0 + step * tau + (k + 1) * dt, dt, t_min,
+                                thresholds, seconds_below, t_liquidus_at, t_solidus_at, frozen, cycles)
+                t_gas = _probe(cryo, wall, cells, pg, area, mat, props, t, u)
+            continue
+        energy += de
+        _record_history(t_old, t, tissue, mat, props, t0 + (step + 1) * tau, tau, t_min, thresholds,
+                        seconds_below, t_liquidus_at, t_solidus_at, frozen, cycles)
+    return t_gas, redone
 
 
 def stable_time_step(grid, props: np.ndarray, mat: np.ndarray, wall_held: bool) -> float:

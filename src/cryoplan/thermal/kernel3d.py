@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from cryoplan.thermal.kernel import _mixed_face_flow
+from cryoplan.thermal.kernel import _mixed_face_flow, time_below
 from cryoplan.thermal.voxels import neighbour
 from cryoplan.tissue.enthalpy import (
     METABOLIC,
@@ -363,18 +363,6 @@ def scatter(cells, flows, flows0, w, w0, vol, y, t, u, mat, props):
         uf[c] = kirchhoff(tf[c], props, mf[c])
 
 
-@njit(cache=True, inline="always")
-def _time_below(old, new, thr, dt):
-    """Time within a step spent at or below thr, with T linear in time."""
-    if old <= thr and new <= thr:
-        return dt
-    if old > thr and new > thr:
-        return 0.0
-    if new <= thr:
-        return dt * (thr - new) / (old - new)
-    return dt * (thr - old) / (new - old)
-
-
 @njit(cache=True, parallel=True)
 def record_history(t_old, t_new, tissue, mat, props, t1, dt, t_min, thresholds, seconds_below,
                    liquidus_time, solidus_time, frozen, cycles, box, t_start, tolerance):
@@ -425,7 +413,7 @@ def record_history(t_old, t_new, tissue, mat, props, t1, dt, t_min, thresholds, 
                 if new < t_min[i, j, k]:
                     t_min[i, j, k] = new
                 for n in range(thresholds.size):
-                    seconds_below[n, i, j, k] += _time_below(old, new, thresholds[n], dt)
+                    seconds_below[n, i, j, k] += time_below(old, new, thresholds[n], dt)
                 m = mat[i, j, k]
                 tl, ts = props[m, T_L], props[m, T_S]
                 if old > tl >= new and np.isnan(liquidus_time[i, j, k]):
