@@ -23,9 +23,11 @@ import pickle, sys
 from cryoplan.cryogen.coolprop import loaded
 from cryoplan.cryogen.design import family_design
 from cryoplan.cryogen.operation import operate
-from cryoplan.cryogen.thermo import CryogenSupply
+from cryoplan.cryogen.thermo import CryogenSupply, resolve_supply
+supply = resolve_supply(CryogenSupply("n2o"))  # the check every run makes first
 op = operate(family_design("jt-n2o", 2.108e-3, 6e-3), CryogenSupply("n2o"))
-sys.stdout.buffer.write(pickle.dumps((op.mass_flow, op.tip_pressure, op.law.temperature, loaded())))
+sys.stdout.buffer.write(pickle.dumps((op.mass_flow, op.tip_pressure, op.law.temperature, loaded(),
+                                      supply.supply_pressure_pa)))
 """
 
 
@@ -40,14 +42,16 @@ def test_a_second_process_gets_the_same_operating_point_without_importing_coolpr
     first, second = _fresh(env), _fresh(env)
     assert first[3] is True and second[3] is False  # computed with CoolProp, then read back
     assert first[:2] == second[:2] and np.array_equal(first[2], second[2])
-    assert len(list(tmp_path.rglob("*.pickle"))) == 1
+    assert first[4] == second[4] == pytest.approx(50.5e5, rel=0.01)  # the cylinder's vapour pressure
+    assert len(list((tmp_path / "operating-point").glob("*.pickle"))) == 1
+    assert {p.parent.name for p in tmp_path.rglob("*.pickle")} == {"operating-point", "supply"}
 
 
 def test_a_damaged_entry_is_computed_again_and_the_cache_can_be_turned_off(tmp_path, monkeypatch):
     monkeypatch.setenv("CRYOPLAN_CACHE_DIR", str(tmp_path))
     operate.cache_clear()  # an earlier test of this process may have operated the same probe
     right = operate(DESIGN, CryogenSupply("n2o"))
-    (entry,) = tmp_path.rglob("*.pickle")
+    (entry,) = (tmp_path / "operating-point").glob("*.pickle")
     entry.write_bytes(b"not a pickle")
     operate.cache_clear()  # this process's own cache: as in a new process
     again = operate(DESIGN, CryogenSupply("n2o"))

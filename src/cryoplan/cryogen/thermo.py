@@ -34,6 +34,7 @@ from typing import Literal
 
 import numpy as np
 
+from cryoplan.cache import kept
 from cryoplan.cryogen import dry_ice
 from cryoplan.cryogen.coolprop import CoolProp
 from cryoplan.errors import InputError
@@ -330,6 +331,12 @@ def resolve_supply(supply: CryogenSupply) -> CryogenSupply:
         the gas's melting temperature at the supply pressure (a solid feed), or a saturated
         (default-pressure) supply outside the range between the triple and the critical point.
     """
+    # kept between runs like the operating point: the check needs CoolProp (about 2 s to import)
+    # for the vapour and melting pressures, which a repeated run need not pay
+    return kept("supply", supply, lambda: _resolve_supply(supply))
+
+
+def _resolve_supply(supply: CryogenSupply) -> CryogenSupply:
     gas = supply.gas
     if gas not in COOLPROP_FLUID:
         raise InputError("cryogen.gas", gas, "one of " + ", ".join(COOLPROP_FLUID))
