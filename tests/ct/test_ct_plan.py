@@ -167,12 +167,6 @@ def test_plan_on_the_phantoms_ct_puts_the_needle_on_its_bone_from_its_skin(phant
     on_ct = nerve @ labels.affine[:3, :3].T + labels.affine[:3, 3]
     course = ph.world("L3", -1, templates.medial_branch_course("L2").path_mm)
     assert np.median(templates.tube_distance(on_ct, course)) < 2.5
-    # the exported labels lie on the CT: the nerve where the phantom's anatomy puts it
-    labels = nib.load(tmp_path / "export" / "labels.nii.gz")
-    nerve = np.argwhere(np.asarray(labels.dataobj) == templates.TARGET)
-    on_ct = nerve @ labels.affine[:3, :3].T + labels.affine[:3, 3]
-    course = ph.world("L3", -1, templates.medial_branch_course("L2").path_mm)
-    assert np.median(templates.tube_distance(on_ct, course)) < 2.5
 
 
 @pytest.mark.parametrize("args,field", [
