@@ -151,6 +151,7 @@ def test_plan_a_session_and_move_the_probe_in_3d(server, browser, tmp_path):
     assert errors == []
 
 
+@pytest.mark.slow  # 30 s; the API's CT plan (tests/web/test_web_ct.py) stays in the default run
 def test_plan_on_an_uploaded_ct(server, browser, tmp_path):
     """A plan file and a patient's CT (the synthetic phantom as NIfTI) chosen on the page: the CT
     goes up as a file, the plan is made on its bone, the report names the patient's vertebra and

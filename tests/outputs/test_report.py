@@ -120,3 +120,20 @@ def test_report_command_and_bad_results(simulated, tmp_path):
     res = runner.invoke(app, ["report", str(tmp_path / "missing.json"), "-o", str(tmp_path / "m.html")])
     assert res.exit_code == 2 and "an existing file" in res.output
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_the_ice_ball_is_reported_at_its_largest_as_well_as_at_the_end():
+    """A protocol that ends with a thaw has lost its cold core by the end: the table a physician
+    reads first gives the largest extent (and when), then the end, rounded to 0.1 mm / 0.01 ml."""
+    from cryoplan.report.html import iceball_rows
+
+    def sizes(radius, length, volume):
+        return {"radius_mm": radius, "length_mm": length, "volume_ml": volume}
+
+    series = {"0": sizes([0.0, 5.4712, 5.52], [0.0, 14.9, 15.1], [0.0, 0.8749, 0.91]),
+              "-40": sizes([0.0, 2.1543, 0.0], [0.0, 8.5, 0.0], [0.0, 0.0723, 0.0]),
+              "-80": sizes([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])}
+    rows = iceball_rows({"iceball": {"times_s": [0.0, 120.0, 125.0], "isotherms": series}})
+    assert rows == [("0 °C", "125", "5.5", "15.1", "0.91", "5.5", "15.1", "0.91"),
+                    ("-40 °C", "120", "2.2", "8.5", "0.07", "0.0", "0.0", "0.00"),
+                    ("-80 °C", "never reached", "-", "-", "-", "0.0", "0.0", "0.00")]

@@ -100,6 +100,7 @@ def test_sub_voxel_moves_change_the_ice_ball_smoothly():
     assert abs(radii[0] - radii[-1]) < 1e-3 * h  # a whole voxel later, the same ice ball
 
 
+@pytest.mark.slow  # 15-30 s at 0.1 s steps: a verification run (the slow step)
 def test_two_probes_merge_into_one_ice_ball():
     """Two parallel probes 9 mm apart: one connected frozen region, frozen between them where
     either probe alone leaves it unfrozen, symmetric, and colder everywhere than with either

@@ -521,6 +521,7 @@ def test_an_output_path_the_result_lacks_stops_the_study_without_a_table(tmp_pat
     assert not (tmp_path / "r.parquet").exists()
 
 
+@pytest.mark.slow  # 20 s: a scheduler of its own; the local cluster's test stays in the default run
 def test_an_external_cluster_gives_the_same_table(tmp_path, local, external):
     path = _study(tmp_path, samples=6)
     execute.run(execute.prepare(studies.load(path), tmp_path / "local.parquet"), local)

@@ -75,20 +75,53 @@ def _flatten(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix, d)]
 
 
-def _simulation_summary(data: dict[str, Any]) -> str:
-    iso = data["iceball"]["isotherms"]
+def _size(x: float | None, digits: int) -> str:
+    return "-" if x is None or x != x else f"{x:.{digits}f}"
+
+
+def iceball_rows(data: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Per isotherm (warmest first): the ice ball at its largest (the output time of its largest
+    volume: a protocol that ends with a thaw has lost its cold core by the end) and at the end;
+    sizes to 0.1 mm and 0.01 ml, what a measurement can tell apart.
+
+    Parameters
+    ----------
+    data : dict
+        A simulation's result JSON.
+
+    Returns
+    -------
+    list of tuple of str
+        Isotherm, time of the largest extent [s], its radius and length [mm] and volume [ml], then
+        the radius, length and volume at the end.
+    """
+    iso, times = data["iceball"]["isotherms"], data["iceball"]["times_s"]
     rows = []
     for key in sorted(iso, key=lambda k: -float(k)):
         s = iso[key]
-        rows.append((f"{key} °C", s["radius_mm"][-1], s["length_mm"][-1], s["volume_ml"][-1]))
-    parts = ["<h2>Ice ball at the end</h2>",
-             _table(rows, ("isotherm", "radius mm", "length mm", "volume ml"))]
+        volumes = [v if v is not None else -1.0 for v in s["volume_ml"]]
+        k = max(range(len(volumes)), key=volumes.__getitem__)
+        if volumes[k] <= 0:
+            largest = ("never reached", "-", "-", "-")
+        else:
+            largest = (f"{times[k]:g}", _size(s["radius_mm"][k], 1), _size(s["length_mm"][k], 1),
+                       _size(s["volume_ml"][k], 2))
+        rows.append((f"{key} °C", *largest, _size(s["radius_mm"][-1], 1), _size(s["length_mm"][-1], 1),
+                     _size(s["volume_ml"][-1], 2)))
+    return rows
+
+
+def _simulation_summary(data: dict[str, Any]) -> str:
+    iso = data["iceball"]["isotherms"]
+    parts = ["<h2>Ice ball at its largest and at the end</h2>",
+             _table(iceball_rows(data), ("isotherm", "largest at s", "radius mm", "length mm", "volume ml",
+                                         "end: radius mm", "end: length mm", "end: volume ml"))]
     if data.get("geometry") == "3d":  # each probe's ice from its own axis; the volume above is the union's
         keys = sorted(iso, key=lambda k: -float(k))
         parts.append(_table([(p["name"], p["tip_mm"], p["direction_tip_to_hub"], p["catalog"] or "-",
                               *(p["isotherms"][k]["radius_mm"][-1] for k in keys)) for p in data["probes"]],
                             ("probe", "tip mm", "direction (tip to hub)", "catalog",
-                             *(f"{k} °C radius mm" for k in keys))))
+                             *(f"{k} °C radius mm at the end" for k in keys))))
     nerves = data.get("nerves") or []
     if nerves:
         parts.append("<h2>Nerves</h2>")
