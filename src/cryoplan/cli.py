@@ -24,7 +24,7 @@ from cryoplan.anatomy.frame import approach_text
 from cryoplan.atomic import check_writable, write_json
 from cryoplan.errors import InputError, exit_on_input_error
 from cryoplan.progress import clock, eta
-from cryoplan.report.plan_rows import probe_rows
+from cryoplan.report.plan_rows import probe_rows, relief_text
 from cryoplan.report.reading import load_result, reading_result
 from cryoplan.sweep import cluster
 
@@ -161,11 +161,6 @@ def _print_warnings(out: Console, ran: Ran) -> None:
         out.print(Text.assemble(("warning", "yellow"), f" [{w['code']}]{about}: {w['message']}"))
 
 
-def _relief_line(r: dict) -> str:
-    """The expected relief with the 5-95 % band (the report shows the same band)."""
-    return f"median {r['median']:.0f} months (5-95 %: {r['p5']:.0f}-{r['p95']:.0f})"
-
-
 def _print_simulation(out: Console, ran: Ran) -> None:
     data = ran.data
     out.print(_summary(data))
@@ -187,7 +182,7 @@ def _print_simulation(out: Console, ran: Ran) -> None:
             r = o["relief_months"]
             share = 100 * o["retreat_at_probability"]
             out.print(f"expected relief once blocked (block probability {o['block_probability']:.2f}): "
-                      f"{_relief_line(r)}, regrowth floor {r['regrowth_floor_months']:.1f} months; plan "
+                      f"{relief_text(r)}, regrowth floor {r['regrowth_floor_months']:.1f} months; plan "
                       f"re-treatment after {o['retreat_after_months']:.0f} months (when {share:.0f} % would "
                       f"have pain again); patient factors: {', '.join(r['patient_factors'])}; model: "
                       f"{o['model']} (docs/injury.md)")
@@ -453,7 +448,7 @@ def _plan_table(data: dict) -> Table:
         rows.append((f"{m['name']} (limit {m['limit_c']:g} °C)",
                      f"coldest {m['worst_min_c']:.1f} °C (margin {m['margin_k']:.1f} K{where}"))
     if data["relief_months"]:
-        rows.append(("expected relief", _relief_line(data["relief_months"])))
+        rows.append(("expected relief", relief_text(data["relief_months"])))
     a = data["approximation"]
     diff = a["chosen_difference"]
     rows.append(("screening", f"{a['screened']} placements screened, {a['simulated']} simulated in 3D"

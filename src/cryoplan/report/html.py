@@ -28,7 +28,7 @@ from cryoplan.atomic import write_atomic
 from cryoplan.data import read_toml
 from cryoplan.report import figures, static
 from cryoplan.report.chart import png
-from cryoplan.report.plan_rows import probe_rows
+from cryoplan.report.plan_rows import probe_rows, relief_text
 from cryoplan.report.reading import kind_of, read_result
 
 GRADE_NAMES = {0: "none", 1: "neurapraxia", 2: "axonotmesis", 3: "neurotmesis risk"}
@@ -136,8 +136,8 @@ def _simulation_summary(data: dict[str, Any]) -> str:
         r = o["relief_months"]
         parts.append(
             f"<p class='ok'>Expected relief once blocked (probability {o['block_probability']:.2f}): "
-            f"median {r['median']:g} months (5-95 %: {r['p5']:g}-{r['p95']:g}; regrowth floor "
-            f"{r['regrowth_floor_months']:g}); plan re-treatment after {o['retreat_after_months']:g} "
+            f"{relief_text(r)}, regrowth floor {r['regrowth_floor_months']:.1f} months; plan re-treatment "
+            f"after {o['retreat_after_months']:.0f} "
             f"months. Patient factors: {_e(', '.join(r['patient_factors']))}. Model: {_e(o['model'])} "
             "(calibration on the clinical series: docs/injury.md).</p>")
     elif o:

@@ -1,5 +1,6 @@
-"""The rows a plan's summary shows for its probes, the same in the terminal and the HTML report:
-where each needle enters and ends, its direction, and its approach in a physician's terms.
+"""What the terminal and the HTML report both say, worded and rounded once: the rows a plan's
+summary shows for its probes (where each needle enters and ends, its direction, and its approach
+in a physician's terms), and the expected relief.
 
 >>> probe = {"entry_mm": [1, 2, 3], "tip_mm": [0, 0, 0], "direction_tip_to_hub": [0, 0, 1]}
 >>> [label for label, _ in probe_rows({"probes": [probe]})]
@@ -41,3 +42,25 @@ def probe_rows(plan: dict[str, Any], prefix: str = "probe {k}: ") -> list[tuple[
             ras = probe["patient_ras_mm"]
             rows.append((f"{which}on the CT (RAS mm)", f"tip {ras['tip']}, entry {ras['entry']}"))
     return rows
+
+
+def relief_text(r: dict[str, Any]) -> str:
+    """The expected relief with its 5-95 % band, in whole months (the series it is calibrated on
+    report months; a decimal would be false precision).
+
+    Parameters
+    ----------
+    r : dict
+        A result's ``relief_months`` block: ``median``, ``p5``, ``p95`` [months].
+
+    Returns
+    -------
+    str
+        One phrase.
+
+    Examples
+    --------
+    >>> relief_text({"median": 15.2, "p5": 4.6, "p95": 56.51})
+    'median 15 months (5-95 %: 5-57)'
+    """
+    return f"median {r['median']:.0f} months (5-95 %: {r['p5']:.0f}-{r['p95']:.0f})"
