@@ -22,7 +22,7 @@ boiling temperature at the tip, and the heat-transfer law of its inside wall.
 >>> from cryoplan.cryogen.thermo import CryogenSupply
 >>> op = operate(family_design("jt-n2o", 2.108e-3, 6e-3), CryogenSupply("n2o"))
 >>> op.choked, round(op.mass_flow * 1e3, 3), round(op.boiling_temperature - 273.15, 1)
-(True, 0.037, -88.1)
+(True, 0.039, -88.0)
 """
 
 from __future__ import annotations
