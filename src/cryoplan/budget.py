@@ -204,7 +204,7 @@ def _sweeps2d(seconds: float, interval: float, dt: float, max_step: float) -> fl
     in the steps that grow from ``dt`` (their sweeps counted one by one).
 
     >>> _sweeps2d(10.0, 1.0, 0.5, 0.0), _sweeps2d(120.0, 1.0, 0.0123, 1.0)
-    (20, 2234)
+    (20, 2333)
     """
     if max_step <= dt:
         return count(seconds / dt)
