@@ -45,7 +45,7 @@ from cryoplan.thermal.solver3d import MAX_STEP_S
 #: the 3D kernel's voxel updates per second, the isotherm measurement's cells per second at each
 #: output, and the 3D steady start's seconds per voxel^(4/3) (0.55 s at
 #: 181 k voxels).
-CELL_STEPS_PER_S = 6e7
+CELL_SWEEPS_PER_S = 6e7
 VOXEL_UPDATES_PER_S = 4e7
 CELLS_MEASURED_PER_S = 5e7
 STEADY_S_PER_VOXEL_43 = 5.4e-8  # the conjugate gradients take ~N^(1/3) iterations of N voxels
@@ -275,7 +275,7 @@ def simulation(cfg, base: str | Path = ".", specs: tuple[ProbeSpec, ...] | None 
     series = 5 + 3 * len(cfg.output.isotherms_c)
     memory = cells * (BYTES_PER_CELL + 8 * (thresholds + 6)) + outputs * series * BYTES_PER_SAMPLE
     measured = cells * outputs * len(cfg.output.isotherms_c)
-    seconds = cells * steps / CELL_STEPS_PER_S + measured / CELLS_MEASURED_PER_S
+    seconds = cells * steps / CELL_SWEEPS_PER_S + measured / CELLS_MEASURED_PER_S
     longest = max(range(len(phases)), key=lambda k: phases[k].seconds)
     slow = f"protocol.phases[{longest}].seconds" if phases[longest].seconds > 86400 else "grid.spacing_mm"
     return Estimate("simulation", cells, steps, outputs, memory, seconds, dt, {
