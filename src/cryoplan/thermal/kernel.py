@@ -325,7 +325,7 @@ def _solve_wall(fluid, t_set, mass_flow, law, tab_h, tab_t, tab_x, order, statio
             st_t[st] += d
             worst = max(worst, abs(d))
         # 0.1 mK: the march's dependence on the stations upstream, left out of the tridiagonal
-        # Jacobian, makes convergence linear (each 1e-2 costs about 2.5 sweeps of the wall)
+        # Jacobian, makes convergence linear (each factor of 100 costs about 2.5 iterations)
         if worst < 1e-4:
             break
     # final fluxes from the converged wall, and the boiling-curve hysteresis: film boiling ends

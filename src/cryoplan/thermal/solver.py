@@ -4,12 +4,15 @@ Time stepping is RKL2 super-time-stepping (``rkl.py``; Meyer, Balsara & Aslam, J
 (2014) 594), as in the 3D solver: the forward-Euler limit of the grid (``kernel.stable_time_step``,
 about 12 ms on the demo's 0.25 mm cells, set by the probe wall's faces) stays the explicit step,
 and an s-stage step covers (s^2 + s - 2) / 4 of them, so a 1 s step costs 18 sweeps instead of 81.
-Every stage evaluates the probe's nonlinear cryogen boundary on its own state, and the energy terms
-are recombined with the stages' weights, so the balance still closes to round-off. A step no
-longer than the explicit limit (``max_step`` at or below it) is forward Euler, monotone: the
+Every stage evaluates the probe's nonlinear cryogen boundary on its own state (the wall's boiling
+regimes held at the step's start; a step in which one changes is redone in forward-Euler steps),
+and the energy terms are recombined with the stages' weights, so the balance still closes to
+round-off. A phase's first steps grow from the explicit limit (``stepping``). A step no longer
+than the explicit limit (``max_step`` at or below it) is forward Euler, monotone: the
 verification's reference for the super-steps.
 
-The solver advances one output interval per compiled call, and after each interval records the probe's tip
+The solver advances through each output interval in compiled calls, and after each interval
+records the probe's tip
 temperature and mean cooling power and the size of every requested isotherm (and keeps the whole
 temperature field at the requested ``snapshot_times``, for isotherm charts, and the temperature
 at ``sample_points``, for thermocouple comparisons). Heat is conserved to round-off by
