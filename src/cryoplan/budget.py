@@ -200,8 +200,9 @@ def _sweeps(seconds: float, interval: float, dt: float, max_step: float = MAX_ST
 
 def _sweeps2d(seconds: float, interval: float, dt: float, max_step: float) -> float:
     """Sweeps of one phase of a 2D run (``solver.stepping``): forward-Euler steps at ``dt`` when
-    ``max_step`` does not exceed it, else RKL2 steps, the phase's first ``4 max_step`` seconds
-    in the steps that grow from ``dt`` (their sweeps counted one by one).
+    ``max_step`` does not exceed it, else RKL2 steps, the phase's first
+    ``max_step / PHASE_START_SHARE`` seconds in the steps that grow from ``dt`` (their sweeps
+    counted one by one).
 
     >>> _sweeps2d(10.0, 1.0, 0.5, 0.0), _sweeps2d(120.0, 1.0, 0.0123, 1.0)
     (20, 2333)

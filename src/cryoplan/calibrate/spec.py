@@ -141,7 +141,7 @@ class Calibration:
         """The bench procedure with the unknowns set to ``values``, in forward-Euler steps unless
         the file sets ``grid.max_step_s``: the fit differentiates the model by finite differences,
         and RKL2's super-steps cross the enthalpy's kinks differently as a parameter moves, a
-        micrometre-scale noise in the sizes that turned a -0.9994 correlation of two unknowns
+        micrometre-scale noise in the sizes that turned a -0.9995 correlation of two unknowns
         acting together into -0.98 (the forward-Euler response is smooth)."""
         proc = copy.deepcopy(self.procedure)
         for u, v in zip(self.unknowns, values, strict=True):
