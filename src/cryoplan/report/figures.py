@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-#: Temperature colour scale and range of every map (°C).
-COLORSCALE, T_MIN_C, T_MAX_C = "RdBu_r", -60.0, 37.0
-ISOTHERM_COLOURS = {"0": "#1f77b4", "-20": "#2ca02c", "-40": "#9467bd"}
+from cryoplan.report.palette import ISOTHERM_COLOURS, T_MAX_C, T_MIN_C, TEMPERATURE_STOPS
+
+#: Temperature colour scale of every map (``palette``: white at 0 °C).
+COLORSCALE = [[position, colour] for position, colour in TEMPERATURE_STOPS]
 STRUCTURE_COLOURS = {"target": "#ffd700", "protected": "#d62728", "bone": "#555555"}
 
 
