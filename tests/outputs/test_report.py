@@ -137,3 +137,17 @@ def test_the_ice_ball_is_reported_at_its_largest_as_well_as_at_the_end():
     assert rows == [("0 °C", "125", "5.5", "15.1", "0.91", "5.5", "15.1", "0.91"),
                     ("-40 °C", "120", "2.2", "8.5", "0.07", "0.0", "0.0", "0.00"),
                     ("-80 °C", "never reached", "-", "-", "-", "0.0", "0.0", "0.00")]
+
+
+def test_every_figure_draws_0_c_white_and_each_isotherm_in_its_colour():
+    """One palette: the HTML figures' scale and the PNG's colour map are white at 0 °C (frozen
+    blue below it, unfrozen red above), and an isotherm has one colour in both."""
+    from cryoplan.report import run_figure
+    from cryoplan.report.palette import T_MAX_C, T_MIN_C, ZERO_AT, isotherm_colour
+
+    assert ZERO_AT == round(-T_MIN_C / (T_MAX_C - T_MIN_C), 4)
+    assert dict((p, c) for p, c in figures.COLORSCALE)[ZERO_AT] == "#f7f7f7"
+    white = run_figure.TEMPERATURE_MAP(ZERO_AT)[:3]
+    cold, warm = run_figure.TEMPERATURE_MAP(0.0)[:3], run_figure.TEMPERATURE_MAP(1.0)[:3]
+    assert min(white) > 0.95 and cold[2] > cold[0] and warm[0] > warm[2]
+    assert isotherm_colour(-20.0) == figures.ISOTHERM_COLOURS["-20"] != isotherm_colour(0.0)
