@@ -310,6 +310,7 @@ def _expand_to_snow(h: float, p_back: float) -> tuple[float, float | None, float
     return st.t, st.x, 1.0 - st.x
 
 
+@lru_cache(maxsize=32)  # a run checks its console more than once: read the kept entry once
 def resolve_supply(supply: CryogenSupply) -> CryogenSupply:
     """Fill in the gas's default supply pressure, temperature and phase, and check ranges.
 

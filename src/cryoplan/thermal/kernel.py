@@ -616,15 +616,14 @@ def _probe(cryo, wall, cells, pg, area, mat, props, t, u):
 
 
 @njit(cache=True)
-def _step(s, mu, nu, mu_t, gamma_t, tau, h, t, u, bufs, q0, q, e0, ej, cryo, wall, cells, pg, area,
-          mat, props, tissue, vol, g_r, g_z, t_far, t_min, perfusion, t_ref):
+def _step(s, mu, nu, mu_t, gamma_t, tau, h, t, u, bufs, q0, q, e0, ej, cryo, wall, regimes, fluxes, cells,
+          pg, area, mat, props, tissue, vol, g_r, g_z, t_far, t_min, perfusion, t_ref):
     """One step of ``tau``: s RKL2 stages (s = 1: forward Euler), the first with the probe's flows
     already in ``wall``'s flows for the state (t, u). The wall's remembered regimes and last
-    fluxes are held at the step's start through the stages, so every stage evaluates one function
-    of its state. Leaves the new state in h, t, u; returns the cryogen's outlet temperature and
-    the step's energy terms (J)."""
+    fluxes are held at the step's start (``regimes``, ``fluxes``: the caller's copies) through the
+    stages, so every stage evaluates one function of its state. Leaves the new state in h, t, u;
+    returns the cryogen's outlet temperature and the step's energy terms (J)."""
     st_regime, st_q, flows = wall[7], wall[8], wall[5]
-    regimes, fluxes = st_regime.copy(), st_q.copy()
     t_gas = np.nan
     _net_flows(t, u, mat, props, tissue, vol, g_r, g_z, t_far, cells, flows, t_min, perfusion, t_ref, q0, e0)
     w1 = mu_t[1] if s > 1 else 1.0
@@ -744,8 +743,9 @@ def advance(h, t, u, mat, props, tissue, vol, g_r, g_z, t_far,
             u_saved[:] = u
             st_t_saved[:] = st_t
             st_x_saved[:] = st_x
-        gas, de = _step(s, mu, nu, mu_t, gamma_t, tau, h, t, u, bufs, q0, q, e0, ej, cryo, wall, cells, pg,
-                        area, mat, props, tissue, vol, g_r, g_z, t_far, t_min, perfusion, t_ref)
+        gas, de = _step(s, mu, nu, mu_t, gamma_t, tau, h, t, u, bufs, q0, q, e0, ej, cryo, wall, regimes,
+                        fluxes, cells, pg, area, mat, props, tissue, vol, g_r, g_z, t_far, t_min, perfusion,
+                        t_ref)
         # the wall's memory moves on from the step's end, whose flows start the next step
         t_gas = _probe(cryo, wall, cells, pg, area, mat, props, t, u)
         if s > 1 and np.any(st_regime != regimes):
@@ -766,9 +766,10 @@ def advance(h, t, u, mat, props, tissue, vol, g_r, g_z, t_far,
             dt = tau / n_sub
             for k in range(n_sub):
                 t_sub[:] = t
+                # one stage: nothing to hold, the wall's own state is its start
                 gas, de = _step(1, mu, nu, mu_t, gamma_t, dt, h, t, u, bufs, q0, q, e0, ej, cryo, wall,
-                                cells, pg, area, mat, props, tissue, vol, g_r, g_z, t_far, t_min, perfusion,
-                                t_ref)
+                                st_regime, st_q, cells, pg, area, mat, props, tissue, vol, g_r, g_z, t_far,
+                                t_min, perfusion, t_ref)
                 energy += de
                 _record_history(t_sub, t, tissue, mat, props, t0 + step * tau + (k + 1) * dt, dt, t_min,
                                 thresholds, seconds_below, t_liquidus_at, t_solidus_at, frozen, cycles)
